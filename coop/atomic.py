@@ -1,0 +1,55 @@
+"""Atomic file writes: a reader (or a killed run) sees either the old file or the new one, never half.
+
+Every result JSON, learned context and feature cache goes through here: the data is written to a
+temporary file in the same folder, flushed to disk, then renamed over the target (``os.replace`` is
+atomic on POSIX and Windows when both paths are on one file system).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import torch
+
+PathLike = Union[str, os.PathLike]
+
+
+@contextlib.contextmanager
+def atomic_path(target: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it is renamed onto ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(target: PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(target: PathLike, obj: Any, indent: int = 2) -> None:
+    write_text(target, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def torch_save(obj: Any, target: PathLike) -> None:
+    with atomic_path(target) as tmp:
+        torch.save(obj, tmp)
+
+
+def write_bytes(target: PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)

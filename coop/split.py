@@ -1,0 +1,160 @@
+"""Train/val/test splits in CoOp's JSON format, and nested few-shot subsets.
+
+A split file is ``{"train": [...], "val": [...], "test": [...]}``, each item
+``[relpath, label, classname]`` with ``relpath`` relative to ``101_ObjectCategories`` -- the format
+of CoOp's ``split_zhou_Caltech101.json``, so either project reads the other's splits.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from .atomic import write_text
+from .data import ClassInfo, discover, find_bad_images
+from .errors import UserError
+from .hashing import sha256_file
+
+log = logging.getLogger(__name__)
+
+PARTS = ("train", "val", "test")
+Item = List  # [relpath: str, label: int, classname: str]
+
+
+@dataclass
+class Split:
+    train: List[Item]
+    val: List[Item]
+    test: List[Item]
+    path: str = ""
+    sha256: str = ""
+
+    @property
+    def classnames(self) -> List[str]:
+        """Class names in label order, from all parts."""
+        names: Dict[int, str] = {}
+        for part in PARTS:
+            for _, label, name in getattr(self, part):
+                names.setdefault(label, name)
+        return [names[i] for i in range(len(names))]
+
+
+def make_split(image_root: Path, seed: int = 1, p_train: float = 0.5, p_val: float = 0.2) -> Dict[str, List[Item]]:
+    """Per class: sorted files, left-out unreadable ones, shuffled with a fixed seed, cut 50/20/30.
+
+    Each class has its own random stream (seeded by ``seed`` and the folder name), so the split of a
+    class does not depend on the other classes.
+    """
+    split: Dict[str, List[Item]] = {p: [] for p in PARTS}
+    classes = discover(image_root)
+    bad = find_bad_images(image_root, [r for _, files in classes for r in files])
+    for c, files in classes:
+        files = [f for f in files if f not in bad]
+        if len(files) < 3:
+            raise UserError(f"class folder {image_root / c.folder} has {len(files)} readable images; "
+                            f"a split needs at least 3 per class")
+        random.Random(f"{seed}:{c.folder}").shuffle(files)
+        n_train = max(1, round(len(files) * p_train))
+        n_val = max(1, round(len(files) * p_val))
+        parts = {"train": files[:n_train], "val": files[n_train:n_train + n_val],
+                 "test": files[n_train + n_val:]}
+        for part, rels in parts.items():
+            split[part] += [[r, c.label, c.classname] for r in sorted(rels)]
+    return split
+
+
+def _items_block(name: str, items: Sequence[Item]) -> str:
+    lines = ",\n".join("    " + json.dumps(item) for item in items)
+    return f'  "{name}": [\n{lines}\n  ]' if items else f'  "{name}": []'
+
+
+def dumps_split(split: Dict[str, List[Item]]) -> str:
+    """One item per line: small diffs, easy to read, still plain JSON."""
+    return "{\n" + ",\n".join(_items_block(p, split[p]) for p in PARTS) + "\n}\n"
+
+
+def write_split(split: Dict[str, List[Item]], path: str | os.PathLike) -> None:
+    write_text(path, dumps_split(split))
+
+
+def read_split(path: str | os.PathLike) -> Split:
+    """Read a split in CoOp's format, with clear errors for files that are not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"split file {path} does not exist; make one with "
+                        f"scripts/make_split.py --data-root DIR --out {path}")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"split file {path} is not valid JSON ({e}); regenerate it with scripts/make_split.py") from None
+    if not isinstance(obj, dict) or any(p not in obj for p in PARTS):
+        raise UserError(f"split file {path} is not in CoOp's format: it needs the keys {list(PARTS)}")
+    for part in PARTS:
+        for item in obj[part]:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                    and isinstance(item[1], int) and isinstance(item[2], str)):
+                raise UserError(f"split file {path}: item {item!r} in {part!r} is not [relpath, label, classname]")
+    split = Split(obj["train"], obj["val"], obj["test"], str(path), sha256_file(path))
+    labels = {}
+    for part in PARTS:
+        for _, label, name in getattr(split, part):
+            if labels.setdefault(label, name) != name:
+                raise UserError(f"split file {path}: label {label} is both {labels[label]!r} and {name!r}")
+    if sorted(labels) != list(range(len(labels))):
+        raise UserError(f"split file {path}: labels must be 0..{len(labels) - 1} without gaps")
+    return split
+
+
+def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[ClassInfo]) -> None:
+    """Every image of the split exists under ``image_root``, in a folder of a known class."""
+    folders = {c.folder for c in classes}
+    unknown = sorted({rel.split("/")[0] for p in PARTS for rel, _, _ in getattr(split, p)} - folders)
+    if unknown:
+        raise UserError(f"split file {split.path} names classes that are not in {image_root}: "
+                        f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}; "
+                        f"use the split made for this data, or regenerate it with scripts/make_split.py")
+    missing = [rel for p in PARTS for rel, _, _ in getattr(split, p) if not (image_root / rel).is_file()]
+    if missing:
+        raise UserError(f"{len(missing)} images of split file {split.path} are missing from {image_root}, "
+                        f"e.g. {missing[0]}; check --data-root, or regenerate the split with scripts/make_split.py")
+
+
+def fewshot(train: Sequence[Item], shots: int, seed: int) -> List[Item]:
+    """``shots`` training items per class for ``seed``; nested across ``shots`` for one seed.
+
+    Each class's items are put in one seeded random order and the first ``shots`` are taken, so the
+    1-shot set is inside the 2-shot set, inside the 4-shot set: their image features are shared.
+    """
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+        raise UserError(f"--shots must be a positive integer, got {shots!r}")
+    by_label: Dict[int, List[Item]] = {}
+    for item in sorted(train, key=lambda it: (it[1], it[0])):
+        by_label.setdefault(item[1], []).append(item)
+    out: List[Item] = []
+    for label, items in sorted(by_label.items()):
+        if shots > len(items):
+            raise UserError(f"--shots {shots} is more than class {items[0][2]!r} has in train "
+                            f"({len(items)} images); use --shots {min(len(v) for v in by_label.values())} or fewer")
+        order = list(items)
+        random.Random(f"fewshot:{seed}:{label}").shuffle(order)
+        out += order[:shots]
+    return out
+
+
+def fewshot_file(split_path: str | os.PathLike, shots: int, seed: int) -> Path:
+    """Where the few-shot list of a split is saved: ``splits/fewshot/<split>_shots{K}_seed{S}.json``."""
+    split_path = Path(split_path)
+    return split_path.parent / "fewshot" / f"{split_path.stem}_shots{shots}_seed{seed}.json"
+
+
+def write_fewshot(split: Split, shots: int, seed: int) -> Path:
+    """Save the few-shot list of ``split`` next to it, for transparency."""
+    meta = {"split_file": os.path.basename(split.path), "split_sha256": split.sha256, "shots": shots, "seed": seed}
+    head = "".join(f'  "{k}": {json.dumps(v)},\n' for k, v in meta.items())
+    path = fewshot_file(split.path, shots, seed)
+    write_text(path, "{\n" + head + _items_block("train", fewshot(split.train, shots, seed)) + "\n}\n")
+    return path

@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Make the project's Caltech101 split (CoOp's JSON format) and its few-shot lists.
+
+    python scripts/make_split.py --data-root data/caltech-101 --out splits/caltech101.json
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coop.cli_args import parse_int_list  # noqa: E402
+from coop.data import find_image_root  # noqa: E402
+from coop.errors import cli, setup_logging  # noqa: E402
+from coop.split import make_split, read_split, write_fewshot, write_split  # noqa: E402
+
+log = logging.getLogger("make_split")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", required=True, help="101_ObjectCategories or a folder above it")
+    p.add_argument("--out", default="splits/caltech101.json", help="split file to write (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the per-class shuffle (default: %(default)s)")
+    p.add_argument("--fewshot-shots", default="1 2 4 8 16", help="few-shot lists to save (default: %(default)s)")
+    p.add_argument("--fewshot-seeds", default="1 2 3", help="seeds of the few-shot lists (default: %(default)s)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging()
+    shots = parse_int_list(args.fewshot_shots, "--fewshot-shots")
+    seeds = parse_int_list(args.fewshot_seeds, "--fewshot-seeds", minimum=0)
+    image_root = find_image_root(args.data_root)
+    split = make_split(image_root, seed=args.seed)
+    write_split(split, args.out)
+    log.info("wrote %s: %s", args.out, ", ".join(f"{len(v)} {k}" for k, v in split.items()))
+    saved = read_split(args.out)
+    for k in shots:
+        for s in seeds:
+            log.info("wrote %s", write_fewshot(saved, k, s))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Shared fixtures: a synthetic Caltech101 tree, a tiny random CLIP, the real data when present."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REAL_IMAGES = SHARED_DATA / "caltech101" / "101_ObjectCategories"
+COOP_SPLIT = SHARED_DATA / "split_zhou_Caltech101.json"
+
+needs_real_data = pytest.mark.skipif(not REAL_IMAGES.is_dir(), reason=f"real Caltech101 not at {REAL_IMAGES}")
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A synthetic Caltech101 tree (10 classes x 12 images); returns its 101_ObjectCategories."""
+    from coop.synthetic import make_synthetic_data
+
+    return make_synthetic_data(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_split(synthetic_root, tmp_path_factory):
+    """The split of the synthetic tree, written to a file and read back."""
+    from coop.split import make_split, read_split, write_split
+
+    path = tmp_path_factory.mktemp("splits") / "synthetic.json"
+    write_split(make_split(synthetic_root), path)
+    return read_split(path)
+
+
+@pytest.fixture
+def tiny_clip():
+    """A fresh random tiny CLIP (function scope: tests may freeze or train around it)."""
+    from coop.clip_loader import random_clip
+
+    return random_clip("tiny")

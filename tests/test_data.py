@@ -1,0 +1,67 @@
+import logging
+import shutil
+
+import pytest
+from PIL import Image
+
+from coop.data import check_image, find_image_root, list_classes, load_image, prompt_name
+from coop.errors import UserError
+from coop.split import make_split
+
+
+def test_discovery_leaves_out_ignored_folders_and_renames(synthetic_root):
+    classes = list_classes(synthetic_root)
+    folders = [c.folder for c in classes]
+    assert "BACKGROUND_Google" not in folders and "Faces_easy" not in folders
+    assert folders == sorted(folders)  # labels follow the sorted folder order
+    assert [c.label for c in classes] == list(range(len(classes)))
+    names = {c.folder: c.classname for c in classes}
+    assert names["Faces"] == "face" and names["airplanes"] == "airplane"
+    assert names["Leopards"] == "leopard" and names["Motorbikes"] == "motorbike"
+    assert names["car_side"] == "car_side"  # CoOp keeps underscores in the class name ...
+    assert prompt_name(names["car_side"]) == "car side"  # ... and reads them as spaces in prompts
+
+
+def test_data_root_may_be_the_image_folder_or_above_it(synthetic_root, tmp_path):
+    image_root = tmp_path / "data" / "caltech-101" / "101_ObjectCategories"
+    shutil.copytree(synthetic_root, image_root)
+    for data_root in (image_root, tmp_path / "data" / "caltech-101", tmp_path / "data"):
+        assert find_image_root(data_root) == image_root
+    shutil.copytree(synthetic_root, tmp_path / "data" / "other" / "101_ObjectCategories")
+    with pytest.raises(UserError, match="several"):
+        find_image_root(tmp_path / "data")
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "no_image_dir", "file"])
+def test_bad_data_root_is_a_clear_error(tmp_path, case):
+    root = tmp_path / "data"
+    if case == "empty":
+        (root / "101_ObjectCategories").mkdir(parents=True)
+    elif case == "no_image_dir":
+        (root / "something_else").mkdir(parents=True)
+    elif case == "file":
+        root.write_text("not a folder")
+    with pytest.raises(UserError) as e:
+        find_image_root(root)
+    assert str(root) in str(e.value) and "101_ObjectCategories" in str(e.value)
+
+
+def test_grayscale_images_load_as_rgb(synthetic_root):
+    path = synthetic_root / "Faces" / "image_0001.jpg"
+    assert Image.open(path).mode == "L"
+    assert load_image(path).mode == "RGB"
+
+
+def test_truncated_image_is_named_and_left_out_of_the_split(synthetic_root, tmp_path, caplog):
+    root = tmp_path / "101_ObjectCategories"
+    shutil.copytree(synthetic_root, root)
+    bad = root / "anchor" / "image_0003.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])  # a truncated download
+    (root / "anchor" / "image_0004.jpg").write_bytes(b"not a jpeg at all")
+    assert check_image(bad) is not None
+    with caplog.at_level(logging.WARNING):
+        split = make_split(root)
+    listed = {rel for part in split.values() for rel, _, _ in part}
+    assert "anchor/image_0003.jpg" not in listed and "anchor/image_0004.jpg" not in listed
+    assert "anchor/image_0005.jpg" in listed
+    assert "image_0003.jpg" in caplog.text and "image_0004.jpg" in caplog.text

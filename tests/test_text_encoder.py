@@ -1,0 +1,66 @@
+"""The fast text path (truncation, shared prefix) against the plain full-length computation."""
+import pytest
+import torch
+
+import clip
+from coop.prompt_learner import CoOp
+
+# Class names of very different token lengths, including multi-word and rare words.
+NAMES = ["ant", "car_side", "yin_yang", "dalmatian", "water_lilly", "Motorbikes", "a",
+         "crocodile_head", "electric guitar with a very long and unusual name", "stop_sign",
+         "brontosaurus", "x"]
+
+
+def rel(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+def test_ctx_init_gives_exactly_clips_encode_text(tiny_clip):
+    coop = CoOp(tiny_clip, NAMES, n_ctx=4, ctx_init="a photo of a")
+    with torch.no_grad():
+        ref = tiny_clip.encode_text(clip.tokenize([f"a photo of a {n.replace('_', ' ')}." for n in NAMES]))
+        plain = coop.text_features(fast=False)
+        fast = coop.text_features(fast=True)
+    assert torch.equal(plain, ref)  # the plain path is CLIP's own computation, bit for bit
+    for c in range(len(NAMES)):
+        assert rel(fast[c], ref[c]) < 1e-5
+
+
+@pytest.mark.parametrize("position,csc", [("end", False), ("end", True), ("middle", False), ("front", False)])
+@pytest.mark.parametrize("block_mod", [None, "adapter", "lora"])
+def test_fast_path_equals_full_length_values_and_gradients(tiny_clip, position, csc, block_mod):
+    torch.manual_seed(0)
+    coop = CoOp(tiny_clip, NAMES, n_ctx=16, class_token_position=position, csc=csc, block_mod=block_mod)
+    with torch.no_grad():  # move the modification away from its identity start, so it is exercised
+        for p in coop.encoder.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    params = coop.trainable_parameters()
+    target = torch.randn(len(NAMES), tiny_clip.text_projection.shape[1])
+
+    def run(fast):
+        feats = coop.text_features(fast=fast)
+        loss = (feats * target).sum() + feats.square().sum()
+        return feats.detach(), torch.autograd.grad(loss, params)
+
+    f_plain, g_plain = run(False)
+    f_fast, g_fast = run(True)
+    assert rel(f_fast, f_plain) < 1e-5
+    for gf, gp in zip(g_fast, g_plain):
+        assert gp.abs().sum() > 0 and rel(gf, gp) < 1e-5
+
+
+def test_shared_prefix_is_used_only_where_it_is_exact(tiny_clip):
+    assert CoOp(tiny_clip, NAMES).uses_shared_prefix
+    assert not CoOp(tiny_clip, NAMES, csc=True).uses_shared_prefix
+    assert not CoOp(tiny_clip, NAMES, class_token_position="front").uses_shared_prefix
+
+
+def test_fast_path_is_not_trivially_equal_when_it_should_differ(tiny_clip):
+    """Guard against a test that cannot fail: a different context must give different features."""
+    coop = CoOp(tiny_clip, NAMES)
+    with torch.no_grad():
+        a = coop.text_features(fast=True).clone()
+        coop.ctx.add_(0.1)
+        b = coop.text_features(fast=True)
+    assert rel(a, b) > 1e-3
