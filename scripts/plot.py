@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Plot accuracy against labelled examples per class (zero-shot CLIP star, CoOp mean +- std over seeds).
+
+Reads only the result JSON files of a results folder; writes STEM.png and STEM.pdf.
+
+    python scripts/plot.py                          # results/ -> results/fewshot.png, .pdf
+    python scripts/plot.py --results results/demo   # the demo's folder -> results/demo/fewshot.*
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.plot import plot_fewshot, summary_table  # noqa: E402
+from coop.results import load_results  # noqa: E402
+
+log = logging.getLogger("plot")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results", help="results folder to read (default: %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="output path without suffix; .png and .pdf are written (default: RESULTS/fewshot)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging()
+    results = Path(args.results)
+    if not results.is_dir():
+        raise UserError(f"results folder {results} does not exist: run scripts/zeroshot.py and "
+                        f"scripts/train_coop.py first, or pass --results DIR")
+    out = Path(args.out) if args.out else results / "fewshot"
+    summary = plot_fewshot(load_results(results), out, source=results)
+    for line in summary_table(summary):
+        log.info("%s", line)
+    if summary["random_weights"]:
+        log.warning("some records came from random weights: these numbers are not CLIP/CoOp accuracies")
+    for p in summary["paths"]:
+        log.info("wrote %s", p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The few-shot figure: drawn from result files only, numbers as given, gaps stated, demos labelled."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+
+from conftest import ROOT
+from coop.errors import UserError
+from coop.plot import COOP_COLOR, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
+from coop.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name, write_result,
+                          zeroshot_result_path)
+
+SHOTS = (1, 2, 4)
+SEEDS = (1, 2, 3)
+
+
+def _record(kind, shots, seed, accuracy, method="CoOp", random_weights=False, **extra):
+    """A schema-complete but made-up record (nothing here came from a model)."""
+    rec = {
+        "kind": kind, "method": method, "accuracy": float(accuracy),
+        "per_class_accuracy": {"fake_class": float(accuracy)}, "n_test": 123,
+        "shots": shots, "seed": seed,
+        "model": {"name": "RN50", "sha256": "0" * 64, "random_weights": random_weights},
+        "random_weights": random_weights,
+        "split": {"file": "splits/fake.json", "sha256": "f" * 64},
+        "config": {"n_ctx": 16, "class_token_position": "end"},
+        "environment": {"versions": {}, "device": "cpu", "threads": 1},
+        "wall_time_s": 0.0,
+        **extra,
+    }
+    if kind == "coop":
+        rec["history"] = []
+    assert all(k in rec or k in ("schema", "complete") for k in REQUIRED_KEYS)
+    return rec
+
+
+def _write_fake(results, rng, shots=SHOTS, seeds=SEEDS, zeroshot=True, block_mod=None, skip=(),
+                random_weights=False):
+    """Write made-up accuracies; return {"zeroshot": acc, (method, K): {seed: acc}}."""
+    truth = {}
+    if zeroshot:
+        truth["zeroshot"] = float(rng.uniform(20, 90))
+        write_result(zeroshot_result_path(results),
+                     _record("zeroshot", 0, 0, truth["zeroshot"], method="zeroshot", random_weights=random_weights))
+    method = method_name(block_mod)
+    for k in shots:
+        for s in seeds:
+            if (k, s) in skip:
+                continue
+            acc = float(rng.uniform(20, 90))
+            truth.setdefault((method, k), {})[s] = acc
+            write_result(coop_result_path(results, k, s, block_mod),
+                         _record("coop", k, s, acc, method=method, random_weights=random_weights))
+    return truth
+
+
+def _line(fig, gid):
+    found = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == gid]
+    assert len(found) == 1, f"expected one line with gid {gid!r}"
+    return found[0]
+
+
+def _all_text(fig):
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    texts += [t.get_text() for t in fig.texts]
+    return "\n".join(texts)
+
+
+def test_files_written_and_numbers_match_inputs(tmp_path):
+    rng = np.random.default_rng(1234)
+    truth = _write_fake(tmp_path, rng)
+    summary = plot_fewshot(load_results(tmp_path), tmp_path / "fewshot")
+
+    for suffix in (".png", ".pdf"):
+        f = tmp_path / f"fewshot{suffix}"
+        assert f.is_file() and f.stat().st_size > 1000
+    assert (tmp_path / "fewshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "fewshot.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not list(tmp_path.glob(".*.tmp")), "temporary files left behind"
+
+    coop = summary["methods"]["CoOp"]
+    assert sorted(coop["shots"]) == list(SHOTS)
+    for k in SHOTS:
+        accs = [truth[("CoOp", k)][s] for s in SEEDS]
+        s = coop["shots"][k]
+        assert s["seeds"] == list(SEEDS) and s["n"] == len(SEEDS)
+        assert s["mean"] == pytest.approx(np.mean(accs))
+        assert s["std"] == pytest.approx(np.std(accs))  # population std, as documented
+    assert summary["zeroshot"]["accuracy"] == pytest.approx(truth["zeroshot"])
+    assert summary["notes"] == []
+    assert coop["label"] == "CoOp (M=16, end), 3 seeds"
+
+    fig = draw_fewshot(summary)
+    ax = fig.axes[0]
+    line = _line(fig, "mean:CoOp")
+    np.testing.assert_allclose(line.get_xdata(), SHOTS)
+    np.testing.assert_allclose(line.get_ydata(), [np.mean(list(truth[("CoOp", k)].values())) for k in SHOTS])
+    assert to_rgba(line.get_color()) == to_rgba(COOP_COLOR) and line.get_marker() == "o"
+    band = [c for c in ax.collections if c.get_gid() == "band:CoOp"]
+    assert len(band) == 1
+    star = _line(fig, "zeroshot")
+    assert star.get_marker() == "*" and star.get_label() == "Zero-shot CLIP"
+    assert list(star.get_xdata()) == [0] and list(star.get_ydata()) == pytest.approx([truth["zeroshot"]])
+    assert to_rgba(star.get_color()) == to_rgba("purple")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "4"]
+    assert ax.get_title() == "Caltech101"
+    assert "Zero-shot CLIP" in _all_text(fig) and "CoOp (M=16, end), 3 seeds" in _all_text(fig)
+
+
+def test_missing_seed_and_variant_are_stated(tmp_path, caplog):
+    rng = np.random.default_rng(7)
+    truth = _write_fake(tmp_path, rng, skip={(4, 3)})
+    truth.update(_write_fake(tmp_path, rng, zeroshot=False, block_mod="adapter", shots=(1, 2)))
+    with caplog.at_level(logging.WARNING):
+        summary = summarize(load_results(tmp_path))
+    coop = summary["methods"]["CoOp"]
+    assert coop["shots"][4]["seeds"] == [1, 2]
+    assert coop["shots"][4]["mean"] == pytest.approx(np.mean([truth[("CoOp", 4)][s] for s in (1, 2)]))
+    assert "4 shots: 2 of 3" in coop["label"]
+    assert any("4 shots: 2 of 3 seeds" in n and "seed 3" in n for n in summary["notes"])
+    assert any("CoOp+adapter: no runs at 4 shots" in n for n in summary["notes"])
+    assert "2 of 3 seeds" in caplog.text
+
+    fig = draw_fewshot(summary)
+    text = _all_text(fig)
+    assert "4 shots: 2 of 3" in text and "CoOp+adapter" in text
+    variant = _line(fig, "mean:CoOp+adapter")
+    assert to_rgba(variant.get_color()) != to_rgba(COOP_COLOR)
+    np.testing.assert_allclose(variant.get_ydata(),
+                               [np.mean(list(truth[("CoOp+adapter", k)].values())) for k in (1, 2)])
+
+
+def test_no_zeroshot_and_single_seed(tmp_path):
+    rng = np.random.default_rng(99)
+    _write_fake(tmp_path, rng, zeroshot=False, seeds=(5,), shots=(2,))
+    summary = plot_fewshot(load_results(tmp_path), tmp_path / "fewshot")
+    assert summary["zeroshot"] is None
+    assert summary["methods"]["CoOp"]["shots"][2]["std"] == 0.0
+    assert "1 seed" in summary["methods"]["CoOp"]["label"]
+    fig = draw_fewshot(summary)
+    assert not [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "zeroshot"]
+    assert "no zero-shot" in _all_text(fig)
+    assert (tmp_path / "fewshot.png").stat().st_size > 0
+
+
+def test_random_weights_title(tmp_path):
+    _write_fake(tmp_path, np.random.default_rng(3), random_weights=True, shots=(1,), seeds=(1,))
+    summary = summarize(load_results(tmp_path))
+    title = draw_fewshot(summary).axes[0].get_title()
+    assert "DEMO" in title and RANDOM_TITLE in title and title.startswith("Caltech101")
+
+
+def test_empty_folder_raises(tmp_path):
+    with pytest.raises(UserError, match="train_coop.py") as e:
+        plot_fewshot(load_results(tmp_path), tmp_path / "fewshot", source=tmp_path)
+    assert str(tmp_path) in str(e.value)
+    assert not (tmp_path / "fewshot.png").exists()
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("scripts_plot", ROOT / "scripts" / "plot.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_script(tmp_path, capsys):
+    assert matplotlib.get_backend().lower() == "agg"
+    results = tmp_path / "res"
+    _write_fake(results, np.random.default_rng(5))
+    main = _script().main
+    assert main(["--results", str(results)]) == 0
+    assert (results / "fewshot.png").stat().st_size > 0 and (results / "fewshot.pdf").stat().st_size > 0
+    assert main(["--results", str(results), "--out", str(tmp_path / "other" / "fig.png")]) == 0
+    assert (tmp_path / "other" / "fig.png").is_file() and (tmp_path / "other" / "fig.pdf").is_file()
+    err = capsys.readouterr().err
+    assert "wrote" in err and "±" in err
+    assert main(["--results", str(tmp_path / "missing")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["--results", str(tmp_path / "empty")]) == 2
+    assert "train_coop.py" in capsys.readouterr().err
