@@ -21,3 +21,21 @@ def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
     if len(set(values)) != len(values):
         raise UserError(f"{flag} {text!r} repeats a value")
     return values
+
+
+def add_common_args(p, results_default: str = "results") -> None:
+    """The flags every experiment script shares."""
+    import argparse  # noqa: F401  (p is an argparse.ArgumentParser)
+
+    p.add_argument("--model", default="RN50",
+                   help="CLIP model name (looked up in ~/.cache/clip), checkpoint path, or random:tiny / "
+                        "random:RN50 (random weights: numbers are not CLIP accuracies) (default: %(default)s)")
+    p.add_argument("--data-root", default="data", help="101_ObjectCategories or a folder above it (default: %(default)s)")
+    p.add_argument("--split-file", default="splits/caltech101.json",
+                   help="split in CoOp's JSON format, e.g. CoOp's split_zhou_Caltech101.json (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--results", default=results_default, help="results folder (default: %(default)s)")
+    p.add_argument("--cache-dir", default=None,
+                   help="image-feature cache (default: $COOP_CACHE or ~/.cache/coop-caltech101)")
+    p.add_argument("--force", action="store_true", help="redo runs whose result file already exists")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -116,6 +116,17 @@ def _named_checkpoint(name: str, download_root: Optional[str]) -> Path:
     return path
 
 
+def weights_fingerprint(name: str) -> Optional[str]:
+    """The SHA256 a model loaded from ``name`` will report, without loading it (None for random
+    models and unknown names). Used to decide cheaply whether a finished result can be reused."""
+    if name.startswith(RANDOM_PREFIX):
+        return None
+    clip = _clip()
+    if name in clip.available_models():
+        return clip.clip._MODELS[name].split("/")[-2]  # verified against the file when loading
+    return sha256_file(name) if os.path.isfile(name) else None
+
+
 def load_clip(name: str = "RN50", device: str = "auto",
               download_root: Optional[str] = None) -> Tuple[torch.nn.Module, Callable]:
     """Load CLIP and its preprocessing transform: ``model, preprocess = load_clip("RN50")``.

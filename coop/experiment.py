@@ -1,0 +1,106 @@
+"""What every run shares: the loaded CLIP, the data, the split, and the cached image features.
+
+One :class:`Experiment` is built per process; zero-shot and every CoOp run of a sweep reuse its
+model and features (frozen things are computed once).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from .clip_loader import load_clip
+from .data import ClassInfo, find_image_root, list_classes
+from .errors import UserError
+from .features import FeatureCache, View, default_cache_dir
+from .split import Item, Split, check_split_matches_data, read_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TestSet:
+    features: torch.Tensor  # [N, D]
+    labels: torch.Tensor    # [N]
+    skipped: Dict[str, str] = field(default_factory=dict)  # unreadable images left out
+
+
+@dataclass
+class TrainSet:
+    features: torch.Tensor  # [V, N, D]: V augmented views of N images
+    labels: torch.Tensor    # [N]
+    items: List[Item] = field(default_factory=list)
+    skipped: Dict[str, str] = field(default_factory=dict)
+
+
+class Experiment:
+    """Load the model, data and split once; hand out image features on demand."""
+
+    def __init__(self, model: str = "RN50", data_root: str | os.PathLike = "data",
+                 split_file: str | os.PathLike = "splits/caltech101.json", device: str = "auto",
+                 cache_dir: Optional[str | os.PathLike] = None, download_root: Optional[str] = None,
+                 aug_seed: int = 0, batch_size: int = 32):
+        self.image_root = find_image_root(data_root)
+        self.split: Split = read_split(split_file)
+        self.classes: List[ClassInfo] = list_classes(self.image_root)
+        check_split_matches_data(self.split, self.image_root, self.classes)
+        self.classnames = self.split.classnames
+        self.model, self.preprocess = load_clip(model, device=device, download_root=download_root)
+        self.info = self.model.clip_info
+        self.device = next(self.model.parameters()).device
+        self.cache = FeatureCache(default_cache_dir() if cache_dir is None else cache_dir, self.info.sha256)
+        self.resolution = self.model.visual.input_resolution
+        self.aug_seed, self.batch_size = aug_seed, batch_size
+        self._test: Optional[TestSet] = None
+
+    def model_record(self) -> Dict:
+        return {"name": self.info.name, "sha256": self.info.sha256, "path": self.info.path,
+                "random_weights": self.info.random_weights}
+
+    def split_record(self) -> Dict:
+        return {"file": self.split.path, "sha256": self.split.sha256, "image_root": str(self.image_root)}
+
+    def test_set(self) -> TestSet:
+        """Features of the whole test split (CLIP's preprocessing), computed once."""
+        if self._test is None:
+            rels = [it[0] for it in self.split.test]
+            feats, index, bad = self.cache.get(self.model, self.image_root, rels, View(self.resolution),
+                                               self.batch_size)
+            if not index:
+                raise UserError(f"no test image of {self.split.path} could be read under {self.image_root}")
+            labels = torch.tensor([self.split.test[i][1] for i in index])
+            self._test = TestSet(feats, labels, bad)
+        return self._test
+
+    def train_set(self, items: Sequence[Item], views: int) -> TrainSet:
+        """Features of ``views`` augmented views of each training item: [V, N, D]."""
+        if views < 1:
+            raise UserError(f"--views must be >= 1, got {views}")
+        rels = [it[0] for it in items]
+        per_view, index, bad = [], None, {}
+        for v in range(views):
+            feats, idx, b = self.cache.get(self.model, self.image_root, rels, View(self.resolution, v, self.aug_seed),
+                                           self.batch_size)
+            per_view.append(feats)
+            index, bad = idx, {**bad, **b}
+        kept = [items[i] for i in index]
+        if not kept:
+            raise UserError("none of the few-shot training images could be read")
+        return TrainSet(torch.stack(per_view), torch.tensor([it[1] for it in kept]), kept, bad)
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor, classnames: Sequence[str]) -> Tuple[float, Dict[str, float], float]:
+    """Top-1 accuracy (%), per-class accuracy (%) and their mean."""
+    pred = logits.argmax(dim=-1)
+    correct = (pred == labels).float()
+    per_class = {}
+    for c, name in enumerate(classnames):
+        m = labels == c
+        if m.any():
+            per_class[name] = round(100.0 * correct[m].mean().item(), 4)
+    acc = 100.0 * correct.mean().item()
+    return round(acc, 4), per_class, round(sum(per_class.values()) / max(1, len(per_class)), 4)

@@ -1,0 +1,153 @@
+"""Results are data: one JSON file per run, written atomically, read back by the plot and report.
+
+Layout of a results folder (``results/`` for real runs, ``results/demo/`` for the demo)::
+
+    zeroshot.json                       kind "zeroshot": zero-shot CLIP on the test split
+    coop/shots{K}_seed{S}.json          kind "coop": one CoOp run (+ its learned context .pt)
+    coop_{mod}/shots{K}_seed{S}.json    CoOp with a transformer-block modification (coop.BLOCK_MODS)
+
+Every record has ``schema``, ``kind``, ``method``, ``complete`` (True), ``accuracy`` (top-1 %, test),
+``per_class_accuracy``, ``n_test``, ``shots``, ``seed``, ``model`` (name, sha256, random_weights),
+``random_weights``, ``split`` (file, sha256), ``config``, ``environment`` (versions, device,
+threads), ``wall_time_s``; CoOp records add ``history`` (per-epoch loss, train accuracy, lr).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from .atomic import write_json
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+REQUIRED_KEYS = ("schema", "kind", "method", "complete", "accuracy", "per_class_accuracy", "n_test",
+                 "shots", "seed", "model", "random_weights", "split", "config", "environment", "wall_time_s")
+
+
+def coop_dir(results: str | os.PathLike, block_mod: Optional[str] = None) -> Path:
+    return Path(results) / (f"coop_{block_mod}" if block_mod else "coop")
+
+
+def coop_result_path(results: str | os.PathLike, shots: int, seed: int, block_mod: Optional[str] = None) -> Path:
+    return coop_dir(results, block_mod) / f"shots{shots}_seed{seed}.json"
+
+
+def zeroshot_result_path(results: str | os.PathLike) -> Path:
+    return Path(results) / "zeroshot.json"
+
+
+def method_name(block_mod: Optional[str] = None) -> str:
+    return f"CoOp+{block_mod}" if block_mod else "CoOp"
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(device: torch.device | str) -> Dict[str, Any]:
+    """What a rerun needs to know about where this one ran."""
+    from . import __version__
+
+    return {
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": _version("torchvision"), "clip-anytorch": _version("clip-anytorch"),
+                     "numpy": _version("numpy"), "coop-caltech101": __version__},
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
+    }
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
+    """Write a finished run's record atomically; it must have every required key."""
+    record = {"schema": SCHEMA, **record, "complete": True}
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"result record for {path} lacks {missing}")
+    write_json(path, record)
+    log.info("wrote %s", path)
+
+
+def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
+    """The record at ``path`` if it is a complete result of this schema, else None."""
+    try:
+        rec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(rec, dict) or rec.get("schema") != SCHEMA or rec.get("complete") is not True:
+        return None
+    if any(k not in rec for k in REQUIRED_KEYS):
+        return None
+    return rec
+
+
+def load_results(results: str | os.PathLike) -> Dict[str, Any]:
+    """All complete records of a results folder.
+
+    Returns ``{"zeroshot": record or None, "coop": {method: [records]}}``; incomplete or foreign
+    JSON files are skipped with a warning, never guessed at.
+    """
+    results = Path(results)
+    out: Dict[str, Any] = {"zeroshot": read_result(zeroshot_result_path(results)), "coop": {}}
+    for d in sorted(p for p in results.glob("coop*") if p.is_dir()):
+        for f in sorted(d.glob("shots*_seed*.json")):
+            rec = read_result(f)
+            if rec is None:
+                log.warning("skipping %s: not a complete result file", f)
+                continue
+            out["coop"].setdefault(rec["method"], []).append(rec)
+    for recs in out["coop"].values():
+        recs.sort(key=lambda r: (r["shots"], r["seed"]))
+    return out
+
+
+def existing(path: str | os.PathLike, identity: Dict[str, Any], split_sha256: str,
+             model_sha256: Optional[str], force: bool = False) -> Optional[Dict[str, Any]]:
+    """The finished result at ``path`` if it was computed with the same settings, else None.
+
+    A complete result from *other* settings is not silently reused or overwritten: that is a
+    :class:`~coop.errors.UserError` unless ``force``. ``model_sha256`` None skips the weights check.
+    """
+    from .errors import UserError
+
+    rec = None if force else read_result(path)
+    if rec is None:
+        return None
+    diff = {k: (rec.get("identity", {}).get(k), v) for k, v in identity.items()
+            if rec.get("identity", {}).get(k) != v}
+    if rec["split"].get("sha256") != split_sha256:
+        diff["split sha256"] = (rec["split"].get("sha256"), split_sha256)
+    if model_sha256 is not None and rec["model"].get("sha256") != model_sha256:
+        diff["model sha256"] = (rec["model"].get("sha256"), model_sha256)
+    if diff:
+        what = "; ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in list(diff.items())[:3])
+        raise UserError(f"{path} holds a result made with other settings ({what}); pass --force to "
+                        f"redo it, or --results DIR to keep both")
+    return rec
+
+
+def any_random(loaded: Dict[str, Any]) -> bool:
+    """True if any loaded record came from random weights (then no number is a CLIP accuracy)."""
+    recs: List[Dict[str, Any]] = [r for rs in loaded["coop"].values() for r in rs]
+    if loaded["zeroshot"]:
+        recs.append(loaded["zeroshot"])
+    return any(r.get("random_weights") for r in recs)

@@ -1,0 +1,92 @@
+"""The whole experiment: zero-shot, CoOp at every (shots, seed), the figure and the report.
+
+Resumable: a run whose complete result file exists (with the same settings) is skipped, so an
+interrupted sweep continues where it stopped; results are written atomically, so an interrupted
+run leaves nothing half-written. When every run is already done, nothing is loaded or rewritten.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from .clip_loader import weights_fingerprint
+from .hashing import sha256_file
+from .results import coop_result_path, existing, load_results, write_result, zeroshot_result_path
+from .train import TrainConfig, run_coop
+from .zeroshot import ZeroShotConfig, run_zeroshot
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = Path("results") / "demo"
+
+
+@dataclass
+class SweepPlan:
+    zeroshot: ZeroShotConfig
+    runs: List[TrainConfig] = field(default_factory=list)
+    force: bool = False
+
+
+def prepare_demo(results: Path) -> tuple[Path, Path]:
+    """Synthetic data and its split under ``results`` (made once); returns (data_root, split_file)."""
+    from .data import find_image_root
+    from .split import make_split, write_split
+    from .synthetic import make_synthetic_data
+
+    data_root, split_file = results / "data", results / "split.json"
+    if not (data_root / "101_ObjectCategories").is_dir():
+        make_synthetic_data(data_root)
+    if not split_file.is_file():
+        write_split(make_split(find_image_root(data_root)), split_file)
+    return data_root, split_file
+
+
+def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None) -> int:
+    """Run what is not done yet; returns the number of runs computed. ``after(results, changed)``
+    is called at the end (the figure and the report)."""
+    from .experiment import Experiment
+
+    z = plan.zeroshot
+    results = Path(z.results)
+    split_sha = sha256_file(z.split_file) if Path(z.split_file).is_file() else ""
+    model_sha = weights_fingerprint(z.model)
+    todo = []
+    if not existing(zeroshot_result_path(results), z.identity(), split_sha, model_sha, plan.force):
+        todo.append(z)
+    for cfg in plan.runs:
+        cfg.check()
+        path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+        if not existing(path, cfg.identity(), split_sha, model_sha, plan.force):
+            todo.append(cfg)
+    done = 1 + len(plan.runs) - len(todo)
+    log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
+    if todo:
+        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir,
+                         aug_seed=plan.runs[0].aug_seed if plan.runs else 0)
+        for i, cfg in enumerate(todo, 1):
+            log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
+                     else f"{cfg.shots} shots, seed {cfg.seed}" + (f", {cfg.block_mod}" if cfg.block_mod else ""))
+            if isinstance(cfg, ZeroShotConfig):
+                write_result(zeroshot_result_path(results), run_zeroshot(cfg, exp))
+            else:
+                write_result(coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod), run_coop(cfg, exp))
+    if after is not None:
+        after(results, bool(todo))
+    return len(todo)
+
+
+def summary_lines(results: Path) -> Sequence[str]:
+    """A few lines on what the results folder holds, for the end of a sweep."""
+    loaded = load_results(results)
+    lines = []
+    if loaded["zeroshot"]:
+        lines.append(f"zero-shot: {loaded['zeroshot']['accuracy']:.2f}%")
+    for method, recs in loaded["coop"].items():
+        by_shot: dict = {}
+        for r in recs:
+            by_shot.setdefault(r["shots"], []).append(r["accuracy"])
+        for k, accs in sorted(by_shot.items()):
+            lines.append(f"{method} {k} shots: {sum(accs) / len(accs):.2f}% (mean of {len(accs)} seeds)")
+    return lines

@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""The whole sweep: zero-shot CLIP, CoOp at shots x seeds, the figure, the report.
+
+    bash scripts/run_all.sh --demo          # offline demo: synthetic data, random tiny CLIP
+    bash scripts/run_all.sh                 # real run: RN50 weights + data/caltech-101
+    bash scripts/run_all.sh --shots "1 2 4 8 16" --seeds "1 2 3" --device cuda
+
+Finished runs are skipped (--force redoes them). The demo writes into results/demo/ and every
+number it produces comes from random weights: it is not an accuracy of CLIP or CoOp.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from coop.cli_args import add_common_args, parse_int_list  # noqa: E402
+from coop.errors import cli, setup_logging  # noqa: E402
+from train_coop import add_train_args, train_config  # noqa: E402
+
+log = logging.getLogger("run_all")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--demo", action="store_true",
+                   help="offline demo on synthetic data with random:tiny, into results/demo/")
+    p.add_argument("--shots", default="1 2 4", help='shots to train (default: "%(default)s")')
+    p.add_argument("--seeds", default="1 2 3", help='seeds (default: "%(default)s")')
+    p.add_argument("--templates", default="single", help="zero-shot prompt(s), see scripts/zeroshot.py")
+    p.add_argument("--no-report", dest="report", action="store_false", help="do not regenerate the report")
+    add_common_args(p)
+    add_train_args(p)
+    return p.parse_args(argv)
+
+
+def finish(results: Path, changed: bool, report: bool) -> None:
+    """The figure, then the report's results part (demo numbers go to a separate, labelled file)."""
+    from coop.results import any_random, load_results
+    from coop.sweep import summary_lines
+
+    for line in summary_lines(results):
+        log.info("  %s", line)
+    png = results / "fewshot.png"
+    if changed or not png.exists():
+        try:
+            from coop.plot import plot_fewshot
+        except ImportError:
+            log.warning("coop.plot is not available: no figure")
+        else:
+            plot_fewshot(load_results(results), results / "fewshot")
+            log.info("wrote %s", png)
+    if not report:
+        return
+    try:
+        from coop.report import write_report
+    except ImportError:
+        log.warning("coop.report is not available: no report")
+        return
+    random_weights = any_random(load_results(results))
+    out = results / "REPORT_demo.md" if random_weights else Path("report") / "REPORT.md"
+    if changed or not out.exists():
+        write_report(results, out)
+        log.info("wrote %s", out)
+
+
+@cli
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    from coop.sweep import DEMO_DIR, SweepPlan, prepare_demo, run_sweep
+    from coop.zeroshot import ZeroShotConfig, resolve_templates
+
+    shots = parse_int_list(args.shots, "--shots")
+    seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
+    resolve_templates(args.templates)
+    if args.demo:
+        results = Path(args.results) / "demo" if args.results != "results" else DEMO_DIR
+        args.results = str(results)
+        args.data_root, args.split_file = map(str, prepare_demo(results))
+        args.model = "random:tiny" if args.model == "RN50" else args.model
+        args.cache_dir = args.cache_dir or str(results / "cache")
+        log.warning("DEMO: synthetic images and a random %s -- no number here is an accuracy of CLIP or CoOp",
+                    args.model)
+    zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
+                        templates=args.templates, device=args.device, results=args.results,
+                        cache_dir=args.cache_dir, demo=args.demo)
+    runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
+    if args.block_mod:
+        runs += [train_config(args, k, s, demo=args.demo) for k in shots for s in seeds]
+    run_sweep(SweepPlan(zs, runs, args.force), after=lambda r, changed: finish(r, changed, args.report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

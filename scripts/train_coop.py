@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""Train CoOp (M learnable context vectors, class token at the end) at K shots for one seed.
+
+CoOp's hyper-parameters are the defaults; every one can be changed by a flag.
+
+    python scripts/train_coop.py --shots 1 --seed 1        # results/coop/shots1_seed1.json (+ .pt)
+    python scripts/train_coop.py --shots 4 --seed 2 --block-mod adapter
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coop.block_mods import BLOCK_MODS  # noqa: E402
+from coop.cli_args import add_common_args  # noqa: E402
+from coop.errors import cli, setup_logging  # noqa: E402
+from coop.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
+from coop.train import TrainConfig  # noqa: E402
+
+log = logging.getLogger("train_coop")
+D = TrainConfig()
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """CoOp's settings, shared with scripts/sweep.py."""
+    p.add_argument("--n-ctx", type=int, default=D.n_ctx, help="context vectors M (default: %(default)s)")
+    p.add_argument("--class-token-position", default=D.class_token_position,
+                   help=f"one of {', '.join(CLASS_TOKEN_POSITIONS)} (default: %(default)s)")
+    p.add_argument("--ctx-init", default=None, help='initialise the context from words, e.g. "a photo of a" with --n-ctx 4')
+    p.add_argument("--csc", action="store_true", help="class-specific context")
+    p.add_argument("--block-mod", default=None, help=f"text-block modification: {', '.join(BLOCK_MODS)}")
+    p.add_argument("--epochs", type=int, default=None, help="default: CoOp's, 50 at 1 shot, 100 at 2-4, 200 at 8-16")
+    p.add_argument("--lr", type=float, default=D.lr, help="(default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=D.momentum, help="(default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=D.weight_decay, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=D.batch_size, help="(default: %(default)s)")
+    p.add_argument("--warmup-epochs", type=int, default=D.warmup_epochs, help="(default: %(default)s)")
+    p.add_argument("--warmup-lr", type=float, default=D.warmup_lr, help="(default: %(default)s)")
+    p.add_argument("--views", type=int, default=D.views,
+                   help="cached augmented views per training image; each epoch draws one (default: %(default)s)")
+    p.add_argument("--aug-seed", type=int, default=D.aug_seed, help="seed of the augmented views (default: %(default)s)")
+    p.add_argument("--no-fast", dest="fast", action="store_false",
+                   help="use the plain full-length text encoder (same results, much slower)")
+
+
+def train_config(args: argparse.Namespace, shots: int, seed: int, **over) -> TrainConfig:
+    keys = ("model", "data_root", "split_file", "n_ctx", "class_token_position", "ctx_init", "csc", "block_mod",
+            "epochs", "lr", "momentum", "weight_decay", "batch_size", "warmup_epochs", "warmup_lr", "views",
+            "aug_seed", "fast", "device", "results", "cache_dir")
+    return TrainConfig(shots=shots, seed=seed, **{**{k: getattr(args, k) for k in keys}, **over})
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shots", type=int, required=True, help="labelled training images per class")
+    p.add_argument("--seed", type=int, default=1, help="(default: %(default)s)")
+    add_common_args(p)
+    add_train_args(p)
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    from coop.clip_loader import weights_fingerprint
+    from coop.hashing import sha256_file
+    from coop.results import coop_result_path, existing, write_result
+    from coop.train import run_coop
+
+    cfg = train_config(args, args.shots, args.seed)
+    cfg.check()
+    out = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+    split_sha = sha256_file(cfg.split_file) if Path(cfg.split_file).is_file() else ""
+    if existing(out, cfg.identity(), split_sha, weights_fingerprint(cfg.model), args.force):
+        log.info("%s is already done (pass --force to redo it)", out)
+        return 0
+    write_result(out, run_coop(cfg))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

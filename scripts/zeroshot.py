@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Zero-shot CLIP on the Caltech101 test split (prompt "a photo of a {}."), or evaluate a learned
+CoOp context with --context.
+
+    python scripts/zeroshot.py                              # results/zeroshot.json
+    python scripts/zeroshot.py --templates ensemble --out results/zeroshot_ensemble.json
+    python scripts/zeroshot.py --context results/coop/shots4_seed1.pt --out results/eval.json
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coop.cli_args import add_common_args  # noqa: E402
+from coop.errors import cli, setup_logging  # noqa: E402
+
+log = logging.getLogger("zeroshot")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
+    p.add_argument("--templates", default="single",
+                   help="'single' (CoOp's \"a photo of a {}.\"), 'ensemble' (7 CLIP templates, averaged), or "
+                        "templates separated by '|' (default: %(default)s)")
+    p.add_argument("--context", default=None, help="a learned context (.pt from train_coop.py) to evaluate instead")
+    p.add_argument("--out", default=None, help="result file (default: RESULTS/zeroshot.json)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    from coop.clip_loader import weights_fingerprint
+    from coop.hashing import sha256_file
+    from coop.results import existing, write_result, zeroshot_result_path
+    from coop.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
+
+    resolve_templates(args.templates)  # bad templates fail before anything loads
+    cfg = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
+                         templates=args.templates, device=args.device, results=args.results,
+                         cache_dir=args.cache_dir)
+    if args.context:
+        out = Path(args.out or Path(args.results) / f"eval_{Path(args.context).stem}.json")
+        write_result(out, evaluate_context(cfg, args.context))
+        return 0
+    out = Path(args.out) if args.out else zeroshot_result_path(args.results)
+    split_sha = sha256_file(args.split_file) if Path(args.split_file).is_file() else ""
+    if existing(out, cfg.identity(), split_sha, weights_fingerprint(args.model), args.force):
+        log.info("%s is already done (pass --force to redo it)", out)
+        return 0
+    write_result(out, run_zeroshot(cfg))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
