@@ -87,8 +87,16 @@ def random_clip(arch: str = "tiny", seed: int = 0) -> torch.nn.Module:
     _clip()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        state_dict = CLIP(**RANDOM_ARCHS[arch]).state_dict()
-    return build_model(state_dict).float().eval()
+        model = CLIP(**RANDOM_ARCHS[arch])
+    if arch == "tiny":
+        # CLIP's init zeroes each residual branch's last BatchNorm, and a tiny random ResNet then
+        # maps every image to almost the same direction (cosine 0.9999), so nothing could be
+        # learned in the demo. Unit-free BatchNorm scales of 3 spread the features (cosine ~0.95)
+        # while keeping CLIP's code paths. random:RN50 keeps CLIP's own init exactly.
+        for m in model.visual.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                torch.nn.init.constant_(m.weight, 3.0)
+    return build_model(model.state_dict()).float().eval()
 
 
 def _named_checkpoint(name: str, download_root: Optional[str]) -> Path:

@@ -62,7 +62,7 @@ class CoOp(nn.Module):
             if init_len != n_ctx:
                 raise ValueError(f"ctx_init {ctx_init!r} is {init_len} tokens but n_ctx={n_ctx}; pass n_ctx={init_len}")
             with torch.no_grad():
-                ctx = clip_model.token_embedding(tokenize(words).to(device))[0, 1: 1 + n_ctx].float()
+                ctx = clip_model.token_embedding(tokenize(words).to(device))[0, 1: 1 + n_ctx]
             if csc:
                 ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
             prefix_words = words
@@ -70,12 +70,12 @@ class CoOp(nn.Module):
             ctx = torch.empty(n_cls, n_ctx, width) if csc else torch.empty(n_ctx, width)
             nn.init.normal_(ctx, std=0.02)
             prefix_words = " ".join(["X"] * n_ctx)
-        self.ctx = nn.Parameter(ctx.to(device))  # [n_ctx, width], or [n_cls, n_ctx, width] with csc
+        self.ctx = nn.Parameter(ctx.to(device=device, dtype=clip_model.token_embedding.weight.dtype))  # [n_ctx, width], or [n_cls, n_ctx, width] with csc
 
         prompts = [f"{prefix_words} {name}." for name in names]
         tokenized = tokenize(prompts).to(device)  # [n_cls, 77]
         with torch.no_grad():
-            embedding = clip_model.token_embedding(tokenized).float()  # [n_cls, 77, width]
+            embedding = clip_model.token_embedding(tokenized)  # [n_cls, 77, width]
         self.register_buffer("token_prefix", embedding[:, :1], persistent=False)        # SOS
         self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:], persistent=False)  # CLASS . EOT pad
         self.register_buffer("eot", tokenized.argmax(dim=-1), persistent=False)  # EOT has the largest id
@@ -92,7 +92,7 @@ class CoOp(nn.Module):
             P = 1 + n_ctx
             self.suffix = PackedSuffix(
                 [self.token_suffix[c, : int(self.eot[c]) - P + 1] for c in range(n_cls)],
-                prefix_len=P, positional=clip_model.positional_embedding.detach().float(),
+                prefix_len=P, positional=clip_model.positional_embedding.detach(),
             )
 
     @property

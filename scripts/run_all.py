@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         args.data_root, args.split_file = map(str, prepare_demo(results))
         args.model = "random:tiny" if args.model == "RN50" else args.model
         args.cache_dir = args.cache_dir or str(results / "cache")
-        log.warning("DEMO: synthetic images and a random %s -- no number here is an accuracy of CLIP or CoOp",
+        log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
                     args.model)
     zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                         templates=args.templates, device=args.device, results=args.results,

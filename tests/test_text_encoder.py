@@ -26,28 +26,53 @@ def test_ctx_init_gives_exactly_clips_encode_text(tiny_clip):
         assert rel(fast[c], ref[c]) < 1e-5
 
 
-@pytest.mark.parametrize("position,csc", [("end", False), ("end", True), ("middle", False), ("front", False)])
-@pytest.mark.parametrize("block_mod", [None, "adapter", "lora"])
-def test_fast_path_equals_full_length_values_and_gradients(tiny_clip, position, csc, block_mod):
+def _features_and_grads(coop, fast, target):
+    params = coop.trainable_parameters()
+    feats = coop.text_features(fast=fast)
+    loss = (feats * target).sum() + feats.square().sum()
+    return feats.detach(), torch.autograd.grad(loss, params)
+
+
+def _coop_with_moved_mod(clip_model, position, csc, block_mod):
     torch.manual_seed(0)
-    coop = CoOp(tiny_clip, NAMES, n_ctx=16, class_token_position=position, csc=csc, block_mod=block_mod)
+    coop = CoOp(clip_model, NAMES, n_ctx=16, class_token_position=position, csc=csc, block_mod=block_mod)
     with torch.no_grad():  # move the modification away from its identity start, so it is exercised
         for p in coop.encoder.parameters():
             if p.requires_grad:
                 p.add_(0.05 * torch.randn_like(p))
-    params = coop.trainable_parameters()
+    return coop
+
+
+CASES = [("end", False), ("end", True), ("middle", False), ("front", False)]
+
+
+@pytest.mark.parametrize("position,csc", CASES)
+@pytest.mark.parametrize("block_mod", [None, "adapter", "lora"])
+def test_fast_path_equals_full_length_in_fp32(tiny_clip, position, csc, block_mod):
+    """What training uses: fp32. Features and the context's gradient agree to 1e-5 relative."""
+    coop = _coop_with_moved_mod(tiny_clip, position, csc, block_mod)
     target = torch.randn(len(NAMES), tiny_clip.text_projection.shape[1])
-
-    def run(fast):
-        feats = coop.text_features(fast=fast)
-        loss = (feats * target).sum() + feats.square().sum()
-        return feats.detach(), torch.autograd.grad(loss, params)
-
-    f_plain, g_plain = run(False)
-    f_fast, g_fast = run(True)
+    f_plain, g_plain = _features_and_grads(coop, False, target)
+    f_fast, g_fast = _features_and_grads(coop, True, target)
     assert rel(f_fast, f_plain) < 1e-5
+    assert g_plain[0].abs().sum() > 0 and rel(g_fast[0], g_plain[0]) < 1e-5  # [0] is .ctx
+
+
+@pytest.mark.parametrize("position,csc", CASES)
+@pytest.mark.parametrize("block_mod", [None, "adapter", "lora"])
+def test_fast_path_is_exact_in_fp64(tiny_clip, position, csc, block_mod, monkeypatch):
+    """In float64 rounding all but vanishes: every gradient (context and block modification,
+    including scalar gates whose fp32 sums cancel) agrees to 1e-10, so the paths are the same maths."""
+    # clip.model.LayerNorm computes in fp32 whatever the input (for fp16); let it run in fp64 here
+    monkeypatch.setattr(clip.model.LayerNorm, "forward", torch.nn.LayerNorm.forward)
+    coop = _coop_with_moved_mod(tiny_clip.double(), position, csc, block_mod).double()
+    target = torch.randn(len(NAMES), tiny_clip.text_projection.shape[1], dtype=torch.float64)
+    f_plain, g_plain = _features_and_grads(coop, False, target)
+    f_fast, g_fast = _features_and_grads(coop, True, target)
+    assert rel(f_fast, f_plain) < 1e-10
+    assert len(g_fast) == len(g_plain) == len(coop.trainable_parameters())
     for gf, gp in zip(g_fast, g_plain):
-        assert gp.abs().sum() > 0 and rel(gf, gp) < 1e-5
+        assert gp.abs().sum() > 0 and rel(gf, gp) < 1e-10
 
 
 def test_shared_prefix_is_used_only_where_it_is_exact(tiny_clip):
