@@ -1,0 +1,374 @@
+"""The report's results part, rendered as Markdown from result JSON files only.
+
+    write_report("results", "report/REPORT.md")   # replaces the text between the results markers
+    write_report("results/demo", "/tmp/demo.md")  # a whole file, with the DEMO banner on top
+
+What it writes (Chinese, as ``report/REPORT.md``): zero-shot CLIP against CoOp at every shot count
+(mean +- std over seeds and every seed's value), the few-shot figure (:func:`coop.plot.plot_fewshot`),
+per-class gains and losses of CoOp at its largest shot count, the training curves (``curves.png``
+next to the output file), the vocabulary words nearest to each learned context vector, and, when
+runs with a transformer-block modification exist, their comparison with plain CoOp.
+
+Every number is read from the records of :func:`coop.results.load_results`; nothing is typed in.
+Records made with random weights get a banner saying they are not CLIP or CoOp accuracies, and such
+records are refused for a file that holds the results markers (``report/REPORT.md``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .atomic import atomic_path, write_text
+from .errors import UserError
+from .results import any_random, load_results
+
+log = logging.getLogger(__name__)
+
+BEGIN = "<!-- results:begin -->"
+END = "<!-- results:end -->"
+REPO_REPORT = Path(__file__).resolve().parents[1] / "report" / "REPORT.md"
+TOP_K = 5
+
+BANNER = ("> **⚠️ DEMO — RANDOM WEIGHTS. 演示：随机权重。** 下面的数字来自随机权重的模型"
+          "（以及演示用的合成数据），**不是 CLIP 或 CoOp 的准确率**，只说明流程能跑通、报告能生成。"
+          "These numbers are NOT accuracies of CLIP or CoOp.")
+CURVES_NAME = "curves.png"
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+def by_shots(records: Sequence[Dict[str, Any]]) -> Dict[int, Dict[int, Dict[str, Any]]]:
+    """``{shots: {seed: record}}``; a repeated (shots, seed) keeps the first record (load order)."""
+    out: Dict[int, Dict[int, Dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(int(r["shots"]), {}).setdefault(int(r["seed"]), r)
+    return out
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and *population* std (ddof=0) over seeds, as the few-shot figure draws them."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=0))
+
+
+def accuracy_summary(loaded: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
+    """``{method: {shots: {"seeds", "accuracies", "mean", "std", "n"}}}`` for every CoOp method."""
+    out: Dict[str, Dict[int, Dict[str, Any]]] = {}
+    for method, recs in loaded["coop"].items():
+        for k, seeds in sorted(by_shots(recs).items()):
+            ss = sorted(seeds)
+            accs = [float(seeds[s]["accuracy"]) for s in ss]
+            m, sd = mean_std(accs)
+            out.setdefault(method, {})[k] = {"seeds": ss, "accuracies": accs, "mean": m, "std": sd, "n": len(ss)}
+    return out
+
+
+def per_class_changes(zs: Dict[str, Any], recs: Sequence[Dict[str, Any]]) -> List[Tuple[str, float, float, float]]:
+    """``(class, zero-shot %, CoOp % (mean over the records), change)`` for the classes all have,
+    sorted by change, largest gain first."""
+    names = [c for c in zs["per_class_accuracy"] if all(c in r["per_class_accuracy"] for r in recs)]
+    rows = []
+    for c in names:
+        z = float(zs["per_class_accuracy"][c])
+        m = float(np.mean([float(r["per_class_accuracy"][c]) for r in recs]))
+        rows.append((c, z, m, m - z))
+    rows.sort(key=lambda t: (-t[3], t[0]))
+    return rows
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+def f2(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def signed(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+_MD_SPECIAL = "\\`*_[]<>|"
+
+
+def md_escape(text: str) -> str:
+    """Plain text in a Markdown table cell: every Markdown-special character backslash-escaped."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text)).replace("\n", " ")
+
+
+def rel_link(target: Path, out: Path) -> str:
+    """``target`` relative to the folder of ``out``, with forward slashes (for Markdown links)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(out).resolve().parent)).as_posix()
+
+
+def _method_order(methods) -> List[str]:
+    return sorted(methods, key=lambda m: (m != "CoOp", m))
+
+
+def _all_records(loaded: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [r for rs in loaded["coop"].values() for r in rs] + ([loaded["zeroshot"]] if loaded["zeroshot"] else [])
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
+    """Training loss and training accuracy per epoch, one line per run, one row per method.
+    Returns False (and draws nothing) when no record has a history."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    methods = [m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m])]
+    if not methods:
+        return False
+    shots = sorted({int(r["shots"]) for m in methods for r in loaded["coop"][m]})
+    colors = {k: c for k, c in zip(shots, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+                                             "tab:brown", "tab:pink", "tab:gray"] * 4)}
+    styles = ["-", "--", ":", "-."]
+    fig = Figure(figsize=(11, 3.4 * len(methods) + 0.6))
+    axes = fig.subplots(len(methods), 2, squeeze=False)
+    for row, method in zip(axes, methods):
+        for r in loaded["coop"][method]:
+            h = r.get("history") or {}
+            if not h.get("epoch"):
+                continue
+            ls = styles[int(r["seed"]) % len(styles)]
+            label = f"{r['shots']} shots, seed {r['seed']}"
+            row[0].plot(h["epoch"], h["loss"], ls, color=colors[int(r["shots"])], label=label, linewidth=1.2)
+            row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=label, linewidth=1.2)
+        row[0].set_title(f"{method}: training loss")
+        row[1].set_title(f"{method}: training accuracy (%)")
+        for ax in row:
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        row[1].legend(fontsize=7.5, ncol=2)
+    title = "Training curves (last epoch is evaluated)"
+    if any_random(loaded):
+        title = "DEMO with random weights: NOT CLIP/CoOp training curves"
+    fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return True
+
+
+def plot_fewshot_figure(loaded: Dict[str, Any], results: Path) -> Optional[Path]:
+    """``results/fewshot.png`` via :func:`coop.plot.plot_fewshot`, or None if coop.plot is missing."""
+    try:
+        from .plot import plot_fewshot
+    except ImportError as e:
+        log.warning("coop.plot is not importable (%s): the report has no few-shot figure", e)
+        return None
+    plot_fewshot(loaded, Path(results) / "fewshot")
+    return Path(results) / "fewshot.png"
+
+
+# --- the Markdown ----------------------------------------------------------------------------------
+
+def _provenance(loaded: Dict[str, Any]) -> List[str]:
+    recs = _all_records(loaded)
+    models = sorted({f"{(r.get('model') or {}).get('name')} (sha256 {str((r.get('model') or {}).get('sha256'))[:12]}…)"
+                     for r in recs})
+    splits = sorted({f"{(r.get('split') or {}).get('file')} (sha256 {str((r.get('split') or {}).get('sha256'))[:12]}…)"
+                     for r in recs})
+    n_test = sorted({int(r["n_test"]) for r in recs})
+    lines = [f"- 模型：{'; '.join(models)}" + ("  **（记录来自不同的模型！）**" if len(models) > 1 else ""),
+             f"- 划分：{'; '.join(splits)}" + ("  **（记录来自不同的划分文件！）**" if len(splits) > 1 else ""),
+             f"- 测试集图像数：{', '.join(map(str, n_test))}" + ("  **（各记录不一致！）**" if len(n_test) > 1 else "")]
+    if any(r.get("demo") for r in recs):
+        lines.append("- 这些记录标记为 demo（合成数据）。")
+    return lines
+
+
+def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> List[str]:
+    zs = loaded["zeroshot"]
+    out = ["<!-- table:accuracy -->",
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 |",
+           "|---|---:|---:|---:|---|---:|"]
+    if zs:
+        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — |")
+    for method in methods:
+        for k, s in summary[method].items():
+            seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
+            delta = signed(s["mean"] - float(zs["accuracy"])) if zs else "—"
+            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} |")
+    return out
+
+
+def _per_class_section(loaded: Dict[str, Any]) -> List[str]:
+    zs, recs = loaded["zeroshot"], loaded["coop"].get("CoOp") or []
+    if not zs or not recs:
+        return ["（需要 zeroshot.json 和 CoOp 的记录才能比较各类别。）"]
+    kmax = max(int(r["shots"]) for r in recs)
+    top = [r for r in by_shots(recs)[kmax].values()]
+    rows = per_class_changes(zs, top)
+    if not rows:
+        return ["（零样本与 CoOp 的记录没有共同的类别名。）"]
+    up = sum(1 for r in rows if r[3] > 0)
+    down = sum(1 for r in rows if r[3] < 0)
+    out = [f"CoOp（{kmax} shots，{len(top)} 个种子的平均）相对零样本 CLIP：{len(rows)} 个类中 "
+           f"{up} 个提升，{down} 个下降，{len(rows) - up - down} 个不变。",
+           "",
+           "<!-- table:per-class -->",
+           "| | 类别 | 零样本 (%) | CoOp (%) | 变化 |", "|---|---|---:|---:|---:|"]
+    gains = [r for r in rows if r[3] > 0][:TOP_K]
+    losses = sorted((r for r in rows if r[3] < 0), key=lambda t: (t[3], t[0]))[:TOP_K]
+    for tag, group in (("提升", gains), ("下降", losses)):
+        for c, z, m, d in group:
+            out.append(f"| {tag} | {md_escape(c)} | {f2(z)} | {f2(m)} | {signed(d)} |")
+    out += ["", f"表中为提升最多与下降最多的各至多 {TOP_K} 个类（按变化排序；变化为 0 的类不列出）。"]
+    return out
+
+
+def _nearest_words_section(loaded: Dict[str, Any]) -> List[str]:
+    recs = [r for r in loaded["coop"].get("CoOp") or [] if r.get("nearest_words")]
+    if not recs:
+        return ["（记录里没有 nearest_words。）"]
+    kmax = max(int(r["shots"]) for r in recs)
+    top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
+    n_ctx = max(len(r["nearest_words"]) for r in top)
+    out = [f"CoOp {kmax} shots：每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
+           "括号内为距离（CoOp 论文第 5 节的解读方法）。",
+           "",
+           "<!-- table:nearest-words -->",
+           "| 向量 | " + " | ".join(f"seed {r['seed']}" for r in top) + " |",
+           "|---:|" + "---|" * len(top)]
+    for i in range(n_ctx):
+        cells = []
+        for r in top:
+            nw = r["nearest_words"]
+            cells.append(", ".join(f"{md_escape(w) if str(w).strip() else '␣'} ({float(d):.3f})" for w, d in nw[i])
+                         if i < len(nw) else "—")
+        out.append(f"| v{i + 1} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
+    mods = [m for m in _method_order(summary) if m != "CoOp"]
+    if not mods:
+        return []
+    base = summary.get("CoOp", {})
+    out = ["### 5.6 块修改的结果（第 6 节）", "",
+           "同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
+           "“配对差”是逐种子差值的平均。", "",
+           "<!-- table:block-mods -->",
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | CoOp 同种子 (%) | 配对差 | 可训练参数 | 平均训练时间 (s) |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for method in ["CoOp"] + mods:
+        recs = by_shots(loaded["coop"].get(method) or [])
+        for k, s in summary.get(method, {}).items():
+            seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
+            common = [sd for sd in s["seeds"] if k in base and sd in base[k]["seeds"]]
+            if method != "CoOp" and common:
+                b = [base[k]["accuracies"][base[k]["seeds"].index(sd)] for sd in common]
+                mine = [s["accuracies"][s["seeds"].index(sd)] for sd in common]
+                ref, diff = f2(float(np.mean(b))), signed(float(np.mean(np.subtract(mine, b))))
+            else:
+                ref, diff = "—", "—"
+            n_tr = sorted({r.get("n_trainable") for r in recs[k].values()} - {None})
+            t = [((r.get("time_s") or {}).get("train")) for r in recs[k].values()]
+            t = [x for x in t if x is not None]
+            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | {diff} | "
+                       f"{', '.join(f'{x:,}' for x in n_tr) or '—'} | {f2(float(np.mean(t))) if t else '—'} |")
+    return out
+
+
+def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bool = True,
+                   title: Optional[str] = None) -> str:
+    """The results part as Markdown (starting with the DEMO banner if any record has random
+    weights). Images are written (``curves.png`` next to ``out``, the few-shot figure into
+    ``results``) and linked relative to ``out``."""
+    out, results = Path(out), Path(results)
+    recs = _all_records(loaded)
+    if not recs:
+        raise UserError(f"no result files in {results}: run scripts/zeroshot.py and scripts/train_coop.py "
+                        f"(or bash scripts/run_all.sh) first")
+    random_weights = any_random(loaded)
+    summary = accuracy_summary(loaded)
+    methods = [m for m in _method_order(summary) if m == "CoOp"] or _method_order(summary)[:1]
+    lines: List[str] = []
+    if random_weights:
+        lines += [BANNER, ""]
+    if title:
+        lines += [title, ""]
+    lines += [f"<!-- generated by scripts/report.py from {results.as_posix()}; edit the code, not this text -->", ""]
+
+    lines += ["### 5.1 零样本 CLIP 与 CoOp", ""]
+    lines += _accuracy_table(loaded, summary, methods)
+    lines += ["",
+              "准确率为测试集 top-1 (%)，CoOp 取最后一个 epoch 的模型（不按测试集挑选）。"
+              "标准差为各种子间的总体标准差（numpy.std，ddof=0，与图中阴影带一致）。", ""]
+    lines += _provenance(loaded) + [""]
+
+    lines += ["### 5.2 few-shot 曲线", ""]
+    png = plot_fewshot_figure(loaded, results) if figures else None
+    if png is not None and png.exists():
+        lines += [f"![few-shot: Caltech101]({rel_link(png, out)})", ""]
+    else:
+        lines += ["（few-shot 图未生成：coop.plot 不可用。）" if figures else "（未生成图。）", ""]
+
+    lines += ["### 5.3 各类别的提升与下降", ""] + _per_class_section(loaded) + [""]
+
+    lines += ["### 5.4 训练曲线", ""]
+    curves = out.parent / CURVES_NAME
+    if figures and draw_curves(loaded, curves):
+        lines += [f"![training curves]({rel_link(curves, out)})", "",
+                  "每条线是一次运行（颜色 = shots，线型 = seed）：左为训练集交叉熵，右为训练准确率"
+                  "（在缓存的增强视图上，按 epoch 平均）。", ""]
+    else:
+        lines += ["（记录里没有 history，或未生成图。）", ""]
+
+    lines += ["### 5.5 学到的上下文向量最近的词", ""] + _nearest_words_section(loaded) + [""]
+    lines += _block_mod_section(loaded, summary)
+    if random_weights:
+        lines += ["", BANNER]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def replace_between_markers(text: str, body: str) -> str:
+    """``text`` with everything strictly between the markers replaced by ``body`` (the markers and
+    all text outside them are kept byte for byte)."""
+    i, j = text.find(BEGIN), text.find(END)
+    if i < 0 or j < 0 or j < i or text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise UserError(f"the results markers must appear once each, {BEGIN} before {END}")
+    start = i + len(BEGIN)
+    return text[:start] + "\n" + body.strip("\n") + "\n" + text[j:]
+
+
+def has_markers(path: Path) -> bool:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return BEGIN in text and END in text
+
+
+def check_may_write(loaded: Dict[str, Any], out: Path) -> None:
+    """Random-weight numbers never go into the report: refuse ``report/REPORT.md`` and any file that
+    holds the results markers (a report whose results part they would replace)."""
+    if not any_random(loaded):
+        return
+    out = Path(out)
+    if out.resolve() == REPO_REPORT.resolve() or has_markers(out):
+        raise UserError(f"refusing to write numbers from RANDOM weights into {out}: they are not accuracies "
+                        f"of CLIP or CoOp. Write the demo report elsewhere (e.g. --out results/demo/REPORT_demo.md)")
+
+
+def write_report(results: str | os.PathLike, out: str | os.PathLike, figures: bool = True) -> Path:
+    """Render the results of ``results`` into ``out`` (between its markers if it has them, else the
+    whole file) atomically. Returns ``out``."""
+    results, out = Path(results), Path(out)
+    loaded = load_results(results)
+    check_may_write(loaded, out)
+    if has_markers(out):
+        body = render_results(loaded, out, results, figures=figures)
+        text = replace_between_markers(out.read_text(encoding="utf-8"), body)
+    else:
+        text = render_results(loaded, out, results, figures=figures,
+                              title="# 结果：零样本 CLIP 与 CoOp（Caltech101）")
+    write_text(out, text)
+    log.info("wrote %s", out)
+    return out

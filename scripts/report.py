@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Render the report's results part (section 5) from result JSON files.
+
+    python scripts/report.py --results results --out report/REPORT.md
+    python scripts/report.py --results results/demo --out results/demo/REPORT_demo.md
+
+If FILE holds the markers ``<!-- results:begin -->`` and ``<!-- results:end -->``, only the text
+between them is replaced; otherwise FILE is written whole. ``curves.png`` is written next to FILE
+and the few-shot figure into the results folder. Numbers from random weights (the demo) start with
+a DEMO banner and are refused for report/REPORT.md and any file with the markers (exit code 2).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coop.errors import cli, setup_logging  # noqa: E402
+
+log = logging.getLogger("report")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results", help="results folder (default: %(default)s)")
+    p.add_argument("--out", required=True, help="Markdown file to write or update")
+    p.add_argument("--no-figures", dest="figures", action="store_false", help="tables only, no images")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    from coop.report import write_report
+
+    results = Path(args.results)
+    if not results.is_dir():
+        from coop.errors import UserError
+
+        raise UserError(f"--results {results} is not a folder; run bash scripts/run_all.sh (or --demo) first")
+    out = write_report(results, args.out, figures=args.figures)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""The report: its code names exist, its links resolve, and its generated numbers equal the JSON."""
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import json
+import pkgutil
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import clip
+import coop
+from coop import report as rep
+from coop.results import REQUIRED_KEYS, coop_result_path, load_results, write_result, zeroshot_result_path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "report" / "REPORT.md"
+FIGURES = ROOT / "report" / "figures"
+CLIP_DIR = Path(clip.__file__).parent
+COOP_DIR = Path(coop.__file__).parent
+
+# Backticked words that look like identifiers but are not code names (layout names, model names).
+NOT_CODE = {"LND", "NLD"}
+FILE_SUFFIXES = {"py", "md", "json", "png", "pdf", "pt", "sh", "txt", "gz", "zip", "toml"}
+IDENT = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+
+
+# --- resolving code names ----------------------------------------------------------------------
+
+def _modules():
+    mods = {"clip": clip, "clip.clip": importlib.import_module("clip.clip"),
+            "clip.model": importlib.import_module("clip.model"),
+            "clip.simple_tokenizer": importlib.import_module("clip.simple_tokenizer"), "coop": coop}
+    for info in pkgutil.iter_modules(coop.__path__):
+        mods[f"coop.{info.name}"] = importlib.import_module(f"coop.{info.name}")
+    return mods
+
+
+def _defined_names():
+    """Every name the clip and coop sources define or use as an attribute: functions, classes,
+    arguments, variables, ``self.x`` attributes (also those read, e.g. a module's ``attn.out_proj``),
+    import aliases."""
+    names = set()
+    for f in [*CLIP_DIR.glob("*.py"), *COOP_DIR.glob("*.py")]:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, ast.alias):
+                names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+class Resolver:
+    def __init__(self):
+        self.modules = _modules()
+        self.defined = _defined_names()
+        self.objects = dict(vars(builtins))  # RuntimeError, ...
+        for mod in self.modules.values():
+            for k, v in vars(mod).items():
+                self.objects.setdefault(k, v)
+        # methods and attributes of the tensors and modules the code names act on (x.permute, model.float)
+        self.generic = set(dir(torch.Tensor)) | set(dir(torch.nn.Module))
+
+    def resolves(self, name: str) -> bool:
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):  # the longest module prefix: clip.model.build_model
+            if ".".join(parts[:i]) in self.modules:
+                obj, rest = self.modules[".".join(parts[:i])], parts[i:]
+                break
+        else:
+            if parts[0] in self.objects:
+                obj, rest = self.objects[parts[0]], parts[1:]
+            elif parts[0] in self.defined:
+                obj, rest = None, parts[1:]
+            else:
+                return False
+        for j, p in enumerate(rest):
+            if obj is not None and hasattr(obj, p):
+                obj = getattr(obj, p)
+                continue
+            # an instance attribute (self.ctx) or a tensor/module method on a variable of the code
+            return all(q in self.defined or q in self.generic for q in rest[j:])
+        return True
+
+
+def code_names(markdown: str):
+    """Backticked spans outside fenced code blocks that look like code names (calls stripped)."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    for span in re.findall(r"`([^`\n]+)`", text):
+        s = span.strip()
+        s = re.sub(r"\(.*\)$", "", s)  # f(x, y) -> f
+        if not IDENT.match(s) or s in NOT_CODE or re.fullmatch(r"[0-9a-f]{16,}", s):
+            continue  # not a name, or a hash
+        if "." in s and s.rsplit(".", 1)[1] in FILE_SUFFIXES:
+            continue  # a file name such as RN50.pt
+        yield s
+
+
+def test_every_code_name_in_the_report_exists():
+    resolver = Resolver()
+    names = sorted(set(code_names(REPORT.read_text(encoding="utf-8"))))
+    for must in ("clip.load", "build_model", "ResidualAttentionBlock", "coop.CoOp", "PackedSuffix", "AttentionPool2d"):
+        assert must in names  # the check is not vacuous
+    missing = [n for n in names if not resolver.resolves(n)]
+    assert not missing, f"REPORT.md names things that are not in clip or coop: {missing}"
+
+
+def test_resolver_rejects_names_that_do_not_exist():
+    r = Resolver()
+    assert r.resolves("clip.model.AttentionPool2d") and r.resolves("CoOp.text_features") and r.resolves("ctx")
+    for bad in ("clip.loadd", "clip.model.Attention", "coop.CoOP", "CoOp.no_such_thing", "TextTransformer"):
+        assert not r.resolves(bad), bad
+
+
+def test_every_link_in_the_report_exists():
+    text = REPORT.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert any("architecture.png" in l for l in links) and any("rn50_shapes.md" in l for l in links)
+    for link in links:
+        if re.match(r"^[a-z]+:", link) or link.startswith("#"):
+            continue
+        target = (REPORT.parent / link.split("#")[0]).resolve()
+        assert target.is_file(), f"REPORT.md links {link}, which does not exist"
+        assert ROOT in target.parents
+
+
+def test_numbers_quoted_from_generated_tables_match_them():
+    """The parameter counts REPORT.md quotes are those scripts/make_figures.py wrote."""
+    text = REPORT.read_text(encoding="utf-8")
+    generated = (FIGURES / "rn50_shapes.md").read_text(encoding="utf-8") + (FIGURES / "coop_params.md").read_text(encoding="utf-8")
+    for n in ("102,007,137", "38,316,896", "63,690,240", "37,828,608", "3,152,384", "25,296,896", "14,789,632",
+              "524,288", "8,192", "112,748", "104,556", "106,496", "98,304", "8,713", "16,384", "6,291,456",
+              "7,700", "2,200", "364"):
+        assert n in text, n
+        assert re.search(rf"(?<![\d,]){re.escape(n)}(?![\d,])", generated), f"{n} is not in the generated tables"
+
+
+def test_architecture_table_of_a_tiny_clip(tiny_clip, tmp_path):
+    from coop.architecture import draw_architecture, shape_rows, shape_table_markdown, totals
+
+    rows = shape_rows(tiny_clip)
+    tot = totals(tiny_clip)
+    assert tot["total"] == sum(p.numel() for p in tiny_clip.parameters())
+    by = {r.name: r for r in rows}
+    assert by["text_projection"].output == "[C, 64]" and by["logit_scale"].output == "[N, C]"
+    assert by["transformer.resblocks.0"].input == "[77, C, 128]"
+    md = shape_table_markdown(rows, tot, "tiny")
+    assert f"{tot['total']:,}" in md
+    draw_architecture(rows, tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+
+
+# --- the generated results part ----------------------------------------------------------------
+
+CLASSES = ["accordion", "airplane", "car_side", "water_lilly", "yin_yang", "dalmatian", "face"]
+
+
+def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False, n_ctx=4):
+    per_class = {c: float(np.round(rng.uniform(0, 100), 4)) for c in CLASSES}
+    rec = {"kind": kind, "method": method or ("Zero-shot CLIP" if kind == "zeroshot" else "CoOp"),
+           "accuracy": float(np.round(rng.uniform(20, 95), 4)), "per_class_accuracy": per_class,
+           "n_test": 123, "shots": shots, "seed": seed,
+           "model": {"name": "random:tiny" if random_weights else "RN50", "sha256": "ab" * 32,
+                     "random_weights": random_weights},
+           "random_weights": random_weights, "demo": random_weights,
+           "split": {"file": "splits/caltech101.json", "sha256": "cd" * 32},
+           "config": {"n_ctx": n_ctx, "class_token_position": "end"}, "environment": {"device": "cpu"},
+           "wall_time_s": 1.5}
+    if kind == "coop":
+        epochs = [1, 2, 3, 4]
+        rec["history"] = {"epoch": epochs, "loss": [float(x) for x in rng.uniform(0.1, 3, 4)],
+                          "train_acc": [float(x) for x in rng.uniform(0, 100, 4)], "lr": [1e-5, 2e-3, 1e-3, 1e-4]}
+        rec["nearest_words"] = [[[f"w{shots}s{seed}v{i}n{j}", float(np.round(rng.uniform(0, 2), 4))] for j in range(3)]
+                                for i in range(n_ctx)]
+        rec["n_trainable"] = 8192
+        rec["time_s"] = {"features": 0.5, "train": float(np.round(rng.uniform(1, 9), 3))}
+    assert all(k in {**rec, "schema": 1, "complete": True} for k in REQUIRED_KEYS)
+    return rec
+
+
+def make_results(d: Path, random_weights=False, mods=(), seeds=(1, 2, 3), shots=(1, 2, 4)):
+    rng = np.random.default_rng(0)
+    write_result(zeroshot_result_path(d), fake_record("zeroshot", rng, random_weights=random_weights))
+    for mod in (None, *mods):
+        for k in shots:
+            for s in seeds:
+                write_result(coop_result_path(d, k, s, mod),
+                             fake_record("coop", rng, k, s, f"CoOp+{mod}" if mod else "CoOp", random_weights))
+    return d
+
+
+def _table(md: str, marker: str):
+    lines = md.split("\n")
+    i = lines.index(f"<!-- table:{marker} -->")
+    rows = []
+    for line in lines[i + 3:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def run_script(argv):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report_script", ROOT / "scripts" / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main(argv)
+
+
+def test_script_writes_the_numbers_of_the_json(tmp_path):
+    d = make_results(tmp_path / "results", mods=("adapter",))
+    out = tmp_path / "out" / "RESULTS.md"
+    assert run_script(["--results", str(d), "--out", str(out)]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert "DEMO" not in md and md.startswith("# ")
+
+    recs = [json.loads(p.read_text()) for p in sorted((d / "coop").glob("*.json"))]
+    zs = json.loads((d / "zeroshot.json").read_text())
+    rows = _table(md, "accuracy")
+    assert rows[0][0] == "Zero-shot CLIP" and float(rows[0][3]) == pytest.approx(zs["accuracy"], abs=0.005)
+    coop_rows = [r for r in rows if r[0] == "CoOp"]
+    assert [int(r[1]) for r in coop_rows] == [1, 2, 4]
+    for r in coop_rows:
+        k = int(r[1])
+        accs = {x["seed"]: x["accuracy"] for x in recs if x["shots"] == k}
+        mean, std = re.match(r"([\d.]+) ± ([\d.]+)", r[3]).groups()
+        assert int(r[2]) == len(accs) == 3
+        assert float(mean) == pytest.approx(np.mean(list(accs.values())), abs=0.005)
+        assert float(std) == pytest.approx(np.std(list(accs.values())), abs=0.005)
+        per_seed = {int(s): float(a) for s, a in re.findall(r"s(\d+)=([\d.]+)", r[4])}
+        assert per_seed.keys() == accs.keys()
+        for s, a in accs.items():
+            assert per_seed[s] == pytest.approx(a, abs=0.005)
+        assert float(r[5]) == pytest.approx(np.mean(list(accs.values())) - zs["accuracy"], abs=0.005)
+
+    # per-class changes: CoOp at 4 shots (mean over seeds) minus zero-shot
+    top = [x for x in recs if x["shots"] == 4]
+    delta = {c: np.mean([x["per_class_accuracy"][c] for x in top]) - zs["per_class_accuracy"][c] for c in CLASSES}
+    for r in _table(md, "per-class"):
+        c = r[1].replace("\\_", "_")
+        assert float(r[4]) == pytest.approx(delta[c], abs=0.005)
+    shown_gains = [r[1].replace("\\_", "_") for r in _table(md, "per-class") if r[0] == "提升"]
+    expected = [c for c, v in sorted(delta.items(), key=lambda t: -t[1]) if v > 0][:5]
+    assert shown_gains == expected
+
+    # nearest words of every seed at the largest shot count, with their distances
+    for x in top:
+        for vec in x["nearest_words"]:
+            for w, dist in vec:
+                assert f"{w} ({dist:.3f})" in md
+
+    # the block-modification table and the figures
+    mod_rows = [r for r in _table(md, "block-mods") if r[0] == "CoOp+adapter"]
+    assert len(mod_rows) == 3
+    assert (out.parent / "curves.png").is_file() and "](curves.png)" in md
+
+
+def test_random_weights_get_the_banner_and_are_refused_for_the_report(tmp_path):
+    d = make_results(tmp_path / "demo", random_weights=True, seeds=(1,), shots=(1,))
+    out = tmp_path / "demo.md"
+    assert run_script(["--results", str(d), "--out", str(out), "--no-figures"]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert md.startswith(rep.BANNER) and "RANDOM WEIGHTS" in md.split("\n")[0]
+    assert "NOT accuracies of CLIP or CoOp" in md.split("\n")[0]
+    # writing it again to the same (marker-less) file works: the demo report is regenerable
+    assert run_script(["--results", str(d), "--out", str(out), "--no-figures"]) == 0
+
+    report_copy = tmp_path / "REPORT.md"
+    shutil.copy(REPORT, report_copy)
+    before = report_copy.read_bytes()
+    assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 2
+    assert report_copy.read_bytes() == before  # untouched
+
+    with pytest.raises(coop.UserError):
+        rep.check_may_write(load_results(d), rep.REPO_REPORT)  # the real REPORT.md, markers or not
+
+
+def test_marker_replacement_keeps_everything_else_byte_identical(tmp_path):
+    d = make_results(tmp_path / "results", seeds=(1, 2), shots=(1,))
+    report_copy = tmp_path / "report" / "REPORT.md"
+    report_copy.parent.mkdir()
+    shutil.copy(REPORT, report_copy)
+    original = report_copy.read_text(encoding="utf-8")
+    head, tail = original.split(rep.BEGIN)[0], original.split(rep.END)[1]
+
+    assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
+    new = report_copy.read_text(encoding="utf-8")
+    assert new.startswith(head + rep.BEGIN) and new.endswith(rep.END + tail)
+    assert "<!-- table:accuracy -->" in new and "尚无真实运行的结果" not in new
+    # a second run replaces its own output, it does not stack up
+    assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
+    assert report_copy.read_text(encoding="utf-8") == new
+    # the generated part only names code that exists
+    resolver = Resolver()
+    between = new.split(rep.BEGIN)[1].split(rep.END)[0]
+    assert all(resolver.resolves(n) for n in code_names(between))
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert run_script(["--results", str(tmp_path / "empty"), "--out", str(tmp_path / "x.md")]) == 2
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_markdown_cells_are_escaped():
+    assert rep.md_escape("a|b_c*") == "a\\|b\\_c\\*"
