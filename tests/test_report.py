@@ -318,3 +318,18 @@ def test_no_results_is_a_clear_error(tmp_path):
 
 def test_markdown_cells_are_escaped():
     assert rep.md_escape("a|b_c*") == "a\\|b\\_c\\*"
+
+
+@pytest.mark.parametrize("mod", ["adapter", "lora"])
+def test_block_mods_start_bit_identical_to_coop(tiny_clip, mod):
+    """REPORT.md section 6.2: at initialisation the default (shared-prefix) path gives CoOp's
+    features bit for bit."""
+    from coop.prompt_learner import CoOp
+
+    names = ["ant", "car_side", "yin_yang", "electric guitar"]
+    torch.manual_seed(0)
+    base = CoOp(tiny_clip, names)
+    modded = CoOp(tiny_clip, names, block_mod=mod)
+    with torch.no_grad():
+        modded.ctx.copy_(base.ctx)
+        assert torch.equal(base.text_features(), modded.text_features())
