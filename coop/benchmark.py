@@ -1,0 +1,158 @@
+"""Measurements behind ``scripts/bench.py``: the naive CoOp step against ours, side by side.
+
+*Naive* is CoOp as usually written: every step sends the batch's images through the frozen image
+encoder and all prompts, 77 tokens each, through the text encoder. *Ours* trains on cached image
+features with the exact fast text encoder (truncation + shared prefix). Both compute the same
+thing; ``tests/test_text_encoder.py`` and ``tests/test_features.py`` check that.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .features import channels_last
+from .prompt_learner import CoOp
+from .split import fewshot
+from .train import TrainConfig, batches, coop_epochs
+
+
+def timeit(fn: Callable[[], object], repeat: int, warmup: int = 1) -> Dict[str, float]:
+    """Median and min wall time of ``fn`` over ``repeat`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"median_s": statistics.median(times), "min_s": min(times), "repeat": repeat}
+
+
+def text_step(coop: CoOp, mode: str) -> Callable[[], None]:
+    """One forward+backward of the text side: ``naive`` (77 tokens), ``truncated``, or ``ours``."""
+    def step() -> None:
+        if mode == "naive":
+            feats = coop.encoder(coop.prompt_embeddings(), coop.eot, truncate=False)
+        elif mode == "truncated":
+            feats = coop.encoder(coop.prompt_embeddings(), coop.eot, truncate=True)
+        else:
+            feats = coop.text_features(fast=True)
+        feats.square().sum().backward()
+        coop.ctx.grad = None
+    return step
+
+
+def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: int = 32) -> Callable[[], None]:
+    """One SGD step of CoOp on a batch: naive = images through the encoder + 77-token text; ours =
+    cached features + fast text."""
+    n_cls = coop.token_prefix.shape[0]
+    dim = clip_model.text_projection.shape[1]
+    res = clip_model.visual.input_resolution
+    images = torch.randn(batch, 3, res, res)
+    feats = torch.randn(batch, dim)
+    labels = torch.randint(n_cls, (batch,))
+    opt = torch.optim.SGD(coop.trainable_parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+
+    def step() -> None:
+        if naive:
+            with torch.no_grad():
+                x = clip_model.encode_image(images)
+            text = coop.text_features(fast=False)
+        else:
+            x, text = feats, coop.text_features(fast=True)
+        loss = F.cross_entropy(coop.logits(x, text), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+@torch.inference_mode()
+def image_throughput(clip_model: torch.nn.Module, batch: int = 32, repeat: int = 2, fast: bool = True) -> float:
+    """Images per second through the frozen image encoder (model only, random pixels)."""
+    res = clip_model.visual.input_resolution
+    x = torch.randn(batch, 3, res, res)
+    if fast:
+        with channels_last(clip_model.visual):
+            t = timeit(lambda: clip_model.encode_image(x.contiguous(memory_format=torch.channels_last)), repeat)
+    else:
+        t = timeit(lambda: clip_model.encode_image(x), repeat)
+    return batch / t["median_s"]
+
+
+def steps_per_run(n_cls: int, shots: int, batch_size: int = 32, epochs: Optional[int] = None) -> int:
+    """Optimiser steps of one CoOp run with CoOp's schedule (drop-last batches)."""
+    return (epochs or coop_epochs(shots)) * len(batches(n_cls * shots, batch_size))
+
+
+def unique_train_images(train: Sequence, shots: Sequence[int], seeds: Sequence[int]) -> int:
+    """Distinct training images over all few-shot sets (they are nested per seed)."""
+    return len({it[0] for s in seeds for it in fewshot(train, max(shots), s)})
+
+
+def project_sweep(n_test: int, n_train_unique: int, views: int, n_cls: int, shots: Sequence[int],
+                  seeds: Sequence[int], encode_img_s: float, step_s: float, eval_s: float = 0.0,
+                  load_s: float = 0.0) -> Dict[str, float]:
+    """Projected wall time of the sweep (zero-shot + every CoOp run) from measured unit costs."""
+    steps = sum(steps_per_run(n_cls, k) for k in shots) * len(seeds)
+    encode = (n_test + n_train_unique * views) / encode_img_s
+    train = steps * step_s + len(shots) * len(seeds) * eval_s
+    return {"steps": steps, "images_encoded": n_test + n_train_unique * views, "encode_s": encode,
+            "train_s": train, "load_s": load_s, "total_s": encode + train + load_s}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB).
+
+    Linux's VmHWM is per address space, so a fresh child starts from zero; ``ru_maxrss`` would
+    carry the parent's peak across fork+exec and is only the fallback (kB on Linux, bytes on macOS).
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2 ** 20 if sys.platform == "darwin" else r / 1024
+
+
+def measure_in_child(kind: str, model: str, classnames: List[str], steps: int, device: str) -> Dict[str, float]:
+    """Run ``steps`` training steps (``kind`` naive or ours) in a fresh process; return its peak
+    memory, so one measurement cannot inflate the other."""
+    code = (
+        "import json, sys, torch; from coop.benchmark import _child; "
+        f"print(json.dumps(_child({kind!r}, {model!r}, {classnames!r}, {steps}, {device!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(kind: str, model: str, classnames: List[str], steps: int, device: str) -> Dict[str, float]:
+    from .clip_loader import load_clip
+
+    clip_model, _ = load_clip(model, device=device)
+    coop = CoOp(clip_model, classnames)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    base = peak_rss_mb()
+    step = training_step(coop, clip_model, naive=(kind == "naive"))
+    for _ in range(steps):
+        step()
+    gc.collect()
+    out = {"peak_rss_mb": peak_rss_mb(), "rss_before_steps_mb": base}
+    if device.startswith("cuda"):
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return out
+
+
