@@ -294,12 +294,14 @@ def test_marker_replacement_keeps_everything_else_byte_identical(tmp_path):
     report_copy = tmp_path / "report" / "REPORT.md"
     report_copy.parent.mkdir()
     shutil.copy(REPORT, report_copy)
-    original = report_copy.read_text(encoding="utf-8")
-    head, tail = original.split(rep.BEGIN)[0], original.split(rep.END)[1]
+    original = report_copy.read_bytes()
+    begin, end = rep.BEGIN.encode(), rep.END.encode()
+    head, tail = original.split(begin)[0], original.split(end)[1]
 
     assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
-    new = report_copy.read_text(encoding="utf-8")
-    assert new.startswith(head + rep.BEGIN) and new.endswith(rep.END + tail)
+    raw = report_copy.read_bytes()
+    assert raw.startswith(head + begin) and raw.endswith(end + tail)  # byte for byte outside the markers
+    new = raw.decode("utf-8")
     assert "<!-- table:accuracy -->" in new and "尚无真实运行的结果" not in new
     # a second run replaces its own output, it does not stack up
     assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
