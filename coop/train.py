@@ -26,6 +26,7 @@ from .errors import UserError
 from .experiment import Experiment, TrainSet, accuracy
 from .prompt_learner import CLASS_TOKEN_POSITIONS, CoOp
 from .block_mods import BLOCK_MODS
+from .data import prompt_name
 from .results import coop_result_path, environment, method_name, now
 from .seed import set_seed
 from .split import fewshot
@@ -57,7 +58,7 @@ class TrainConfig:
     batch_size: int = 32
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
-    views: int = 8
+    views: int = 4
     aug_seed: int = 0
     fast: bool = True
     device: str = "auto"
@@ -86,6 +87,13 @@ class TrainConfig:
             raise UserError(f"--lr must be a positive number, got {self.lr}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise UserError(f"--warmup-epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        if self.ctx_init:  # else CoOp raises a ValueError (a traceback) once everything is loaded
+            from .clip_loader import _clip
+
+            n = len(_clip().clip._tokenizer.encode(prompt_name(self.ctx_init).strip()))
+            if n != self.n_ctx:
+                raise UserError(f"--ctx-init {self.ctx_init!r} is {n} tokens but --n-ctx is {self.n_ctx}; "
+                                f"pass --n-ctx {n}")
 
     # Fields that do not change what a run computes; the rest must match for a result to be reused.
     NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo")
@@ -151,6 +159,10 @@ def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) ->
         history["train_acc"].append(round(100.0 * correct / seen, 4))
         history["lr"].append(lr)
         bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
+    if not all(torch.isfinite(p).all() for p in params):  # the last step is after the last loss check
+        raise TrainingDiverged(
+            f"the learned parameters became inf/nan in the last step, though the loss was finite "
+            f"({cfg.shots} shots, seed {cfg.seed}); no result was written. Try a smaller --lr (now {cfg.lr})")
     return history
 
 
@@ -222,18 +234,23 @@ def load_context(path: str | Path, exp: Experiment) -> Tuple[CoOp, Dict]:
     """Rebuild a trained CoOp from its saved context file, over ``exp``'s model and classes."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = saved["config"]
+        cfg, classnames, state, model = saved["config"], saved["classnames"], saved["state"], saved["model"]
+        sha = model["sha256"]
     except Exception as e:
-        raise UserError(f"--context {path} is not a context file written by scripts/train_coop.py ({e})") from None
-    if saved["classnames"] != exp.classnames:
+        raise UserError(f"--context {path} is not a context file written by scripts/train_coop.py "
+                        f"({type(e).__name__}: {e})") from None
+    if classnames != exp.classnames:
         raise UserError(f"--context {path} was trained on other classes than those of {exp.split.path}")
+    if sha != exp.info.sha256:
+        raise UserError(f"--context {path} was learned over the CLIP weights of {model.get('name')!r} "
+                        f"(sha256 {sha[:12]}...), not those of --model {exp.info.name!r}; pass the same --model")
     coop = CoOp(exp.model, exp.classnames, n_ctx=cfg["n_ctx"], class_token_position=cfg["class_token_position"],
                 ctx_init=cfg["ctx_init"], csc=cfg["csc"], block_mod=cfg["block_mod"]).to(exp.device)
-    missing = set(coop.learned_state()) - set(saved["state"])
+    missing = set(coop.learned_state()) - set(state)
     if missing:
         raise UserError(f"--context {path} lacks {sorted(missing)}")
     with torch.no_grad():
         for name, p in coop.named_parameters():
             if p.requires_grad:
-                p.copy_(saved["state"][name])
+                p.copy_(state[name])
     return coop.eval(), saved
