@@ -335,3 +335,24 @@ def test_block_mods_start_bit_identical_to_coop(tiny_clip, mod):
     with torch.no_grad():
         modded.ctx.copy_(base.ctx)
         assert torch.equal(base.text_features(), modded.text_features())
+
+
+@pytest.fixture(scope="module")
+def rn50():
+    from coop.clip_loader import random_clip
+
+    return random_clip("RN50")  # the real RN50 shapes (~5 s); the weights' values do not matter here
+
+
+def test_generated_tables_are_up_to_date(rn50):
+    """report/figures/*.md are what scripts/make_figures.py writes for the current code."""
+    from coop.architecture import (shape_rows, shape_table_markdown, token_counts, token_counts_markdown, totals,
+                                   trainable_rows, trainable_table_markdown)
+    from coop.split import read_split
+
+    split = "splits/caltech101.json"
+    params = (trainable_table_markdown(trainable_rows(rn50), len(rn50.transformer.resblocks))
+              + token_counts_markdown(token_counts(rn50, read_split(ROOT / split).classnames), split))
+    assert params == (FIGURES / "coop_params.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
+    shapes = shape_table_markdown(shape_rows(rn50), totals(rn50), "RN50")
+    assert shapes == (FIGURES / "rn50_shapes.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
