@@ -78,17 +78,20 @@ def record_shapes(model: nn.Module, names: Sequence[str]) -> Tuple[Dict[str, Tup
     res = model.visual.input_resolution
     image = torch.randn(IMAGE_BATCH, 3, res, res)
     text = clip.tokenize(["a photo of a dog.", "a photo of a car side.", "a photo of a yin yang."][:TEXT_BATCH])
+    feats = {}
+    handles.append(model.visual.register_forward_hook(lambda m, i, o: feats.setdefault("image", o)))
+    was_training = model.training
     try:
-        was_training = model.training
         model.eval()
-        logits_per_image, _ = model(image, text)
-        image_features = model.encode_image(image)
-        text_features = model.encode_text(text)
-        model.train(was_training)
+        logits_per_image, _ = model(image, text)  # one pass of CLIP.forward (the image side is the slow part)
     finally:
         for h in handles:
             h.remove()
-    return seen, {"image": image, "text": text, "image_features": image_features,
+    try:
+        text_features = model.encode_text(text)  # cheap: 3 prompts
+    finally:
+        model.train(was_training)
+    return seen, {"image": image, "text": text, "image_features": feats["image"],
                   "text_features": text_features, "logits_per_image": logits_per_image}
 
 

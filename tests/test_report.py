@@ -356,3 +356,22 @@ def test_generated_tables_are_up_to_date(rn50):
     assert params == (FIGURES / "coop_params.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
     shapes = shape_table_markdown(shape_rows(rn50), totals(rn50), "RN50")
     assert shapes == (FIGURES / "rn50_shapes.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
+
+
+def test_training_recipe_in_the_report_is_the_codes():
+    """Section 4.2 quotes coop.train.TrainConfig's defaults and coop_epochs; they must not drift."""
+    from coop.train import TrainConfig, coop_epochs
+
+    text = REPORT.read_text(encoding="utf-8")
+    d = TrainConfig()
+    recipe = text.split("### 4.2")[1].split("### 4.3")[0]
+    def number_after(words):
+        return float(re.search(re.escape(words) + r" ([0-9.e+-]+)", recipe).group(1))
+
+    assert number_after("学习率") == d.lr and number_after("动量") == d.momentum
+    assert number_after("权重衰减") == d.weight_decay and number_after("batch") == d.batch_size
+    assert number_after("个 epoch 以常数") == d.warmup_lr and f"第 {d.warmup_epochs} 个 epoch" in recipe
+    assert f"`--views`，默认 {d.views}" in recipe
+    assert f"E = {coop_epochs(1)}（1 shot）、{coop_epochs(2)}（2、4 shots）、{coop_epochs(8)}（8、16 shots）" in recipe
+    assert coop_epochs(4) == coop_epochs(2) and coop_epochs(16) == coop_epochs(8)
+    assert (d.n_ctx, d.class_token_position, d.csc) == (16, "end", False)
