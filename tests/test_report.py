@@ -266,6 +266,13 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     # the block-modification table and the figures
     mod_rows = [r for r in _table(md, "block-mods") if r[0] == "CoOp+adapter"]
     assert len(mod_rows) == 3
+    mod_recs = [json.loads(p.read_text()) for p in sorted((d / "coop_adapter").glob("*.json"))]
+    for r in mod_rows:
+        k = int(r[1])
+        mine = {x["seed"]: x["accuracy"] for x in mod_recs if x["shots"] == k}
+        base = {x["seed"]: x["accuracy"] for x in recs if x["shots"] == k}
+        assert float(r[3].split(" ± ")[0]) == pytest.approx(np.mean(list(mine.values())), abs=0.005)
+        assert float(r[6]) == pytest.approx(np.mean([mine[s] - base[s] for s in mine]), abs=0.005)
     assert (out.parent / "curves.png").is_file() and "](curves.png)" in md
 
 
