@@ -75,6 +75,10 @@ def main(argv=None) -> int:
     log.info("(b) text side, forward+backward over %d prompts", len(names))
     text = {m: B.timeit(B.text_step(coop, m), repeat=r) for m, r in
             [("ours", args.repeat), ("truncated", 2), ("naive", 1)] if args.naive or m == "ours"}
+    from coop.block_mods import BLOCK_MODS
+
+    for mod in BLOCK_MODS:  # the modifications keep the fast path: their cost on top of ours
+        text[f"ours+{mod}"] = B.timeit(B.text_step(CoOp(model, names, block_mod=mod), "ours"), repeat=args.repeat)
     out["text_fwd_bwd"] = text
     log.info("(a) one training step, batch 32")
     step = {"ours": B.timeit(B.training_step(coop, model, naive=False), repeat=args.repeat)}
@@ -121,6 +125,8 @@ def main(argv=None) -> int:
     row("(b) text fwd+bwd, 100 prompts", text.get("naive", {}).get("median_s"), text["ours"]["median_s"])
     if "truncated" in text:
         row("    ... truncation only", text["naive"]["median_s"], text["truncated"]["median_s"])
+    for mod in BLOCK_MODS:
+        row(f"    ... ours with --block-mod {mod}", text.get("naive", {}).get("median_s"), text[f"ours+{mod}"]["median_s"])
     lines = [f"Benchmark {args.model} on {device} ({torch.get_num_threads()} threads), {now()}",
              f"| {'measure':34} | {'naive':>10} | {'ours':>10} | {'speed-up':>8} |",
              f"|{'-' * 36}|{'-' * 12}|{'-' * 12}|{'-' * 10}|"]
