@@ -14,6 +14,7 @@ from typing import Callable, List, Optional, Sequence
 from .clip_loader import weights_fingerprint
 from .hashing import sha256_file
 from .results import coop_result_path, existing, load_results, write_result, zeroshot_result_path
+from .split import fewshot
 from .train import TrainConfig, run_coop
 from .zeroshot import ZeroShotConfig, run_zeroshot
 
@@ -65,6 +66,9 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     if todo:
         exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir,
                          aug_seed=plan.runs[0].aug_seed if plan.runs else 0)
+        for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
+            if isinstance(cfg, TrainConfig):
+                fewshot(exp.split.train, cfg.shots, cfg.seed)
         for i, cfg in enumerate(todo, 1):
             log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
                      else f"{cfg.shots} shots, seed {cfg.seed}" + (f", {cfg.block_mod}" if cfg.block_mod else ""))

@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coop.cli_args import add_common_args, parse_int_list  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
-from train_coop import add_train_args, train_config  # noqa: E402
+from train_coop import ArgumentParser, add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--demo", action="store_true",
                    help="offline demo on synthetic data with random:tiny, into results/demo/")
     p.add_argument("--shots", default="1 2 4", help='shots to train (default: "%(default)s")')

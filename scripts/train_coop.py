@@ -17,12 +17,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.block_mods import BLOCK_MODS  # noqa: E402
 from coop.cli_args import add_common_args  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
+from coop.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
 from coop.train import TrainConfig  # noqa: E402
 
 log = logging.getLogger("train_coop")
 D = TrainConfig()
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors (``--shots abc``, an unknown flag) are user errors like the others:
+    ``main`` returns 2 after one ``error: ...`` line, instead of raising SystemExit."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -55,7 +63,7 @@ def train_config(args: argparse.Namespace, shots: int, seed: int, **over) -> Tra
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shots", type=int, required=True, help="labelled training images per class")
     p.add_argument("--seed", type=int, default=1, help="(default: %(default)s)")
     add_common_args(p)

@@ -16,13 +16,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.cli_args import add_common_args  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
+from coop.errors import UserError, cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("zeroshot")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are user errors: ``main`` returns 2 after one ``error: ...`` line."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
     p.add_argument("--templates", default="single",
                    help="'single' (CoOp's \"a photo of a {}.\"), 'ensemble' (7 CLIP templates, averaged), or "
