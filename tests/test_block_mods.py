@@ -1,0 +1,161 @@
+"""Block modifications (issue 6): identity at start, trainable, and CLIP itself never changed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import clip
+from coop import BLOCK_MODS
+from coop.clip_loader import RANDOM_ARCHS
+from coop.experiment import Experiment
+from coop.prompt_learner import CoOp
+from coop.split import fewshot
+from coop.train import TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ["accordion", "car_side", "water_lilly", "yin_yang", "electric guitar"]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+def test_the_two_advertised_mods_exist():
+    assert BLOCK_MODS == ("adapter", "lora")
+
+
+def _pair(clip_model, mod, **kw):
+    """Plain CoOp and CoOp+mod with the same context."""
+    torch.manual_seed(0)
+    plain = CoOp(clip_model, NAMES, **kw)
+    modded = CoOp(clip_model, NAMES, block_mod=mod, **kw)
+    with torch.no_grad():
+        modded.ctx.copy_(plain.ctx)
+    return plain, modded
+
+
+@pytest.mark.parametrize("mod", BLOCK_MODS)
+def test_identity_at_initialisation(tiny_clip, mod):
+    plain, modded = _pair(tiny_clip, mod)
+    with torch.no_grad():
+        assert torch.equal(modded.text_features(), plain.text_features())  # bit for bit
+    assert len(modded.trainable_parameters()) > 1
+
+
+@pytest.mark.parametrize("mod", BLOCK_MODS)
+@pytest.mark.parametrize("kw", [dict(class_token_position="front"), dict(csc=True), dict(fast=False)])
+def test_identity_at_initialisation_on_the_other_paths(tiny_clip, mod, kw):
+    """Paths where plain CoOp runs CLIP's own block forward and the mod a functional rewrite of it:
+    the same function, so equal up to float rounding."""
+    plain, modded = _pair(tiny_clip, mod, **kw)
+    with torch.no_grad():
+        a, b = modded.text_features(), plain.text_features()
+    assert ((a - b).norm() / b.norm()).item() < 1e-5
+
+
+def _mod_params(coop):
+    return {n: p for n, p in coop.named_parameters() if p.requires_grad and n != "ctx"}
+
+
+@pytest.mark.parametrize("mod", BLOCK_MODS)
+def test_gradients_reach_every_new_parameter(tiny_clip, mod):
+    torch.manual_seed(0)
+    coop = CoOp(tiny_clip, NAMES, block_mod=mod)
+    params = _mod_params(coop)
+    n_blocks = len(tiny_clip.transformer.resblocks)
+    assert params and all(f"encoder.blocks.{i}.mod." in " ".join(params) for i in range(n_blocks))
+    image_features = torch.randn(16, tiny_clip.text_projection.shape[1])
+    labels = torch.arange(16) % len(NAMES)
+    opt = torch.optim.SGD(coop.trainable_parameters(), lr=0.1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(coop(image_features), labels).backward()
+
+    step()
+    # The zero-initialised factor (adapter gate, LoRA's B) gets a gradient at once...
+    zero_init = [n for n in params if n.endswith(".gate") or n.endswith(".b")]
+    assert zero_init and all(params[n].grad is not None and params[n].grad.abs().sum() > 0 for n in zero_init)
+    opt.step()
+    step()
+    # ...and once it has moved, every parameter of the modification does.
+    no_grad = [n for n, p in params.items() if p.grad is None or p.grad.abs().sum() == 0]
+    assert no_grad == []
+    assert coop.ctx.grad.abs().sum() > 0
+
+
+def _structure(model):
+    """Everything that says what a module is: its modules, their attributes, parameters, buffers, hooks."""
+    out = {}
+    for name, m in model.named_modules():
+        out[name] = (type(m), sorted(vars(m)), list(m._modules), list(m._parameters), list(m._buffers),
+                     len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+    return out
+
+
+@pytest.fixture(scope="module")
+def exp(synthetic_root, synthetic_split, tmp_path_factory):
+    return Experiment("random:tiny", synthetic_root, synthetic_split.path, device="cpu",
+                      cache_dir=tmp_path_factory.mktemp("mods") / "cache")
+
+
+@pytest.mark.parametrize("mod", BLOCK_MODS)
+def test_training_with_a_mod_leaves_clip_unchanged(exp, mod):
+    model = exp.model
+    structure = _structure(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    tokens = clip.tokenize(["a photo of a yin yang."])
+    with torch.no_grad():
+        text_before = model.encode_text(tokens)
+
+    torch.manual_seed(0)
+    coop = CoOp(model, exp.classnames, block_mod=mod)
+    cfg = TrainConfig(shots=2, seed=1, epochs=3, views=2, lr=0.01, block_mod=mod)
+    moved = {n: p.detach().clone() for n, p in _mod_params(coop).items()}
+    fit(coop, exp.train_set(fewshot(exp.split.train, 2, 1), 2), cfg, progress=False)
+    assert any(not torch.equal(p.detach(), moved[n]) for n, p in _mod_params(coop).items())  # it trained
+
+    after = model.state_dict()
+    assert after.keys() == state.keys() and all(torch.equal(after[k], state[k]) for k in state)
+    assert _structure(model) == structure  # no module, attribute or hook was added to CLIP
+    assert all(p.grad is None for p in model.parameters())
+    with torch.no_grad():
+        assert torch.equal(model.encode_text(tokens), text_before)  # CLIP still computes CLIP
+
+
+def test_train_coop_with_a_block_mod_writes_its_own_results(synthetic_root, synthetic_split, tmp_path):
+    train_coop, zeroshot = load_script("train_coop"), load_script("zeroshot")
+    common = ["--model", "random:tiny", "--data-root", str(synthetic_root), "--split-file", synthetic_split.path,
+              "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--results", str(tmp_path / "results")]
+    assert train_coop.main(common + ["--shots", "1", "--seed", "2", "--epochs", "3", "--views", "2",
+                                     "--block-mod", "adapter"]) == 0
+    path = tmp_path / "results" / "coop_adapter" / "shots1_seed2.json"
+    rec = json.loads(path.read_text())
+    assert rec["method"] == "CoOp+adapter" and rec["config"]["block_mod"] == "adapter"
+    assert (rec["shots"], rec["seed"]) == (1, 2)
+    assert not (tmp_path / "results" / "coop").exists()  # plain CoOp's results are not touched
+    state = torch.load(path.with_suffix(".pt"), weights_only=True)["state"]
+    width = RANDOM_ARCHS["tiny"]["transformer_width"]
+    assert state["ctx"].shape == (16, width) and any(".mod." in k for k in state)
+    assert rec["n_trainable"] == sum(v.numel() for v in state.values()) > 16 * width
+    # The saved mod weights reproduce the accuracy.
+    out = tmp_path / "eval.json"
+    assert zeroshot.main(common + ["--context", str(path.with_suffix(".pt")), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["accuracy"] == rec["accuracy"]
