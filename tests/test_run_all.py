@@ -1,0 +1,150 @@
+"""The whole sweep (scripts/run_all.py, scripts/run_all.sh): resumable, refuses to mix settings,
+and a run killed at any moment leaves nothing half-written that a second run could trip over."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import coop.experiment
+from coop.results import load_results, read_result
+from coop.split import read_split
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS, SEEDS = (1, 2, 4), (1, 2, 3)  # run_all's defaults
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_all = load_script("run_all")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file below ``folder`` with its bytes and modification time."""
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _no_loading(*a, **k):
+    raise AssertionError("a finished sweep loaded the model/data again")
+
+
+def test_second_call_skips_finished_runs_and_rewrites_nothing(tmp_path, monkeypatch, capsys):
+    argv = ["--demo", "--results", str(tmp_path), "--shots", "1 2", "--seeds", "1", "--epochs", "3", "--views", "2",
+            "--no-report", "--device", "cpu"]
+    results = tmp_path / "demo"
+    assert run_all.main(argv) == 0
+    jsons = [results / "zeroshot.json", results / "coop" / "shots1_seed1.json", results / "coop" / "shots2_seed1.json"]
+    assert all(read_result(p) for p in jsons) and (results / "fewshot.png").is_file()
+    first = snapshot(results)
+
+    with monkeypatch.context() as m:
+        m.setattr(coop.experiment, "Experiment", _no_loading)
+        assert run_all.main(argv) == 0
+    assert snapshot(results) == first  # not one byte, not one mtime (the figure included)
+
+    time.sleep(0.01)
+    assert run_all.main(argv + ["--force"]) == 0  # redone
+    forced = snapshot(results)
+    for p in jsons + [results / "fewshot.png"]:
+        assert forced[p.relative_to(results)][1] != first[p.relative_to(results)][1]
+    for p in jsons:  # redone from the same seed: the same numbers
+        assert read_result(p)["accuracy"] == json_accuracy(first, results, p)
+    capsys.readouterr()
+
+    other = [a if a != "3" else "4" for a in argv]  # --epochs 4
+    assert run_all.main(other) == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and "epochs: 3 there, 4 now" in err and "--force" in err
+    assert "Traceback" not in err
+    assert snapshot(results) == forced
+    assert run_all.main(other + ["--force"]) == 0
+    assert all(read_result(p)["config"]["epochs"] == 4 for p in jsons[1:])
+
+
+def json_accuracy(snap: dict, results: Path, path: Path) -> float:
+    import json
+
+    return json.loads(snap[path.relative_to(results)][0])["accuracy"]
+
+
+def _env():
+    return {**os.environ, "PYTHON": sys.executable,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
+    out = tmp_path / "out"
+    argv = ["--demo", "--results", str(out), "--epochs", "10", "--views", "2", "--no-report", "--device", "cpu"]
+    results = out / "demo"
+    log = open(tmp_path / "run_all.log", "wb")
+    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run_all.sh"), *argv], cwd=tmp_path, env=_env(),
+                            stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while not list((results / "coop").glob("*.json")):
+            assert proc.poll() is None, (tmp_path / "run_all.log").read_text()
+            assert time.time() < deadline, "no CoOp result appeared"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up: as a power cut or an OOM kill
+        proc.wait()
+        log.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    done = sorted((results / "coop").glob("*.json"))
+    assert 1 <= len(done) < len(SHOTS) * len(SEEDS), "the sweep was not killed mid-way"
+    # Whatever was written is complete; only the split file is not a result.
+    for p in results.rglob("*.json"):
+        if p.name == "split.json":
+            read_split(p)
+        elif "data" not in p.relative_to(results).parts:
+            assert read_result(p) is not None, p
+    left = sorted(p.name for p in out.rglob(".*.tmp"))  # a kill mid-write may leave a temp file, never a result
+
+    # Stale temp files as a kill during a write leaves them: they must be ignored, never read as results.
+    stale = [results / "coop" / ".shots4_seed3.json.k1ll3d.tmp", results / ".zeroshot.json.k1ll3d.tmp"]
+    for p in stale:
+        p.write_text('{"schema": 1, "kind": "coop", "accuracy": 99.0, "sho')
+    cache_tmp = next((results / "cache").iterdir()) / ".test-0123456789ab.pt.k1ll3d.tmp"
+    cache_tmp.write_bytes(b"half a tensor")
+    before = {p: p.stat().st_mtime_ns for p in done}
+
+    assert run_all.main(argv) == 0
+    expected = [results / "coop" / f"shots{k}_seed{s}.json" for k in SHOTS for s in SEEDS] + [results / "zeroshot.json"]
+    assert all(read_result(p) is not None for p in expected)
+    assert sorted(p for p in results.rglob("*.json") if "data" not in p.relative_to(results).parts) == \
+        sorted(expected + [results / "split.json"])
+    assert (results / "fewshot.png").is_file()
+    assert {p: p.stat().st_mtime_ns for p in done} == before  # finished runs were not redone
+    loaded = load_results(results)
+    assert len(loaded["coop"]["CoOp"]) == len(SHOTS) * len(SEEDS) and loaded["zeroshot"] is not None
+    # The second run left no temp file of its own.
+    assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted(left + [p.name for p in stale] + [cache_tmp.name])
+
+
+def test_run_all_sh_passes_arguments_and_exit_code(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "run_all.sh"), "--demo", "--results", str(tmp_path),
+                           "--seeds", "1 x"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: --seeds '1 x' does not parse") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "demo").exists()
