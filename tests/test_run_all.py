@@ -142,6 +142,31 @@ def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
     assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted(left + [p.name for p in stale] + [cache_tmp.name])
 
 
+def test_ctrl_c_keeps_finished_results_and_says_so(tmp_path):
+    argv = ["--demo", "--results", str(tmp_path), "--shots", "1 2", "--epochs", "10", "--views", "2", "--no-report",
+            "--device", "cpu"]
+    results = tmp_path / "demo"
+    err = open(tmp_path / "stderr.log", "w+b")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_all.py"), *argv], cwd=tmp_path, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.time() + 180
+        while not list((results / "coop").glob("*.json")):
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / "stderr.log").read_text()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err.close()
+    text = (tmp_path / "stderr.log").read_text()
+    assert "interrupted: finished results are kept" in text and "Traceback" not in text
+    done = list((results / "coop").glob("*.json"))
+    assert 1 <= len(done) < 6 and all(read_result(p) is not None for p in done)
+    assert not list(results.rglob(".*.tmp"))  # an interrupted write cleans up after itself
+
+
 def test_run_all_sh_passes_arguments_and_exit_code(tmp_path):
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "run_all.sh"), "--demo", "--results", str(tmp_path),
                            "--seeds", "1 x"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)

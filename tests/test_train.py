@@ -20,7 +20,7 @@ from coop.prompt_learner import CoOp
 from coop.results import REQUIRED_KEYS, read_result
 from coop.seed import set_seed
 from coop.split import fewshot
-from coop.train import TrainConfig, batches, fit, load_context, lr_at_epoch
+from coop.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 5
@@ -80,7 +80,7 @@ def _same_state(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_only_the_context_learns_and_clip_is_untouched(exp):
+def test_only_the_context_learns_and_clip_is_untouched(exp, tmp_path):
     reference = random_clip("tiny").state_dict()  # the same weights, built independently
     assert _same_state(_state(exp.model), reference)
     coop = CoOp(exp.model, exp.classnames, n_ctx=4, ctx_init="a photo of a")
@@ -93,6 +93,10 @@ def test_only_the_context_learns_and_clip_is_untouched(exp):
     assert not torch.equal(coop.ctx.detach(), ctx0)
     assert all(p.grad is None and not p.requires_grad for p in exp.model.parameters())
     assert _same_state(_state(exp.model), reference)  # keys and values
+
+    rec = run_coop(TrainConfig(shots=1, seed=3, epochs=2, views=2, results=str(tmp_path)), exp, progress=False)
+    assert rec["n_trainable"] == coop.ctx.numel() * 4  # 16 context vectors by default, 4 above
+    assert _same_state(_state(exp.model), reference)
 
 
 def _full_loss(coop, train) -> float:
