@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from .clip_loader import weights_fingerprint
-from .hashing import sha256_file
 from .results import coop_result_path, existing, load_results, write_result, zeroshot_result_path
-from .split import fewshot
+from .split import fewshot, read_split
 from .train import TrainConfig, run_coop
 from .zeroshot import ZeroShotConfig, run_zeroshot
 
@@ -51,7 +50,7 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
 
     z = plan.zeroshot
     results = Path(z.results)
-    split_sha = sha256_file(z.split_file) if Path(z.split_file).is_file() else ""
+    split_sha = read_split(z.split_file).sha256  # a missing split is its own clear error, not "other settings"
     model_sha = weights_fingerprint(z.model)
     todo = []
     if not existing(zeroshot_result_path(results), z.identity(), split_sha, model_sha, plan.force):

@@ -76,14 +76,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     from coop.clip_loader import weights_fingerprint
-    from coop.hashing import sha256_file
+    from coop.split import read_split
     from coop.results import coop_result_path, existing, write_result
     from coop.train import run_coop
 
     cfg = train_config(args, args.shots, args.seed)
     cfg.check()
     out = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
-    split_sha = sha256_file(cfg.split_file) if Path(cfg.split_file).is_file() else ""
+    split_sha = read_split(cfg.split_file).sha256  # a missing split is its own clear error, not "other settings"
     if existing(out, cfg.identity(), split_sha, weights_fingerprint(cfg.model), args.force):
         log.info("%s is already done (pass --force to redo it)", out)
         return 0

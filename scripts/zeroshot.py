@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     from coop.clip_loader import weights_fingerprint
-    from coop.hashing import sha256_file
+    from coop.split import read_split
     from coop.results import existing, write_result, zeroshot_result_path
     from coop.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         write_result(out, evaluate_context(cfg, args.context))
         return 0
     out = Path(args.out) if args.out else zeroshot_result_path(args.results)
-    split_sha = sha256_file(args.split_file) if Path(args.split_file).is_file() else ""
+    split_sha = read_split(args.split_file).sha256  # a missing split is its own clear error, not "other settings"
     if existing(out, cfg.identity(), split_sha, weights_fingerprint(args.model), args.force):
         log.info("%s is already done (pass --force to redo it)", out)
         return 0

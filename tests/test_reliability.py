@@ -222,6 +222,16 @@ def test_split_that_does_not_match_the_data(kind, needle, args, synthetic_split,
     assert no_results(tmp_path) == []
 
 
+def test_split_removed_after_a_finished_run_is_named_as_such(args, synthetic_split, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    shutil.copyfile(synthetic_split.path, split)
+    args["--split-file"] = str(split)
+    assert train_coop.main(train_argv(args)) == 0
+    split.unlink()  # the finished result must not be reported as made "with other settings"
+    line = user_error(capsys, train_coop.main(train_argv(args)), str(split), "does not exist")
+    assert "other settings" not in line
+
+
 # --- unreadable images --------------------------------------------------------------------------
 
 def test_unreadable_images_are_named_left_out_and_recorded(synthetic_root, tmp_path, capsys):
