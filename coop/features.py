@@ -178,8 +178,10 @@ class FeatureCache:
                                            desc=f"encoding {view.id.split('-')[0]} view")
             bad.update(new_bad)
             ok = [rel for rel in missing if rel not in new_bad]
-            new = {file_key(image_root, rel): f.clone() for rel, f in zip(ok, feats)}
-            self._save(view, new)
+            key_of = dict(zip(relpaths, keys))  # the keys hashed above: each file is read for its hash once
+            new = {key_of[rel]: f.clone() for rel, f in zip(ok, feats)}
+            if new:  # nothing readable: nothing to save (and torch.stack of nothing would fail)
+                self._save(view, new)
             entries = self.memory.setdefault(view.id, entries)
             entries.update(new)
         index = [i for i, (rel, k) in enumerate(zip(relpaths, keys)) if rel not in bad]

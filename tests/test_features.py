@@ -149,6 +149,16 @@ def test_changed_image_file_is_recomputed(clip_tiny, synthetic_root, tmp_path):
         assert torch.equal(new[1], old[1])  # the unchanged image keeps its feature
 
 
+def test_only_unreadable_images_give_no_features_and_no_cache_file(clip_tiny, tmp_path):
+    model, _ = clip_tiny
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    (tmp_path / "images" / "a" / "x.jpg").write_bytes(b"not an image")
+    cache = FeatureCache(tmp_path / "cache", model.clip_info.sha256)
+    feats, index, bad = cache.get(model, tmp_path / "images", ["a/x.jpg"], View(RES))
+    assert feats.numel() == 0 and index == [] and list(bad) == ["a/x.jpg"]
+    assert not cache._path(View(RES)).exists()
+
+
 @pytest.mark.parametrize("kind", ["other description", "not a cache file"])
 def test_cache_file_that_does_not_match_is_ignored(clip_tiny, synthetic_root, test_rels, tmp_path, caplog, kind):
     model, preprocess = clip_tiny

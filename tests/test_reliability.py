@@ -261,6 +261,20 @@ def test_unreadable_images_are_named_left_out_and_recorded(synthetic_root, tmp_p
     assert set(zs["skipped_images"]) == {bad_test} and zs["n_test"] == len(split.test) - 1
 
 
+@pytest.mark.parametrize("part,needle", [("test", "no test image"), ("train", "none of the few-shot training images")])
+def test_no_readable_image_at_all_is_a_clear_error(part, needle, synthetic_root, tmp_path, capsys):
+    root = tmp_path / "data" / "101_ObjectCategories"
+    shutil.copytree(synthetic_root, root)
+    write_split(make_split(root), tmp_path / "split.json")
+    split = read_split(tmp_path / "split.json")
+    for rel in ([it[0] for it in split.test] if part == "test" else [it[0] for it in fewshot(split.train, 1, 1)]):
+        (root / rel).write_bytes(b"")
+    args = {"--model": "random:tiny", "--data-root": str(root), "--split-file": str(tmp_path / "split.json"),
+            "--device": "cpu", "--results": str(tmp_path / "results"), "--cache-dir": str(tmp_path / "cache")}
+    user_error(capsys, train_coop.main(train_argv(args)), needle)
+    assert no_results(tmp_path) == []
+
+
 # --- reproducibility ----------------------------------------------------------------------------
 
 def test_same_seed_same_result_other_seed_other_context(args, tmp_path):
