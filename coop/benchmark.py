@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .features import channels_last
 from .prompt_learner import CoOp
 from .split import fewshot
-from .train import TrainConfig, batches, coop_epochs
+from .train import batches, coop_epochs
 
 
 def timeit(fn: Callable[[], object], repeat: int, warmup: int = 1) -> Dict[str, float]:

@@ -1,9 +1,21 @@
 """Parsing of the list-valued flags shared by the scripts (``--shots "1 2 4"``, ``--seeds 1,2,3``)."""
 from __future__ import annotations
 
+import argparse
 from typing import List
 
 from .errors import UserError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are user errors: ``main`` returns 2 after one ``error: ...`` line."""
+
+    def __init__(self, description: str | None = None, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(description=description, **kwargs)
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
@@ -23,10 +35,8 @@ def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
     return values
 
 
-def add_common_args(p, results_default: str = "results") -> None:
+def add_common_args(p: argparse.ArgumentParser, results_default: str = "results") -> None:
     """The flags every experiment script shares."""
-    import argparse  # noqa: F401  (p is an argparse.ArgumentParser)
-
     p.add_argument("--model", default="RN50",
                    help="CLIP model name (looked up in ~/.cache/clip), checkpoint path, or random:tiny / "
                         "random:RN50 (random weights: numbers are not CLIP accuracies) (default: %(default)s)")

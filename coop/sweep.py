@@ -43,6 +43,22 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
     return data_root, split_file
 
 
+def result_path(cfg: ZeroShotConfig | TrainConfig) -> Path:
+    """Where a run of ``cfg`` writes its result."""
+    if isinstance(cfg, ZeroShotConfig):
+        return zeroshot_result_path(cfg.results)
+    return coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+
+
+def already_done(cfg: ZeroShotConfig | TrainConfig, path: Optional[Path] = None, force: bool = False,
+                 model_sha256: Optional[str] = None) -> bool:
+    """True if ``path`` (default: :func:`result_path`) holds a finished result of ``cfg``'s settings,
+    split and weights. A result of other settings is a UserError (see :func:`coop.results.existing`)."""
+    split_sha = read_split(cfg.split_file).sha256  # a missing split is its own clear error, not "other settings"
+    model_sha = model_sha256 if model_sha256 is not None else weights_fingerprint(cfg.model)
+    return existing(path or result_path(cfg), cfg.identity(), split_sha, model_sha, force) is not None
+
+
 def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None) -> int:
     """Run what is not done yet; returns the number of runs computed. ``after(results, changed)``
     is called at the end (the figure and the report)."""
@@ -50,16 +66,10 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
 
     z = plan.zeroshot
     results = Path(z.results)
-    split_sha = read_split(z.split_file).sha256  # a missing split is its own clear error, not "other settings"
-    model_sha = weights_fingerprint(z.model)
-    todo = []
-    if not existing(zeroshot_result_path(results), z.identity(), split_sha, model_sha, plan.force):
-        todo.append(z)
     for cfg in plan.runs:
         cfg.check()
-        path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
-        if not existing(path, cfg.identity(), split_sha, model_sha, plan.force):
-            todo.append(cfg)
+    model_sha = weights_fingerprint(z.model)  # hashed once: a local checkpoint is 244 MB
+    todo = [cfg for cfg in [z, *plan.runs] if not already_done(cfg, force=plan.force, model_sha256=model_sha)]
     done = 1 + len(plan.runs) - len(todo)
     log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
     if todo:
@@ -71,10 +81,7 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
         for i, cfg in enumerate(todo, 1):
             log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
                      else f"{cfg.shots} shots, seed {cfg.seed}" + (f", {cfg.block_mod}" if cfg.block_mod else ""))
-            if isinstance(cfg, ZeroShotConfig):
-                write_result(zeroshot_result_path(results), run_zeroshot(cfg, exp))
-            else:
-                write_result(coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod), run_coop(cfg, exp))
+            write_result(result_path(cfg), run_zeroshot(cfg, exp) if isinstance(cfg, ZeroShotConfig) else run_coop(cfg, exp))
     if after is not None:
         after(results, bool(todo))
     return len(todo)

@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import parse_int_list  # noqa: E402
+from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("bench")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     p.add_argument("--model", default="random:RN50", help="(default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--split-file", default="splits/caltech101.json", help="for class names and image counts")

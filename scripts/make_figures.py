@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from coop.cli_args import ArgumentParser  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("make_figures")
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     p.add_argument("--out", default=str(ROOT / "report" / "figures"), help="folder to write into (default: %(default)s)")
     p.add_argument("--arch", default="RN50", help="random architecture to describe (default: %(default)s)")
     p.add_argument("--split-file", default="splits/caltech101.json",

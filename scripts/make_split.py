@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import parse_int_list  # noqa: E402
+from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.data import find_image_root  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
 from coop.split import make_split, read_split, write_fewshot, write_split  # noqa: E402
@@ -21,7 +21,7 @@ log = logging.getLogger("make_split")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     p.add_argument("--data-root", required=True, help="101_ObjectCategories or a folder above it")
     p.add_argument("--out", default="splits/caltech101.json", help="split file to write (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="seed of the per-class shuffle (default: %(default)s)")

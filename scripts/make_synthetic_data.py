@@ -12,12 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from coop.cli_args import ArgumentParser  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
 from coop.synthetic import DEFAULT_CLASSES, make_synthetic_data  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     p.add_argument("--out", required=True, help="folder to create 101_ObjectCategories in")
     p.add_argument("--per-class", type=int, default=12, help="images per class (default: %(default)s)")
     p.add_argument("--classes", type=int, default=len(DEFAULT_CLASSES),

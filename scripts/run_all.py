@@ -18,15 +18,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from coop.cli_args import add_common_args, parse_int_list  # noqa: E402
+from coop.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
-from train_coop import ArgumentParser, add_train_args, train_config  # noqa: E402
+from train_coop import add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     p.add_argument("--demo", action="store_true",
                    help="offline demo on synthetic data with random:tiny, into results/demo/")
     p.add_argument("--shots", default="1 2 4", help='shots to train (default: "%(default)s")')
@@ -40,32 +41,23 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def finish(results: Path, changed: bool, report: bool) -> None:
     """The figure, then the report's results part (demo numbers go to a separate, labelled file)."""
+    from coop.plot import plot_fewshot
+    from coop.report import write_report
     from coop.results import any_random, load_results
     from coop.sweep import summary_lines
 
     for line in summary_lines(results):
         log.info("  %s", line)
+    loaded = load_results(results)
     png = results / "fewshot.png"
     if changed or not png.exists():
-        try:
-            from coop.plot import plot_fewshot
-        except ImportError:
-            log.warning("coop.plot is not available: no figure")
-        else:
-            plot_fewshot(load_results(results), results / "fewshot")
-            log.info("wrote %s", png)
+        plot_fewshot(loaded, results / "fewshot")
+        log.info("wrote %s", png)
     if not report:
         return
-    try:
-        from coop.report import write_report
-    except ImportError:
-        log.warning("coop.report is not available: no report")
-        return
-    random_weights = any_random(load_results(results))
-    out = results / "REPORT_demo.md" if random_weights else Path("report") / "REPORT.md"
+    out = results / "REPORT_demo.md" if any_random(loaded) else REPO / "report" / "REPORT.md"
     if changed or not out.exists():
         write_report(results, out)
-        log.info("wrote %s", out)
 
 
 @cli

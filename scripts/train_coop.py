@@ -16,21 +16,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.block_mods import BLOCK_MODS  # noqa: E402
-from coop.cli_args import add_common_args  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.cli_args import ArgumentParser, add_common_args  # noqa: E402
+from coop.errors import cli, setup_logging  # noqa: E402
 from coop.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
 from coop.train import TrainConfig  # noqa: E402
 
 log = logging.getLogger("train_coop")
 D = TrainConfig()
 
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors (``--shots abc``, an unknown flag) are user errors like the others:
-    ``main`` returns 2 after one ``error: ...`` line, instead of raising SystemExit."""
-
-    def error(self, message: str):
-        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -63,7 +56,7 @@ def train_config(args: argparse.Namespace, shots: int, seed: int, **over) -> Tra
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     p.add_argument("--shots", type=int, required=True, help="labelled training images per class")
     p.add_argument("--seed", type=int, default=1, help="(default: %(default)s)")
     add_common_args(p)
@@ -75,21 +68,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.clip_loader import weights_fingerprint
-    from coop.split import read_split
-    from coop.results import coop_result_path, existing, write_result
+    from coop.results import write_result
+    from coop.sweep import already_done, result_path
     from coop.train import run_coop
 
     cfg = train_config(args, args.shots, args.seed)
     cfg.check()
-    out = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
-    split_sha = read_split(cfg.split_file).sha256  # a missing split is its own clear error, not "other settings"
-    if existing(out, cfg.identity(), split_sha, weights_fingerprint(cfg.model), args.force):
-        log.info("%s is already done (pass --force to redo it)", out)
+    if already_done(cfg, force=args.force):
+        log.info("%s is already done (pass --force to redo it)", result_path(cfg))
         return 0
-    write_result(out, run_coop(cfg))
+    write_result(result_path(cfg), run_coop(cfg))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

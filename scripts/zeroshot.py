@@ -15,21 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import add_common_args  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.cli_args import ArgumentParser, add_common_args  # noqa: E402
+from coop.errors import cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("zeroshot")
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors are user errors: ``main`` returns 2 after one ``error: ...`` line."""
-
-    def error(self, message: str):
-        raise UserError(f"{message} (see {self.prog} --help)")
-
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(__doc__)
     add_common_args(p)
     p.add_argument("--templates", default="single",
                    help="'single' (CoOp's \"a photo of a {}.\"), 'ensemble' (7 CLIP templates, averaged), or "
@@ -43,9 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.clip_loader import weights_fingerprint
-    from coop.split import read_split
-    from coop.results import existing, write_result, zeroshot_result_path
+    from coop.results import write_result
+    from coop.sweep import already_done, result_path
     from coop.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
     resolve_templates(args.templates)  # bad templates fail before anything loads
@@ -56,9 +49,8 @@ def main(argv=None) -> int:
         out = Path(args.out or Path(args.results) / f"eval_{Path(args.context).stem}.json")
         write_result(out, evaluate_context(cfg, args.context))
         return 0
-    out = Path(args.out) if args.out else zeroshot_result_path(args.results)
-    split_sha = read_split(args.split_file).sha256  # a missing split is its own clear error, not "other settings"
-    if existing(out, cfg.identity(), split_sha, weights_fingerprint(args.model), args.force):
+    out = Path(args.out) if args.out else result_path(cfg)
+    if already_done(cfg, out, force=args.force):
         log.info("%s is already done (pass --force to redo it)", out)
         return 0
     write_result(out, run_zeroshot(cfg))

@@ -1,6 +1,8 @@
 """Shared fixtures: a synthetic Caltech101 tree, a tiny random CLIP, the real data when present."""
 from __future__ import annotations
 
+import importlib.util
+import logging
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,23 @@ COOP_SPLIT = SHARED_DATA / "split_zhou_Caltech101.json"
 needs_real_data = pytest.mark.skipif(not REAL_IMAGES.is_dir(), reason=f"real Caltech101 not at {REAL_IMAGES}")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def load_script(name: str):
+    """Import ``scripts/<name>.py`` as a module, so tests call its ``main(argv)`` in-process."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The scripts reconfigure the root logger onto the (captured) stderr; put it back."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,7 @@
 """Block modifications (issue 6): identity at start, trainable, and CLIP itself never changed."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,24 +14,9 @@ from coop.experiment import Experiment
 from coop.prompt_learner import CoOp
 from coop.split import fewshot
 from coop.train import TrainConfig, fit
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["accordion", "car_side", "water_lilly", "yin_yang", "electric guitar"]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
 
 
 def test_the_two_advertised_mods_exist():

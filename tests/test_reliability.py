@@ -4,9 +4,7 @@ writes nothing.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
 import shutil
 import urllib.error
 import urllib.request
@@ -19,27 +17,11 @@ import coop.clip_loader
 from coop.clip_loader import random_clip
 from coop.results import read_result
 from coop.split import fewshot, make_split, read_split, write_split
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 train_coop, zeroshot, run_all = load_script("train_coop"), load_script("zeroshot"), load_script("run_all")
 SCRIPTS = {"train_coop": train_coop, "zeroshot": zeroshot}
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
 
 
 def user_error(capsys, rc: int, *needles: str) -> str:

@@ -2,8 +2,6 @@
 and a run killed at any moment leaves nothing half-written that a second run could trip over."""
 from __future__ import annotations
 
-import importlib.util
-import logging
 import os
 import signal
 import subprocess
@@ -11,32 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import coop.experiment
 from coop.results import load_results, read_result
 from coop.split import read_split
+from conftest import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 SHOTS, SEEDS = (1, 2, 4), (1, 2, 3)  # run_all's defaults
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 run_all = load_script("run_all")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
 
 
 def snapshot(folder: Path) -> dict:

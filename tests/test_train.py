@@ -1,11 +1,8 @@
 """CoOp training, its schedule, and the result files of training and zero-shot (issue 3)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -21,28 +18,12 @@ from coop.results import REQUIRED_KEYS, read_result
 from coop.seed import set_seed
 from coop.split import fewshot
 from coop.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 5
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 train_coop, zeroshot = load_script("train_coop"), load_script("zeroshot")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The scripts reconfigure the root logger onto the (captured) stderr; put it back."""
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
