@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -134,7 +135,7 @@ def measure_in_child(kind: str, model: str, classnames: List[str], steps: int, d
         f"print(json.dumps(_child({kind!r}, {model!r}, {classnames!r}, {steps}, {device!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+                         cwd=str(Path(__file__).resolve().parents[1]))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

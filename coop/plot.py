@@ -30,7 +30,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
 from .errors import UserError  # noqa: E402
-from .results import any_random  # noqa: E402
+from .results import any_random, shot_stats  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -116,25 +116,20 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     all_shots = sorted({int(r["shots"]) for rs in coop.values() for r in rs})
     methods: Dict[str, Any] = {}
     for method in order:
-        by_shot: Dict[int, Dict[int, float]] = {}
+        shots_out = shot_stats(coop[method])
+        seen = set()
         for r in coop[method]:
             k, s = int(r["shots"]), int(r["seed"])
-            if s in by_shot.setdefault(k, {}):
+            if (k, s) in seen:
                 notes.append(f"{method} {k} shots: seed {s} appears twice; the first record is used")
-                continue
-            by_shot[k][s] = float(r["accuracy"])
-        counts = Counter(len(v) for v in by_shot.values())
+            seen.add((k, s))
+        counts = Counter(v["n"] for v in shots_out.values())
         # Most common seed count; ties go to the larger count (fewer would hide a missing seed).
         expected = max(counts, key=lambda c: (counts[c], c))
-        all_seeds = sorted({s for v in by_shot.values() for s in v})
-        shots_out: Dict[int, Dict[str, Any]] = {}
+        all_seeds = sorted({s for v in shots_out.values() for s in v["seeds"]})
         short: List[str] = []
-        for k in sorted(by_shot):
-            seeds = sorted(by_shot[k])
-            accs = [by_shot[k][s] for s in seeds]
-            a = np.asarray(accs, dtype=float)
-            shots_out[k] = {"seeds": seeds, "accuracies": accs, "mean": float(a.mean()),
-                            "std": float(a.std(ddof=0)), "n": len(seeds)}
+        for k, st in shots_out.items():
+            seeds = st["seeds"]
             if len(seeds) < expected:
                 lacking = [s for s in all_seeds if s not in seeds]
                 short.append(f"{k} shots: {len(seeds)} of {expected}")
@@ -142,7 +137,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
                              + (f" (no seed {', '.join(map(str, lacking))})" if lacking else ""))
             elif len(seeds) > expected:
                 notes.append(f"{method} {k} shots: {len(seeds)} seeds (others have {expected})")
-        absent = [k for k in all_shots if k not in by_shot]
+        absent = [k for k in all_shots if k not in shots_out]
         if absent:
             notes.append(f"{method}: no runs at {', '.join(map(str, absent))} shots")
         cfg = _config_label(coop[method])

@@ -24,7 +24,7 @@ import numpy as np
 
 from .atomic import atomic_path, write_text
 from .errors import UserError
-from .results import any_random, load_results
+from .results import any_random, by_shots, load_results, shot_stats
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +41,9 @@ CURVES_NAME = "curves.png"
 
 # --- statistics ----------------------------------------------------------------------------------
 
-def by_shots(records: Sequence[Dict[str, Any]]) -> Dict[int, Dict[int, Dict[str, Any]]]:
-    """``{shots: {seed: record}}``; a repeated (shots, seed) keeps the first record (load order)."""
-    out: Dict[int, Dict[int, Dict[str, Any]]] = {}
-    for r in records:
-        out.setdefault(int(r["shots"]), {}).setdefault(int(r["seed"]), r)
-    return out
-
-
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and *population* std (ddof=0) over seeds, as the few-shot figure draws them."""
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=0))
-
-
 def accuracy_summary(loaded: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
     """``{method: {shots: {"seeds", "accuracies", "mean", "std", "n"}}}`` for every CoOp method."""
-    out: Dict[str, Dict[int, Dict[str, Any]]] = {}
-    for method, recs in loaded["coop"].items():
-        for k, seeds in sorted(by_shots(recs).items()):
-            ss = sorted(seeds)
-            accs = [float(seeds[s]["accuracy"]) for s in ss]
-            m, sd = mean_std(accs)
-            out.setdefault(method, {})[k] = {"seeds": ss, "accuracies": accs, "mean": m, "std": sd, "n": len(ss)}
-    return out
+    return {method: shot_stats(recs) for method, recs in loaded["coop"].items()}
 
 
 def per_class_changes(zs: Dict[str, Any], recs: Sequence[Dict[str, Any]]) -> List[Tuple[str, float, float, float]]:

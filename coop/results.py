@@ -145,6 +145,31 @@ def existing(path: str | os.PathLike, identity: Dict[str, Any], split_sha256: st
     return rec
 
 
+def by_shots(records: List[Dict[str, Any]]) -> Dict[int, Dict[int, Dict[str, Any]]]:
+    """``{shots: {seed: record}}``; a repeated (shots, seed) keeps the first record (load order)."""
+    out: Dict[int, Dict[int, Dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(int(r["shots"]), {}).setdefault(int(r["seed"]), r)
+    return out
+
+
+def shot_stats(records: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
+    """Per number of shots: ``{"seeds", "accuracies", "mean", "std", "n"}`` over the seeds present.
+
+    ``std`` is the *population* standard deviation (ddof=0), so one seed gives 0 rather than NaN.
+    The figure and the report both use this, so they always show the same numbers.
+    """
+    import numpy as np
+
+    out: Dict[int, Dict[str, Any]] = {}
+    for k, seeds in sorted(by_shots(records).items()):
+        ss = sorted(seeds)
+        accs = [float(seeds[s]["accuracy"]) for s in ss]
+        a = np.asarray(accs, dtype=float)
+        out[k] = {"seeds": ss, "accuracies": accs, "mean": float(a.mean()), "std": float(a.std(ddof=0)), "n": len(ss)}
+    return out
+
+
 def any_random(loaded: Dict[str, Any]) -> bool:
     """True if any loaded record came from random weights (then no number is a CLIP accuracy)."""
     recs: List[Dict[str, Any]] = [r for rs in loaded["coop"].values() for r in rs]
