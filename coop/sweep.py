@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from .clip_loader import weights_fingerprint
-from .results import coop_result_path, existing, load_results, write_result, zeroshot_result_path
+from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
 from .split import fewshot, read_split
 from .train import TrainConfig, run_coop
 from .zeroshot import ZeroShotConfig, run_zeroshot
@@ -91,12 +91,11 @@ def summary_lines(results: Path) -> Sequence[str]:
     """A few lines on what the results folder holds, for the end of a sweep."""
     loaded = load_results(results)
     lines = []
+    if any_random(loaded):
+        lines.append("RANDOM WEIGHTS: these percentages are not accuracies of CLIP or CoOp")
     if loaded["zeroshot"]:
         lines.append(f"zero-shot: {loaded['zeroshot']['accuracy']:.2f}%")
     for method, recs in loaded["coop"].items():
-        by_shot: dict = {}
-        for r in recs:
-            by_shot.setdefault(r["shots"], []).append(r["accuracy"])
-        for k, accs in sorted(by_shot.items()):
-            lines.append(f"{method} {k} shots: {sum(accs) / len(accs):.2f}% (mean of {len(accs)} seeds)")
+        for k, st in shot_stats(recs).items():
+            lines.append(f"{method} {k} shots: {st['mean']:.2f}% (mean of {st['n']} seeds)")
     return lines
