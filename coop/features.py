@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .atomic import torch_save
 from .data import load_image
-from .hashing import sha256_json
+from .hashing import file_digest, sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,7 @@ class View:
 
 def file_key(image_root: Path, relpath: str) -> str:
     """Cache key of an image: its path and a hash of its bytes."""
-    digest = hashlib.blake2b((image_root / relpath).read_bytes(), digest_size=10).hexdigest()
-    return f"{relpath}|{digest}"
+    return f"{relpath}|{file_digest(image_root / relpath)}"
 
 
 @contextlib.contextmanager

@@ -17,6 +17,15 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: str | os.PathLike) -> str:
+    """Short content hash of a file (blake2b, 80 bits): the identity of an image in caches and results."""
+    h = hashlib.blake2b(digest_size=10)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sha256_json(obj: Any) -> str:
     """Hash of a JSON-able object, independent of dict order."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
