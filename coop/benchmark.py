@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .features import channels_last
+from .encoder import channels_last
 from .prompt_learner import CoOp
 from .split import fewshot
 from .train import batches, coop_epochs

@@ -49,3 +49,18 @@ def add_common_args(p: argparse.ArgumentParser, results_default: str = "results"
                    help="image-feature cache (default: $COOP_CACHE or ~/.cache/coop-caltech101)")
     p.add_argument("--force", action="store_true", help="redo runs whose result file already exists")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_encoder_args(p: argparse.ArgumentParser) -> None:
+    """How the image encoder runs: precision (part of the cached features' key), workers, batch."""
+    from .encoder import default_workers
+    from .precision import PRECISIONS
+
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32 (default: exact, any device); amp: autocast, fp16 on CUDA / bfloat16 on a CPU "
+                        "that supports it (about 2x faster image encoding on such a CPU); fp16: CoOp's default, "
+                        "CLIP and the context in half precision, CUDA only")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"DataLoader processes decoding and cropping images (default: half the cores, here {default_workers()})")
+    p.add_argument("--encode-batch-size", type=int, default=32,
+                   help="images per image-encoder batch (default: %(default)s; larger is faster on a GPU)")

@@ -15,8 +15,11 @@ import torch
 from .clip_loader import load_clip
 from .data import ClassInfo, find_image_root, list_classes
 from .errors import UserError
-from .features import FeatureCache, View, default_cache_dir
+from .encoder import EncodeOptions
+from .features import FeatureCache, default_cache_dir
+from .precision import apply_to_model, check_precision
 from .split import Item, Split, check_split_matches_data, read_split
+from .views import TestView, TrainCrop
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,9 @@ class TestSet:
 
 @dataclass
 class TrainSet:
-    features: torch.Tensor  # [V, N, D]: V augmented views of N images
+    features: torch.Tensor  # [U, N, D]: U distinct crops of each of N images
     labels: torch.Tensor    # [N]
+    crop_of_epoch: List[int] = field(default_factory=list)  # epoch e uses features[crop_of_epoch[e]]
     items: List[Item] = field(default_factory=list)
     skipped: Dict[str, str] = field(default_factory=dict)
 
@@ -42,18 +46,21 @@ class Experiment:
     def __init__(self, model: str = "RN50", data_root: str | os.PathLike = "data",
                  split_file: str | os.PathLike = "splits/caltech101.json", device: str = "auto",
                  cache_dir: Optional[str | os.PathLike] = None, download_root: Optional[str] = None,
-                 aug_seed: int = 0, batch_size: int = 32):
+                 encode: Optional[EncodeOptions] = None):
         self.image_root = find_image_root(data_root)
         self.split: Split = read_split(split_file)
         self.classes: List[ClassInfo] = list_classes(self.image_root)
         check_split_matches_data(self.split, self.image_root, self.classes)
         self.classnames = self.split.classnames
+        self.encode = encode or EncodeOptions()
         self.model, self.preprocess = load_clip(model, device=device, download_root=download_root)
         self.info = self.model.clip_info
         self.device = next(self.model.parameters()).device
-        self.cache = FeatureCache(default_cache_dir() if cache_dir is None else cache_dir, self.info.sha256)
+        check_precision(self.encode.precision, self.device)
+        self.precision = self.encode.precision
+        apply_to_model(self.model, self.precision)
+        self.cache = FeatureCache(default_cache_dir() if cache_dir is None else cache_dir, self.info.sha256, self.encode)
         self.resolution = self.model.visual.input_resolution
-        self.aug_seed, self.batch_size = aug_seed, batch_size
         self._test: Optional[TestSet] = None
 
     def model_record(self) -> Dict:
@@ -67,29 +74,25 @@ class Experiment:
         """Features of the whole test split (CLIP's preprocessing), computed once."""
         if self._test is None:
             rels = [it[0] for it in self.split.test]
-            feats, index, bad = self.cache.get(self.model, self.image_root, rels, View(self.resolution),
-                                               self.batch_size)
+            feats, index, bad = self.cache.test_features(self.model, self.image_root, rels, TestView(self.resolution))
             if not index:
                 raise UserError(f"no test image of {self.split.path} could be read under {self.image_root}")
             labels = torch.tensor([self.split.test[i][1] for i in index])
             self._test = TestSet(feats, labels, bad)
         return self._test
 
-    def train_set(self, items: Sequence[Item], views: int) -> TrainSet:
-        """Features of ``views`` augmented views of each training item: [V, N, D]."""
-        if views < 1:
-            raise UserError(f"--views must be >= 1, got {views}")
+    def train_set(self, items: Sequence[Item], crop_of_epoch: Sequence[int], crop_seed: str) -> TrainSet:
+        """Features of CoOp's training crops: epoch ``e`` sees crop ``crop_of_epoch[e]`` of each item
+        (see :mod:`coop.views`); each distinct crop is encoded once."""
         rels = [it[0] for it in items]
-        per_view, index, bad = [], None, {}
-        for v in range(views):
-            feats, idx, b = self.cache.get(self.model, self.image_root, rels, View(self.resolution, v, self.aug_seed),
-                                           self.batch_size)
-            per_view.append(feats)
-            index, bad = idx, {**bad, **b}
+        unique = sorted(set(crop_of_epoch))
+        feats, index, bad = self.cache.crop_features(self.model, self.image_root, rels,
+                                                     TrainCrop(self.resolution, crop_seed), unique)
         kept = [items[i] for i in index]
         if not kept:
             raise UserError("none of the few-shot training images could be read")
-        return TrainSet(torch.stack(per_view), torch.tensor([it[1] for it in kept]), kept, bad)
+        pos = {c: p for p, c in enumerate(unique)}
+        return TrainSet(feats, torch.tensor([it[1] for it in kept]), [pos[c] for c in crop_of_epoch], kept, bad)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor, classnames: Sequence[str]) -> Tuple[float, Dict[str, float], float]:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import prompt_name
+from .precision import model_dtype
 from .text_encoder import PackedSuffix, TextEncoder
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
@@ -55,6 +56,7 @@ class CoOp(nn.Module):
         n_cls = len(names)
         width = clip_model.ln_final.weight.shape[0]
         device = clip_model.token_embedding.weight.device
+        dtype = model_dtype(clip_model)  # fp32, or fp16 under --precision fp16 (as CoOp's clip_model.dtype)
 
         if ctx_init:
             words = prompt_name(ctx_init).strip()
@@ -62,7 +64,7 @@ class CoOp(nn.Module):
             if init_len != n_ctx:
                 raise ValueError(f"ctx_init {ctx_init!r} is {init_len} tokens but n_ctx={n_ctx}; pass n_ctx={init_len}")
             with torch.no_grad():
-                ctx = clip_model.token_embedding(tokenize(words).to(device))[0, 1: 1 + n_ctx]
+                ctx = clip_model.token_embedding(tokenize(words).to(device))[0, 1: 1 + n_ctx].to(dtype)
             if csc:
                 ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
             prefix_words = words
@@ -70,12 +72,12 @@ class CoOp(nn.Module):
             ctx = torch.empty(n_cls, n_ctx, width) if csc else torch.empty(n_ctx, width)
             nn.init.normal_(ctx, std=0.02)
             prefix_words = " ".join(["X"] * n_ctx)
-        self.ctx = nn.Parameter(ctx.to(device=device, dtype=clip_model.token_embedding.weight.dtype))  # [n_ctx, width], or [n_cls, n_ctx, width] with csc
+        self.ctx = nn.Parameter(ctx.to(device=device, dtype=dtype))  # [n_ctx, width], or [n_cls, n_ctx, width] with csc
 
         prompts = [f"{prefix_words} {name}." for name in names]
         tokenized = tokenize(prompts).to(device)  # [n_cls, 77]
         with torch.no_grad():
-            embedding = clip_model.token_embedding(tokenized)  # [n_cls, 77, width]
+            embedding = clip_model.token_embedding(tokenized).to(dtype)  # [n_cls, 77, width]
         self.register_buffer("token_prefix", embedding[:, :1], persistent=False)        # SOS
         self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:], persistent=False)  # CLASS . EOT pad
         self.register_buffer("eot", tokenized.argmax(dim=-1), persistent=False)  # EOT has the largest id
@@ -131,6 +133,7 @@ class CoOp(nn.Module):
 
     def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         """``logit_scale.exp() * cos(image, text)``: [B, D] x [n_cls, D] -> [B, n_cls]."""
+        image_features, text_features = image_features.float(), text_features.float()  # fp16 text: fp32 logits
         return self.logit_scale.exp() * F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).t()
 
     def forward(self, image_features: torch.Tensor) -> torch.Tensor:

@@ -123,14 +123,23 @@ def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[C
                         f"e.g. {missing[0]}; check --data-root, or regenerate the split with scripts/make_split.py")
 
 
-def fewshot(train: Sequence[Item], shots: int, seed: int) -> List[Item]:
-    """``shots`` training items per class for ``seed``; nested across ``shots`` for one seed.
+SAMPLINGS = ("nested", "coop")
 
-    Each class's items are put in one seeded random order and the first ``shots`` are taken, so the
-    1-shot set is inside the 2-shot set, inside the 4-shot set: their image features are shared.
+
+def fewshot(train: Sequence[Item], shots: int, seed: int, sampling: str = "nested") -> List[Item]:
+    """``shots`` training items per class for ``seed``.
+
+    ``nested`` (default): each class's items are put in one seeded random order and the first
+    ``shots`` are taken, so the 1-shot set is inside the 2-shot set, inside the 4-shot set.
+    ``coop``: CoOp's own draw (Dassl's ``generate_fewshot_dataset`` after ``random.seed(seed)``):
+    ``random.sample(items, shots)`` per label, labels in order of first appearance in ``train``.
     """
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise UserError(f"--shots must be a positive integer, got {shots!r}")
+    if sampling not in SAMPLINGS:
+        raise UserError(f"--sampling {sampling!r} is unknown; use one of {', '.join(SAMPLINGS)}")
+    if sampling == "coop":
+        return _fewshot_coop(train, shots, seed)
     by_label: Dict[int, List[Item]] = {}
     for item in sorted(train, key=lambda it: (it[1], it[0])):
         by_label.setdefault(item[1], []).append(item)
@@ -142,6 +151,19 @@ def fewshot(train: Sequence[Item], shots: int, seed: int) -> List[Item]:
         order = list(items)
         random.Random(f"fewshot:{seed}:{label}").shuffle(order)
         out += order[:shots]
+    return out
+
+
+def _fewshot_coop(train: Sequence[Item], shots: int, seed: int) -> List[Item]:
+    by_label: Dict[int, List[Item]] = {}
+    for item in train:  # insertion order, as Dassl's split_dataset_by_label
+        by_label.setdefault(item[1], []).append(item)
+    rng = random.Random(seed)  # the same stream as random.seed(seed) then random.sample
+    out: List[Item] = []
+    for items in by_label.values():
+        if shots > len(items):
+            raise UserError(f"--shots {shots} is more than class {items[0][2]!r} has in train ({len(items)} images)")
+        out += rng.sample(items, shots)
     return out
 
 

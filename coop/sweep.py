@@ -15,7 +15,7 @@ from .clip_loader import weights_fingerprint
 from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
 from .split import fewshot, read_split
 from .train import TrainConfig, run_coop
-from .zeroshot import ZeroShotConfig, run_zeroshot
+from .zeroshot import ZeroShotConfig, encode_options, run_zeroshot
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,10 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     done = 1 + len(plan.runs) - len(todo)
     log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
     if todo:
-        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir,
-                         aug_seed=plan.runs[0].aug_seed if plan.runs else 0)
+        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, encode=encode_options(z))
         for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
             if isinstance(cfg, TrainConfig):
-                fewshot(exp.split.train, cfg.shots, cfg.seed)
+                fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
         for i, cfg in enumerate(todo, 1):
             log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
                      else f"{cfg.shots} shots, seed {cfg.seed}" + (f", {cfg.block_mod}" if cfg.block_mod else ""))

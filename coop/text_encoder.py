@@ -31,6 +31,16 @@ from .block_mods import BlockMod, make_block_mod
 QUICK_GELU_ALPHA = 1.702  # clip.model.QuickGELU: x * sigmoid(1.702 * x)
 
 
+def causal_mask(L: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[L, L] additive mask, -inf above the diagonal: CLIP's ``build_attention_mask`` for length L.
+
+    OpenAI's ``ResidualAttentionBlock`` applies its own mask, fixed at 77 x 77; clip-anytorch
+    slices it to the sequence length. Building it here for any L makes both packages run the
+    truncated sequences alike.
+    """
+    return torch.full((L, L), float("-inf"), dtype=dtype, device=device).triu_(1)
+
+
 class TextBlock(nn.Module):
     """One frozen CLIP ``ResidualAttentionBlock``, optionally with a :class:`BlockMod` beside it."""
 
@@ -54,8 +64,11 @@ class TextBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Full causal sequence, x: [L, N, d] (CLIP's LND layout)."""
-        if self.mod is None:
-            return self.block(x)  # CLIP's own forward: the straightforward computation
+        if self.mod is None:  # the straightforward computation: CLIP's own submodules, our mask
+            b = self.block
+            a = b.ln_1(x)
+            x = x + b.attn(a, a, a, need_weights=False, attn_mask=causal_mask(x.shape[0], x.dtype, x.device))[0]
+            return x + b.mlp(b.ln_2(x))
         q, k, v = self.qkv(x.permute(1, 0, 2))  # LND -> NLD -> each [N, H, L, hd]
         o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.finish(x, self.merge_heads(o).permute(1, 0, 2))  # NLD -> LND
@@ -114,7 +127,7 @@ class TextEncoder(nn.Module):
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """Final hidden states of the EOT tokens [n, d] -> text features [n, embed_dim]."""
-        return self.ln_final(x) @ self.text_projection
+        return self.ln_final(x) @ self.text_projection.to(x.dtype)
 
     def forward(self, prompts: torch.Tensor, eot: torch.Tensor, truncate: bool = True) -> torch.Tensor:
         """prompts: [n, L, d] embeddings, eot: [n] EOT positions -> [n, embed_dim].
@@ -124,7 +137,7 @@ class TextEncoder(nn.Module):
         if truncate:
             prompts = prompts[:, : int(eot.max()) + 1]
         L = prompts.shape[1]
-        x = prompts + self.positional_embedding[:L]
+        x = prompts + self.positional_embedding[:L].to(prompts.dtype)
         x = x.permute(1, 0, 2)  # NLD -> LND
         for blk in self.blocks:
             x = blk(x)
@@ -139,7 +152,7 @@ class TextEncoder(nn.Module):
         In the last block only the EOT rows are needed, so only they are computed there.
         """
         P = prefix.shape[0]
-        h = torch.cat([prefix + self.positional_embedding[:P], suffix.embeddings])  # [P+T, d]
+        h = torch.cat([prefix + self.positional_embedding[:P].to(prefix.dtype), suffix.embeddings])  # [P+T, d]
         for i, blk in enumerate(self.blocks):
             rows = suffix.eot_rows if i == len(self.blocks) - 1 else None
             h = blk.forward_packed(h, suffix.mask, rows)
@@ -170,6 +183,6 @@ class PackedSuffix(nn.Module):
             start += S
             eot_rows.append(start - 1)
         self.register_buffer("embeddings", torch.cat(
-            [s + positional[P: P + len(s)] for s in suffix_embeddings]), persistent=False)
+            [s + positional[P: P + len(s)].to(s.dtype) for s in suffix_embeddings]), persistent=False)
         self.register_buffer("eot_rows", torch.tensor(eot_rows), persistent=False)
         self.register_buffer("mask", mask, persistent=False)

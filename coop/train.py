@@ -26,10 +26,13 @@ from .errors import UserError
 from .experiment import Experiment, TrainSet, accuracy
 from .prompt_learner import CLASS_TOKEN_POSITIONS, CoOp
 from .block_mods import BLOCK_MODS
+from . import departures
 from .data import prompt_name
+from .precision import PRECISIONS, autocast, grad_scaler
 from .results import coop_result_path, environment, method_name, now
 from .seed import set_seed
-from .split import fewshot
+from .zeroshot import encode_options
+from .split import SAMPLINGS, fewshot
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +61,15 @@ class TrainConfig:
     batch_size: int = 32
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
-    views: int = 4
-    aug_seed: int = 0
+    views: Optional[int] = None  # None: a fresh crop of every image in every epoch (CoOp); N: N cached crops, cycled
+    crop_seed: Optional[int] = None  # None: the run's seed
+    independent_crops: bool = False  # True: no crop shared with the runs of other shots
+    sampling: str = "nested"  # few-shot sets: "nested" across shots, or "coop" (Dassl's random.sample)
+    precision: str = "fp32"
     fast: bool = True
     device: str = "auto"
+    workers: Optional[int] = None
+    encode_batch_size: int = 32
     results: str = "results"
     cache_dir: Optional[str] = None
     demo: bool = False
@@ -77,7 +85,15 @@ class TrainConfig:
                             f"use one of {', '.join(CLASS_TOKEN_POSITIONS)}")
         if self.block_mod is not None and self.block_mod not in BLOCK_MODS:
             raise UserError(f"--block-mod {self.block_mod!r} is unknown; use one of {', '.join(BLOCK_MODS)}")
-        for name in ("shots", "n_ctx", "epochs", "batch_size", "views"):
+        if self.precision not in PRECISIONS:
+            raise UserError(f"--precision {self.precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
+        if self.sampling not in SAMPLINGS:
+            raise UserError(f"--sampling {self.sampling!r} is unknown; use one of {', '.join(SAMPLINGS)}")
+        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 0):
+            raise UserError(f"--workers must be >= 0, got {self.workers!r}")
+        if self.crop_seed is not None and self.crop_seed < 0:
+            raise UserError(f"--crop-seed must be >= 0, got {self.crop_seed}")
+        for name in ("shots", "n_ctx", "epochs", "batch_size", "encode_batch_size") + (("views",) if self.views is not None else ()):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
@@ -96,10 +112,45 @@ class TrainConfig:
                                 f"pass --n-ctx {n}")
 
     # Fields that do not change what a run computes; the rest must match for a result to be reused.
-    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo")
+    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo", "workers", "encode_batch_size")
 
     def identity(self) -> Dict:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+
+
+def crop_plan(cfg: TrainConfig) -> Tuple[str, List[int]]:
+    """The crop seed and, per epoch, the index of the crop each image is seen through.
+
+    Fresh mode (CoOp): crop ``e`` in epoch ``e`` -- no crop repeats within a run. ``--views N``
+    (approximate): crop ``e mod N``, so each of the N crops is used before any repeats.
+    """
+    seed = cfg.seed if cfg.crop_seed is None else cfg.crop_seed
+    name = f"{seed}-shots{cfg.shots}" if cfg.independent_crops else str(seed)
+    if cfg.views is None:
+        return name, list(range(cfg.epochs))
+    return name, [e % cfg.views for e in range(cfg.epochs)]
+
+
+def augmentation_record(cfg: TrainConfig) -> Dict:
+    """What the run's training images went through (recorded in its JSON)."""
+    name, plan = crop_plan(cfg)
+    return {"mode": "fresh" if cfg.views is None else "views", "approximate": cfg.views is not None,
+            "crops_per_image": len(set(plan)), "views": cfg.views, "crop_seed": name,
+            "independent_crops": cfg.independent_crops,
+            "transform": "RandomResizedCrop(scale 0.08-1, ratio 3/4-4/3, bicubic) + hflip(p=0.5) + CLIP normalize"}
+
+
+def training_set(exp: Experiment, cfg: TrainConfig) -> TrainSet:
+    """The run's few-shot images with the features of the crops each epoch sees."""
+    crop_seed, plan = crop_plan(cfg)
+    return exp.train_set(fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling), plan, crop_seed)
+
+
+def describe_augmentation(cfg: TrainConfig) -> str:
+    a = augmentation_record(cfg)
+    if a["mode"] == "fresh":
+        return f"fresh crops: {a['crops_per_image']} per image, one per epoch (as CoOp)"
+    return f"APPROXIMATE: {a['views']} cached crops per image, cycled over {cfg.epochs} epochs (--views)"
 
 
 def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
@@ -125,32 +176,42 @@ class TrainingDiverged(UserError):
 def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) -> Dict[str, List[float]]:
     """Train ``coop`` in place on cached features; returns the per-epoch history."""
     device = coop.ctx.device
-    feats = train.features.to(device)  # [V, N, D]
+    feats = train.features.to(device)  # [U, N, D]: U distinct crops of N images
     labels = train.labels.to(device)
-    V, N = feats.shape[:2]
+    N = feats.shape[1]
+    if len(train.crop_of_epoch) < cfg.epochs:
+        raise ValueError(f"the training set has crops for {len(train.crop_of_epoch)} epochs, not {cfg.epochs}")
     params = coop.trainable_parameters()
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(cfg.precision, device)
     history: Dict[str, List[float]] = {"epoch": [], "loss": [], "train_acc": [], "lr": []}
-    bar = tqdm(range(cfg.epochs), desc=f"CoOp {cfg.shots}-shot seed {cfg.seed}", unit="epoch",
+    bar = tqdm(range(cfg.epochs), desc=f"CoOp {cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}", unit="epoch",
                disable=not progress, mininterval=1.0)
     for epoch in bar:
         lr = lr_at_epoch(epoch, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
         loss_sum, correct, seen = 0.0, 0, 0
+        crop = train.crop_of_epoch[epoch]
         for step, idx in enumerate(batches(N, cfg.batch_size)):
-            view = torch.randint(V, (len(idx),))  # one of the cached augmented views per image
-            x, y = feats[view.to(device), idx.to(device)], labels[idx.to(device)]
-            logits = coop(x)
-            loss = F.cross_entropy(logits, y)
+            idx = idx.to(device)
+            x, y = feats[crop, idx], labels[idx]  # this epoch's crop of each image in the batch
+            with autocast(cfg.precision, device):
+                logits = coop(x)
+                loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
                     f"({cfg.shots} shots, seed {cfg.seed}); no result was written. "
                     f"Try a smaller --lr (now {cfg.lr}) or check the model weights")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:  # CoOp's amp on CUDA: fp16 autocast with a gradient scaler
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(-1) == y).sum().item()
             seen += len(idx)
@@ -158,7 +219,7 @@ def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) ->
         history["loss"].append(round(loss_sum / seen, 6))
         history["train_acc"].append(round(100.0 * correct / seen, 4))
         history["lr"].append(lr)
-        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", train_acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
     if not all(torch.isfinite(p).all() for p in params):  # the last step is after the last loss check
         raise TrainingDiverged(
             f"the learned parameters became inf/nan in the last step, though the loss was finite "
@@ -190,9 +251,13 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
     """Train one CoOp run, save its context, and return the result record (not yet written)."""
     cfg.check()
     t0, started = time.time(), now()
-    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir, aug_seed=cfg.aug_seed)
-    items = fewshot(exp.split.train, cfg.shots, cfg.seed)
-    train = exp.train_set(items, cfg.views)
+    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
+                            encode=encode_options(cfg))
+    if exp.precision != cfg.precision:
+        raise ValueError(f"the experiment runs in {exp.precision}, the run asks for {cfg.precision}")
+    log.info("CoOp %d shot%s, seed %d: %s; %s", cfg.shots, "s" if cfg.shots != 1 else "", cfg.seed,
+             describe_augmentation(cfg), cfg.precision)
+    train = training_set(exp, cfg)
     test = exp.test_set()
     t_features = time.time() - t0
 
@@ -219,6 +284,8 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
         "n_trainable": sum(p.numel() for p in coop.trainable_parameters()),
+        "augmentation": augmentation_record(cfg), "precision": cfg.precision,
+        "departures": departures.active(asdict(cfg)),
         "history": history, "nearest_words": nearest_words(coop, exp.model),
         "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
         "split": exp.split_record(), "fewshot_train": train.items,

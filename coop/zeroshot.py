@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from .data import prompt_name
 from .errors import UserError
 from .experiment import Experiment, accuracy
+from .precision import autocast
 from .results import environment, now
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ def resolve_templates(spec: str) -> List[str]:
 
 
 @torch.no_grad()
-def zeroshot_weights(model: torch.nn.Module, classnames: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+def zeroshot_weights(model: torch.nn.Module, classnames: Sequence[str], templates: Sequence[str],
+                     precision: str = "fp32") -> torch.Tensor:
     """Normalised classifier weights [n_cls, D] from the prompts."""
     import clip
 
@@ -53,7 +55,9 @@ def zeroshot_weights(model: torch.nn.Module, classnames: Sequence[str], template
     weights = []
     for name in classnames:
         tokens = clip.tokenize([t.format(prompt_name(name)) for t in templates]).to(device)
-        emb = F.normalize(model.encode_text(tokens).float(), dim=-1).mean(dim=0)
+        with autocast(precision, device):
+            emb = model.encode_text(tokens)
+        emb = F.normalize(emb.float(), dim=-1).mean(dim=0)
         weights.append(F.normalize(emb, dim=-1))
     return torch.stack(weights)
 
@@ -64,24 +68,34 @@ class ZeroShotConfig:
     data_root: str = "data"
     split_file: str = "splits/caltech101.json"
     templates: str = "single"
+    precision: str = "fp32"
     device: str = "auto"
     results: str = "results"
     cache_dir: Optional[str] = None
     demo: bool = False
+    workers: Optional[int] = None
+    encode_batch_size: int = 32
 
-    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo")
+    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo", "workers", "encode_batch_size")
 
     def identity(self) -> Dict:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+
+
+def encode_options(cfg) -> "EncodeOptions":
+    from .encoder import EncodeOptions
+
+    return EncodeOptions(batch_size=cfg.encode_batch_size, workers=cfg.workers, precision=cfg.precision)
 
 
 def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     """Evaluate zero-shot CLIP on the test split; returns the result record (not yet written)."""
     t0, started = time.time(), now()
     templates = resolve_templates(cfg.templates)
-    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir)
+    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
+                            encode=encode_options(cfg))
     test = exp.test_set()
-    weights = zeroshot_weights(exp.model, exp.classnames, templates).cpu()
+    weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision).cpu()
     logits = exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
     acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
     log.info("zero-shot %s: top-1 %.2f%% on %d test images%s", exp.info.name, acc, len(test.labels),
@@ -90,7 +104,7 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
         "kind": "zeroshot", "method": "Zero-shot CLIP", "shots": 0, "seed": None,
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
-        "prompts": templates, "model": exp.model_record(), "random_weights": exp.info.random_weights,
+        "prompts": templates, "precision": exp.precision, "model": exp.model_record(), "random_weights": exp.info.random_weights,
         "demo": cfg.demo, "split": exp.split_record(), "skipped_images": test.skipped,
         "config": asdict(cfg), "identity": cfg.identity(), "environment": environment(exp.device),
         "started_at": started, "finished_at": now(), "wall_time_s": round(time.time() - t0, 3),
@@ -102,13 +116,14 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
     from .train import load_context
 
     t0, started = time.time(), now()
-    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir)
+    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir, encode=encode_options(cfg))
     coop, saved = load_context(context_file, exp)
     test = exp.test_set()
     with torch.no_grad():
         logits = coop(test.features.to(exp.device)).cpu()
     acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
-    log.info("context %s: top-1 %.2f%% on %d test images", context_file, acc, len(test.labels))
+    log.info("context %s: top-1 %.2f%% on %d test images%s", context_file, acc, len(test.labels),
+             "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
     return {
         "kind": "evaluation", "method": f"CoOp context {context_file}", "shots": saved["config"]["shots"],
         "seed": saved["config"]["seed"], "accuracy": acc, "mean_per_class_accuracy": mean_pc,

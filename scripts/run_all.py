@@ -80,7 +80,8 @@ def main(argv=None) -> int:
                     args.model)
     zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                         templates=args.templates, device=args.device, results=args.results,
-                        cache_dir=args.cache_dir, demo=args.demo)
+                        cache_dir=args.cache_dir, demo=args.demo, precision=args.precision, workers=args.workers,
+                        encode_batch_size=args.encode_batch_size)
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
     if args.block_mod:
         runs += [train_config(args, k, s, demo=args.demo) for k in shots for s in seeds]

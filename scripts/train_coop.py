@@ -16,9 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.block_mods import BLOCK_MODS  # noqa: E402
-from coop.cli_args import ArgumentParser, add_common_args  # noqa: E402
+from coop.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
 from coop.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
+from coop.split import SAMPLINGS  # noqa: E402
 from coop.train import TrainConfig  # noqa: E402
 
 log = logging.getLogger("train_coop")
@@ -41,9 +42,16 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=D.batch_size, help="(default: %(default)s)")
     p.add_argument("--warmup-epochs", type=int, default=D.warmup_epochs, help="(default: %(default)s)")
     p.add_argument("--warmup-lr", type=float, default=D.warmup_lr, help="(default: %(default)s)")
-    p.add_argument("--views", type=int, default=D.views,
-                   help="cached augmented views per training image; each epoch draws one (default: %(default)s)")
-    p.add_argument("--aug-seed", type=int, default=D.aug_seed, help="seed of the augmented views (default: %(default)s)")
+    p.add_argument("--views", type=int, default=None, metavar="N",
+                   help="APPROXIMATE mode: N cached crops per training image, cycled over the epochs (cheaper: "
+                        "N instead of EPOCHS crops per image to encode). Default: a fresh crop of every image "
+                        "in every epoch, as CoOp")
+    p.add_argument("--crop-seed", type=int, default=None, help="seed of the training crops (default: the run's --seed)")
+    p.add_argument("--independent-crops", action="store_true",
+                   help="do not share crops with the runs of other shot counts of the same seed (costs more encoding)")
+    p.add_argument("--sampling", default=D.sampling, choices=SAMPLINGS,
+                   help="few-shot sets: nested across shots (default), or coop: CoOp/Dassl's random.sample per shot count")
+    add_encoder_args(p)
     p.add_argument("--no-fast", dest="fast", action="store_false",
                    help="use the plain full-length text encoder (same results, much slower)")
 
@@ -51,7 +59,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def train_config(args: argparse.Namespace, shots: int, seed: int, **over) -> TrainConfig:
     keys = ("model", "data_root", "split_file", "n_ctx", "class_token_position", "ctx_init", "csc", "block_mod",
             "epochs", "lr", "momentum", "weight_decay", "batch_size", "warmup_epochs", "warmup_lr", "views",
-            "aug_seed", "fast", "device", "results", "cache_dir")
+            "crop_seed", "independent_crops", "sampling", "precision", "workers", "encode_batch_size",
+            "fast", "device", "results", "cache_dir")
     return TrainConfig(shots=shots, seed=seed, **{**{k: getattr(args, k) for k in keys}, **over})
 
 

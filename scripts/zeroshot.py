@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser, add_common_args  # noqa: E402
+from coop.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("zeroshot")
@@ -25,6 +25,7 @@ log = logging.getLogger("zeroshot")
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     add_common_args(p)
+    add_encoder_args(p)
     p.add_argument("--templates", default="single",
                    help="'single' (CoOp's \"a photo of a {}.\"), 'ensemble' (7 CLIP templates, averaged), or "
                         "templates separated by '|' (default: %(default)s)")
@@ -44,7 +45,8 @@ def main(argv=None) -> int:
     resolve_templates(args.templates)  # bad templates fail before anything loads
     cfg = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                          templates=args.templates, device=args.device, results=args.results,
-                         cache_dir=args.cache_dir)
+                         cache_dir=args.cache_dir, precision=args.precision, workers=args.workers,
+                         encode_batch_size=args.encode_batch_size)
     if args.context:
         out = Path(args.out or Path(args.results) / f"eval_{Path(args.context).stem}.json")
         write_result(out, evaluate_context(cfg, args.context))

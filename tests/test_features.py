@@ -1,9 +1,10 @@
-"""The image-feature cache is exact and never stale (issue 4).
+"""The image-feature cache is exact, never stale, and verifies itself (issues 4, 11, 12).
 
-Cached features must be what CLIP computes from its own preprocessing; training views must be a
-function of (aug seed, image path, view index) only; and a cache made with other weights, another
-transform, an older version of an image file, or a file describing something else must never be
-reused. Concurrent writers must merge, not overwrite each other.
+Test features must be what CLIP computes from its own preprocessing; a training crop must be
+torchvision's RandomResizedCrop + flip drawn from (crop seed, image path, crop index) only; a
+feature must not depend on which other images shared its batch; a cache made with other weights,
+another view, an older version of an image, or a damaged file must never be served. Concurrent
+writers must merge, not overwrite each other.
 """
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
+from torchvision import transforms as T
 
 import coop.features as features
-from coop.clip_loader import load_clip, random_clip
+from coop.clip_loader import load_clip
 from coop.data import load_image
-from coop.features import FeatureCache, View, file_key
-from coop.hashing import state_dict_sha256
+from coop.encoder import EncodeOptions
+from coop.features import FeatureCache, file_key
+from coop.views import CLIP_MEAN, CLIP_STD, TestView, TrainCrop
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = 64  # random:tiny's input resolution
@@ -47,89 +49,76 @@ def test_rels(synthetic_split):
 
 
 @torch.no_grad()
-def encode_fresh(model, preprocess, paths) -> torch.Tensor:
-    """CLIP's own way: its transform on the PIL image, one image at a time, no cache."""
-    return torch.cat([model.encode_image(preprocess(load_image(p)).unsqueeze(0)) for p in paths])
+def encode_one_by_one(model, transform, paths) -> torch.Tensor:
+    return torch.cat([model.encode_image(transform(load_image(p)).unsqueeze(0)) for p in paths])
+
+
+def no_encoding(monkeypatch):
+    monkeypatch.setattr(features, "encode", lambda *a, **k: pytest.fail("recomputed a cached feature"))
 
 
 def test_cached_test_features_are_clips_own(clip_tiny, synthetic_root, test_rels, tmp_path, monkeypatch):
     model, preprocess = clip_tiny
     cache = FeatureCache(tmp_path, model.clip_info.sha256)
-    feats, index, bad = cache.get(model, synthetic_root, test_rels, View(RES))
+    feats, index, bad = cache.test_features(model, synthetic_root, test_rels, TestView(RES))
     assert bad == {} and index == list(range(len(test_rels)))
-    assert feats.shape == (len(test_rels), model.text_projection.shape[1])
-
-    test_view = View(RES)
-    for rel in test_rels:  # the input tensor is CLIP's transform, bit for bit (grayscale image included)
-        assert torch.equal(test_view(load_image(synthetic_root / rel), rel), preprocess(Image.open(synthetic_root / rel)))
-    assert rel_err(feats, encode_fresh(model, preprocess, [synthetic_root / r for r in test_rels])) < 1e-5
-
-    # A new cache object reads the same features back from disk without encoding anything.
-    monkeypatch.setattr(features, "encode_images", lambda *a, **k: pytest.fail("recomputed a cached feature"))
-    again, index2, _ = FeatureCache(tmp_path, model.clip_info.sha256).get(model, synthetic_root, test_rels[::-1], View(RES))
-    assert index2 == list(range(len(test_rels)))
-    assert torch.equal(again, feats.flip(0))
+    assert rel_err(feats, encode_one_by_one(model, preprocess, [synthetic_root / r for r in test_rels])) < 1e-5
+    no_encoding(monkeypatch)  # a new process (new cache object) reads them back, bit for bit
+    again, _, _ = FeatureCache(tmp_path, model.clip_info.sha256).test_features(
+        model, synthetic_root, test_rels[::-1], TestView(RES))
+    assert torch.equal(again.flip(0), feats)
 
 
-def test_train_views_depend_on_path_and_index_only(synthetic_root, synthetic_split):
-    rels = [rel for rel, _, _ in synthetic_split.train[:12]]
-    v0, v0_again, v1 = View(RES, 0), View(RES, 0), View(RES, 1)
-    for rel in rels:
-        img = load_image(synthetic_root / rel)
-        torch.manual_seed(123)
-        a = v0(img, rel)
-        state = torch.get_rng_state()
-        torch.manual_seed(456)  # the global random state plays no part...
-        b = v0_again(img, rel)
-        assert torch.equal(a, b)
-        torch.manual_seed(123)
-        v0(img, rel)
-        assert torch.equal(torch.get_rng_state(), state)  # ...and is not consumed
-        assert not torch.equal(a, v1(img, rel))  # another view index is another crop/flip
-        assert a.shape == (3, RES, RES)
-    assert len({View(RES).id, v0.id, v1.id, View(RES, 0, aug_seed=1).id}) == 4
-    assert v0.id == v0_again.id
+def test_a_crop_is_torchvisions_randomresizedcrop_and_flip(synthetic_root, synthetic_split):
+    rel = synthetic_split.train[0][0]
+    img = load_image(synthetic_root / rel)
+    crop = TrainCrop(RES, crop_seed="1")
+    coop_transform = T.Compose([  # CoOp's (Dassl's) training transform, built from torchvision
+        T.RandomResizedCrop(RES, scale=(0.08, 1.0), interpolation=T.InterpolationMode.BICUBIC),
+        T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(CLIP_MEAN, CLIP_STD)])
+    flips = set()
+    for index in range(12):
+        i, j, h, w, flip = crop.params(img, rel, index)
+        flips.add(flip)
+        ours = crop(img, rel, index)
+        key = __import__("hashlib").sha256(f"1:{rel}:{index}".encode()).digest()
+        torch.manual_seed(int.from_bytes(key[:8], "little"))
+        assert torch.equal(ours, coop_transform(img))  # the same draw gives the same tensor
+        area = h * w / (img.size[0] * img.size[1])
+        assert 0.08 - 1e-3 <= area <= 1.0 + 1e-3
+    assert flips == {True, False}
 
 
-def test_train_view_features_do_not_depend_on_batch_or_order(clip_tiny, synthetic_root, synthetic_split):
+def test_crops_depend_on_seed_path_and_index_only(synthetic_root, synthetic_split):
+    rels = [it[0] for it in synthetic_split.train[:3]]
+    imgs = {r: load_image(synthetic_root / r) for r in rels}
+    a, b = TrainCrop(RES, "1"), TrainCrop(RES, "2")
+    torch.manual_seed(123)  # the global RNG plays no part
+    p1 = {(r, e): a.params(imgs[r], r, e) for r in rels for e in range(20)}
+    torch.manual_seed(456)
+    assert p1 == {(r, e): TrainCrop(RES, "1").params(imgs[r], r, e) for r in rels for e in range(20)}
+    for r in rels:  # within a run (one seed), no two epochs share a crop
+        assert len({p1[(r, e)] for e in range(20)}) == 20
+    assert sum(p1[(r, e)] == b.params(imgs[r], r, e) for r in rels for e in range(20)) == 0  # other seed
+    assert len({TestView(RES).id, a.id, b.id, TrainCrop(96, "1").id, TrainCrop(RES, "1", scale=(0.5, 1)).id}) == 5
+
+
+def test_a_feature_does_not_depend_on_its_batch(clip_tiny, synthetic_root, synthetic_split):
     model, _ = clip_tiny
-    rels = [rel for rel, _, _ in synthetic_split.train[:20]]
     sha = model.clip_info.sha256
-    a, ia, _ = FeatureCache(None, sha).get(model, synthetic_root, rels, View(RES, 0), batch_size=32)
-    b, ib, _ = FeatureCache(None, sha).get(model, synthetic_root, rels[::-1], View(RES, 0), batch_size=3)
-    assert ia == ib == list(range(len(rels)))
-    assert rel_err(b.flip(0), a) < 1e-5  # same views; the encoder's batching changes only rounding
-    c, _, _ = FeatureCache(None, sha).get(model, synthetic_root, rels, View(RES, 1))
-    assert rel_err(c, a) > 1e-3  # view 1 is not view 0
-
-
-def test_other_weights_never_share_a_cache(clip_tiny, synthetic_root, test_rels, tmp_path):
-    model_a, preprocess = clip_tiny
-    model_b = random_clip("tiny", seed=1)
-    sha_b = state_dict_sha256(model_b.state_dict())
-    assert sha_b != model_a.clip_info.sha256
-    rels = test_rels[:8]
-    cache_a, cache_b = FeatureCache(tmp_path, model_a.clip_info.sha256), FeatureCache(tmp_path, sha_b)
-    assert cache_a.dir != cache_b.dir
-    fa, _, _ = cache_a.get(model_a, synthetic_root, rels, View(RES))
-    fb, _, _ = cache_b.get(model_b, synthetic_root, rels, View(RES))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([cache_a.dir.name, cache_b.dir.name])
-    assert rel_err(fb, encode_fresh(model_b, preprocess, [synthetic_root / r for r in rels])) < 1e-5
-    assert rel_err(fb, fa) > 1e-2
-
-
-def test_other_transform_is_another_cache_entry(clip_tiny, synthetic_root, synthetic_split, tmp_path):
-    model, _ = clip_tiny
-    ids = {View(RES).id, View(96).id, View(RES, 0).id, View(RES, 0, aug_seed=1).id, View(RES, 1).id,
-           View(RES, 0, scale=(0.5, 1.0)).id}
-    assert len(ids) == 6
-    rels = [rel for rel, _, _ in synthetic_split.train[:10]]
-    cache = FeatureCache(tmp_path, model.clip_info.sha256)
-    s0, _, _ = cache.get(model, synthetic_root, rels, View(RES, 0, aug_seed=0))
-    s1, _, _ = cache.get(model, synthetic_root, rels, View(RES, 0, aug_seed=1))
-    fresh, _, _ = FeatureCache(None, model.clip_info.sha256).get(model, synthetic_root, rels, View(RES, 0, aug_seed=1))
-    assert torch.equal(s1, fresh) and rel_err(s1, s0) > 1e-3
-    assert len(list(cache.dir.glob("*.pt"))) == 2
+    rels = [it[0] for it in synthetic_split.train[:10]]
+    view = TrainCrop(RES, "3")
+    a, ia, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=0)).crop_features(
+        model, synthetic_root, rels, view, [0, 1, 2])
+    b, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=0)).crop_features(
+        model, synthetic_root, rels[::-1][:7], view, [2, 1])  # other companions, other order
+    assert torch.equal(b[1], a[2, ia[3:]].flip(0)) and torch.equal(b[0], a[1, ia[3:]].flip(0))
+    c, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=2)).crop_features(
+        model, synthetic_root, rels, view, [0, 1, 2])
+    assert torch.equal(c, a)  # worker processes change nothing
+    d, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=3, workers=0)).crop_features(
+        model, synthetic_root, rels, view, [0, 1, 2])
+    assert rel_err(d.flatten(0, 1), a.flatten(0, 1)) < 1e-5  # another batch size: rounding only (README)
 
 
 def test_changed_image_file_is_recomputed(clip_tiny, synthetic_root, tmp_path):
@@ -138,47 +127,77 @@ def test_changed_image_file_is_recomputed(clip_tiny, synthetic_root, tmp_path):
     shutil.copytree(synthetic_root / "anchor", root / "anchor")
     rels = ["anchor/image_0001.jpg", "anchor/image_0002.jpg"]
     cache_dir = tmp_path / "cache"
-    cache = FeatureCache(cache_dir, model.clip_info.sha256)
-    old, _, _ = cache.get(model, root, rels, View(RES))
+    old, _, _ = FeatureCache(cache_dir, model.clip_info.sha256).test_features(model, root, rels, TestView(RES))
     # Same path, new bytes (another class's picture): the old feature must not come back.
     shutil.copyfile(synthetic_root / "yin_yang" / "image_0001.jpg", root / rels[0])
-    expected = encode_fresh(model, preprocess, [root / rels[0]])[0]
-    for c in (cache, FeatureCache(cache_dir, model.clip_info.sha256)):  # in memory and from disk
-        new, _, _ = c.get(model, root, rels, View(RES))
-        assert rel_err(new[:1], expected[None]) < 1e-5 and rel_err(new[:1], old[:1]) > 1e-3
-        assert torch.equal(new[1], old[1])  # the unchanged image keeps its feature
+    expected = encode_one_by_one(model, preprocess, [root / rels[0]])[0]
+    new, _, _ = FeatureCache(cache_dir, model.clip_info.sha256).test_features(model, root, rels, TestView(RES))
+    assert rel_err(new[:1], expected[None]) < 1e-5 and rel_err(new[:1], old[:1]) > 1e-3
+    assert torch.equal(new[1], old[1])  # the unchanged image keeps its feature
 
 
-def test_only_unreadable_images_give_no_features_and_no_cache_file(clip_tiny, tmp_path):
+def test_unreadable_images_are_named_and_not_cached(clip_tiny, synthetic_root, tmp_path, caplog):
     model, _ = clip_tiny
-    (tmp_path / "images" / "a").mkdir(parents=True)
-    (tmp_path / "images" / "a" / "x.jpg").write_bytes(b"not an image")
+    root = tmp_path / "images"
+    shutil.copytree(synthetic_root / "anchor", root / "anchor")
+    (root / "anchor" / "bad.jpg").write_bytes(b"not an image")
     cache = FeatureCache(tmp_path / "cache", model.clip_info.sha256)
-    feats, index, bad = cache.get(model, tmp_path / "images", ["a/x.jpg"], View(RES))
-    assert feats.numel() == 0 and index == [] and list(bad) == ["a/x.jpg"]
-    assert not cache._path(View(RES)).exists()
-
-
-@pytest.mark.parametrize("kind", ["other description", "not a cache file"])
-def test_cache_file_that_does_not_match_is_ignored(clip_tiny, synthetic_root, test_rels, tmp_path, caplog, kind):
-    model, preprocess = clip_tiny
-    rels = test_rels[:4]
-    view = View(RES)
-    cache = FeatureCache(tmp_path, model.clip_info.sha256)
-    path = cache._path(view)
-    path.parent.mkdir(parents=True)
-    keys = [file_key(synthetic_root, r) for r in rels]
-    if kind == "other description":  # right keys, wrong transform: zeros must not be served
-        torch.save({"description": {**view.description, "resolution": 96}, "keys": keys,
-                    "features": torch.zeros(len(keys), model.text_projection.shape[1])}, path)
-    else:
-        path.write_bytes(b"half a torch file")
+    rels = ["anchor/bad.jpg", "anchor/image_0001.jpg"]
     with caplog.at_level(logging.WARNING):
-        feats, _, _ = cache.get(model, synthetic_root, rels, view)
-    assert str(path) in caplog.text and "ignoring" in caplog.text
-    assert rel_err(feats, encode_fresh(model, preprocess, [synthetic_root / r for r in rels])) < 1e-5
-    saved = torch.load(path, weights_only=True)  # rewritten as a valid cache of this view
-    assert saved["description"] == view.description and sorted(saved["keys"]) == sorted(keys)
+        feats, index, bad = cache.crop_features(model, root, rels, TrainCrop(RES, "1"), [0, 1])
+    assert feats.shape[:2] == (2, 1) and index == [1] and list(bad) == ["anchor/bad.jpg"]
+    assert "anchor/bad.jpg" in caplog.text and torch.isfinite(feats).all()
+    assert len(list((cache.dir / TrainCrop(RES, "1").id).glob("*.pt"))) == 1
+
+
+def _damage(path: Path, how: str) -> None:
+    obj = torch.load(path, weights_only=True)
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+        return
+    if how == "flipped payload":  # silent bit rot: the checksum no longer matches
+        obj["features"][0, 0] += 1.0
+    elif how == "nan with a valid checksum":
+        obj["features"][0, 0] = float("nan")
+        obj["sha256"] = features.checksum(obj["keys"], obj["features"])
+    elif how == "keys and rows drifted":
+        obj["keys"] = obj["keys"][1:] + obj["keys"][:1]
+    elif how == "other view":
+        obj["description"] = {**obj["description"], "resolution": 96}
+        obj["sha256"] = features.checksum(obj["keys"], obj["features"])
+    torch.save(obj, path)
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped payload", "nan with a valid checksum",
+                                 "keys and rows drifted", "other view"])
+def test_a_damaged_cache_file_is_reported_once_and_recomputed(clip_tiny, synthetic_root, test_rels, tmp_path,
+                                                              caplog, how):
+    model, _ = clip_tiny
+    rels = test_rels[:5]
+    good, _, _ = FeatureCache(tmp_path, model.clip_info.sha256).test_features(model, synthetic_root, rels, TestView(RES))
+    path = next(p for p in (tmp_path / model.clip_info.sha256[:16] / "fp32").glob("test-*.pt"))
+    _damage(path, how)
+    cache = FeatureCache(tmp_path, model.clip_info.sha256)
+    with caplog.at_level(logging.WARNING):
+        feats, _, _ = cache.test_features(model, synthetic_root, rels, TestView(RES))
+        cache.test_features(model, synthetic_root, rels, TestView(RES))
+    assert caplog.text.count(str(path)) == 1 and "recomputing" in caplog.text
+    assert torch.equal(feats, good)
+    d = TestView(RES).description
+    assert features.read_feature_file(path, {**d, "precision": "fp32"}, good.shape[1])  # repaired on disk
+
+
+def test_a_run_loads_only_the_files_of_its_images(clip_tiny, synthetic_root, synthetic_split, tmp_path, monkeypatch):
+    model, _ = clip_tiny
+    rels = [it[0] for it in synthetic_split.train]
+    view = TrainCrop(RES, "1")
+    FeatureCache(tmp_path, model.clip_info.sha256).crop_features(model, synthetic_root, rels, view, range(3))
+    loaded = []
+    real = features.read_feature_file
+    monkeypatch.setattr(features, "read_feature_file", lambda p, *a: loaded.append(p) or real(p, *a))
+    no_encoding(monkeypatch)
+    FeatureCache(tmp_path, model.clip_info.sha256).crop_features(model, synthetic_root, rels[:4], view, [0, 2])
+    assert len(loaded) == 4
 
 
 WORKER = r"""
@@ -188,20 +207,22 @@ sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads(1)
 from coop import load_clip
-from coop.features import FeatureCache, View
+from coop.encoder import EncodeOptions
+from coop.features import FeatureCache
+from coop.views import TestView
 cache_dir, image_root, rels_file, me, other = sys.argv[1:6]
 rels = json.loads(Path(rels_file).read_text())
 model, _ = load_clip("random:tiny", device="cpu")
-cache = FeatureCache(cache_dir, model.clip_info.sha256)
+cache = FeatureCache(cache_dir, model.clip_info.sha256, EncodeOptions(batch_size=2, workers=0))
 Path(me).touch()  # a barrier: start writing only when the other worker is ready too
 while not Path(other).exists():
     time.sleep(0.01)
-for i in range(0, len(rels), 2):  # many small get() calls: many interleaved writes
-    cache.get(model, Path(image_root), rels[i:i + 2], View(64), batch_size=2)
+for i in range(0, len(rels), 2):  # many small calls: many interleaved writes
+    cache.test_features(model, Path(image_root), rels[i:i + 2], TestView(64))
 """
 
 
-def test_concurrent_writers_leave_a_complete_cache(clip_tiny, synthetic_root, synthetic_split, tmp_path):
+def test_concurrent_writers_leave_a_complete_cache(clip_tiny, synthetic_root, synthetic_split, tmp_path, monkeypatch):
     model, preprocess = clip_tiny
     rels = sorted(rel for part in ("train", "val", "test") for rel, _, _ in getattr(synthetic_split, part))
     lists = [rels[: 2 * len(rels) // 3], rels[len(rels) // 3:][::-1]]  # overlapping, opposite orders
@@ -221,19 +242,11 @@ def test_concurrent_writers_leave_a_complete_cache(clip_tiny, synthetic_root, sy
         assert p.returncode == 0, err
 
     cache = FeatureCache(cache_dir, model.clip_info.sha256)
-    path = cache._path(View(RES))
+    path = next((cache.dir).glob("test-*.pt"))
     saved = torch.load(path, weights_only=True)
     assert sorted(saved["keys"]) == sorted(file_key(synthetic_root, r) for r in rels)  # every entry, once
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
-
-    def fail(*a, **k):
-        raise AssertionError("an entry was missing from the merged cache")
-
-    orig = features.encode_images
-    features.encode_images = fail
-    try:
-        feats, index, bad = cache.get(model, synthetic_root, rels, View(RES))
-    finally:
-        features.encode_images = orig
+    no_encoding(monkeypatch)
+    feats, index, bad = cache.test_features(model, synthetic_root, rels, TestView(RES))
     assert bad == {} and len(index) == len(rels)
-    assert rel_err(feats, encode_fresh(model, preprocess, [synthetic_root / r for r in rels])) < 1e-5
+    assert rel_err(feats, encode_one_by_one(model, preprocess, [synthetic_root / r for r in rels])) < 1e-5

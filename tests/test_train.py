@@ -17,7 +17,7 @@ from coop.prompt_learner import CoOp
 from coop.results import REQUIRED_KEYS, read_result
 from coop.seed import set_seed
 from coop.split import fewshot
-from coop.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop
+from coop.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop, training_set
 from conftest import load_script
 
 EPOCHS = 5
@@ -68,7 +68,7 @@ def test_only_the_context_learns_and_clip_is_untouched(exp, tmp_path):
     assert [id(p) for p in coop.trainable_parameters()] == [id(coop.ctx)]
     ctx0 = coop.ctx.detach().clone()
     cfg = TrainConfig(shots=2, seed=1, epochs=3, views=2, lr=0.01)
-    train = exp.train_set(fewshot(exp.split.train, 2, 1), 2)
+    train = training_set(exp, cfg)
     fit(coop, train, cfg, progress=False)
     assert coop.ctx.grad is not None and coop.ctx.grad.abs().sum() > 0
     assert not torch.equal(coop.ctx.detach(), ctx0)
@@ -81,7 +81,7 @@ def test_only_the_context_learns_and_clip_is_untouched(exp, tmp_path):
 
 
 def _full_loss(coop, train) -> float:
-    """Cross-entropy over every cached view of every training image (no sampling noise)."""
+    """Cross-entropy over every cached crop of every training image (no sampling noise)."""
     with torch.no_grad():
         V, N, D = train.features.shape
         logits = coop(train.features.reshape(V * N, D))
@@ -90,7 +90,7 @@ def _full_loss(coop, train) -> float:
 
 def test_short_training_lowers_the_loss(exp):
     cfg = TrainConfig(shots=4, seed=1, epochs=8, views=2, batch_size=8, lr=0.002)
-    train = exp.train_set(fewshot(exp.split.train, cfg.shots, cfg.seed), cfg.views)
+    train = training_set(exp, cfg)
     set_seed(cfg.seed)
     coop = CoOp(exp.model, exp.classnames)
     before = _full_loss(coop, train)
