@@ -89,3 +89,33 @@ def test_fast_path_is_not_trivially_equal_when_it_should_differ(tiny_clip):
         coop.ctx.add_(0.1 * torch.randn_like(coop.ctx))  # a constant shift would be absorbed by LayerNorm
         b = coop.text_features(fast=True)
     assert rel(a, b) > 1e-3
+
+
+def _openai_attention(self, x):
+    """OpenAI's own ``ResidualAttentionBlock.attention`` (github.com/openai/CLIP): the block's fixed
+    77 x 77 mask, not sliced to the sequence length as clip-anytorch does."""
+    mask = self.attn_mask.to(dtype=x.dtype, device=x.device) if self.attn_mask is not None else None
+    return self.attn(x, x, x, need_weights=False, attn_mask=mask)[0]
+
+
+@pytest.mark.parametrize("position,csc,block_mod", [("end", False, None), ("middle", False, None),
+                                                    ("front", False, None), ("end", True, None),
+                                                    ("end", False, "adapter"), ("middle", True, "lora")])
+def test_every_path_gives_the_same_numbers_with_openais_clip(tiny_clip, monkeypatch, position, csc, block_mod):
+    coop = _coop_with_moved_mod(tiny_clip, position, csc, block_mod)
+    target = torch.randn(len(NAMES), tiny_clip.text_projection.shape[1], generator=torch.Generator().manual_seed(1))
+    before = {fast: _features_and_grads(coop, fast, target) for fast in (False, True)}
+    tokens = clip.tokenize([f"a photo of a {n}." for n in NAMES])
+    with torch.no_grad():
+        zs_before = tiny_clip.encode_text(tokens)
+
+    monkeypatch.setattr(clip.model.ResidualAttentionBlock, "attention", _openai_attention)
+    block = tiny_clip.transformer.resblocks[0]
+    with pytest.raises(RuntimeError):  # the patch is OpenAI's behaviour: a short sequence fails there
+        block(torch.zeros(10, 1, tiny_clip.ln_final.weight.shape[0]))
+    for fast in (False, True):  # plain (77 tokens) and fast (truncated, shared prefix) paths
+        feats, grads = _features_and_grads(coop, fast, target)
+        assert torch.equal(feats, before[fast][0])
+        assert all(torch.equal(g, h) for g, h in zip(grads, before[fast][1]))
+    with torch.no_grad():
+        assert torch.equal(tiny_clip.encode_text(tokens), zs_before)  # zero-shot: 77 tokens, CLIP's own path
