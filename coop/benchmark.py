@@ -95,20 +95,47 @@ def steps_per_run(n_cls: int, shots: int, batch_size: int = 32, epochs: Optional
     return (epochs or coop_epochs(shots)) * len(batches(n_cls * shots, batch_size))
 
 
-def unique_train_images(train: Sequence, shots: Sequence[int], seeds: Sequence[int]) -> int:
-    """Distinct training images over all few-shot sets (they are nested per seed)."""
-    return len({it[0] for s in seeds for it in fewshot(train, max(shots), s)})
+def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int], views: Optional[int] = None) -> int:
+    """Distinct training crops the sweep encodes, from the runs' own crop plans: per seed, an image
+    needs as many crops as the longest run that trains on it (fresh) or ``views`` (approximate)."""
+    from .train import TrainConfig, crop_plan
+
+    need: Dict[tuple, int] = {}
+    for s in seeds:
+        for k in shots:
+            name, plan = crop_plan(TrainConfig(shots=k, seed=s, views=views))
+            for it in fewshot(train, k, s):
+                need[(name, it[0])] = max(need.get((name, it[0]), 0), len(set(plan)))
+    return sum(need.values())
 
 
-def project_sweep(n_test: int, n_train_unique: int, views: int, n_cls: int, shots: Sequence[int],
-                  seeds: Sequence[int], encode_img_s: float, step_s: float, eval_s: float = 0.0,
-                  load_s: float = 0.0) -> Dict[str, float]:
+def project_sweep(n_test: int, n_crops: int, n_cls: int, shots: Sequence[int], seeds: Sequence[int],
+                  test_img_s: float, crop_img_s: float, step_s: float, load_s: float = 0.0) -> Dict[str, float]:
     """Projected wall time of the sweep (zero-shot + every CoOp run) from measured unit costs."""
     steps = sum(steps_per_run(n_cls, k) for k in shots) * len(seeds)
-    encode = (n_test + n_train_unique * views) / encode_img_s
-    train = steps * step_s + len(shots) * len(seeds) * eval_s
-    return {"steps": steps, "images_encoded": n_test + n_train_unique * views, "encode_s": encode,
+    encode = n_test / test_img_s + n_crops / crop_img_s
+    train = steps * step_s
+    return {"steps": steps, "images_encoded": n_test + n_crops, "crops": n_crops, "encode_s": encode,
             "train_s": train, "load_s": load_s, "total_s": encode + train + load_s}
+
+
+def pipeline_throughput(clip_model: torch.nn.Module, image_root: Path, relpaths: Sequence[str], precision: str,
+                        crops_per_image: int = 0, workers: Optional[int] = None, batch: int = 32) -> float:
+    """Images per second through the whole input path (JPEG decode, crop or resize, DataLoader
+    workers, encoder) at ``precision``: CLIP's test view, or ``crops_per_image`` fresh crops of each."""
+    from .encoder import EncodeOptions, encode
+    from .views import TestView, TrainCrop
+
+    res = clip_model.visual.input_resolution
+    opts = EncodeOptions(batch_size=batch, workers=workers, precision=precision)
+    if crops_per_image:
+        items, view = [(r, e) for r in relpaths for e in range(crops_per_image)], TrainCrop(res, "bench")
+    else:
+        items, view = [(r, None) for r in relpaths], TestView(res)
+    encode(clip_model, image_root, items[:batch], view, opts)  # warm-up
+    t = time.perf_counter()
+    encode(clip_model, image_root, items, view, opts)
+    return len(items) / (time.perf_counter() - t)
 
 
 def peak_rss_mb() -> float:

@@ -1,0 +1,51 @@
+"""One list of departures from CoOp (issue 11): README states it, the flags it names exist, and each
+run's JSON names the items that applied to it."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+from coop.departures import DEPARTURES, active
+from coop.train import TrainConfig
+from conftest import load_script
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_rows():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("<!-- departures:begin -->")[1].split("<!-- departures:end -->")[0]
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.strip().splitlines()[2:]]
+
+
+def test_readme_lists_every_departure_with_its_flag():
+    rows = readme_rows()
+    assert [int(r[0]) for r in rows] == list(range(1, len(DEPARTURES) + 1))
+    for row, d in zip(rows, DEPARTURES):
+        if d.flag is None:
+            assert row[3] == "—"
+        else:
+            assert row[3].replace("`", "").startswith(d.flag.split(" (")[0].replace("`", ""))
+
+
+def test_every_flag_that_removes_a_departure_exists():
+    import contextlib
+    from io import StringIO
+
+    buf = StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
+        load_script("train_coop").parse_args(["--help"])
+    help_text = buf.getvalue()
+    flags = {f for d in DEPARTURES if d.flag for f in re.findall(r"--[a-z][a-z-]+", d.flag)}
+    assert flags and all(f in help_text for f in flags), flags - {f for f in flags if f in help_text}
+
+
+def test_active_departures_follow_the_config():
+    default = active(asdict(TrainConfig()))
+    assert default == ["split", "precision", "fewshot", "crop_sharing", "crop_rng", "text_path"]
+    closest = TrainConfig(split_file="split_zhou_Caltech101.json", precision="fp16", sampling="coop",
+                          independent_crops=True, fast=False)
+    assert active(asdict(closest)) == ["crop_rng"]
+    approx = active(asdict(TrainConfig(views=4, ctx_init="a photo of a", n_ctx=4)))
+    assert "views" in approx and "ctx_init" in approx and "crop_sharing" not in approx
