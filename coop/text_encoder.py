@@ -117,8 +117,9 @@ class TextEncoder(nn.Module):
     def __init__(self, clip_model: nn.Module, block_mod: Optional[str] = None):
         super().__init__()
         width = clip_model.ln_final.weight.shape[0]
+        dtype = clip_model.visual.conv1.weight.dtype  # CLIP's compute dtype: fp16 under --precision fp16
         self.blocks = nn.ModuleList(
-            TextBlock(b, make_block_mod(block_mod, width) if block_mod else None)
+            TextBlock(b, make_block_mod(block_mod, width).to(dtype) if block_mod else None)
             for b in clip_model.transformer.resblocks
         )
         self.positional_embedding = clip_model.positional_embedding

@@ -50,15 +50,17 @@ def test_features_and_logits_are_close_to_fp32(precision):
         assert model.visual.conv1.weight.dtype == torch.float16 and model.ln_final.weight.dtype == torch.float32
 
 
-@pytest.mark.parametrize("precision", [pytest.param("amp", marks=needs_bf16), "fp16"])
-def test_training_runs_and_learns_in_each_precision(precision):
+@pytest.mark.parametrize("precision,block_mod", [pytest.param("amp", None, marks=needs_bf16), ("fp16", None),
+                                                pytest.param("amp", "lora", marks=needs_bf16), ("fp16", "adapter")])
+def test_training_runs_and_learns_in_each_precision(precision, block_mod):
     model = apply_to_model(random_clip("tiny"), precision)
     torch.manual_seed(0)
-    coop = CoOp(model, NAMES)
+    coop = CoOp(model, NAMES, block_mod=block_mod)
     feats = torch.randn(2, 12, model.text_projection.shape[1])
     train = TrainSet(feats, torch.arange(12) % len(NAMES), [0, 1, 0])
     ctx0 = coop.ctx.detach().clone()
-    history = fit(coop, train, TrainConfig(shots=2, epochs=3, batch_size=4, lr=0.01, precision=precision), progress=False)
+    cfg = TrainConfig(shots=2, epochs=3, batch_size=4, lr=0.01, precision=precision, block_mod=block_mod)
+    history = fit(coop, train, cfg, progress=False)
     assert all(torch.isfinite(torch.tensor(history["loss"]))) and not torch.equal(coop.ctx.detach(), ctx0)
 
 
