@@ -62,7 +62,7 @@ class ViewDataset(Dataset):
         if self._last[0] != rel:
             try:
                 self._last = (rel, load_image(self.image_root / rel))
-            except (OSError, ValueError, Image.DecompressionBombError) as e:
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # PIL: broken PNG -> SyntaxError
                 self._last = (rel, f"{type(e).__name__}: {e}")
         img = self._last[1]
         if isinstance(img, str):
