@@ -44,6 +44,11 @@ class EncodeOptions:
     workers: Optional[int] = None  # None: default_workers()
     precision: str = "fp32"
 
+    @classmethod
+    def of(cls, cfg) -> "EncodeOptions":
+        """The options a run's config (TrainConfig or ZeroShotConfig) asks for."""
+        return cls(batch_size=cfg.encode_batch_size, workers=cfg.workers, precision=cfg.precision)
+
 
 class ViewDataset(Dataset):
     """``items[i]`` -> (tensor [3, R, R], i, error or ""), decoding each image once per run of items."""

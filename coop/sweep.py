@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from .clip_loader import weights_fingerprint
+from .encoder import EncodeOptions
 from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
 from .split import fewshot, read_split
 from .train import TrainConfig, run_coop
-from .zeroshot import ZeroShotConfig, encode_options, run_zeroshot
+from .zeroshot import ZeroShotConfig, run_zeroshot
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     done = 1 + len(plan.runs) - len(todo)
     log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
     if todo:
-        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, encode=encode_options(z))
+        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, encode=EncodeOptions.of(z))
         for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
             if isinstance(cfg, TrainConfig):
                 fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)

@@ -28,10 +28,10 @@ from .prompt_learner import CLASS_TOKEN_POSITIONS, CoOp
 from .block_mods import BLOCK_MODS
 from . import departures
 from .data import prompt_name
+from .encoder import EncodeOptions
 from .precision import PRECISIONS, autocast, grad_scaler
 from .results import coop_result_path, environment, method_name, now
 from .seed import set_seed
-from .zeroshot import encode_options
 from .split import SAMPLINGS, fewshot
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
     cfg.check()
     t0, started = time.time(), now()
     exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                            encode=encode_options(cfg))
+                            encode=EncodeOptions.of(cfg))
     if exp.precision != cfg.precision:
         raise ValueError(f"the experiment runs in {exp.precision}, the run asks for {cfg.precision}")
     log.info("CoOp %d shot%s, seed %d: %s; %s", cfg.shots, "s" if cfg.shots != 1 else "", cfg.seed,

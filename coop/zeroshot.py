@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import prompt_name
+from .encoder import EncodeOptions
 from .errors import UserError
 from .experiment import Experiment, accuracy
 from .precision import autocast
@@ -82,18 +83,12 @@ class ZeroShotConfig:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
 
 
-def encode_options(cfg) -> "EncodeOptions":
-    from .encoder import EncodeOptions
-
-    return EncodeOptions(batch_size=cfg.encode_batch_size, workers=cfg.workers, precision=cfg.precision)
-
-
 def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     """Evaluate zero-shot CLIP on the test split; returns the result record (not yet written)."""
     t0, started = time.time(), now()
     templates = resolve_templates(cfg.templates)
     exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                            encode=encode_options(cfg))
+                            encode=EncodeOptions.of(cfg))
     test = exp.test_set()
     weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision).cpu()
     logits = exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
@@ -116,7 +111,7 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
     from .train import load_context
 
     t0, started = time.time(), now()
-    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir, encode=encode_options(cfg))
+    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir, encode=EncodeOptions.of(cfg))
     coop, saved = load_context(context_file, exp)
     test = exp.test_set()
     with torch.no_grad():
