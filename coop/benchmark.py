@@ -52,9 +52,12 @@ def text_step(coop: CoOp, mode: str) -> Callable[[], None]:
     return step
 
 
-def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: int = 32) -> Callable[[], None]:
+def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: int = 32,
+                  precision: str = "fp32") -> Callable[[], None]:
     """One SGD step of CoOp on a batch: naive = images through the encoder + 77-token text; ours =
-    cached features + fast text."""
+    cached features + fast text (under ``precision``'s autocast)."""
+    from .precision import autocast
+
     n_cls = coop.token_prefix.shape[0]
     dim = clip_model.text_projection.shape[1]
     res = clip_model.visual.input_resolution
@@ -68,9 +71,10 @@ def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: i
             with torch.no_grad():
                 x = clip_model.encode_image(images)
             text = coop.text_features(fast=False)
+            loss = F.cross_entropy(coop.logits(x, text), labels)
         else:
-            x, text = feats, coop.text_features(fast=True)
-        loss = F.cross_entropy(coop.logits(x, text), labels)
+            with autocast(precision, feats.device):
+                loss = F.cross_entropy(coop(feats), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
