@@ -67,6 +67,13 @@ class Experiment:
         return {"name": self.info.name, "sha256": self.info.sha256, "path": self.info.path,
                 "random_weights": self.info.random_weights}
 
+    def inputs(self, relpaths: Sequence[str]) -> Dict:
+        """What a run that read ``relpaths`` was made from (:mod:`coop.provenance`)."""
+        from .provenance import inputs_record
+
+        weights = None if self.info.random_weights else self.info.sha256
+        return inputs_record(self.split.sha256, weights, self.image_root, relpaths)
+
     def split_record(self) -> Dict:
         return {"file": self.split.path, "sha256": self.split.sha256, "image_root": str(self.image_root)}
 

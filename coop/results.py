@@ -19,6 +19,7 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -26,12 +27,14 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from .atomic import write_json
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2  # 2: run_id and inputs (results of schema 1 cannot show what they were made from: redone)
 REQUIRED_KEYS = ("schema", "kind", "method", "complete", "accuracy", "per_class_accuracy", "n_test",
-                 "shots", "seed", "model", "random_weights", "split", "config", "environment", "wall_time_s")
+                 "shots", "seed", "model", "random_weights", "split", "config", "environment", "wall_time_s",
+                 "run_id", "inputs")
 
 
 def coop_dir(results: str | os.PathLike, block_mod: Optional[str] = None) -> Path:
@@ -83,12 +86,23 @@ def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         raise ValueError(f"result record for {path} lacks {missing}")
-    write_json(path, record)
+    try:
+        write_json(path, record)
+    except OSError as e:  # full disk, a file where a folder should be, no permission: keep the result
+        fallback = Path(tempfile.gettempdir()) / f"coop-{record.get('run_id', 'run')}-{Path(path).name}"
+        write_json(fallback, record)
+        raise UserError(f"could not write {path} ({e.strerror or e}); the result was saved to {fallback} "
+                        f"instead: free space or fix the folder, then rerun") from None
     log.info("wrote %s", path)
 
 
 def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
-    """The record at ``path`` if it is a complete result of this schema, else None."""
+    """The record at ``path`` if it is a complete result of this schema, else None.
+
+    A CoOp record is complete only with its learned context beside it, carrying the same run_id:
+    a ``.json`` and a ``.pt`` of two different runs (a kill or a full disk between the two writes)
+    are an unfinished run, never one result.
+    """
     try:
         rec = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
@@ -97,7 +111,19 @@ def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
         return None
     if any(k not in rec for k in REQUIRED_KEYS):
         return None
+    if rec.get("kind") == "coop" and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
+        log.warning("%s and its context file %s come from different runs (or the context is missing): "
+                    "the run counts as unfinished", path, rec.get("context_file"))
+        return None
     return rec
+
+
+def context_run_id(path: Path) -> Optional[str]:
+    """The run_id stored in a learned-context file, None if it is missing or unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("run_id")
+    except Exception:
+        return None
 
 
 def load_results(results: str | os.PathLike) -> Dict[str, Any]:
@@ -120,29 +146,37 @@ def load_results(results: str | os.PathLike) -> Dict[str, Any]:
     return out
 
 
-def existing(path: str | os.PathLike, identity: Dict[str, Any], split_sha256: str,
-             model_sha256: Optional[str], force: bool = False) -> Optional[Dict[str, Any]]:
-    """The finished result at ``path`` if it was computed with the same settings, else None.
+def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional[Dict[str, Any]],
+             force: bool = False, rerun_changed: bool = False) -> Optional[Dict[str, Any]]:
+    """The finished result at ``path`` if it was computed with the same settings and inputs, else None.
 
-    A complete result from *other* settings is not silently reused or overwritten: that is a
-    :class:`~coop.errors.UserError` unless ``force``. ``model_sha256`` None skips the weights check.
+    A complete result from *other settings* is not silently reused or overwritten: that is a
+    :class:`~coop.errors.UserError` unless ``force``. A result whose *inputs* changed (images,
+    split, weights, code; see :mod:`coop.provenance`) is stale: with ``rerun_changed`` it is
+    redone (the sweep), else a UserError names what changed (single scripts). ``inputs`` None:
+    they could not be computed (e.g. images missing): nothing is reused, and the run says why.
     """
-    from .errors import UserError
+    from .provenance import changed_inputs
 
     rec = None if force else read_result(path)
     if rec is None:
         return None
-    diff = {k: (rec.get("identity", {}).get(k), v) for k, v in identity.items()
-            if rec.get("identity", {}).get(k) != v}
-    if rec["split"].get("sha256") != split_sha256:
-        diff["split sha256"] = (rec["split"].get("sha256"), split_sha256)
-    if model_sha256 is not None and rec["model"].get("sha256") != model_sha256:
-        diff["model sha256"] = (rec["model"].get("sha256"), model_sha256)
+    old = rec.get("identity", {})
+    diff = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
     if diff:
-        what = "; ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in list(diff.items())[:3])
+        what = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in list(diff.items())[:3])
         raise UserError(f"{path} holds a result made with other settings ({what}); pass --force to "
                         f"redo it, or --results DIR to keep both")
-    return rec
+    if inputs is None:
+        return None
+    changed = changed_inputs(rec["inputs"], inputs)
+    if not changed:
+        return rec
+    if rerun_changed:
+        log.warning("%s is stale (changed since it was made: %s); redoing it", path, ", ".join(changed))
+        return None
+    raise UserError(f"{path} was made from other inputs: {', '.join(changed)} changed since; "
+                    f"pass --force to redo it")
 
 
 def by_shots(records: List[Dict[str, Any]]) -> Dict[int, Dict[int, Dict[str, Any]]]:

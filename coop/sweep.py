@@ -14,6 +14,7 @@ from typing import Callable, List, Optional, Sequence
 from .clip_loader import weights_fingerprint
 from .encoder import EncodeOptions
 from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
+from .errors import UserError
 from .split import fewshot, read_split
 from .train import TrainConfig, run_coop
 from .zeroshot import ZeroShotConfig, run_zeroshot
@@ -51,13 +52,28 @@ def result_path(cfg: ZeroShotConfig | TrainConfig) -> Path:
     return coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
 
 
+def expected_inputs(cfg: ZeroShotConfig | TrainConfig, model_sha256: Optional[str]) -> Optional[dict]:
+    """The inputs a run of ``cfg`` would be made from now, without loading the model; None if they
+    cannot be read (the run itself then reports what is wrong)."""
+    from .data import find_image_root
+    from .provenance import inputs_record, run_images
+
+    split = read_split(cfg.split_file)  # a missing split is its own clear error, not "other settings"
+    try:
+        return inputs_record(split.sha256, model_sha256, find_image_root(cfg.data_root), run_images(split, cfg))
+    except (OSError, UserError):
+        return None
+
+
 def already_done(cfg: ZeroShotConfig | TrainConfig, path: Optional[Path] = None, force: bool = False,
-                 model_sha256: Optional[str] = None) -> bool:
-    """True if ``path`` (default: :func:`result_path`) holds a finished result of ``cfg``'s settings,
-    split and weights. A result of other settings is a UserError (see :func:`coop.results.existing`)."""
-    split_sha = read_split(cfg.split_file).sha256  # a missing split is its own clear error, not "other settings"
+                 model_sha256: Optional[str] = None, rerun_changed: bool = False) -> bool:
+    """True if ``path`` (default: :func:`result_path`) holds a finished result of ``cfg``'s settings
+    and of the same inputs (split, weights, image contents, code). See :func:`coop.results.existing`."""
+    path = path or result_path(cfg)
+    if force or not Path(path).exists():
+        return False
     model_sha = model_sha256 if model_sha256 is not None else weights_fingerprint(cfg.model)
-    return existing(path or result_path(cfg), cfg.identity(), split_sha, model_sha, force) is not None
+    return existing(path, cfg.identity(), expected_inputs(cfg, model_sha), force, rerun_changed) is not None
 
 
 def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None) -> int:
@@ -70,7 +86,8 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     for cfg in plan.runs:
         cfg.check()
     model_sha = weights_fingerprint(z.model)  # hashed once: a local checkpoint is 244 MB
-    todo = [cfg for cfg in [z, *plan.runs] if not already_done(cfg, force=plan.force, model_sha256=model_sha)]
+    todo = [cfg for cfg in [z, *plan.runs]
+            if not already_done(cfg, force=plan.force, model_sha256=model_sha, rerun_changed=True)]
     done = 1 + len(plan.runs) - len(todo)
     log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
     if todo:

@@ -10,8 +10,10 @@ split: nothing is chosen by test accuracy.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from . import departures
 from .data import prompt_name
 from .encoder import EncodeOptions
 from .precision import PRECISIONS, autocast, grad_scaler
+from .provenance import run_id, run_images
 from .results import coop_result_path, environment, method_name, now
 from .seed import set_seed
 from .split import SAMPLINGS, fewshot
@@ -112,7 +115,9 @@ class TrainConfig:
                                 f"pass --n-ctx {n}")
 
     # Fields that do not change what a run computes; the rest must match for a result to be reused.
-    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo", "workers", "encode_batch_size")
+    # Places are not settings: the split and the images are identified by their contents (coop.provenance).
+    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "split_file", "demo", "workers",
+                    "encode_batch_size")
 
     def identity(self) -> Dict:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
@@ -277,10 +282,13 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
 
     result_path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
     context_path = result_path.with_suffix(".pt")
-    torch_save({"config": asdict(cfg), "classnames": exp.classnames, "model": exp.model_record(),
-                "state": coop.learned_state()}, context_path)
+    inputs = exp.inputs(run_images(exp.split, cfg))
+    rid = run_id(cfg.identity(), inputs)
+    save_or_fallback({"config": asdict(cfg), "classnames": exp.classnames, "model": exp.model_record(),
+                      "state": coop.learned_state(), "run_id": rid}, context_path)
     return {
         "kind": "coop", "method": method_name(cfg.block_mod), "shots": cfg.shots, "seed": cfg.seed,
+        "run_id": rid, "inputs": inputs,
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
         "n_trainable": sum(p.numel() for p in coop.trainable_parameters()),
@@ -297,15 +305,51 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
     }
 
 
-def load_context(path: str | Path, exp: Experiment) -> Tuple[CoOp, Dict]:
-    """Rebuild a trained CoOp from its saved context file, over ``exp``'s model and classes."""
+def save_or_fallback(payload: Dict, path: Path) -> None:
+    """Save a learned context atomically; if that fails (full disk, a file where a folder should
+    be, no permission), save it to the system's temp folder and say where, so no training is lost."""
+    try:
+        torch_save(payload, path)
+    except OSError as e:
+        fallback = Path(tempfile.gettempdir()) / f"coop-{payload['run_id']}-{path.name}"
+        torch_save(payload, fallback)
+        raise UserError(f"could not write {path} ({e.strerror or e}); the learned context was saved to "
+                        f"{fallback} instead: free space or fix the folder, then rerun (or evaluate it with "
+                        f"scripts/zeroshot.py --context {fallback})") from None
+
+
+def read_context(path: str | Path) -> Dict:
+    """A learned-context file, checked (it exists, is a context, and its run's JSON agrees)."""
+    if not Path(path).is_file():
+        raise UserError(f"--context {path} does not exist; give the .pt that scripts/train_coop.py wrote")
+    with open(path, "rb") as f:
+        if f.read(1) == b"{":
+            raise UserError(f"--context {path} is a result JSON, not a learned context; pass the .pt file "
+                            f"beside it ({Path(path).with_suffix('.pt').name})")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        cfg, classnames, state, model = saved["config"], saved["classnames"], saved["state"], saved["model"]
-        sha = model["sha256"]
+        saved["config"], saved["classnames"], saved["state"], saved["model"]["sha256"]  # the keys a context has
     except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0][:120]
         raise UserError(f"--context {path} is not a context file written by scripts/train_coop.py "
-                        f"({type(e).__name__}: {e})") from None
+                        f"({type(e).__name__}: {first})") from None
+    sibling = Path(path).with_suffix(".json")
+    if sibling.is_file():  # a .pt and .json of two different runs are no finished run
+        try:
+            rec_id = json.loads(sibling.read_text(encoding="utf-8")).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            rec_id = None
+        if rec_id != saved.get("run_id"):
+            raise UserError(f"--context {path} and {sibling.name} beside it come from different runs "
+                            f"(a run was interrupted between its two writes); rerun it with --force")
+    return saved
+
+
+def load_context(path: str | Path, exp: Experiment) -> Tuple[CoOp, Dict]:
+    """Rebuild a trained CoOp from its saved context file, over ``exp``'s model and classes."""
+    saved = read_context(path)
+    cfg, classnames, state, model = saved["config"], saved["classnames"], saved["state"], saved["model"]
+    sha = model["sha256"]
     if classnames != exp.classnames:
         raise UserError(f"--context {path} was trained on other classes than those of {exp.split.path}")
     if sha != exp.info.sha256:

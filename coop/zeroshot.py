@@ -21,6 +21,7 @@ from .encoder import EncodeOptions
 from .errors import UserError
 from .experiment import Experiment, accuracy
 from .precision import autocast
+from .provenance import run_id, run_images
 from .results import environment, now
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class ZeroShotConfig:
     workers: Optional[int] = None
     encode_batch_size: int = 32
 
-    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "demo", "workers", "encode_batch_size")
+    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "split_file", "demo", "workers",
+                    "encode_batch_size")
 
     def identity(self) -> Dict:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
@@ -95,8 +97,10 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
     log.info("zero-shot %s: top-1 %.2f%% on %d test images%s", exp.info.name, acc, len(test.labels),
              "  (RANDOM WEIGHTS: not a CLIP accuracy)" if exp.info.random_weights else "")
+    inputs = exp.inputs(run_images(exp.split, cfg))
     return {
         "kind": "zeroshot", "method": "Zero-shot CLIP", "shots": 0, "seed": None,
+        "run_id": run_id(cfg.identity(), inputs), "inputs": inputs,
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
         "prompts": templates, "precision": exp.precision, "model": exp.model_record(), "random_weights": exp.info.random_weights,
@@ -108,9 +112,10 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
 
 def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
     """Accuracy of a learned CoOp context (saved by ``scripts/train_coop.py``) on the test split."""
-    from .train import load_context
+    from .train import load_context, read_context
 
     t0, started = time.time(), now()
+    read_context(context_file)  # a wrong file is one clear line, before the model loads
     exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir, encode=EncodeOptions.of(cfg))
     coop, saved = load_context(context_file, exp)
     test = exp.test_set()
@@ -121,6 +126,7 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
              "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
     return {
         "kind": "evaluation", "method": f"CoOp context {context_file}", "shots": saved["config"]["shots"],
+        "run_id": saved.get("run_id"), "inputs": exp.inputs(run_images(exp.split, cfg)),
         "seed": saved["config"]["seed"], "accuracy": acc, "mean_per_class_accuracy": mean_pc,
         "per_class_accuracy": per_class, "n_test": len(test.labels), "context_file": str(context_file),
         "trained_with": saved["config"], "model": exp.model_record(), "random_weights": exp.info.random_weights,

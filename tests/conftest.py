@@ -62,3 +62,17 @@ def tiny_clip():
     from coop.clip_loader import random_clip
 
     return random_clip("tiny")
+
+
+def write_fake_result(path, rec: dict) -> None:
+    """Write a made-up record as a finished run: a run_id and inputs, and for CoOp the learned
+    context beside it carrying the same run_id (what coop.results.read_result requires)."""
+    from coop.results import write_result
+
+    rec = {"run_id": "fake" + str(abs(hash(str(path))))[:16], "inputs": {}, **rec}
+    if rec["kind"] == "coop":
+        ctx = Path(path).with_suffix(".pt")
+        ctx.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"run_id": rec["run_id"], "state": {}}, ctx)
+        rec["context_file"] = ctx.name
+    write_result(path, rec)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
-from conftest import ROOT
+from conftest import ROOT, write_fake_result
 from coop.errors import UserError
 from coop.plot import COOP_COLOR, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
 from coop.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name, write_result,
@@ -35,7 +35,7 @@ def _record(kind, shots, seed, accuracy, method="CoOp", random_weights=False, **
     }
     if kind == "coop":
         rec["history"] = []
-    assert all(k in rec or k in ("schema", "complete") for k in REQUIRED_KEYS)
+    assert all(k in rec or k in ("schema", "complete", "run_id", "inputs") for k in REQUIRED_KEYS)
     return rec
 
 
@@ -45,7 +45,7 @@ def _write_fake(results, rng, shots=SHOTS, seeds=SEEDS, zeroshot=True, block_mod
     truth = {}
     if zeroshot:
         truth["zeroshot"] = float(rng.uniform(20, 90))
-        write_result(zeroshot_result_path(results),
+        write_fake_result(zeroshot_result_path(results),
                      _record("zeroshot", 0, 0, truth["zeroshot"], method="zeroshot", random_weights=random_weights))
     method = method_name(block_mod)
     for k in shots:
@@ -54,7 +54,7 @@ def _write_fake(results, rng, shots=SHOTS, seeds=SEEDS, zeroshot=True, block_mod
                 continue
             acc = float(rng.uniform(20, 90))
             truth.setdefault((method, k), {})[s] = acc
-            write_result(coop_result_path(results, k, s, block_mod),
+            write_fake_result(coop_result_path(results, k, s, block_mod),
                          _record("coop", k, s, acc, method=method, random_weights=random_weights))
     return truth
 

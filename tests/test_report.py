@@ -17,6 +17,7 @@ import torch
 import clip
 import coop
 from coop import report as rep
+from conftest import write_fake_result
 from coop.results import REQUIRED_KEYS, coop_result_path, load_results, write_result, zeroshot_result_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,17 +187,17 @@ def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False
                                 for i in range(n_ctx)]
         rec["n_trainable"] = 8192
         rec["time_s"] = {"features": 0.5, "train": float(np.round(rng.uniform(1, 9), 3))}
-    assert all(k in {**rec, "schema": 1, "complete": True} for k in REQUIRED_KEYS)
+    assert all(k in {**rec, "schema": 2, "complete": True, "run_id": "", "inputs": {}} for k in REQUIRED_KEYS)
     return rec
 
 
 def make_results(d: Path, random_weights=False, mods=(), seeds=(1, 2, 3), shots=(1, 2, 4)):
     rng = np.random.default_rng(0)
-    write_result(zeroshot_result_path(d), fake_record("zeroshot", rng, random_weights=random_weights))
+    write_fake_result(zeroshot_result_path(d), fake_record("zeroshot", rng, random_weights=random_weights))
     for mod in (None, *mods):
         for k in shots:
             for s in seeds:
-                write_result(coop_result_path(d, k, s, mod),
+                write_fake_result(coop_result_path(d, k, s, mod),
                              fake_record("coop", rng, k, s, f"CoOp+{mod}" if mod else "CoOp", random_weights))
     return d
 

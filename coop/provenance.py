@@ -1,0 +1,81 @@
+"""What a result was made from, so that it is reused only when nothing it depends on has changed.
+
+A run's ``inputs`` are the SHA256 of its split file, of the CLIP weights, of the *content* of every
+image it read (the test split, plus its few-shot training images), and of the code that computes
+numbers. Its ``run_id`` hashes its settings (``identity``) and these inputs; the result JSON and the
+learned context ``.pt`` both carry it, so a pair from two different runs is never taken for one.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from .hashing import file_digest, sha256_json
+
+log = logging.getLogger(__name__)
+
+# The modules whose code decides a run's numbers. Presentation (plot, report, figures, download,
+# benchmark) is left out: changing how a figure looks does not make a result stale.
+COMPUTING_MODULES = ("block_mods", "clip_loader", "data", "encoder", "experiment", "features", "hashing",
+                     "precision", "prompt_learner", "seed", "split", "text_encoder", "train", "views", "zeroshot")
+
+_digests: Dict[Tuple[str, int, int], str] = {}
+
+
+def cached_file_digest(path: Path) -> str:
+    """:func:`coop.hashing.file_digest`, computed once per process for an unchanged file."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _digests:
+        _digests[key] = file_digest(path)
+    return _digests[key]
+
+
+def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
+    """One hash over the paths and contents of the images a run read."""
+    h = hashlib.sha256()
+    for rel in sorted(set(relpaths)):
+        h.update(f"{rel}|{cached_file_digest(Path(image_root) / rel)}\n".encode())
+    return h.hexdigest()
+
+
+def run_images(split, cfg) -> List[str]:
+    """The images a run reads: the test split, and a CoOp run's few-shot training images."""
+    from .split import fewshot
+
+    rels = [it[0] for it in split.test]
+    if hasattr(cfg, "shots"):  # a TrainConfig
+        rels += [it[0] for it in fewshot(split.train, cfg.shots, cfg.seed, cfg.sampling)]
+    return rels
+
+
+def code_sha256() -> str:
+    """Hash of the computing modules' source (and the package version)."""
+    from . import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    here = Path(__file__).resolve().parent
+    for name in COMPUTING_MODULES:
+        h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def inputs_record(split_sha256: str, weights_sha256: Optional[str], image_root: Path, relpaths: Iterable[str]) -> Dict[str, Any]:
+    return {"split_sha256": split_sha256, "weights_sha256": weights_sha256,
+            "images_sha256": images_sha256(image_root, relpaths), "code_sha256": code_sha256()}
+
+
+def run_id(identity: Dict[str, Any], inputs: Dict[str, Any]) -> str:
+    return sha256_json({"identity": identity, "inputs": inputs})[:20]
+
+
+INPUT_NAMES = {"split_sha256": "the split file", "weights_sha256": "the CLIP weights",
+               "images_sha256": "the images (their content)", "code_sha256": "the code that computes results"}
+
+
+def changed_inputs(recorded: Dict[str, Any], expected: Dict[str, Any]) -> list:
+    """Names of the inputs that differ; a ``None`` expected value (e.g. random weights) is not compared."""
+    return [INPUT_NAMES[k] for k in INPUT_NAMES if expected.get(k) is not None and recorded.get(k) != expected[k]]

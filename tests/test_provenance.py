@@ -1,0 +1,106 @@
+"""Results are bound to what made them (issue 12): changed images, a mismatched .pt/.json pair, a
+failing write -- each met as a user meets it (scripts, exit codes, messages, files left behind)."""
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+
+import pytest
+import torch
+
+import coop.atomic
+import coop.train
+from coop.results import load_results, read_result
+from conftest import load_script
+
+train_coop, zeroshot, run_all = load_script("train_coop"), load_script("zeroshot"), load_script("run_all")
+
+
+@pytest.fixture
+def data(synthetic_root, synthetic_split, tmp_path):
+    """A private copy of the synthetic images (tests change them) and its split."""
+    root = tmp_path / "data" / "101_ObjectCategories"
+    shutil.copytree(synthetic_root, root)
+    shutil.copy(synthetic_split.path, tmp_path / "split.json")
+    return root, tmp_path / "split.json"
+
+
+def argv(data, tmp_path, *extra):
+    root, split = data
+    return ["--model", "random:tiny", "--data-root", str(root), "--split-file", str(split), "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache"), "--results", str(tmp_path / "results"), *extra]
+
+
+def change_a_test_image(root, split_path):
+    rel = json.loads(split_path.read_text())["test"][0][0]
+    other = json.loads(split_path.read_text())["test"][-1][0]
+    shutil.copyfile(root / other, root / rel)  # same path, other picture
+    return rel
+
+
+def test_changed_images_are_named_by_a_script_and_rerun_by_the_sweep(data, tmp_path, capsys):
+    common = argv(data, tmp_path, "--epochs", "2")
+    assert train_coop.main(common + ["--shots", "1"]) == 0
+    assert zeroshot.main(common[:-2]) == 0  # no --epochs for zero-shot
+    path = tmp_path / "results" / "coop" / "shots1_seed1.json"
+    first = read_result(path)
+    capsys.readouterr()
+    assert train_coop.main(common + ["--shots", "1"]) == 0  # nothing changed: done already
+    assert "already done" in capsys.readouterr().err
+
+    change_a_test_image(*data)
+    assert train_coop.main(common + ["--shots", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "the images (their content)" in err and "--force" in err and err.count("\n") == 1
+    assert read_result(path) == first  # untouched
+
+    assert run_all.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1", "--seeds", "1", "--no-report")) == 0
+    err = capsys.readouterr().err
+    assert "stale" in err and "redoing" in err
+    again = read_result(path)
+    assert again["run_id"] != first["run_id"] and again["inputs"]["images_sha256"] != first["inputs"]["images_sha256"]
+    assert again["inputs"]["split_sha256"] == first["inputs"]["split_sha256"]
+
+
+def test_a_pt_and_json_of_two_runs_are_an_unfinished_run(data, tmp_path, capsys):
+    common = argv(data, tmp_path, "--epochs", "2")
+    assert train_coop.main(common + ["--shots", "1", "--seed", "1"]) == 0
+    assert train_coop.main(common + ["--shots", "1", "--seed", "2"]) == 0
+    coop_dir = tmp_path / "results" / "coop"
+    shutil.copyfile(coop_dir / "shots1_seed2.pt", coop_dir / "shots1_seed1.pt")  # as after a kill between writes
+    assert read_result(coop_dir / "shots1_seed1.json") is None
+    assert [r["seed"] for r in load_results(tmp_path / "results")["coop"]["CoOp"]] == [2]
+    capsys.readouterr()
+    assert zeroshot.main(argv(data, tmp_path, "--context", str(coop_dir / "shots1_seed1.pt"))) == 2
+    assert "different runs" in capsys.readouterr().err
+    assert train_coop.main(common + ["--shots", "1", "--seed", "1"]) == 0  # not "already done": redone
+    assert read_result(coop_dir / "shots1_seed1.json") is not None
+
+
+def test_a_failing_write_keeps_the_trained_context(data, tmp_path, capsys, monkeypatch):
+    real = coop.atomic.torch_save
+
+    def disk_full(obj, target):
+        if "results" in str(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, target)
+
+    monkeypatch.setattr(coop.train, "torch_save", disk_full)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert train_coop.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1")) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "saved to" in err and "Traceback" not in err
+    saved = list((tmp_path / "tmp").glob("coop-*-shots1_seed1.pt"))
+    assert len(saved) == 1 and str(saved[0]) in err
+    assert torch.load(saved[0], weights_only=True)["state"]["ctx"].shape[0] == 16
+
+
+def test_a_json_given_as_context_gets_one_sentence(data, tmp_path, capsys):
+    assert train_coop.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1")) == 0
+    capsys.readouterr()
+    js = tmp_path / "results" / "coop" / "shots1_seed1.json"
+    assert zeroshot.main(argv(data, tmp_path, "--context", str(js))) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a result JSON" in err and "shots1_seed1.pt" in err
