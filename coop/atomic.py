@@ -16,6 +16,32 @@ from typing import Any, Iterator, Union
 import torch
 
 PathLike = Union[str, os.PathLike]
+TMP_SUFFIX = ".tmp"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: PathLike) -> int:
+    """Remove the temporary files that killed writers left below ``folder`` (``.NAME.PID.XXXX.tmp``
+    whose process no longer runs); a live writer's files are kept. Returns how many were removed."""
+    removed = 0
+    for p in Path(folder).rglob(f".*{TMP_SUFFIX}") if Path(folder).is_dir() else []:
+        parts = p.name.rsplit(".", 3)  # [".NAME", "PID", "XXXX", "tmp"]
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+            try:
+                p.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 @contextlib.contextmanager
@@ -23,7 +49,7 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it is renamed onto ``target``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)

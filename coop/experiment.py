@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .atomic import remove_stale_temp_files
 from .clip_loader import load_clip
 from .data import ClassInfo, find_image_root, list_classes
 from .errors import UserError
@@ -59,7 +60,10 @@ class Experiment:
         check_precision(self.encode.precision, self.device)
         self.precision = self.encode.precision
         apply_to_model(self.model, self.precision)
-        self.cache = FeatureCache(default_cache_dir() if cache_dir is None else cache_dir, self.info.sha256, self.encode)
+        cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+        if remove_stale_temp_files(cache_dir):
+            log.info("removed temporary files that an interrupted run left in %s", cache_dir)
+        self.cache = FeatureCache(cache_dir, self.info.sha256, self.encode)
         self.resolution = self.model.visual.input_resolution
         self._test: Optional[TestSet] = None
 

@@ -99,7 +99,7 @@ class FeatureCache:
     def _lock(self) -> Iterator[None]:
         assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "w") as lock:
+        with open(self.dir / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs merge instead of overwriting
             yield
 

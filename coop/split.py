@@ -6,6 +6,7 @@ of CoOp's ``split_zhou_Caltech101.json``, so either project reads the other's sp
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from .atomic import write_text
+from .atomic import atomic_path, write_text
 from .data import ClassInfo, discover, find_bad_images
 from .errors import UserError
 from .hashing import sha256_file
@@ -117,6 +118,15 @@ def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[C
         raise UserError(f"split file {split.path} names classes that are not in {image_root}: "
                         f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}; "
                         f"use the split made for this data, or regenerate it with scripts/make_split.py")
+    absent = sorted(folders - {rel.split("/")[0] for p in PARTS for rel, _, _ in getattr(split, p)})
+    if absent:
+        raise UserError(f"{image_root} has classes that split file {split.path} lacks: "
+                        f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}; the split was made from "
+                        f"other data: regenerate it with scripts/make_split.py, or check --data-root")
+    no_train = sorted({n for _, _, n in split.val + split.test} - {n for _, _, n in split.train})
+    if no_train:
+        raise UserError(f"split file {split.path} has no training image of class {no_train[0]!r}"
+                        f"{f' (and {len(no_train) - 1} more)' if len(no_train) > 1 else ''}; regenerate it")
     missing = [rel for p in PARTS for rel, _, _ in getattr(split, p) if not (image_root / rel).is_file()]
     if missing:
         raise UserError(f"{len(missing)} images of split file {split.path} are missing from {image_root}, "
@@ -173,10 +183,31 @@ def fewshot_file(split_path: str | os.PathLike, shots: int, seed: int) -> Path:
     return split_path.parent / "fewshot" / f"{split_path.stem}_shots{shots}_seed{seed}.json"
 
 
-def write_fewshot(split: Split, shots: int, seed: int) -> Path:
-    """Save the few-shot list of ``split`` next to it, for transparency."""
+def _fewshot_text(split: Split, shots: int, seed: int) -> str:
     meta = {"split_file": os.path.basename(split.path), "split_sha256": split.sha256, "shots": shots, "seed": seed}
     head = "".join(f'  "{k}": {json.dumps(v)},\n' for k, v in meta.items())
+    return "{\n" + head + _items_block("train", fewshot(split.train, shots, seed)) + "\n}\n"
+
+
+def write_fewshot(split: Split, shots: int, seed: int) -> Path:
+    """Save the few-shot list of ``split`` next to it, for transparency."""
     path = fewshot_file(split.path, shots, seed)
-    write_text(path, "{\n" + head + _items_block("train", fewshot(split.train, shots, seed)) + "\n}\n")
+    write_text(path, _fewshot_text(split, shots, seed))
     return path
+
+
+def write_split_with_fewshot(split: Dict[str, List[Item]], out: Path, shots: Sequence[int],
+                             seeds: Sequence[int]) -> List[Path]:
+    """Write a split and its few-shot lists as one set: every file is made in full first (temporary
+    files beside their targets), then all are renamed into place, so a failure half-way leaves the
+    old set, not a mix of old and new."""
+    import hashlib
+
+    text = dumps_split(split)
+    made = Split(split["train"], split["val"], split["test"], str(out), hashlib.sha256(text.encode()).hexdigest())
+    files = {Path(out): text}
+    files.update({fewshot_file(out, k, s): _fewshot_text(made, k, s) for k in shots for s in seeds})
+    with contextlib.ExitStack() as stack:
+        for path, content in files.items():
+            stack.enter_context(atomic_path(path)).write_text(content, encoding="utf-8")
+    return list(files)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
+from .atomic import remove_stale_temp_files
 from .clip_loader import weights_fingerprint
 from .encoder import EncodeOptions
 from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
@@ -32,16 +33,28 @@ class SweepPlan:
 
 
 def prepare_demo(results: Path) -> tuple[Path, Path]:
-    """Synthetic data and its split under ``results`` (made once); returns (data_root, split_file)."""
+    """Synthetic data and its split under ``results`` (made once); returns (data_root, split_file).
+
+    Made under a lock (two demos at once wait for each other) and renamed into place complete.
+    """
+    import fcntl
+    import shutil
+
     from .data import find_image_root
     from .split import make_split, write_split
     from .synthetic import make_synthetic_data
 
     data_root, split_file = results / "data", results / "split.json"
-    if not (data_root / "101_ObjectCategories").is_dir():
-        make_synthetic_data(data_root)
-    if not split_file.is_file():
-        write_split(make_split(find_image_root(data_root)), split_file)
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / ".demo.lock", "a") as lock:  # "a": no truncation, the mtime stays
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for leftover in data_root.glob(".synthetic.*"):  # a killed demo's half-made tree
+            shutil.rmtree(leftover, ignore_errors=True)
+        if not (data_root / "101_ObjectCategories").is_dir():
+            split_file.unlink(missing_ok=True)  # it belonged to another tree
+            make_synthetic_data(data_root)
+        if not split_file.is_file():
+            write_split(make_split(find_image_root(data_root)), split_file)
     return data_root, split_file
 
 
@@ -83,6 +96,8 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
 
     z = plan.zeroshot
     results = Path(z.results)
+    if remove_stale_temp_files(results):
+        log.info("removed temporary files that an interrupted run left in %s", results)
     for cfg in plan.runs:
         cfg.check()
     model_sha = weights_fingerprint(z.model)  # hashed once: a local checkpoint is 244 MB

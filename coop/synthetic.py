@@ -9,12 +9,15 @@ from __future__ import annotations
 import colorsys
 import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw
 
 from .data import IMAGE_DIR
+from .errors import UserError
 
 DEFAULT_CLASSES = ("Faces", "Leopards", "Motorbikes", "accordion", "airplanes", "anchor", "car_side",
                    "dollar_bill", "yin_yang", "water_lilly")
@@ -40,9 +43,28 @@ def _draw(label: int, n_classes: int, rng: random.Random, size: tuple[int, int])
 
 def make_synthetic_data(out: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES,
                         per_class: int = 12, seed: int = 0) -> Path:
-    """Write the tree under ``out`` and return its ``101_ObjectCategories`` folder."""
+    """Write the tree under ``out`` and return its ``101_ObjectCategories`` folder.
+
+    The tree is built in a temporary folder beside ``out/101_ObjectCategories`` and renamed into
+    place when complete, so a killed run never leaves a tree with missing classes.
+    """
+    if not classes or per_class < 1:
+        raise UserError(f"a synthetic tree needs classes and images; got {len(classes)} classes x {per_class}")
+    final = Path(out) / IMAGE_DIR
+    if final.exists():
+        raise UserError(f"{final} already exists; remove it or choose another --out")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".synthetic.", dir=out))
+    try:
+        _write_tree(tmp, classes, per_class, seed)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _write_tree(root: Path, classes: Sequence[str], per_class: int, seed: int) -> None:
     rng = random.Random(seed)
-    root = Path(out) / IMAGE_DIR
     for label, name in enumerate(sorted(classes)):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,4 +78,3 @@ def make_synthetic_data(out: str | os.PathLike, classes: Sequence[str] = DEFAULT
         (root / ignored).mkdir(parents=True, exist_ok=True)
         for i in range(2):
             _draw(i, 2, rng, (80, 80)).save(root / ignored / f"image_{i + 1:04d}.jpg")
-    return root

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.data import find_image_root  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
-from coop.split import make_split, read_split, write_fewshot, write_split  # noqa: E402
+from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.split import make_split, write_split_with_fewshot  # noqa: E402
 
 log = logging.getLogger("make_split")
 
@@ -27,6 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="seed of the per-class shuffle (default: %(default)s)")
     p.add_argument("--fewshot-shots", default="1 2 4 8 16", help="few-shot lists to save (default: %(default)s)")
     p.add_argument("--fewshot-seeds", default="1 2 3", help="seeds of the few-shot lists (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="replace an existing split file (e.g. the committed one)")
     return p.parse_args(argv)
 
 
@@ -36,14 +37,15 @@ def main(argv=None) -> int:
     setup_logging()
     shots = parse_int_list(args.fewshot_shots, "--fewshot-shots")
     seeds = parse_int_list(args.fewshot_seeds, "--fewshot-seeds", minimum=0)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists (the committed split is splits/caltech101.json); pass --force to "
+                        f"replace it, or --out NEW.json")
     image_root = find_image_root(args.data_root)
     split = make_split(image_root, seed=args.seed)
-    write_split(split, args.out)
-    log.info("wrote %s: %s", args.out, ", ".join(f"{len(v)} {k}" for k, v in split.items()))
-    saved = read_split(args.out)
-    for k in shots:
-        for s in seeds:
-            log.info("wrote %s", write_fewshot(saved, k, s))
+    for path in write_split_with_fewshot(split, out, shots, seeds):
+        log.info("wrote %s", path)
+    log.info("%s: %s", out, ", ".join(f"{len(v)} {k}" for k, v in split.items()))
     return 0
 
 

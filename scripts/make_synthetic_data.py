@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.cli_args import ArgumentParser  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
+from coop.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.synthetic import DEFAULT_CLASSES, make_synthetic_data  # noqa: E402
 
 
@@ -30,6 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging()
+    if not 2 <= args.classes <= len(DEFAULT_CLASSES):
+        raise UserError(f"--classes {args.classes}: give 2 to {len(DEFAULT_CLASSES)} (the synthetic class names)")
+    if args.per_class < 3:
+        raise UserError(f"--per-class {args.per_class}: give at least 3 (a split takes train, val and test images "
+                        f"from every class)")
     root = make_synthetic_data(args.out, DEFAULT_CLASSES[: args.classes], per_class=args.per_class)
     logging.getLogger("make_synthetic_data").info("wrote %s", root)
     return 0

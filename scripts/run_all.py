@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coop.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
+from coop.errors import UserError, cli, setup_logging  # noqa: E402
 from train_coop import add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
@@ -39,8 +39,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def newest_result_mtime(results: Path) -> float:
+    files = [results / "zeroshot.json", *results.glob("coop*/shots*_seed*.json")]
+    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+
+
+def is_stale(path: Path, results: Path) -> bool:
+    """Missing, or older than a result (e.g. the sweep was interrupted before redrawing it)."""
+    return not path.exists() or path.stat().st_mtime < newest_result_mtime(results)
+
+
+def report_path(results: Path, random_weights: bool) -> Path:
+    """Where the report's results section goes: with the results it shows."""
+    if random_weights:
+        return results / "REPORT_demo.md"
+    if results.resolve() == (REPO / "results").resolve():
+        return REPO / "report" / "REPORT.md"
+    return results / "REPORT.md"
+
+
 def finish(results: Path, changed: bool, report: bool) -> None:
-    """The figure, then the report's results part (demo numbers go to a separate, labelled file)."""
+    """The figure, then the report's results part -- redone when a run changed, or when they are
+    missing or older than a result."""
     from coop.plot import plot_fewshot
     from coop.report import write_report
     from coop.results import any_random, load_results
@@ -50,14 +70,15 @@ def finish(results: Path, changed: bool, report: bool) -> None:
         log.info("  %s", line)
     loaded = load_results(results)
     png = results / "fewshot.png"
-    if changed or not png.exists():
+    if changed or is_stale(png, results):
         plot_fewshot(loaded, results / "fewshot")
         log.info("wrote %s", png)
     if not report:
         return
-    out = results / "REPORT_demo.md" if any_random(loaded) else REPO / "report" / "REPORT.md"
-    if changed or not out.exists():
+    out = report_path(results, any_random(loaded))
+    if changed or is_stale(out, results):
         write_report(results, out)
+        log.info("wrote the report's results section: %s", out)
 
 
 @cli
@@ -71,10 +92,15 @@ def main(argv=None) -> int:
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
     resolve_templates(args.templates)
     if args.demo:
+        given = [f for f, v, d in (("--model", args.model, "RN50"), ("--data-root", args.data_root, "data"),
+                                   ("--split-file", args.split_file, "splits/caltech101.json")) if v != d]
+        if given:
+            raise UserError(f"--demo runs its own synthetic data with random:tiny; it cannot take {', '.join(given)}. "
+                            f"Leave --demo out to run your data and model")
         results = Path(args.results) / "demo" if args.results != "results" else DEMO_DIR
         args.results = str(results)
         args.data_root, args.split_file = map(str, prepare_demo(results))
-        args.model = "random:tiny" if args.model == "RN50" else args.model
+        args.model = "random:tiny"
         args.cache_dir = args.cache_dir or str(results / "cache")
         log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
                     args.model)
