@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
@@ -97,9 +98,18 @@ def list_images(image_root: Path, folder: str) -> List[str]:
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
-    """Read an image fully and return it as RGB (Caltech101 has grayscale images)."""
+    """Read an image fully and return it as RGB (Caltech101 has grayscale images).
+
+    16-bit and 32-bit integer images (PIL modes ``I;16*`` and ``I``) are scaled to 8 bits:
+    PIL's own ``convert("RGB")`` would clip every value above 255 to white.
+    """
     with Image.open(path) as img:
         img.load()  # decode now, so a truncated file fails here and not in a worker later
+        if img.mode.startswith("I;16") or img.mode == "I":
+            arr = np.asarray(img, dtype=np.float64)
+            top = arr.max(initial=0.0)
+            scale = 1.0 if top <= 255 else 257.0 if top <= 65535 else top / 255.0
+            return Image.fromarray(np.clip(arr / scale + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
         return img.convert("RGB")
 
 

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 from .atomic import remove_stale_temp_files
 from .clip_loader import weights_fingerprint
+from .preflight import check_run
 from .encoder import EncodeOptions
 from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
 from .errors import UserError
@@ -98,8 +99,8 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     results = Path(z.results)
     if remove_stale_temp_files(results):
         log.info("removed temporary files that an interrupted run left in %s", results)
-    for cfg in plan.runs:
-        cfg.check()
+    for cfg in [z, *plan.runs]:
+        check_run(cfg)
     model_sha = weights_fingerprint(z.model)  # hashed once: a local checkpoint is 244 MB
     todo = [cfg for cfg in [z, *plan.runs]
             if not already_done(cfg, force=plan.force, model_sha256=model_sha, rerun_changed=True)]

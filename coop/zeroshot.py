@@ -81,6 +81,13 @@ class ZeroShotConfig:
     NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "split_file", "demo", "workers",
                     "encode_batch_size")
 
+    def check(self) -> None:
+        resolve_templates(self.templates)
+        if self.workers is not None and self.workers < 0:
+            raise UserError(f"--workers must be >= 0, got {self.workers}")
+        if self.encode_batch_size < 1:
+            raise UserError(f"--encode-batch-size must be a positive integer, got {self.encode_batch_size}")
+
     def identity(self) -> Dict:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
 
@@ -112,7 +119,7 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
 
 def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
     """Accuracy of a learned CoOp context (saved by ``scripts/train_coop.py``) on the test split."""
-    from .train import load_context, read_context
+    from .context import load_context, read_context
 
     t0, started = time.time(), now()
     read_context(context_file)  # a wrong file is one clear line, before the model loads

@@ -69,7 +69,6 @@ def main(argv=None) -> int:
     from coop.prompt_learner import CoOp
     from coop.results import environment, now
     from coop.split import read_split
-    from coop.train import TrainConfig
 
     from coop.precision import cpu_supports_bf16
 

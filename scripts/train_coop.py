@@ -78,12 +78,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     from coop.atomic import remove_stale_temp_files
+    from coop.preflight import check_run
     from coop.results import write_result
     from coop.sweep import already_done, result_path
     from coop.train import run_coop
 
     cfg = train_config(args, args.shots, args.seed)
-    cfg.check()
+    check_run(cfg)
     remove_stale_temp_files(args.results)
     if already_done(cfg, force=args.force):
         log.info("%s is already done (pass --force to redo it)", result_path(cfg))

@@ -39,16 +39,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     from coop.atomic import remove_stale_temp_files
+    from coop.preflight import check_run
     from coop.results import write_result
     from coop.sweep import already_done, result_path
     from coop.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
     resolve_templates(args.templates)  # bad templates fail before anything loads
-    remove_stale_temp_files(args.results)
     cfg = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                          templates=args.templates, device=args.device, results=args.results,
                          cache_dir=args.cache_dir, precision=args.precision, workers=args.workers,
                          encode_batch_size=args.encode_batch_size)
+    check_run(cfg)
+    remove_stale_temp_files(args.results)
     if args.context:
         out = Path(args.out or Path(args.results) / f"eval_{Path(args.context).stem}.json")
         write_result(out, evaluate_context(cfg, args.context))

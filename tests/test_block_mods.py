@@ -12,7 +12,6 @@ from coop import BLOCK_MODS
 from coop.clip_loader import RANDOM_ARCHS
 from coop.experiment import Experiment
 from coop.prompt_learner import CoOp
-from coop.split import fewshot
 from coop.train import TrainConfig, fit, training_set
 from conftest import load_script
 

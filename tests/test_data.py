@@ -65,3 +65,21 @@ def test_truncated_image_is_named_and_left_out_of_the_split(synthetic_root, tmp_
     assert "anchor/image_0003.jpg" not in listed and "anchor/image_0004.jpg" not in listed
     assert "anchor/image_0005.jpg" in listed
     assert "image_0003.jpg" in caplog.text and "image_0004.jpg" in caplog.text
+
+
+@pytest.mark.parametrize("mode,bits", [("I;16", 16), ("I", 16), ("I", 8)])
+def test_high_bit_depth_images_are_scaled_not_clipped_to_white(tmp_path, mode, bits):
+    import numpy as np
+    from PIL import Image
+
+    from coop.data import load_image
+
+    top = 2 ** bits - 1
+    ramp = (np.linspace(0, top, 64).reshape(8, 8)).astype(np.uint16 if mode == "I;16" else np.int32)
+    path = tmp_path / ("deep.png" if mode == "I;16" else "deep.tif")  # a 16-bit PNG; a 32-bit integer TIFF
+    Image.fromarray(ramp).save(path)
+    with Image.open(path) as im:
+        assert im.mode.startswith("I")
+    rgb = np.asarray(load_image(path))
+    assert rgb.shape == (8, 8, 3) and rgb[..., 0].min() == 0 and rgb[..., 0].max() == 255
+    assert len(np.unique(rgb[..., 0])) > 32  # a ramp, not black and white

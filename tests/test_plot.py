@@ -12,7 +12,7 @@ from matplotlib.colors import to_rgba
 from conftest import ROOT, write_fake_result
 from coop.errors import UserError
 from coop.plot import COOP_COLOR, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
-from coop.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name, write_result,
+from coop.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name,
                           zeroshot_result_path)
 
 SHOTS = (1, 2, 4)

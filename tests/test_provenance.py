@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import coop.atomic
-import coop.train
+import coop.context
 from coop.results import load_results, read_result
 from conftest import load_script
 
@@ -86,7 +86,7 @@ def test_a_failing_write_keeps_the_trained_context(data, tmp_path, capsys, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(obj, target)
 
-    monkeypatch.setattr(coop.train, "torch_save", disk_full)
+    monkeypatch.setattr(coop.context, "torch_save", disk_full)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     assert train_coop.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1")) == 2

@@ -5,6 +5,7 @@ writes nothing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -139,7 +140,18 @@ def test_named_model_offline_without_cached_weights(args, tmp_path, capsys, monk
     (dict(batch_size=0), ["--batch-size", "positive integer"]),
     (dict(lr=-1), ["--lr", "positive"]),
     (dict(lr="nan"), ["--lr", "positive"]),
-    (dict(seed=-1), ["--seed", ">= 0"]),
+    (dict(seed=-1), ["--seed", "[0, 2**32)"]),
+    (dict(seed=2 ** 32), ["--seed", "[0, 2**32)"]),
+    (dict(momentum=1.5), ["--momentum", "[0, 1)"]),
+    (dict(momentum=-0.1), ["--momentum", "[0, 1)"]),
+    (dict(weight_decay=-1), ["--weight-decay", ">= 0"]),
+    (dict(weight_decay="inf"), ["--weight-decay", "finite"]),
+    (dict(warmup_lr=0), ["--warmup-lr", "positive"]),
+    (dict(ctx_init=""), ["--ctx-init is empty"]),
+    (dict(n_ctx=74), ["--n-ctx 74 is too long", "77 tokens", "or less"]),
+    (dict(device="cuda:7"), ["--device cuda:7", "no CUDA GPU"]),
+    (dict(precision="fp16", device="cpu"), ["--precision fp16", "CUDA"]),
+    (dict(workers=-1), ["--workers", ">= 0"]),
     (dict(warmup_epochs=3), ["--warmup-epochs", "epochs=3"]),
     (dict(block_mod="prefix"), ["--block-mod", "prefix", "adapter, lora"]),
     (dict(no_such_flag=1), ["unrecognized arguments", "--no-such-flag"]),
@@ -147,6 +159,18 @@ def test_named_model_offline_without_cached_weights(args, tmp_path, capsys, monk
 def test_bad_training_flag(over, needles, args, tmp_path, capsys):
     user_error(capsys, train_coop.main(train_argv(args, **over)), *needles)
     assert no_results(tmp_path) == []
+
+
+@pytest.mark.parametrize("flag", ["--results", "--cache-dir"])
+def test_an_output_folder_that_is_a_file_or_not_writable(flag, args, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    user_error(capsys, train_coop.main(train_argv(args) + [flag, str(a_file)]), flag, "is a file")
+    user_error(capsys, train_coop.main(train_argv(args) + [flag, str(a_file / "below")]), flag, "is a file")
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        user_error(capsys, train_coop.main(train_argv(args) + [flag, str(ro / "x")]), flag, "not writable")
 
 
 def test_more_shots_than_a_class_has(args, synthetic_split, tmp_path, capsys):

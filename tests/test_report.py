@@ -18,7 +18,7 @@ import clip
 import coop
 from coop import report as rep
 from conftest import write_fake_result
-from coop.results import REQUIRED_KEYS, coop_result_path, load_results, write_result, zeroshot_result_path
+from coop.results import REQUIRED_KEYS, coop_result_path, load_results, zeroshot_result_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "report" / "REPORT.md"
