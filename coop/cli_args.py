@@ -35,16 +35,21 @@ def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
     return values
 
 
-def add_common_args(p: argparse.ArgumentParser, results_default: str = "results") -> None:
-    """The flags every experiment script shares."""
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """The flags every experiment script shares. Default folders are the project's own, whatever
+    the current folder (coop.paths)."""
+    from .paths import CLIP_DIR_ENV, DATA, RESULTS, SPLIT
+
     p.add_argument("--model", default="RN50",
-                   help="CLIP model name (looked up in ~/.cache/clip), checkpoint path, or random:tiny / "
+                   help="CLIP model name (looked up in --clip-dir), checkpoint path, or random:tiny / "
                         "random:RN50 (random weights: numbers are not CLIP accuracies) (default: %(default)s)")
-    p.add_argument("--data-root", default="data", help="101_ObjectCategories or a folder above it (default: %(default)s)")
-    p.add_argument("--split-file", default="splits/caltech101.json",
+    p.add_argument("--clip-dir", default=None,
+                   help=f"folder of CLIP's weights (default: ${CLIP_DIR_ENV}, else ~/.cache/clip, CLIP's own)")
+    p.add_argument("--data-root", default=str(DATA), help="101_ObjectCategories or a folder above it (default: %(default)s)")
+    p.add_argument("--split-file", default=str(SPLIT),
                    help="split in CoOp's JSON format, e.g. CoOp's split_zhou_Caltech101.json (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    p.add_argument("--results", default=results_default, help="results folder (default: %(default)s)")
+    p.add_argument("--results", default=str(RESULTS), help="results folder (default: %(default)s)")
     p.add_argument("--cache-dir", default=None,
                    help="image-feature cache (default: $COOP_CACHE or ~/.cache/coop-caltech101)")
     p.add_argument("--force", action="store_true", help="redo runs whose result file already exists")

@@ -49,7 +49,9 @@ class ClipInfo:
 
 
 def default_download_root() -> str:
-    return os.path.expanduser("~/.cache/clip")
+    from .paths import default_clip_dir
+
+    return str(default_clip_dir())
 
 
 def resolve_device(device: str = "auto") -> torch.device:

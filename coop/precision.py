@@ -64,7 +64,9 @@ def apply_to_model(model: torch.nn.Module, precision: str) -> torch.nn.Module:
 def grad_scaler(precision: str, device: torch.device | str) -> Optional["torch.amp.GradScaler"]:
     """CoOp's ``GradScaler`` for fp16 autocast on CUDA; bfloat16 needs none."""
     if precision == "amp" and torch.device(device).type == "cuda":
-        return torch.amp.GradScaler("cuda")
+        if hasattr(torch.amp, "GradScaler"):  # torch >= 2.3
+            return torch.amp.GradScaler("cuda")
+        return torch.cuda.amp.GradScaler()
     return None
 
 

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 from .atomic import remove_stale_temp_files
 from .clip_loader import weights_fingerprint
+from .paths import RESULTS
 from .preflight import check_run
 from .encoder import EncodeOptions
 from .results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
@@ -23,7 +24,7 @@ from .zeroshot import ZeroShotConfig, run_zeroshot
 
 log = logging.getLogger(__name__)
 
-DEMO_DIR = Path("results") / "demo"
+DEMO_DIR = RESULTS / "demo"
 
 
 @dataclass
@@ -107,7 +108,8 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     done = 1 + len(plan.runs) - len(todo)
     log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
     if todo:
-        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, encode=EncodeOptions.of(z))
+        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, download_root=z.clip_dir,
+                         encode=EncodeOptions.of(z))
         for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
             if isinstance(cfg, TrainConfig):
                 fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)

@@ -142,7 +142,7 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
     cfg.check()
     t0, started = time.time(), now()
     exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                            encode=EncodeOptions.of(cfg))
+                            download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
     if exp.precision != cfg.precision:
         raise ValueError(f"the experiment runs in {exp.precision}, the run asks for {cfg.precision}")
     log.info("CoOp %d shot%s, seed %d: %s; %s", cfg.shots, "s" if cfg.shots != 1 else "", cfg.seed,

@@ -55,6 +55,7 @@ class TrainConfig:
     workers: Optional[int] = None
     encode_batch_size: int = 32
     results: str = "results"
+    clip_dir: Optional[str] = None  # None: $COOP_CLIP_DIR or ~/.cache/clip
     cache_dir: Optional[str] = None
     demo: bool = False
 
@@ -120,7 +121,7 @@ class TrainConfig:
 
     # Fields that do not change what a run computes; the rest must match for a result to be reused.
     # Places are not settings: the split and the images are identified by their contents (coop.provenance).
-    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "split_file", "demo", "workers",
+    NOT_IDENTITY = ("device", "results", "cache_dir", "clip_dir", "data_root", "split_file", "demo", "workers",
                     "encode_batch_size")
 
     def identity(self) -> Dict:

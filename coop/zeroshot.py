@@ -73,12 +73,13 @@ class ZeroShotConfig:
     precision: str = "fp32"
     device: str = "auto"
     results: str = "results"
+    clip_dir: Optional[str] = None
     cache_dir: Optional[str] = None
     demo: bool = False
     workers: Optional[int] = None
     encode_batch_size: int = 32
 
-    NOT_IDENTITY = ("device", "results", "cache_dir", "data_root", "split_file", "demo", "workers",
+    NOT_IDENTITY = ("device", "results", "cache_dir", "clip_dir", "data_root", "split_file", "demo", "workers",
                     "encode_batch_size")
 
     def check(self) -> None:
@@ -97,7 +98,7 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     t0, started = time.time(), now()
     templates = resolve_templates(cfg.templates)
     exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                            encode=EncodeOptions.of(cfg))
+                            download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
     test = exp.test_set()
     weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision).cpu()
     logits = exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
@@ -123,7 +124,8 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
 
     t0, started = time.time(), now()
     read_context(context_file)  # a wrong file is one clear line, before the model loads
-    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir, encode=EncodeOptions.of(cfg))
+    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
+                     download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
     coop, saved = load_context(context_file, exp)
     test = exp.test_set()
     with torch.no_grad():

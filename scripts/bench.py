@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
+from coop.paths import RESULTS, SPLIT  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -33,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--model", default="random:RN50", help="(default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    p.add_argument("--split-file", default="splits/caltech101.json", help="for class names and image counts")
+    p.add_argument("--split-file", default=str(SPLIT), help="for class names and image counts")
     p.add_argument("--data-root", default=None,
                    help="Caltech101 images: if given, image throughput includes JPEG decoding and preprocessing")
     p.add_argument("--shots", default="1 2 4", help='shots of the projected sweep (default: "%(default)s")')
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
     device = str(resolve_device(args.device))
     split = read_split(args.split_file)
     names = split.classnames
-    out_path = Path(args.out or f"results/bench-{now()[:10]}.json")
+    out_path = Path(args.out or RESULTS / f"bench-{now()[:10]}.json")
     t0 = time.perf_counter()
     model, _ = load_clip(args.model, device=device)
     load_s = time.perf_counter() - t0

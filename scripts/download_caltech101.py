@@ -21,13 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coop.cli_args import ArgumentParser  # noqa: E402
 from coop.download import CANDIDATE_SHA256, DEFAULT_MD5, DEFAULT_URL, fetch_caltech101  # noqa: E402
 from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.paths import DATA  # noqa: E402
 
 log = logging.getLogger("download_caltech101")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
-    p.add_argument("--out", default="data/caltech-101", help="folder to put the images in (default: %(default)s)")
+    p.add_argument("--out", default=str(DATA / "caltech-101"), help="folder to put the images in (default: %(default)s)")
     p.add_argument("--url", default=DEFAULT_URL, help="where to download the zip from: http(s):// or file:// "
                                                       "(default: %(default)s)")
     p.add_argument("--archive", metavar="FILE", default=None,

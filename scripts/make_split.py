@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.data import find_image_root  # noqa: E402
 from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.paths import SPLIT  # noqa: E402
 from coop.split import make_split, write_split_with_fewshot  # noqa: E402
 
 log = logging.getLogger("make_split")
@@ -23,7 +24,7 @@ log = logging.getLogger("make_split")
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--data-root", required=True, help="101_ObjectCategories or a folder above it")
-    p.add_argument("--out", default="splits/caltech101.json", help="split file to write (default: %(default)s)")
+    p.add_argument("--out", default=str(SPLIT), help="split file to write (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="seed of the per-class shuffle (default: %(default)s)")
     p.add_argument("--fewshot-shots", default="1 2 4 8 16", help="few-shot lists to save (default: %(default)s)")
     p.add_argument("--fewshot-seeds", default="1 2 3", help="seeds of the few-shot lists (default: %(default)s)")

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.cli_args import ArgumentParser  # noqa: E402
 from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.paths import RESULTS  # noqa: E402
 from coop.plot import plot_fewshot, summary_table  # noqa: E402
 from coop.results import load_results  # noqa: E402
 
@@ -25,7 +26,7 @@ log = logging.getLogger("plot")
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
-    p.add_argument("--results", default="results", help="results folder to read (default: %(default)s)")
+    p.add_argument("--results", default=str(RESULTS), help="results folder to read (default: %(default)s)")
     p.add_argument("--out", default=None,
                    help="output path without suffix; .png and .pdf are written (default: RESULTS/fewshot)")
     return p.parse_args(argv)

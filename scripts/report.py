@@ -20,13 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.cli_args import ArgumentParser  # noqa: E402
 from coop.errors import cli, setup_logging  # noqa: E402
+from coop.paths import RESULTS  # noqa: E402
 
 log = logging.getLogger("report")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
-    p.add_argument("--results", default="results", help="results folder (default: %(default)s)")
+    p.add_argument("--results", default=str(RESULTS), help="results folder (default: %(default)s)")
     p.add_argument("--out", required=True, help="Markdown file to write or update")
     p.add_argument("--no-figures", dest="figures", action="store_false", help="tables only, no images")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coop.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
 from coop.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.paths import DATA, REPORT, RESULTS, SPLIT  # noqa: E402
 from train_coop import add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,8 +53,8 @@ def report_path(results: Path, random_weights: bool) -> Path:
     """Where the report's results section goes: with the results it shows."""
     if random_weights:
         return results / "REPORT_demo.md"
-    if results.resolve() == (REPO / "results").resolve():
-        return REPO / "report" / "REPORT.md"
+    if results.resolve() == RESULTS.resolve():
+        return REPORT
     return results / "REPORT.md"
 
 
@@ -92,12 +92,12 @@ def main(argv=None) -> int:
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
     resolve_templates(args.templates)
     if args.demo:
-        given = [f for f, v, d in (("--model", args.model, "RN50"), ("--data-root", args.data_root, "data"),
-                                   ("--split-file", args.split_file, "splits/caltech101.json")) if v != d]
+        given = [f for f, v, d in (("--model", args.model, "RN50"), ("--data-root", args.data_root, str(DATA)),
+                                   ("--split-file", args.split_file, str(SPLIT))) if v != d]
         if given:
             raise UserError(f"--demo runs its own synthetic data with random:tiny; it cannot take {', '.join(given)}. "
                             f"Leave --demo out to run your data and model")
-        results = Path(args.results) / "demo" if args.results != "results" else DEMO_DIR
+        results = Path(args.results) / "demo" if args.results != str(RESULTS) else DEMO_DIR
         args.results = str(results)
         args.data_root, args.split_file = map(str, prepare_demo(results))
         args.model = "random:tiny"
@@ -106,7 +106,8 @@ def main(argv=None) -> int:
                     args.model)
     zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                         templates=args.templates, device=args.device, results=args.results,
-                        cache_dir=args.cache_dir, demo=args.demo, precision=args.precision, workers=args.workers,
+                        cache_dir=args.cache_dir, clip_dir=args.clip_dir, demo=args.demo, precision=args.precision,
+                        workers=args.workers,
                         encode_batch_size=args.encode_batch_size)
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
     if args.block_mod:

@@ -60,7 +60,7 @@ def train_config(args: argparse.Namespace, shots: int, seed: int, **over) -> Tra
     keys = ("model", "data_root", "split_file", "n_ctx", "class_token_position", "ctx_init", "csc", "block_mod",
             "epochs", "lr", "momentum", "weight_decay", "batch_size", "warmup_epochs", "warmup_lr", "views",
             "crop_seed", "independent_crops", "sampling", "precision", "workers", "encode_batch_size",
-            "fast", "device", "results", "cache_dir")
+            "fast", "device", "results", "cache_dir", "clip_dir")
     return TrainConfig(shots=shots, seed=seed, **{**{k: getattr(args, k) for k in keys}, **over})
 
 

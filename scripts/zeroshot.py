@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     resolve_templates(args.templates)  # bad templates fail before anything loads
     cfg = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                          templates=args.templates, device=args.device, results=args.results,
-                         cache_dir=args.cache_dir, precision=args.precision, workers=args.workers,
+                         cache_dir=args.cache_dir, clip_dir=args.clip_dir, precision=args.precision, workers=args.workers,
                          encode_batch_size=args.encode_batch_size)
     check_run(cfg)
     remove_stale_temp_files(args.results)
