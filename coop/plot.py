@@ -35,7 +35,8 @@ from .results import any_random, shot_stats  # noqa: E402
 log = logging.getLogger(__name__)
 
 TITLE = "Caltech101"
-RANDOM_TITLE = "DEMO with random weights: not CLIP/CoOp accuracies"
+RANDOM_TITLE = "random weights: not CLIP/CoOp accuracies"
+DEMO_TITLE = "DEMO (random weights): not CLIP/CoOp accuracies"
 XLABEL = "Number of labeled training examples per class"
 YLABEL = "Accuracy (%)"
 ZEROSHOT_LABEL = "Zero-shot CLIP"
@@ -66,11 +67,13 @@ def _config_label(recs: List[Dict[str, Any]]) -> Optional[str]:
         m = cfg.get("n_ctx", cfg.get("M"))
         pos = cfg.get("class_token_position", cfg.get("position"))
         csc = bool(cfg.get("csc", False))
-        seen.add((m, pos, csc))
+        views = (r.get("augmentation") or {}).get("views")
+        seen.add((m, pos, csc, views))
     if len(seen) > 1:
         return "mixed config"
-    (m, pos, csc), = seen
+    (m, pos, csc, views), = seen
     parts = ([f"M={m}"] if m is not None else []) + ([str(pos)] if pos is not None else []) + (["CSC"] if csc else [])
+    parts += [f"APPROXIMATE: --views {views}"] if views is not None else []
     return ", ".join(parts) or None
 
 
@@ -141,7 +144,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
         if absent:
             notes.append(f"{method}: no runs at {', '.join(map(str, absent))} shots")
         cfg = _config_label(coop[method])
-        label = method + (f" ({cfg})" if cfg else "") + f", {_seeds_phrase(expected)}"
+        label = method + (f" ({cfg})" if cfg else "") + f", mean of {_seeds_phrase(expected)}"
         if short:
             label += f" ({'; '.join(short)})"
         methods[method] = {"label": label, "config": cfg, "expected_seeds": expected, "shots": shots_out}
@@ -168,18 +171,19 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
 
 
 def title_of(summary: Dict[str, Any]) -> str:
+    if summary["demo"]:
+        return f"{TITLE} — {DEMO_TITLE}"
     if summary["random_weights"]:
         return f"{TITLE} — {RANDOM_TITLE}"
-    if summary["demo"]:
-        return f"{TITLE} — demo run"
     return TITLE
 
 
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     """The figure for a :func:`summarize` result (not saved; the caller closes it).
 
-    Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line),
-    ``"band:<method>"`` (the +-1 std band, or error bars if the method has a single shot count).
+    Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
+    per-shot means), ``"seeds:<method>"`` (one small marker per seed and shot count). No spread
+    band: with three seeds, a +-1 std band can lie below every seed; the seeds themselves are shown.
     """
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot(1, 1, 1)
@@ -195,15 +199,12 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         color = method_color(method, order)
         ks = sorted(m["shots"])
         mean = np.array([m["shots"][k]["mean"] for k in ks])
-        std = np.array([m["shots"][k]["std"] for k in ks])
         ax.plot(ks, mean, linestyle="-", linewidth=2, marker="o", markersize=6, color=color,
                 label=m["label"], gid=f"mean:{method}", zorder=3)
-        if len(ks) > 1:
-            band = [ax.fill_between(ks, mean - std, mean + std, color=color, alpha=0.2, linewidth=0, zorder=2)]
-        else:  # a band over one x is invisible; show the spread as an error bar instead
-            band = ax.errorbar(ks, mean, yerr=std, fmt="none", ecolor=color, capsize=5, zorder=2).get_children()
-        for artist in band:
-            artist.set_gid(f"band:{method}")
+        xs = [k for k in ks for _ in m["shots"][k]["accuracies"]]
+        ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
+        ax.plot(xs, ys, linestyle="none", marker="o", markersize=4, markerfacecolor="none", markeredgecolor=color,
+                alpha=0.8, label=f"{method}, each seed", gid=f"seeds:{method}", zorder=2)
 
     ticks = [0] + [k for k in summary["shots"] if k != 0]
     ax.set_xticks(ticks)
@@ -214,7 +215,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     ax.set_xlabel(XLABEL)
     ax.set_ylabel(YLABEL)
     ax.set_title(title_of(summary), color="firebrick" if summary["random_weights"] else "black",
-                 fontsize=10 if summary["random_weights"] else 13, fontweight="bold")
+                 fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
     ax.grid(True, linestyle="--", alpha=0.5)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 

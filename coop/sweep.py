@@ -7,6 +7,7 @@ run leaves nothing half-written. When every run is already done, nothing is load
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -113,13 +114,23 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
         for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
             if isinstance(cfg, TrainConfig):
                 fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
+        t0 = time.time()
         for i, cfg in enumerate(todo, 1):
             log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
-                     else f"{cfg.shots} shots, seed {cfg.seed}" + (f", {cfg.block_mod}" if cfg.block_mod else ""))
+                     else f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
+                     + (f", {cfg.block_mod}" if cfg.block_mod else ""))
             write_result(result_path(cfg), run_zeroshot(cfg, exp) if isinstance(cfg, ZeroShotConfig) else run_coop(cfg, exp))
+            elapsed = time.time() - t0
+            log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
+                     1 + len(plan.runs), len(todo), _minutes(elapsed),
+                     f", about {_minutes(elapsed / i * (len(todo) - i))} left" if i < len(todo) else "")
     if after is not None:
         after(results, bool(todo))
     return len(todo)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def summary_lines(results: Path) -> Sequence[str]:
@@ -132,5 +143,6 @@ def summary_lines(results: Path) -> Sequence[str]:
         lines.append(f"zero-shot: {loaded['zeroshot']['accuracy']:.2f}%")
     for method, recs in loaded["coop"].items():
         for k, st in shot_stats(recs).items():
-            lines.append(f"{method} {k} shots: {st['mean']:.2f}% (mean of {st['n']} seeds)")
+            lines.append(f"{method} {k} shot{'s' if k != 1 else ''}: {st['mean']:.2f}% "
+                         f"(mean of {st['n']} seed{'s' if st['n'] != 1 else ''})")
     return lines

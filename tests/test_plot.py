@@ -1,6 +1,8 @@
 """The few-shot figure: drawn from result files only, numbers as given, gaps stated, demos labelled."""
 from __future__ import annotations
 
+import json
+
 import importlib.util
 import logging
 
@@ -11,7 +13,7 @@ from matplotlib.colors import to_rgba
 
 from conftest import ROOT, write_fake_result
 from coop.errors import UserError
-from coop.plot import COOP_COLOR, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
+from coop.plot import COOP_COLOR, DEMO_TITLE, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
 from coop.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name,
                           zeroshot_result_path)
 
@@ -94,7 +96,7 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
         assert s["std"] == pytest.approx(np.std(accs))  # population std, as documented
     assert summary["zeroshot"]["accuracy"] == pytest.approx(truth["zeroshot"])
     assert summary["notes"] == []
-    assert coop["label"] == "CoOp (M=16, end), 3 seeds"
+    assert coop["label"] == "CoOp (M=16, end), mean of 3 seeds"
 
     fig = draw_fewshot(summary)
     ax = fig.axes[0]
@@ -102,15 +104,19 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
     np.testing.assert_allclose(line.get_xdata(), SHOTS)
     np.testing.assert_allclose(line.get_ydata(), [np.mean(list(truth[("CoOp", k)].values())) for k in SHOTS])
     assert to_rgba(line.get_color()) == to_rgba(COOP_COLOR) and line.get_marker() == "o"
-    band = [c for c in ax.collections if c.get_gid() == "band:CoOp"]
-    assert len(band) == 1
+    seeds = _line(fig, "seeds:CoOp")  # every seed's accuracy, as a small marker at its shot count
+    assert sorted(zip(seeds.get_xdata(), seeds.get_ydata())) == sorted(
+        (k, a) for k in SHOTS for a in truth[("CoOp", k)].values())
+    assert seeds.get_linestyle() == "None" and not ax.collections  # no unlabeled band
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds", "CoOp, each seed"]
     star = _line(fig, "zeroshot")
     assert star.get_marker() == "*" and star.get_label() == "Zero-shot CLIP"
     assert list(star.get_xdata()) == [0] and list(star.get_ydata()) == pytest.approx([truth["zeroshot"]])
     assert to_rgba(star.get_color()) == to_rgba("purple")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "4"]
     assert ax.get_title() == "Caltech101"
-    assert "Zero-shot CLIP" in _all_text(fig) and "CoOp (M=16, end), 3 seeds" in _all_text(fig)
+    assert "Zero-shot CLIP" in _all_text(fig) and "CoOp (M=16, end), mean of 3 seeds" in _all_text(fig)
 
 
 def test_missing_seed_and_variant_are_stated(tmp_path, caplog):
@@ -152,8 +158,30 @@ def test_no_zeroshot_and_single_seed(tmp_path):
 def test_random_weights_title(tmp_path):
     _write_fake(tmp_path, np.random.default_rng(3), random_weights=True, shots=(1,), seeds=(1,))
     summary = summarize(load_results(tmp_path))
-    title = draw_fewshot(summary).axes[0].get_title()
-    assert "DEMO" in title and RANDOM_TITLE in title and title.startswith("Caltech101")
+    assert RANDOM_TITLE in draw_fewshot(summary).axes[0].get_title()  # random weights, but not the demo
+    for f in tmp_path.rglob("*.json"):
+        f.write_text(json.dumps({**json.loads(f.read_text()), "demo": True}))
+    title = draw_fewshot(summarize(load_results(tmp_path))).axes[0].get_title()
+    assert "DEMO" in title and DEMO_TITLE in title and title.startswith("Caltech101")
+
+
+def test_random_weights_on_real_data_are_not_called_a_demo(tmp_path):
+    _write_fake(tmp_path, np.random.default_rng(3), random_weights=True, shots=(1,), seeds=(1,))
+    for f in tmp_path.rglob("*.json"):
+        rec = json.loads(f.read_text())
+        rec["demo"] = False
+        f.write_text(json.dumps(rec))
+    title = draw_fewshot(summarize(load_results(tmp_path))).axes[0].get_title()
+    assert RANDOM_TITLE in title and "DEMO" not in title
+
+
+def test_the_approximate_views_mode_is_named_in_the_legend(tmp_path):
+    _write_fake(tmp_path, np.random.default_rng(4), shots=(1, 2), seeds=(1,))
+    for f in (tmp_path / "coop").glob("*.json"):
+        rec = json.loads(f.read_text())
+        rec["augmentation"] = {"mode": "views", "views": 4}
+        f.write_text(json.dumps(rec))
+    assert "APPROXIMATE: --views 4" in summarize(load_results(tmp_path))["methods"]["CoOp"]["label"]
 
 
 def test_empty_folder_raises(tmp_path):
