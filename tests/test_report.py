@@ -327,7 +327,9 @@ def test_no_results_is_a_clear_error(tmp_path):
 
 
 def test_markdown_cells_are_escaped():
-    assert rep.md_escape("a|b_c*") == "a\\|b\\_c\\*"
+    from coop.report_tables import md_escape
+
+    assert md_escape("a|b_c*") == "a\\|b\\_c\\*"
 
 
 @pytest.mark.parametrize("mod", ["adapter", "lora"])
