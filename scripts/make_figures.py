@@ -39,8 +39,9 @@ def main(argv=None) -> int:
     setup_logging()
     import torch
 
-    from coop.architecture import (draw_architecture, shape_rows, shape_table_markdown, token_counts,
-                                   token_counts_markdown, totals, trainable_rows, trainable_table_markdown)
+    from coop.architecture import shape_rows, shape_table_markdown, totals
+    from coop.diagram import draw_architecture
+    from coop.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
     from coop.split import read_split
     from coop.atomic import write_text
     from coop.clip_loader import random_clip

@@ -149,7 +149,8 @@ def test_numbers_quoted_from_generated_tables_match_them():
 
 
 def test_architecture_table_of_a_tiny_clip(tiny_clip, tmp_path):
-    from coop.architecture import draw_architecture, shape_rows, shape_table_markdown, totals
+    from coop.architecture import shape_rows, shape_table_markdown, totals
+    from coop.diagram import draw_architecture
 
     rows = shape_rows(tiny_clip)
     tot = totals(tiny_clip)
@@ -356,8 +357,8 @@ def rn50():
 
 def test_generated_tables_are_up_to_date(rn50):
     """report/figures/*.md are what scripts/make_figures.py writes for the current code."""
-    from coop.architecture import (shape_rows, shape_table_markdown, token_counts, token_counts_markdown, totals,
-                                   trainable_rows, trainable_table_markdown)
+    from coop.architecture import shape_rows, shape_table_markdown, totals
+    from coop.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
     from coop.split import read_split
 
     split = "splits/caltech101.json"
