@@ -105,3 +105,11 @@ DEPARTURES: List[Departure] = [
 def active(cfg: Dict[str, Any]) -> List[str]:
     """Keys of the departures that apply to a run with config ``cfg`` (a dict)."""
     return [d.key for d in DEPARTURES if d.applies(cfg)]
+
+
+def markdown_zh() -> str:
+    """The list as the report's Chinese table (rendered between its departures markers)."""
+    rows = ["| # | 与 CoOp 的差异 | 原因 | 消除它的参数 |", "|---|---|---|---|"]
+    for i, d in enumerate(DEPARTURES, 1):
+        rows.append(f"| {i} | {d.title_zh} | {d.reason_zh} | {f'`{d.flag}`' if d.flag else '—'} |")
+    return "\n".join(rows)

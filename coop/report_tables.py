@@ -212,7 +212,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
     if not mods:
         return []
     base = summary.get("CoOp", {})
-    out = ["### 5.6 块修改的结果（第 6 节）", "",
+    out = ["### 7.6 块修改的结果（第 9 节）", "",
            "同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
            "“配对差”是逐种子差值的平均。", "",
            "<!-- table:block-mods -->",

@@ -5,7 +5,8 @@
 
 Writes ``architecture.png`` (the diagram), ``rn50_shapes.md`` (shapes and parameter counts from
 forward hooks) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
-how many token rows each text block processes for Caltech101's class names).
+how many token rows each text block processes for Caltech101's class names), and refreshes the
+table of departures from CoOp in report/REPORT.md (from coop/departures.py).
 The weights are random: no number written here depends on weight values.
 """
 from __future__ import annotations
@@ -62,6 +63,10 @@ def main(argv=None) -> int:
     log.info("wrote %s", out / "coop_params.md")
     draw_architecture(rows, out / "architecture.png", tot=tot)
     log.info("wrote %s", out / "architecture.png")
+    from coop.report import REPO_REPORT, refresh_departures
+
+    refresh_departures(REPO_REPORT)
+    log.info("refreshed the departures table of %s from coop/departures.py", REPO_REPORT)
     return 0
 
 

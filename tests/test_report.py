@@ -375,7 +375,7 @@ def test_training_recipe_in_the_report_is_the_codes():
 
     text = REPORT.read_text(encoding="utf-8")
     d = TrainConfig()
-    recipe = text.split("### 4.2")[1].split("### 4.3")[0]
+    recipe = text.split("### 5.2")[1].split("### 5.3")[0]
     def number_after(words):
         return float(re.search(re.escape(words) + r" ([0-9.e+-]+)", recipe).group(1))
 

@@ -1,0 +1,68 @@
+"""report/REPORT.md as a course report (issue 13): its sections, references and figures exist, no
+placeholder is left, the departures table is the code's, and scripts/report.py fills the analysis and
+the conclusion from result files."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from coop.departures import markdown_zh
+from coop.report import departures_block, write_report
+from coop.results import coop_result_path, zeroshot_result_path
+from conftest import ROOT, write_fake_result
+
+REPORT = ROOT / "report" / "REPORT.md"
+SECTIONS = ["## 摘要", "## 1. 引言", "## 2. 代码路径", "## 3. CLIP RN50 里的 Transformer", "## 4. 视觉与语言如何一起分类",
+            "## 5. 方法：CoOp", "## 6. 实验设置", "## 7. 结果", "## 8. 分析与讨论", "## 9. 加分项", "## 10. 结论",
+            "## 参考文献"]
+
+
+def test_sections_in_order_and_every_reference_cited():
+    text = REPORT.read_text(encoding="utf-8")
+    positions = [text.index(s) for s in SECTIONS]
+    assert positions == sorted(positions)
+    refs = text.split("## 参考文献")[1]
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. ", refs, flags=re.M)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 10
+    body = text.split("## 参考文献")[0]
+    for n in numbers:  # every reference is cited in the text
+        assert f"[{n}]" in body, n
+    for name in ("CLIP", "CoOp", "CoCoOp", "Parameter-Efficient Transfer Learning", "LoRA", "CLIP-Adapter",
+                 "Tip-Adapter", "Deep Residual Learning", "Attention Is All You Need", "Fei-Fei"):
+        assert name in refs
+
+
+def test_figures_exist_and_nothing_is_left_to_fill():
+    text = REPORT.read_text(encoding="utf-8")
+    for link in re.findall(r"\]\(((?:figures)/[^)]+)\)", text):
+        assert (REPORT.parent / link).is_file(), link
+    assert not re.search(r"TODO|TBD|XXX|待补|待填", text)
+    assert text.count("随机权重") <= 2  # one statement about random weights, not five
+
+
+def test_departures_table_is_the_codes():
+    assert departures_block(REPORT.read_text(encoding="utf-8")) == markdown_zh()
+
+
+def test_report_script_fills_analysis_and_conclusion(tmp_path):
+    rng = np.random.default_rng(0)
+    classes = ["ant", "bass", "chair"]
+
+    def rec(kind, k, s, acc):
+        return {"kind": kind, "method": "Zero-shot CLIP" if kind == "zeroshot" else "CoOp", "accuracy": acc,
+                "per_class_accuracy": {c: float(np.round(rng.uniform(50, 100), 2)) for c in classes},
+                "n_test": 30, "shots": k, "seed": s, "model": {"name": "RN50", "sha256": "a" * 64},
+                "random_weights": False, "split": {"file": "s.json", "sha256": "b" * 64}, "config": {},
+                "environment": {}, "wall_time_s": 1.0, "nearest_words": [[["photo", 0.5]]]}
+
+    write_fake_result(zeroshot_result_path(tmp_path), rec("zeroshot", 0, None, 86.0))
+    for k, accs in {1: [84.0, 85.0, 83.5], 2: [87.0, 88.0, 87.5], 4: [89.0, 90.0, 89.5]}.items():
+        for s, a in enumerate(accs, 1):
+            write_fake_result(coop_result_path(tmp_path, k, s), rec("coop", k, s, a))
+    out = write_report(tmp_path, tmp_path / "REPORT.md", figures=False)
+    text = out.read_text(encoding="utf-8")
+    analysis = text.split("### 7.7")[1].split("### 7.8")[0]
+    conclusion = text.split("### 7.8")[1]
+    assert "1 shot 时 CoOp 为 84.17%" in analysis and "低于零样本" in analysis and "随 shot 数单调上升" in analysis
+    assert "4 shot 时最好" in conclusion and "89.50%" in conclusion
