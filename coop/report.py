@@ -69,7 +69,9 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     lines += ["### 7.2 few-shot 曲线", ""]
     png = plot_fewshot_figure(loaded, results) if figures else None
     if png is not None and png.exists():
-        lines += [f"![few-shot: Caltech101]({rel_link(png, out)})", ""]
+        lines += [f"![few-shot: Caltech101]({rel_link(png, out)})", "",
+                  "图 7.1：Caltech101 上的 few-shot 曲线。紫色星为零样本 CLIP（0 shot），蓝线为 CoOp 各 shot 数下"
+                  "种子的平均准确率，空心小圆为每个种子的结果（图中文字为英文）。", ""]
     else:
         lines += ["（few-shot 图未生成：coop.plot 不可用。）" if figures else "（未生成图。）", ""]
 

@@ -95,6 +95,9 @@ def read_split(path: str | os.PathLike) -> Split:
     if not isinstance(obj, dict) or any(p not in obj for p in PARTS):
         raise UserError(f"split file {path} is not in CoOp's format: it needs the keys {list(PARTS)}")
     for part in PARTS:
+        if not isinstance(obj[part], list):
+            raise UserError(f"split file {path}: {part!r} must be a list of [relpath, label, classname] items, "
+                            f"not {type(obj[part]).__name__}")
         for item in obj[part]:
             if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
                     and isinstance(item[1], int) and isinstance(item[2], str)):

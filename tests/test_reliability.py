@@ -330,3 +330,9 @@ def test_parameters_that_blow_up_in_the_last_step_write_nothing(args, tmp_path, 
     user_error(capsys, train_coop.main(train_argv(args, epochs=epochs)), "inf/nan", "--lr")
     assert LastStepExplodes.steps == epochs
     assert no_results(tmp_path) == []
+
+
+def test_split_json_of_the_wrong_shape_names_the_part(args, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"train": 5, "val": [], "test": []}')
+    user_error(capsys, train_coop.main(train_argv({**args, "--split-file": str(bad)})), "'train'", "must be a list")
