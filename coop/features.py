@@ -207,6 +207,9 @@ class FeatureCache:
                                    f"encoding crops ({len(relpaths)} images x {len(unique)})")
         bad.update(new_bad)
         index = [i for i, rel in enumerate(relpaths) if rel not in bad]
+        if self.dir is not None:  # on disk, a crop file is read once per run, not kept for the whole sweep (GBs)
+            for name in names.values():
+                self.memory.pop(name, None)
         if not index:
             return torch.empty(0), index, bad
         return torch.stack([torch.stack([found[(names[keys[i]], str(c))] for i in index]) for c in unique]), index, bad

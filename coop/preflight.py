@@ -36,5 +36,6 @@ def check_run(cfg) -> None:
     if hasattr(cfg, "check_prompt_length"):
         cfg.check_prompt_length(split.classnames)
     check_writable_dir(cfg.results, "--results")
-    if cfg.cache_dir is not None:
-        check_writable_dir(cfg.cache_dir, "--cache-dir")
+    from .features import default_cache_dir
+
+    check_writable_dir(cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir(), "--cache-dir")
