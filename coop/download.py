@@ -15,32 +15,36 @@ place, so it is not checked by default; the SHA256 of every file is logged so yo
 Pass ``sha256=...`` (``--sha256``) to enforce one, and ``md5=None`` (``--md5 ''``) to skip the MD5.
 
 Atomicity. Downloads go to a hidden temporary file next to the target and are renamed onto it only
-after the checksum matched; extraction goes to a hidden temporary folder inside the output folder
-and its content is moved into place (one rename for the image folder) only once every member is
-out. A killed run therefore never leaves a file or image tree that looks complete; the hidden
-leftovers of a killed run are removed by the next :func:`fetch_caltech101` in that folder (so do not
-run two of them into the same folder at once).
+after the checksum matched; extraction (:mod:`coop.archive`) goes to a hidden temporary folder and
+is moved into place only when complete. A killed run therefore never leaves a file or image tree
+that looks complete; the hidden leftovers of a killed run are removed by the next
+:func:`fetch_caltech101` in that folder.
+
+Built on torchvision's ``calculate_md5`` and ``extract_archive`` (the same CaltechDATA zip and MD5
+as torchvision's own ``Caltech101``). The download itself is ours: torchvision's ``download_url``
+has no timeout, writes into the final file while downloading, and retries a failed ``https://`` URL
+over plain ``http://``.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, List, Optional
 
+from torchvision.datasets.utils import calculate_md5
+
+from .archive import EXTRACT_PREFIX, extract  # noqa: F401 (part of this module's interface)
 from .data import IMAGE_DIR, find_image_root, list_classes
 from .errors import UserError
+from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +66,12 @@ DEFAULT_SHA256: Optional[str] = None
 # Source of its MD5: torchvision/datasets/caltech.py before #9205 (filename="101_ObjectCategories.tar.gz",
 # md5="b224c7392d521a49829488ab0f1120d9"). Used only when that file is passed as --archive with the
 # default checksum; the copy inside the zip is covered by the zip's own checksum.
-IMAGES_TAR = f"{IMAGE_DIR}.tar.gz"
+IMAGES_TAR = f"{IMAGE_DIR}.tar.gz"  # == coop.archive.IMAGES_TAR
 IMAGES_TAR_MD5 = "b224c7392d521a49829488ab0f1120d9"
 
 USER_AGENT = "coop-caltech101-download/0.1 (Python urllib)"
 CHUNK_BYTES = 1 << 20
-EXTRACT_PREFIX = ".coop-extract-"
 PARTIAL_SUFFIX = ".partial-download"
-MACOS_JUNK = "__MACOSX"
-
-
-@dataclass(frozen=True)
-class Digests:
-    size: int
-    md5: str
-    sha256: str
 
 
 # ----------------------------------------------------------------------------- checksums
@@ -93,52 +88,25 @@ def _normalize_hex(value: Optional[str], length: int, kind: str) -> Optional[str
     return v
 
 
-def _new_hashers():
-    return hashlib.md5(usedforsecurity=False), hashlib.sha256()
-
-
-def file_digests(path: Path) -> Digests:
-    """Size, MD5 and SHA256 of a file, read in chunks."""
-    md5, sha = _new_hashers()
-    size = 0
+def _mismatches(path: Path, md5: Optional[str], sha256: Optional[str]) -> List[str]:
+    """What does not match, checked with torchvision's ``calculate_md5`` (and SHA256, which it lacks);
+    the digests are logged so that a user can compare them by hand."""
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-                md5.update(chunk)
-                sha.update(chunk)
-                size += len(chunk)
+        got_md5, got_sha = calculate_md5(path), sha256_file(path)
     except OSError as e:
         raise UserError(f"could not read {path}: {e}") from None
-    return Digests(size, md5.hexdigest(), sha.hexdigest())
+    log.info("%s: %d bytes, MD5 %s, SHA256 %s", path.name, path.stat().st_size, got_md5, got_sha)
+    return ([f"MD5 expected {md5}, got {got_md5}"] if md5 and got_md5 != md5 else []) + \
+           ([f"SHA256 expected {sha256}, got {got_sha}"] if sha256 and got_sha != sha256 else [])
 
 
-def _mismatches(got: Digests, md5: Optional[str], sha256: Optional[str]) -> List[str]:
-    bad = []
-    if md5 is not None and got.md5 != md5:
-        bad.append(f"MD5 expected {md5}, got {got.md5}")
-    if sha256 is not None and got.sha256 != sha256:
-        bad.append(f"SHA256 expected {sha256}, got {got.sha256}")
-    return bad
-
-
-def _log_verified(name: str, got: Digests, md5: Optional[str], sha256: Optional[str]) -> None:
-    checked = [k for k, v in (("MD5", md5), ("SHA256", sha256)) if v is not None]
-    log.info("%s: %d bytes, MD5 %s, SHA256 %s (%s)", name, got.size, got.md5, got.sha256,
-             "checked: " + " and ".join(checked) + " match" if checked else "no checksum given, not verified")
-
-
-def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = None) -> Digests:
+def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = None) -> None:
     """Check a local file against the given checksum(s); a mismatch is a UserError (the file is kept)."""
-    md5 = _normalize_hex(md5, 32, "MD5")
-    sha256 = _normalize_hex(sha256, 64, "SHA256")
-    got = file_digests(path)
-    bad = _mismatches(got, md5, sha256)
+    bad = _mismatches(path, _normalize_hex(md5, 32, "MD5"), _normalize_hex(sha256, 64, "SHA256"))
     if bad:
-        raise UserError(f"checksum mismatch for {path} ({got.size} bytes): {'; '.join(bad)}. It is not the "
-                        f"expected file or it is damaged (an interrupted copy?): fetch it again from "
-                        f"{DEFAULT_URL}, or, if you trust this file, skip the check with --md5 '' --sha256 ''")
-    _log_verified(path.name, got, md5, sha256)
-    return got
+        raise UserError(f"checksum mismatch for {path}: {'; '.join(bad)}. It is not the expected file or it is "
+                        f"damaged (an interrupted copy?): fetch it again from {DEFAULT_URL}, or, if you trust "
+                        f"this file, skip the check with --md5 '' --sha256 ''")
 
 
 # ----------------------------------------------------------------------------- download
@@ -163,8 +131,8 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _stream(url: str, out: BinaryIO, out_path: Path, timeout: float, desc: str) -> Digests:
-    """Copy ``url`` into ``out`` with a progress bar, hashing on the way."""
+def _stream(url: str, out: BinaryIO, out_path: Path, timeout: float, desc: str) -> int:
+    """Copy ``url`` into ``out`` with a progress bar and a timeout on every read; returns the size."""
     from tqdm import tqdm
 
     scheme = urllib.parse.urlparse(url).scheme.lower()
@@ -181,7 +149,6 @@ def _stream(url: str, out: BinaryIO, out_path: Path, timeout: float, desc: str) 
         raise _network_error(url, _describe(e)) from None
     except ValueError as e:  # a malformed URL
         raise UserError(f"--url {url!r} is not a valid URL: {e}") from None
-    md5, sha = _new_hashers()
     size = 0
     with response:
         length = response.headers.get("Content-Length")
@@ -200,13 +167,11 @@ def _stream(url: str, out: BinaryIO, out_path: Path, timeout: float, desc: str) 
                 except OSError as e:
                     raise UserError(f"could not write {out_path}: {e}; free some disk space or choose "
                                     f"another output folder (--out)") from None
-                md5.update(chunk)
-                sha.update(chunk)
                 size += len(chunk)
                 bar.update(len(chunk))
     if total is not None and size != total:
         raise _network_error(url, f"the transfer stopped after {size} of {total} bytes")
-    return Digests(size, md5.hexdigest(), sha.hexdigest())
+    return size
 
 
 def download(url: str, dest: Path, expected_md5: Optional[str] = None, expected_sha256: Optional[str] = None,
@@ -230,169 +195,20 @@ def download(url: str, dest: Path, expected_md5: Optional[str] = None, expected_
     try:
         log.info("downloading %s -> %s", url, dest)
         with os.fdopen(fd, "wb") as out:
-            got = _stream(url, out, tmp, timeout, desc=dest.name)
+            size = _stream(url, out, tmp, timeout, desc=dest.name)
             out.flush()
             os.fsync(out.fileno())
-        bad = _mismatches(got, md5, sha256)
+        bad = _mismatches(tmp, md5, sha256)
         if bad:
-            raise UserError(f"checksum mismatch for {url} ({got.size} bytes downloaded): {'; '.join(bad)}. "
+            raise UserError(f"checksum mismatch for {url} ({size} bytes downloaded): {'; '.join(bad)}. "
                             f"The download is damaged or the file changed on the server; it was deleted. Try "
                             f"again; if the file changed on purpose and you trust it, skip the check with "
                             f"--md5 '' (and --sha256 '')")
-        _log_verified(dest.name, got, md5, sha256)
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
             tmp.unlink()
     return dest
-
-
-# ----------------------------------------------------------------------------- extraction
-
-def _check_member(name: str, archive: Path) -> None:
-    """Refuse absolute member paths and ``..`` components (path traversal)."""
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        raise UserError(f"refusing to extract {archive}: member {name!r} has an absolute path "
-                        f"(it would be written outside the output folder); the archive is not a genuine Caltech101 archive")
-    if ".." in PurePosixPath(norm).parts:
-        raise UserError(f"refusing to extract {archive}: member {name!r} contains '..' "
-                        f"(path traversal: it would be written outside the output folder); "
-                        f"the archive is not a genuine Caltech101 archive")
-
-
-def _check_tar_member(member: tarfile.TarInfo, archive: Path) -> None:
-    _check_member(member.name, archive)
-    if member.issym() or member.islnk():
-        target = member.linkname.replace("\\", "/")
-        base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
-        if target.startswith("/") or ".." in (base / target).parts:
-            raise UserError(f"refusing to extract {archive}: link {member.name!r} points to {member.linkname!r}, "
-                            f"outside the output folder")
-    elif not (member.isfile() or member.isdir()):
-        raise UserError(f"refusing to extract {archive}: member {member.name!r} is a device or pipe, "
-                        f"not a file or folder")
-
-
-def _extract_tar(archive: Path, dest: Path) -> None:
-    from tqdm import tqdm
-
-    extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-    with tarfile.open(archive, "r:*") as tf:
-        # one pass over the stream: a member is checked right before it is written
-        for member in tqdm(tf, desc=f"extracting {archive.name}", unit=" files", mininterval=1.0, leave=False):
-            _check_tar_member(member, archive)
-            tf.extract(member, dest, **extra)
-
-
-def _extract_zip(archive: Path, dest: Path) -> None:
-    from tqdm import tqdm
-
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:  # check every name before writing anything
-            _check_member(info.filename, archive)
-        for info in tqdm(infos, desc=f"extracting {archive.name}", unit=" files", mininterval=1.0, leave=False):
-            zf.extract(info, dest)
-
-
-def _is_zip(archive: Path) -> bool:
-    name = archive.name.lower()
-    if name.endswith(".zip"):
-        return True
-    if name.endswith((".tar", ".tar.gz", ".tgz")):
-        return False
-    return zipfile.is_zipfile(archive)
-
-
-def _extract_any(archive: Path, dest: Path) -> None:
-    """Unpack a .zip, .tar or .tar.gz into ``dest`` safely; a damaged archive is a UserError."""
-    try:
-        if _is_zip(archive):
-            _extract_zip(archive, dest)
-        elif tarfile.is_tarfile(archive):
-            _extract_tar(archive, dest)
-        else:
-            raise UserError(f"{archive} is not a zip or tar archive; expected caltech-101.zip from {DEFAULT_URL} "
-                            f"(or its {IMAGES_TAR})")
-    except UserError:
-        raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as e:
-        raise UserError(f"{archive} is damaged or incomplete ({type(e).__name__}: {e}); delete it and "
-                        f"download it again") from None
-    except OSError as e:  # zlib/gzip errors, or the disk is full
-        raise UserError(f"extracting {archive} into {dest} failed ({type(e).__name__}: {e}); the archive may be "
-                        f"damaged (download it again) or the disk full") from None
-
-
-def _image_dirs(root: Path) -> List[Path]:
-    return sorted(p for p in root.rglob(IMAGE_DIR) if p.is_dir() and MACOS_JUNK not in p.parts)
-
-
-def _inner_archives(root: Path) -> List[Path]:
-    return sorted(p for p in root.rglob(IMAGES_TAR) if p.is_file() and MACOS_JUNK not in p.parts)
-
-
-def extract(archive: Path, dest: Path, keep_inner_archive: bool = False) -> Path:
-    """Unpack a Caltech101 archive into ``dest`` and return its ``101_ObjectCategories`` folder.
-
-    Accepts the official zip, ``101_ObjectCategories.tar.gz`` itself, or any .zip/.tar/.tar.gz
-    holding the image folder. Members with absolute paths or ``..`` are refused (UserError). If the
-    unpacked files hold ``101_ObjectCategories.tar.gz`` but no ``101_ObjectCategories/`` folder,
-    that inner archive is unpacked next to itself and then deleted (unless ``keep_inner_archive``).
-    A single top folder (the zip's ``caltech-101/``) is dropped, so the images end up in
-    ``dest/101_ObjectCategories``. Everything happens in a hidden temporary folder inside ``dest``;
-    its content is moved into place only when complete, the image folder last and in one rename.
-    """
-    archive, dest = Path(archive), Path(dest)
-    if not archive.is_file():
-        raise UserError(f"archive {archive} does not exist or is not a file")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX, dir=dest))
-    except OSError as e:
-        raise UserError(f"cannot write into {dest}: {e}; choose another output folder (--out)") from None
-    try:
-        log.info("extracting %s into %s", archive, dest)
-        _extract_any(archive, tmp)
-        shutil.rmtree(tmp / MACOS_JUNK, ignore_errors=True)  # macOS resource forks, if the zip has them
-        content = _drop_single_top_folder(tmp)
-        if not _image_dirs(content):
-            inner = _inner_archives(content)
-            if len(inner) > 1:
-                raise UserError(f"{archive} holds several {IMAGES_TAR}: {', '.join(map(str, inner))}")
-            if inner:
-                log.info("extracting the inner %s", inner[0].relative_to(content))
-                _extract_any(inner[0], inner[0].parent)
-                if not keep_inner_archive:
-                    inner[0].unlink()
-        try:
-            image_root = find_image_root(content)
-        except UserError:
-            raise UserError(f"{archive} does not hold a {IMAGE_DIR} folder of class folders with images; "
-                            f"is it the Caltech101 archive ({DEFAULT_URL})?") from None
-        relative = image_root.relative_to(content)
-        _move_into_place(content, dest, last=relative.parts[0])
-        return dest / relative
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _drop_single_top_folder(tmp: Path) -> Path:
-    entries = list(tmp.iterdir())
-    if len(entries) == 1 and entries[0].is_dir() and entries[0].name != IMAGE_DIR:
-        return entries[0]
-    return tmp
-
-
-def _move_into_place(content: Path, dest: Path, last: str) -> None:
-    entries = sorted(content.iterdir(), key=lambda p: (p.name == last, p.name))
-    conflicts = [dest / p.name for p in entries if (dest / p.name).exists() and ((dest / p.name).is_dir() or p.is_dir())]
-    if conflicts:
-        raise UserError(f"{', '.join(map(str, conflicts))} already exists but is not a complete Caltech101 image "
-                        f"folder; move it away or delete it, then run again")
-    for p in entries:  # same file system (tmp is inside dest): each rename is atomic
-        os.replace(p, dest / p.name)
 
 
 # ----------------------------------------------------------------------------- the whole job
@@ -459,7 +275,7 @@ def fetch_caltech101(out_dir: Path, url: str = DEFAULT_URL, archive: Optional[Pa
         image_root = extract(archive, out_dir, keep_inner_archive=keep_archive)
     else:
         target = out_dir / _archive_name(url)
-        if target.is_file() and (md5 or sha256) and not _mismatches(file_digests(target), md5, sha256):
+        if target.is_file() and (md5 or sha256) and not _mismatches(target, md5, sha256):
             log.info("reusing %s, already downloaded and verified", target)
         else:
             download(url, target, md5, sha256, timeout=timeout)
