@@ -30,7 +30,7 @@ import torch
 
 from .atomic import torch_save
 from .encoder import EncodeOptions, encode
-from .hashing import file_digest
+from .hashing import cached_file_digest
 from .views import ImageView
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def default_cache_dir() -> Path:
 
 def file_key(image_root: Path, relpath: str) -> str:
     """Cache key of an image: its path and a hash of its bytes."""
-    return f"{relpath}|{file_digest(image_root / relpath)}"
+    return f"{relpath}|{cached_file_digest(image_root / relpath)}"
 
 
 def checksum(keys: Sequence[str], features: torch.Tensor) -> str:
@@ -86,7 +86,6 @@ class FeatureCache:
         self.opts = opts or EncodeOptions()
         self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision) if cache_dir is not None else None
         self.memory: Dict[str, Dict[str, torch.Tensor]] = {}  # file name -> key -> feature
-        self._digests: Dict[Tuple[str, str], str] = {}
 
     # --- files ------------------------------------------------------------------------------------
     def _file(self, name: str) -> Optional[Path]:
@@ -136,13 +135,6 @@ class FeatureCache:
                         "features": feats, "sha256": checksum(keys, feats)}, path)
 
     # --- lookups ----------------------------------------------------------------------------------
-    def image_key(self, image_root: Path, rel: str) -> str:
-        """Memoised :func:`file_key` (each image is read for its hash once per process)."""
-        k = (str(image_root), rel)
-        if k not in self._digests:
-            self._digests[k] = file_key(image_root, rel)
-        return self._digests[k]
-
     def _get(self, model: torch.nn.Module, image_root: Path, view: ImageView,
              requests: Sequence[Tuple[str, str, str, Optional[int]]], desc: str) -> Tuple[Dict[Tuple[str, str], torch.Tensor], Dict[str, str]]:
         """requests: (file name, entry key, relpath, index) -> ({(file, key): feature}, {relpath: reason})."""
@@ -175,7 +167,7 @@ class FeatureCache:
         keys, bad = [], {}
         for rel in relpaths:
             try:
-                keys.append(self.image_key(image_root, rel))
+                keys.append(file_key(image_root, rel))  # each image is read for its hash once per process
             except OSError as e:
                 keys.append(None)
                 bad[rel] = f"{type(e).__name__}: {e}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Dict, Mapping, Tuple
 
 import torch
 
@@ -24,6 +25,19 @@ def file_digest(path: str | os.PathLike) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+_digests: Dict[Tuple[str, int, int], str] = {}
+
+
+def cached_file_digest(path: str | os.PathLike) -> str:
+    """:func:`file_digest`, computed once per process for an unchanged file (same path, mtime, size):
+    the feature cache and the result provenance both ask for every image's hash."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _digests:
+        _digests[key] = file_digest(path)
+    return _digests[key]
 
 
 def sha256_json(obj: Any) -> str:

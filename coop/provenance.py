@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional
 
-from .hashing import file_digest, sha256_json
+from .hashing import cached_file_digest, sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +20,6 @@ log = logging.getLogger(__name__)
 # benchmark) is left out: changing how a figure looks does not make a result stale.
 COMPUTING_MODULES = ("block_mods", "clip_loader", "data", "encoder", "experiment", "features", "hashing",
                      "precision", "prompt_learner", "seed", "split", "text_encoder", "train", "views", "zeroshot")
-
-_digests: Dict[Tuple[str, int, int], str] = {}
-
-
-def cached_file_digest(path: Path) -> str:
-    """:func:`coop.hashing.file_digest`, computed once per process for an unchanged file."""
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
-    if key not in _digests:
-        _digests[key] = file_digest(path)
-    return _digests[key]
-
 
 def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
     """One hash over the paths and contents of the images a run read."""
