@@ -112,7 +112,9 @@ def test_a_feature_does_not_depend_on_its_batch(clip_tiny, synthetic_root, synth
         model, synthetic_root, rels, view, [0, 1, 2])
     b, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=0)).crop_features(
         model, synthetic_root, rels[::-1][:7], view, [2, 1])  # other companions, other order
-    assert torch.equal(b[1], a[2, ia[3:]].flip(0)) and torch.equal(b[0], a[1, ia[3:]].flip(0))
+    # Same batch size, other companions and order: bit for bit with torch 2.14 here; the bound for any
+    # build is 1e-6 relative (1.6e-7 measured with torch 2.0.1), as README states.
+    assert rel_err(b[1], a[2, ia[3:]].flip(0)) < 1e-6 and rel_err(b[0], a[1, ia[3:]].flip(0)) < 1e-6
     c, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=2)).crop_features(
         model, synthetic_root, rels, view, [0, 1, 2])
     assert torch.equal(c, a)  # worker processes change nothing

@@ -24,6 +24,18 @@ COS, LOGIT_FRACTION = 0.998, 0.02  # random:tiny on noise; random:RN50 gives >= 
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bfloat16")
 
 
+def _cpu_half_works() -> bool:
+    try:
+        torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3).half(), torch.ones(1, 1, 1, 1).half())
+        torch.ones(2, 2).half() @ torch.ones(2, 2).half()
+        return True
+    except RuntimeError:  # torch < 2.1 has no half-precision CPU kernels
+        return False
+
+
+needs_cpu_half = pytest.mark.skipif(not _cpu_half_works(), reason="this torch has no fp16 CPU kernels")
+
+
 def _outputs(model, precision):
     R = model.visual.input_resolution
     x = torch.randn(6, 3, R, R, generator=torch.Generator().manual_seed(0))
@@ -36,7 +48,7 @@ def _outputs(model, precision):
     return img, text, logits, coop
 
 
-@pytest.mark.parametrize("precision", [pytest.param("amp", marks=needs_bf16), "fp16"])
+@pytest.mark.parametrize("precision", [pytest.param("amp", marks=needs_bf16), pytest.param("fp16", marks=needs_cpu_half)])
 def test_features_and_logits_are_close_to_fp32(precision):
     ref = _outputs(random_clip("tiny"), "fp32")
     model = random_clip("tiny")
@@ -50,8 +62,10 @@ def test_features_and_logits_are_close_to_fp32(precision):
         assert model.visual.conv1.weight.dtype == torch.float16 and model.ln_final.weight.dtype == torch.float32
 
 
-@pytest.mark.parametrize("precision,block_mod", [pytest.param("amp", None, marks=needs_bf16), ("fp16", None),
-                                                pytest.param("amp", "lora", marks=needs_bf16), ("fp16", "adapter")])
+@pytest.mark.parametrize("precision,block_mod", [pytest.param("amp", None, marks=needs_bf16),
+                                                pytest.param("fp16", None, marks=needs_cpu_half),
+                                                pytest.param("amp", "lora", marks=needs_bf16),
+                                                pytest.param("fp16", "adapter", marks=needs_cpu_half)])
 def test_training_runs_and_learns_in_each_precision(precision, block_mod):
     model = apply_to_model(random_clip("tiny"), precision)
     torch.manual_seed(0)
