@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 # The modules whose code decides a run's numbers. Presentation (plot, report, figures, download,
 # benchmark) is left out: changing how a figure looks does not make a result stale.
 COMPUTING_MODULES = ("block_mods", "clip_loader", "data", "encoder", "experiment", "features", "hashing",
-                     "precision", "prompt_learner", "seed", "split", "text_encoder", "train", "views", "zeroshot")
+                     "precision", "prompt_learner", "seed", "split", "text_encoder", "train", "train_config",
+                     "views", "zeroshot")
 
 def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
     """One hash over the paths and contents of the images a run read."""

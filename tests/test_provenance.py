@@ -12,7 +12,7 @@ import torch
 import coop.atomic
 import coop.context
 from coop.results import load_results, read_result
-from conftest import load_script
+from conftest import ROOT, load_script
 
 train_coop, zeroshot, run_all = load_script("train_coop"), load_script("zeroshot"), load_script("run_all")
 
@@ -104,3 +104,24 @@ def test_a_json_given_as_context_gets_one_sentence(data, tmp_path, capsys):
     assert zeroshot.main(argv(data, tmp_path, "--context", str(js))) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a result JSON" in err and "shots1_seed1.pt" in err
+
+
+def test_every_module_that_computes_numbers_is_in_the_code_hash():
+    """A new module on the computing path must be listed, or changing it would not make results stale."""
+    import ast
+
+    from coop.provenance import COMPUTING_MODULES
+
+    root = ROOT / "coop"
+    seen, todo = set(), ["train", "zeroshot", "sweep"]
+    while todo:  # the coop modules imported (transitively) by the modules that run experiments
+        name = todo.pop()
+        if name in seen or not (root / f"{name}.py").is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo += [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+    presentation = {"sweep", "results", "provenance", "departures", "errors", "atomic", "context", "preflight",
+                    "paths", "cli_args", "plot", "report", "report_tables", "analysis", "synthetic"}
+    assert seen - presentation <= set(COMPUTING_MODULES), sorted(seen - presentation - set(COMPUTING_MODULES))
