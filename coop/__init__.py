@@ -6,11 +6,11 @@ Public surface:
     set_seed                 -- the seed recipe every run applies
     UserError                -- problems a user can fix; scripts print them without a traceback
 """
-from .block_mods import BLOCK_MODS
-from .clip_loader import load_clip, random_clip
-from .errors import UserError
-from .prompt_learner import CoOp
-from .seed import set_seed
+from .model.block_mods import BLOCK_MODS
+from .model.clip_loader import load_clip, random_clip
+from .utils.errors import UserError
+from .model.prompt_learner import CoOp
+from .utils.seed import set_seed
 
 __version__ = "0.1.0"
 __all__ = ["BLOCK_MODS", "CoOp", "UserError", "load_clip", "random_clip", "set_seed", "__version__"]

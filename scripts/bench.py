@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
-from coop.paths import RESULTS, SPLIT  # noqa: E402
+from coop.runs.cli_args import ArgumentParser, parse_int_list  # noqa: E402
+from coop.utils.errors import cli, setup_logging  # noqa: E402
+from coop.utils.paths import RESULTS, SPLIT  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -64,14 +64,14 @@ def main(argv=None) -> int:
     setup_logging()
     import torch
 
-    from coop import benchmark as B
-    from coop.atomic import write_json
-    from coop.clip_loader import load_clip, resolve_device
-    from coop.prompt_learner import CoOp
-    from coop.results import environment, now
-    from coop.split import read_split
+    from coop.report import benchmark as B
+    from coop.utils.atomic import write_json
+    from coop.model.clip_loader import load_clip, resolve_device
+    from coop.model.prompt_learner import CoOp
+    from coop.runs.results import environment, now
+    from coop.data.split import read_split
 
-    from coop.precision import cpu_supports_bf16
+    from coop.model.precision import cpu_supports_bf16
 
     shots = parse_int_list(args.shots, "--shots")
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     log.info("(b) text side, forward+backward over %d prompts", len(names))
     text = {m: B.timeit(B.text_step(coop, m), repeat=r) for m, r in
             [("ours", args.repeat), ("truncated", 2), ("naive", 1)] if args.naive or m == "ours"}
-    from coop.block_mods import BLOCK_MODS
+    from coop.model.block_mods import BLOCK_MODS
 
     for mod in BLOCK_MODS:  # the modifications keep the fast path: their cost on top of ours
         text[f"ours+{mod}"] = B.timeit(B.text_step(CoOp(model, names, block_mod=mod), "ours"), repeat=args.repeat)
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     img = {"ours_channels_last_img_s": B.image_throughput(model, fast=True),
            "plain_img_s": B.image_throughput(model, fast=False) if args.naive else None}
     if args.data_root:
-        from coop.data import find_image_root
+        from coop.data.caltech101 import find_image_root
 
         root = find_image_root(args.data_root)
         rels = [it[0] for it in split.test[::19][:128]]

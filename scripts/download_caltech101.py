@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser  # noqa: E402
-from coop.download import CANDIDATE_SHA256, DEFAULT_MD5, DEFAULT_URL, fetch_caltech101  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
-from coop.paths import DATA  # noqa: E402
+from coop.runs.cli_args import ArgumentParser  # noqa: E402
+from coop.data.download import CANDIDATE_SHA256, DEFAULT_MD5, DEFAULT_URL, fetch_caltech101  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.utils.paths import DATA  # noqa: E402
 
 log = logging.getLogger("download_caltech101")
 

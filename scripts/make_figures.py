@@ -6,7 +6,7 @@
 Writes ``architecture.png`` (the diagram), ``rn50_shapes.md`` (shapes and parameter counts from
 forward hooks) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
 how many token rows each text block processes for Caltech101's class names), and refreshes the
-table of departures from CoOp in report/REPORT.md (from coop/departures.py).
+table of departures from CoOp in report/REPORT.md (from coop/methods/departures.py).
 The weights are random: no number written here depends on weight values.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
+from coop.runs.cli_args import ArgumentParser  # noqa: E402
+from coop.utils.errors import cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("make_figures")
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +40,12 @@ def main(argv=None) -> int:
     setup_logging()
     import torch
 
-    from coop.architecture import shape_rows, shape_table_markdown, totals
-    from coop.diagram import draw_architecture
-    from coop.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
-    from coop.split import read_split
-    from coop.atomic import write_text
-    from coop.clip_loader import random_clip
+    from coop.report.architecture import shape_rows, shape_table_markdown, totals
+    from coop.report.diagram import draw_architecture
+    from coop.report.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
+    from coop.data.split import read_split
+    from coop.utils.atomic import write_text
+    from coop.model.clip_loader import random_clip
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     out = Path(args.out)
@@ -63,10 +63,10 @@ def main(argv=None) -> int:
     log.info("wrote %s", out / "coop_params.md")
     draw_architecture(rows, out / "architecture.png", tot=tot)
     log.info("wrote %s", out / "architecture.png")
-    from coop.report import REPO_REPORT, refresh_departures
+    from coop.report.document import REPO_REPORT, refresh_departures
 
     refresh_departures(REPO_REPORT)
-    log.info("refreshed the departures table of %s from coop/departures.py", REPO_REPORT)
+    log.info("refreshed the departures table of %s from coop/methods/departures.py", REPO_REPORT)
     return 0
 
 

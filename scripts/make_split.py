@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser, parse_int_list  # noqa: E402
-from coop.data import find_image_root  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
-from coop.paths import SPLIT  # noqa: E402
-from coop.split import make_split, write_split_with_fewshot  # noqa: E402
+from coop.runs.cli_args import ArgumentParser, parse_int_list  # noqa: E402
+from coop.data.caltech101 import find_image_root  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.utils.paths import SPLIT  # noqa: E402
+from coop.data.split import make_split, write_split_with_fewshot  # noqa: E402
 
 log = logging.getLogger("make_split")
 

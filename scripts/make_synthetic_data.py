@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
-from coop.synthetic import DEFAULT_CLASSES, make_synthetic_data  # noqa: E402
+from coop.runs.cli_args import ArgumentParser  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.data.synthetic import DEFAULT_CLASSES, make_synthetic_data  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

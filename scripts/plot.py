@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
-from coop.paths import RESULTS  # noqa: E402
-from coop.plot import plot_fewshot, summary_table  # noqa: E402
-from coop.results import load_results  # noqa: E402
+from coop.runs.cli_args import ArgumentParser  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.utils.paths import RESULTS  # noqa: E402
+from coop.report.plot import plot_fewshot, summary_table  # noqa: E402
+from coop.runs.results import load_results  # noqa: E402
 
 log = logging.getLogger("plot")
 

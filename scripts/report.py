@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
-from coop.paths import RESULTS  # noqa: E402
+from coop.runs.cli_args import ArgumentParser  # noqa: E402
+from coop.utils.errors import cli, setup_logging  # noqa: E402
+from coop.utils.paths import RESULTS  # noqa: E402
 
 log = logging.getLogger("report")
 
@@ -38,11 +38,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.report import write_report
+    from coop.report.document import write_report
 
     results = Path(args.results)
     if not results.is_dir():
-        from coop.errors import UserError
+        from coop.utils.errors import UserError
 
         raise UserError(f"--results {results} is not a folder; run bash scripts/run_all.sh (or --demo) first")
     out = write_report(results, args.out, figures=args.figures)

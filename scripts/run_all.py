@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from coop.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
-from coop.errors import UserError, cli, setup_logging  # noqa: E402
-from coop.paths import DATA, REPORT, RESULTS, SPLIT  # noqa: E402
+from coop.runs.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
+from coop.utils.paths import DATA, REPORT, RESULTS, SPLIT  # noqa: E402
 from train_coop import add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
@@ -61,10 +61,10 @@ def report_path(results: Path, random_weights: bool) -> Path:
 def finish(results: Path, changed: bool, report: bool) -> None:
     """The figure, then the report's results part -- redone when a run changed, or when they are
     missing or older than a result."""
-    from coop.plot import plot_fewshot
-    from coop.report import write_report
-    from coop.results import any_random, load_results
-    from coop.sweep import summary_lines
+    from coop.report.plot import plot_fewshot
+    from coop.report.document import write_report
+    from coop.runs.results import any_random, load_results
+    from coop.pipeline.sweep import summary_lines
 
     for line in summary_lines(results):
         log.info("  %s", line)
@@ -85,8 +85,8 @@ def finish(results: Path, changed: bool, report: bool) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.sweep import DEMO_DIR, SweepPlan, prepare_demo, run_sweep
-    from coop.zeroshot import ZeroShotConfig, resolve_templates
+    from coop.pipeline.sweep import DEMO_DIR, SweepPlan, prepare_demo, run_sweep
+    from coop.methods.zeroshot import ZeroShotConfig, resolve_templates
 
     shots = parse_int_list(args.shots, "--shots")
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)

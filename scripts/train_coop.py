@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.block_mods import BLOCK_MODS  # noqa: E402
-from coop.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
-from coop.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
-from coop.split import SAMPLINGS  # noqa: E402
-from coop.train import TrainConfig  # noqa: E402
+from coop.model.block_mods import BLOCK_MODS  # noqa: E402
+from coop.runs.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
+from coop.utils.errors import cli, setup_logging  # noqa: E402
+from coop.model.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
+from coop.data.split import SAMPLINGS  # noqa: E402
+from coop.methods.train import TrainConfig  # noqa: E402
 
 log = logging.getLogger("train_coop")
 D = TrainConfig()
@@ -77,11 +77,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.atomic import remove_stale_temp_files
-    from coop.preflight import check_run
-    from coop.results import write_result
-    from coop.sweep import already_done, result_path
-    from coop.train import run_coop
+    from coop.utils.atomic import remove_stale_temp_files
+    from coop.runs.preflight import check_run
+    from coop.runs.results import write_result
+    from coop.pipeline.sweep import already_done, result_path
+    from coop.methods.train import run_coop
 
     cfg = train_config(args, args.shots, args.seed)
     check_run(cfg)

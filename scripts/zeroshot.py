@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
-from coop.errors import cli, setup_logging  # noqa: E402
+from coop.runs.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
+from coop.utils.errors import cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("zeroshot")
 
@@ -38,11 +38,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.atomic import remove_stale_temp_files
-    from coop.preflight import check_run
-    from coop.results import write_result
-    from coop.sweep import already_done, result_path
-    from coop.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
+    from coop.utils.atomic import remove_stale_temp_files
+    from coop.runs.preflight import check_run
+    from coop.runs.results import write_result
+    from coop.pipeline.sweep import already_done, result_path
+    from coop.methods.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
     resolve_templates(args.templates)  # bad templates fail before anything loads
     cfg = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,

@@ -41,7 +41,7 @@ def _restore_logging():
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """A synthetic Caltech101 tree (10 classes x 12 images); returns its 101_ObjectCategories."""
-    from coop.synthetic import make_synthetic_data
+    from coop.data.synthetic import make_synthetic_data
 
     return make_synthetic_data(tmp_path_factory.mktemp("synthetic"))
 
@@ -49,7 +49,7 @@ def synthetic_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_split(synthetic_root, tmp_path_factory):
     """The split of the synthetic tree, written to a file and read back."""
-    from coop.split import make_split, read_split, write_split
+    from coop.data.split import make_split, read_split, write_split
 
     path = tmp_path_factory.mktemp("splits") / "synthetic.json"
     write_split(make_split(synthetic_root), path)
@@ -59,15 +59,15 @@ def synthetic_split(synthetic_root, tmp_path_factory):
 @pytest.fixture
 def tiny_clip():
     """A fresh random tiny CLIP (function scope: tests may freeze or train around it)."""
-    from coop.clip_loader import random_clip
+    from coop.model.clip_loader import random_clip
 
     return random_clip("tiny")
 
 
 def write_fake_result(path, rec: dict) -> None:
     """Write a made-up record as a finished run: a run_id and inputs, and for CoOp the learned
-    context beside it carrying the same run_id (what coop.results.read_result requires)."""
-    from coop.results import write_result
+    context beside it carrying the same run_id (what coop.runs.results.read_result requires)."""
+    from coop.runs.results import write_result
 
     rec = {"run_id": "fake" + str(abs(hash(str(path))))[:16], "inputs": {}, **rec}
     if rec["kind"] == "coop":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coop.analysis import analysis, compare_word, conclusion, trend
+from coop.report.analysis import analysis, compare_word, conclusion, trend
 
 CLASSES = ["ant", "bass", "chair"]
 

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 import clip
 from coop import BLOCK_MODS
-from coop.clip_loader import RANDOM_ARCHS
-from coop.experiment import Experiment
-from coop.prompt_learner import CoOp
-from coop.train import TrainConfig, fit, training_set
+from coop.model.clip_loader import RANDOM_ARCHS
+from coop.runs.experiment import Experiment
+from coop.model.prompt_learner import CoOp
+from coop.methods.train import TrainConfig, fit, training_set
 from conftest import load_script
 
 NAMES = ["accordion", "car_side", "water_lilly", "yin_yang", "electric guitar"]

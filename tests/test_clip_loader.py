@@ -5,8 +5,8 @@ import urllib.request
 import pytest
 import torch
 
-from coop.clip_loader import RANDOM_ARCHS, load_clip, random_clip
-from coop.errors import UserError
+from coop.model.clip_loader import RANDOM_ARCHS, load_clip, random_clip
+from coop.utils.errors import UserError
 
 
 def test_random_tiny_has_the_advertised_shapes_and_is_seeded():

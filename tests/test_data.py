@@ -4,9 +4,9 @@ import shutil
 import pytest
 from PIL import Image
 
-from coop.data import check_image, find_image_root, list_classes, load_image, prompt_name
-from coop.errors import UserError
-from coop.split import make_split
+from coop.data.caltech101 import check_image, find_image_root, list_classes, load_image, prompt_name
+from coop.utils.errors import UserError
+from coop.data.split import make_split
 
 
 def test_discovery_leaves_out_ignored_folders_and_renames(synthetic_root):
@@ -72,7 +72,7 @@ def test_high_bit_depth_images_are_scaled_not_clipped_to_white(tmp_path, mode, b
     import numpy as np
     from PIL import Image
 
-    from coop.data import load_image
+    from coop.data.caltech101 import load_image
 
     top = 2 ** bits - 1
     ramp = (np.linspace(0, top, 64).reshape(8, 8)).astype(np.uint16 if mode == "I;16" else np.int32)

@@ -6,8 +6,8 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-from coop.departures import DEPARTURES, active
-from coop.train import TrainConfig
+from coop.methods.departures import DEPARTURES, active
+from coop.methods.train import TrainConfig
 from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""scripts/download_caltech101.py and coop.download against a local HTTP server (no network needed).
+"""scripts/download_caltech101.py and coop.data.download against a local HTTP server (no network needed).
 
 The served archive is shaped like the official one: caltech-101.zip holding
 caltech-101/101_ObjectCategories.tar.gz (the images), Annotations.tar, show_annotation.m and a
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from coop.data import IMAGE_DIR, find_image_root, list_classes, list_images
-from coop.download import EXTRACT_PREFIX, download, extract, fetch_caltech101
-from coop.errors import EXIT_USER_ERROR, UserError
-from coop.synthetic import make_synthetic_data
+from coop.data.caltech101 import IMAGE_DIR, find_image_root, list_classes, list_images
+from coop.data.download import EXTRACT_PREFIX, download, extract, fetch_caltech101
+from coop.utils.errors import EXIT_USER_ERROR, UserError
+from coop.data.synthetic import make_synthetic_data
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["Faces", "accordion", "anchor"]

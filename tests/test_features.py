@@ -20,12 +20,12 @@ import pytest
 import torch
 from torchvision import transforms as T
 
-import coop.features as features
-from coop.clip_loader import load_clip
-from coop.data import load_image
-from coop.encoder import EncodeOptions
-from coop.features import FeatureCache, file_key
-from coop.views import CLIP_MEAN, CLIP_STD, TestView, TrainCrop
+import coop.features.cache as features
+from coop.model.clip_loader import load_clip
+from coop.data.caltech101 import load_image
+from coop.features.encoder import EncodeOptions
+from coop.features.cache import FeatureCache, file_key
+from coop.features.views import CLIP_MEAN, CLIP_STD, TestView, TrainCrop
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = 64  # random:tiny's input resolution
@@ -209,9 +209,9 @@ sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads(1)
 from coop import load_clip
-from coop.encoder import EncodeOptions
-from coop.features import FeatureCache
-from coop.views import TestView
+from coop.features.encoder import EncodeOptions
+from coop.features.cache import FeatureCache
+from coop.features.views import TestView
 cache_dir, image_root, rels_file, me, other = sys.argv[1:6]
 rels = json.loads(Path(rels_file).read_text())
 model, _ = load_clip("random:tiny", device="cpu")

@@ -12,10 +12,10 @@ import random
 import pytest
 import torch
 
-import coop.features as features
-from coop.experiment import Experiment
-from coop.split import fewshot
-from coop.train import TrainConfig, crop_plan, run_coop, training_set
+import coop.features.cache as features
+from coop.runs.experiment import Experiment
+from coop.data.split import fewshot
+from coop.methods.train import TrainConfig, crop_plan, run_coop, training_set
 from conftest import load_script
 
 train_coop = load_script("train_coop")

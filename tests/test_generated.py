@@ -9,18 +9,18 @@ import time
 
 import pytest
 
-from coop.atomic import remove_stale_temp_files
-from coop.data import IMAGE_DIR
-from coop.errors import UserError
-from coop.sweep import prepare_demo
-from coop.synthetic import DEFAULT_CLASSES, make_synthetic_data
+from coop.utils.atomic import remove_stale_temp_files
+from coop.data.caltech101 import IMAGE_DIR
+from coop.utils.errors import UserError
+from coop.pipeline.sweep import prepare_demo
+from coop.data.synthetic import DEFAULT_CLASSES, make_synthetic_data
 from conftest import ROOT, load_script
 
 run_all, make_split = load_script("run_all"), load_script("make_split")
 
 
 def test_a_killed_synthetic_tree_is_never_used(tmp_path):
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from coop.synthetic import make_synthetic_data; "
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from coop.data.synthetic import make_synthetic_data; "
             f"make_synthetic_data({str(tmp_path / 'data')!r}, per_class=200)")
     p = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 60
@@ -37,7 +37,7 @@ def test_a_killed_synthetic_tree_is_never_used(tmp_path):
 
 def test_two_demos_at_once_build_one_tree(tmp_path):
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
-            f"from coop.sweep import prepare_demo; prepare_demo(Path({str(tmp_path)!r}))")
+            f"from coop.pipeline.sweep import prepare_demo; prepare_demo(Path({str(tmp_path)!r}))")
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()

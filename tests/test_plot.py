@@ -12,9 +12,9 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from conftest import ROOT, write_fake_result
-from coop.errors import UserError
-from coop.plot import COOP_COLOR, DEMO_TITLE, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
-from coop.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name,
+from coop.utils.errors import UserError
+from coop.report.plot import COOP_COLOR, DEMO_TITLE, RANDOM_TITLE, draw_fewshot, plot_fewshot, summarize
+from coop.runs.results import (REQUIRED_KEYS, coop_result_path, load_results, method_name,
                           zeroshot_result_path)
 
 SHOTS = (1, 2, 4)

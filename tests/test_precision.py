@@ -12,11 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coop.clip_loader import random_clip
-from coop.experiment import TrainSet
-from coop.precision import apply_to_model, autocast, check_precision, cpu_supports_bf16
-from coop.prompt_learner import CoOp
-from coop.train import TrainConfig, fit
+from coop.model.clip_loader import random_clip
+from coop.runs.experiment import TrainSet
+from coop.model.precision import apply_to_model, autocast, check_precision, cpu_supports_bf16
+from coop.model.prompt_learner import CoOp
+from coop.methods.train import TrainConfig, fit
 from conftest import load_script
 
 NAMES = ["ant", "car_side", "yin_yang", "dalmatian", "water_lilly", "x"]
@@ -79,7 +79,7 @@ def test_training_runs_and_learns_in_each_precision(precision, block_mod):
 
 
 def test_fp16_on_a_cpu_is_one_clear_error(synthetic_root, synthetic_split, tmp_path, capsys):
-    from coop.errors import UserError
+    from coop.utils.errors import UserError
 
     with pytest.raises(UserError, match="CUDA"):
         check_precision("fp16", "cpu")

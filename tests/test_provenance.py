@@ -9,9 +9,9 @@ import shutil
 import pytest
 import torch
 
-import coop.atomic
-import coop.context
-from coop.results import load_results, read_result
+import coop.utils.atomic
+import coop.methods.context
+from coop.runs.results import load_results, read_result
 from conftest import ROOT, load_script
 
 train_coop, zeroshot, run_all = load_script("train_coop"), load_script("zeroshot"), load_script("run_all")
@@ -79,14 +79,14 @@ def test_a_pt_and_json_of_two_runs_are_an_unfinished_run(data, tmp_path, capsys)
 
 
 def test_a_failing_write_keeps_the_trained_context(data, tmp_path, capsys, monkeypatch):
-    real = coop.atomic.torch_save
+    real = coop.utils.atomic.torch_save
 
     def disk_full(obj, target):
         if "results" in str(target):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(obj, target)
 
-    monkeypatch.setattr(coop.context, "torch_save", disk_full)
+    monkeypatch.setattr(coop.methods.context, "torch_save", disk_full)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     assert train_coop.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1")) == 2
@@ -108,20 +108,21 @@ def test_a_json_given_as_context_gets_one_sentence(data, tmp_path, capsys):
 
 def test_every_module_that_computes_numbers_is_in_the_code_hash():
     """A new module on the computing path must be listed, or changing it would not make results stale."""
-    import ast
+    from imports import imports_of, module_names
 
-    from coop.provenance import COMPUTING_MODULES
+    from coop.runs.provenance import COMPUTING_MODULES
 
-    root = ROOT / "coop"
-    seen, todo = set(), ["train", "zeroshot", "sweep"]
+    modules = module_names()
+    seen, todo = set(), ["methods.train", "methods.zeroshot", "pipeline.sweep"]
     while todo:  # the coop modules imported (transitively) by the modules that run experiments
         name = todo.pop()
-        if name in seen or not (root / f"{name}.py").is_file():
+        if name in seen or name not in modules or modules[name].name == "__init__.py":
             continue
         seen.add(name)
-        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                todo += [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
-    presentation = {"sweep", "results", "provenance", "departures", "errors", "atomic", "context", "preflight",
-                    "paths", "cli_args", "plot", "report", "report_tables", "analysis", "synthetic"}
+        todo += imports_of(name, modules[name])
+    presentation = {"pipeline.sweep", "runs.results", "runs.provenance", "methods.departures", "utils.errors",
+                    "utils.atomic", "methods.context", "runs.preflight", "utils.paths", "runs.cli_args",
+                    "report.plot", "report.document", "report.tables", "report.analysis", "data.synthetic"}
+    assert {"model.text_encoder", "features.views", "methods.train"} <= seen  # the walk follows the new layout
     assert seen - presentation <= set(COMPUTING_MODULES), sorted(seen - presentation - set(COMPUTING_MODULES))
+    assert all(name in modules for name in COMPUTING_MODULES)  # no name left from an old layout

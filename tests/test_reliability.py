@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import coop.clip_loader
-from coop.clip_loader import random_clip
-from coop.results import read_result
-from coop.split import fewshot, make_split, read_split, write_split
+import coop.model.clip_loader
+from coop.model.clip_loader import random_clip
+from coop.runs.results import read_result
+from coop.data.split import fewshot, make_split, read_split, write_split
 from conftest import load_script
 
 
@@ -120,7 +120,7 @@ def test_named_model_offline_without_cached_weights(args, tmp_path, capsys, monk
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     download_root = tmp_path / "clip"
-    monkeypatch.setattr(coop.clip_loader, "default_download_root", lambda: str(download_root))
+    monkeypatch.setattr(coop.model.clip_loader, "default_download_root", lambda: str(download_root))
     args["--model"] = "RN50"
     for script, a in ((train_coop, train_argv(args)), (zeroshot, argv(args))):
         line = user_error(capsys, script.main(a), "RN50", str(download_root / "RN50.pt"), "--model")

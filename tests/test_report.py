@@ -16,9 +16,9 @@ import torch
 
 import clip
 import coop
-from coop import report as rep
+from coop.report import document as rep
 from conftest import write_fake_result
-from coop.results import REQUIRED_KEYS, coop_result_path, load_results, zeroshot_result_path
+from coop.runs.results import REQUIRED_KEYS, coop_result_path, load_results, zeroshot_result_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "report" / "REPORT.md"
@@ -38,8 +38,8 @@ def _modules():
     mods = {"clip": clip, "clip.clip": importlib.import_module("clip.clip"),
             "clip.model": importlib.import_module("clip.model"),
             "clip.simple_tokenizer": importlib.import_module("clip.simple_tokenizer"), "coop": coop}
-    for info in pkgutil.iter_modules(coop.__path__):
-        mods[f"coop.{info.name}"] = importlib.import_module(f"coop.{info.name}")
+    for info in pkgutil.walk_packages(coop.__path__, prefix="coop."):
+        mods[info.name] = importlib.import_module(info.name)
     return mods
 
 
@@ -48,7 +48,7 @@ def _defined_names():
     arguments, variables, ``self.x`` attributes (also those read, e.g. a module's ``attn.out_proj``),
     import aliases."""
     names = set()
-    for f in [*CLIP_DIR.glob("*.py"), *COOP_DIR.glob("*.py")]:
+    for f in [*CLIP_DIR.glob("*.py"), *COOP_DIR.rglob("*.py")]:
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
@@ -149,8 +149,8 @@ def test_numbers_quoted_from_generated_tables_match_them():
 
 
 def test_architecture_table_of_a_tiny_clip(tiny_clip, tmp_path):
-    from coop.architecture import shape_rows, shape_table_markdown, totals
-    from coop.diagram import draw_architecture
+    from coop.report.architecture import shape_rows, shape_table_markdown, totals
+    from coop.report.diagram import draw_architecture
 
     rows = shape_rows(tiny_clip)
     tot = totals(tiny_clip)
@@ -328,7 +328,7 @@ def test_no_results_is_a_clear_error(tmp_path):
 
 
 def test_markdown_cells_are_escaped():
-    from coop.report_tables import md_escape
+    from coop.report.tables import md_escape
 
     assert md_escape("a|b_c*") == "a\\|b\\_c\\*"
 
@@ -337,7 +337,7 @@ def test_markdown_cells_are_escaped():
 def test_block_mods_start_bit_identical_to_coop(tiny_clip, mod):
     """REPORT.md section 6.2: at initialisation the default (shared-prefix) path gives CoOp's
     features bit for bit."""
-    from coop.prompt_learner import CoOp
+    from coop.model.prompt_learner import CoOp
 
     names = ["ant", "car_side", "yin_yang", "electric guitar"]
     torch.manual_seed(0)
@@ -350,16 +350,16 @@ def test_block_mods_start_bit_identical_to_coop(tiny_clip, mod):
 
 @pytest.fixture(scope="module")
 def rn50():
-    from coop.clip_loader import random_clip
+    from coop.model.clip_loader import random_clip
 
     return random_clip("RN50")  # the real RN50 shapes (~5 s); the weights' values do not matter here
 
 
 def test_generated_tables_are_up_to_date(rn50):
     """report/figures/*.md are what scripts/make_figures.py writes for the current code."""
-    from coop.architecture import shape_rows, shape_table_markdown, totals
-    from coop.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
-    from coop.split import read_split
+    from coop.report.architecture import shape_rows, shape_table_markdown, totals
+    from coop.report.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
+    from coop.data.split import read_split
 
     split = "splits/caltech101.json"
     params = (trainable_table_markdown(trainable_rows(rn50), len(rn50.transformer.resblocks))
@@ -370,8 +370,8 @@ def test_generated_tables_are_up_to_date(rn50):
 
 
 def test_training_recipe_in_the_report_is_the_codes():
-    """Section 4.2 quotes coop.train.TrainConfig's defaults and coop_epochs; they must not drift."""
-    from coop.train import TrainConfig, coop_epochs
+    """Section 4.2 quotes coop.methods.train.TrainConfig's defaults and coop_epochs; they must not drift."""
+    from coop.methods.train import TrainConfig, coop_epochs
 
     text = REPORT.read_text(encoding="utf-8")
     d = TrainConfig()

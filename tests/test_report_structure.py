@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 
-from coop.departures import markdown_zh
-from coop.report import departures_block, write_report
-from coop.results import coop_result_path, zeroshot_result_path
+from coop.methods.departures import markdown_zh
+from coop.report.document import departures_block, write_report
+from coop.runs.results import coop_result_path, zeroshot_result_path
 from conftest import ROOT, write_fake_result
 
 REPORT = ROOT / "report" / "REPORT.md"

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import coop.experiment
-from coop.results import load_results, read_result
-from coop.split import read_split
+import coop.runs.experiment
+from coop.runs.results import load_results, read_result
+from coop.data.split import read_split
 from conftest import ROOT, load_script
 
 SHOTS, SEEDS = (1, 2, 4), (1, 2, 3)  # run_all's defaults
@@ -39,7 +39,7 @@ def test_second_call_skips_finished_runs_and_rewrites_nothing(tmp_path, monkeypa
     first = snapshot(results)
 
     with monkeypatch.context() as m:
-        m.setattr(coop.experiment, "Experiment", _no_loading)
+        m.setattr(coop.runs.experiment, "Experiment", _no_loading)
         assert run_all.main(argv) == 0
     assert snapshot(results) == first  # not one byte, not one mtime (the figure included)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from coop.seed import set_seed
+from coop.utils.seed import set_seed
 
 
 @pytest.mark.parametrize("seed", [0, 1, 3])

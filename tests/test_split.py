@@ -4,10 +4,10 @@ import json
 import pytest
 
 from conftest import COOP_SPLIT, REAL_IMAGES, ROOT, needs_real_data
-from coop.errors import UserError
-from coop.split import (PARTS, check_split_matches_data, dumps_split, fewshot, make_split, read_split,
+from coop.utils.errors import UserError
+from coop.data.split import (PARTS, check_split_matches_data, dumps_split, fewshot, make_split, read_split,
                         write_fewshot, write_split)
-from coop.data import list_classes
+from coop.data.caltech101 import list_classes
 
 
 def test_split_is_deterministic_and_in_coop_format(synthetic_root, tmp_path):

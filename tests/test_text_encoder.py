@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import clip
-from coop.prompt_learner import CoOp
+from coop.model.prompt_learner import CoOp
 
 # Class names of very different token lengths, including multi-word and rare words.
 NAMES = ["ant", "car_side", "yin_yang", "dalmatian", "water_lilly", "Motorbikes", "a",

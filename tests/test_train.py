@@ -10,14 +10,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 import clip
-from coop.clip_loader import load_clip, random_clip
-from coop.experiment import Experiment
-from coop.hashing import sha256_file
-from coop.prompt_learner import CoOp
-from coop.results import REQUIRED_KEYS, read_result
-from coop.seed import set_seed
-from coop.split import fewshot
-from coop.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop, training_set
+from coop.model.clip_loader import load_clip, random_clip
+from coop.runs.experiment import Experiment
+from coop.utils.hashing import sha256_file
+from coop.model.prompt_learner import CoOp
+from coop.runs.results import REQUIRED_KEYS, read_result
+from coop.utils.seed import set_seed
+from coop.data.split import fewshot
+from coop.methods.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop, training_set
 from conftest import load_script
 
 EPOCHS = 5
@@ -198,7 +198,7 @@ def test_accuracy_is_recomputed_from_the_saved_context(trained, common, work, ex
 
 
 def test_context_of_other_weights_is_refused(trained, tmp_path):
-    from coop.errors import UserError
+    from coop.utils.errors import UserError
 
     saved = torch.load(trained[0].with_suffix(".pt"), weights_only=True)
     saved["model"]["sha256"] = "0" * 64

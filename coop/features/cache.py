@@ -1,0 +1,207 @@
+"""Image features, computed once by the frozen image encoder and cached on disk.
+
+CLIP's image encoder never changes under CoOp, so each (image, view) needs it once, whatever the
+number of runs. Layout under ``<cache_dir>/<weights sha256[:16]>/<precision>/``::
+
+    test-<id>.pt                       every test image, CLIP's preprocessing
+    crop-<id>/<image key hash>.pt      one training image: its crops, row k = crop index k
+
+``<id>`` hashes the view's full description (transform, resolution, crop seed), so other weights,
+precision, transform or crop seed never reuse a feature, and an image is keyed by its path *and*
+the hash of its bytes, so a changed image is recomputed. A run loads only the files of its own
+images. The whole CoOp sweep in the default mode is about 120,000 crops, 0.5 GB.
+
+Every file verifies itself when loaded: its description, a SHA256 over its keys and feature bytes,
+shapes, and finite values. A file that fails is reported once and recomputed. Files are written
+atomically under a lock, merging what concurrent runs added.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..utils.atomic import torch_save
+from .encoder import EncodeOptions, encode
+from ..utils.hashing import cached_file_digest
+from .views import ImageView
+
+log = logging.getLogger(__name__)
+
+FORMAT = 2
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("COOP_CACHE", os.path.expanduser("~/.cache/coop-caltech101")))
+
+
+def file_key(image_root: Path, relpath: str) -> str:
+    """Cache key of an image: its path and a hash of its bytes."""
+    return f"{relpath}|{cached_file_digest(image_root / relpath)}"
+
+
+def checksum(keys: Sequence[str], features: torch.Tensor) -> str:
+    h = hashlib.sha256(json.dumps(list(keys)).encode())
+    h.update(features.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+class CorruptCacheFile(Exception):
+    pass
+
+
+def read_feature_file(path: Path, description: Dict, dim: int) -> Dict[str, torch.Tensor]:
+    """``{key: feature}`` of a verified cache file; raises CorruptCacheFile if anything is off."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        keys, feats = obj["keys"], obj["features"]
+    except Exception as e:
+        raise CorruptCacheFile(f"unreadable: {type(e).__name__}: {e}") from None
+    if obj.get("format") != FORMAT or obj.get("description") != description:
+        raise CorruptCacheFile("it describes another view or format")
+    if not (isinstance(feats, torch.Tensor) and feats.dtype == torch.float32 and feats.dim() == 2
+            and feats.shape == (len(keys), dim) and len(set(keys)) == len(keys)):
+        raise CorruptCacheFile("its keys and features do not line up")
+    if obj.get("sha256") != checksum(keys, feats):
+        raise CorruptCacheFile("its checksum does not match its contents")
+    if not torch.isfinite(feats).all():
+        raise CorruptCacheFile("it holds non-finite features")
+    return dict(zip(keys, feats))
+
+
+class FeatureCache:
+    """Features of (image, view, index) for one set of weights and one precision, on disk.
+
+    ``cache_dir=None`` keeps them in memory only.
+    """
+
+    def __init__(self, cache_dir: Optional[str | os.PathLike], weights_sha256: str, opts: Optional[EncodeOptions] = None):
+        self.opts = opts or EncodeOptions()
+        self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision) if cache_dir is not None else None
+        self.memory: Dict[str, Dict[str, torch.Tensor]] = {}  # file name -> key -> feature
+
+    # --- files ------------------------------------------------------------------------------------
+    def _file(self, name: str) -> Optional[Path]:
+        return self.dir / name if self.dir is not None else None
+
+    def _description(self, view: ImageView) -> Dict:
+        return {**view.description, "precision": self.opts.precision}
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        assert self.dir is not None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs merge instead of overwriting
+            yield
+
+    def _load(self, name: str, view: ImageView, dim: int) -> Dict[str, torch.Tensor]:
+        if name in self.memory:
+            return self.memory[name]
+        path, entries = self._file(name), {}
+        if path is not None and path.is_file():
+            try:
+                entries = read_feature_file(path, self._description(view), dim)
+            except CorruptCacheFile as e:
+                log.warning("feature cache file %s failed its check (%s); recomputing it", path, e)
+        self.memory[name] = entries
+        return entries
+
+    def _save(self, name: str, view: ImageView, new: Dict[str, torch.Tensor], dim: int) -> None:
+        entries = self.memory.setdefault(name, {})
+        entries.update(new)
+        path = self._file(name)
+        if path is None:
+            return
+        with self._lock():
+            if path.is_file():  # what other processes wrote meanwhile
+                try:
+                    merged = read_feature_file(path, self._description(view), dim)
+                    merged.update(entries)
+                    entries.update(merged)
+                except CorruptCacheFile:
+                    pass  # replaced below by what this process holds
+            keys = sorted(entries)
+            feats = torch.stack([entries[k] for k in keys]).float().contiguous()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch_save({"format": FORMAT, "description": self._description(view), "keys": keys,
+                        "features": feats, "sha256": checksum(keys, feats)}, path)
+
+    # --- lookups ----------------------------------------------------------------------------------
+    def _get(self, model: torch.nn.Module, image_root: Path, view: ImageView,
+             requests: Sequence[Tuple[str, str, str, Optional[int]]], desc: str) -> Tuple[Dict[Tuple[str, str], torch.Tensor], Dict[str, str]]:
+        """requests: (file name, entry key, relpath, index) -> ({(file, key): feature}, {relpath: reason})."""
+        dim = model.text_projection.shape[1]
+        found: Dict[Tuple[str, str], torch.Tensor] = {}
+        missing: List[Tuple[str, str, str, Optional[int]]] = []
+        for r in requests:
+            f = self._load(r[0], view, dim).get(r[1])
+            if f is None:
+                missing.append(r)
+            else:
+                found[(r[0], r[1])] = f
+        bad: Dict[str, str] = {}
+        if missing:
+            missing.sort(key=lambda r: (r[2], -1 if r[3] is None else r[3]))  # by image: one decode each
+            feats, failed = encode(model, image_root, [(r[2], r[3]) for r in missing], view, self.opts, desc)
+            per_file: Dict[str, Dict[str, torch.Tensor]] = {}
+            for pos, r in enumerate(missing):
+                if pos in failed:
+                    if r[2] not in bad:
+                        log.warning("unreadable image left out: %s (%s)", image_root / r[2], failed[pos])
+                    bad[r[2]] = failed[pos]
+                    continue
+                per_file.setdefault(r[0], {})[r[1]] = found[(r[0], r[1])] = feats[pos].clone()
+            for name, new in per_file.items():
+                self._save(name, view, new, dim)
+        return found, bad
+
+    def _keys(self, image_root: Path, relpaths: Sequence[str]) -> Tuple[List[Optional[str]], Dict[str, str]]:
+        keys, bad = [], {}
+        for rel in relpaths:
+            try:
+                keys.append(file_key(image_root, rel))  # each image is read for its hash once per process
+            except OSError as e:
+                keys.append(None)
+                bad[rel] = f"{type(e).__name__}: {e}"
+                log.warning("unreadable image left out: %s (%s)", image_root / rel, bad[rel])
+        return keys, bad
+
+    def test_features(self, model: torch.nn.Module, image_root: Path, relpaths: Sequence[str],
+                      view: ImageView) -> Tuple[torch.Tensor, List[int], Dict[str, str]]:
+        """Features [N_ok, D] of the readable images, their indices into ``relpaths``, and
+        ``{relpath: reason}`` for the unreadable ones."""
+        keys, bad = self._keys(image_root, relpaths)
+        name = f"{view.id}.pt"
+        req = [(name, k, rel, None) for rel, k in zip(relpaths, keys) if k is not None]
+        found, new_bad = self._get(model, image_root, view, req, f"encoding {len(req)} test images")
+        bad.update(new_bad)
+        index = [i for i, rel in enumerate(relpaths) if rel not in bad]
+        feats = torch.stack([found[(name, keys[i])] for i in index]) if index else torch.empty(0)
+        return feats, index, bad
+
+    def crop_features(self, model: torch.nn.Module, image_root: Path, relpaths: Sequence[str], view: ImageView,
+                      indices: Sequence[int]) -> Tuple[torch.Tensor, List[int], Dict[str, str]]:
+        """Features [U, N_ok, D] of the U distinct crop indices in ``indices`` (sorted), for every
+        readable image; each is encoded once. Also the images' indices and the unreadable ones."""
+        keys, bad = self._keys(image_root, relpaths)
+        unique = sorted(set(indices))
+        names = {k: f"{view.id}/{hashlib.sha256(k.encode()).hexdigest()[:24]}.pt" for k in keys if k is not None}
+        req = [(names[k], str(c), rel, c) for rel, k in zip(relpaths, keys) if k is not None for c in unique]
+        found, new_bad = self._get(model, image_root, view, req,
+                                   f"encoding crops ({len(relpaths)} images x {len(unique)})")
+        bad.update(new_bad)
+        index = [i for i, rel in enumerate(relpaths) if rel not in bad]
+        if self.dir is not None:  # on disk, a crop file is read once per run, not kept for the whole sweep (GBs)
+            for name in names.values():
+                self.memory.pop(name, None)
+        if not index:
+            return torch.empty(0), index, bad
+        return torch.stack([torch.stack([found[(names[keys[i]], str(c))] for i in index]) for c in unique]), index, bad

@@ -1,0 +1,191 @@
+"""Training CoOp on cached image features with CoOp's recipe, and evaluating the last epoch.
+
+Defaults are CoOp's (configs/trainers/CoOp/rn50_ep*.yaml and Dassl's optimiser/scheduler): SGD,
+lr 0.002, momentum 0.9, weight decay 5e-4, batch 32; one warm-up epoch at a constant 1e-5, then
+cosine annealing with ``T_max`` = the number of epochs (Dassl's ``ConstantWarmupScheduler`` around
+``CosineAnnealingLR``); 50 epochs at 1 shot, 100 at 2-4, 200 at 8-16. An epoch is one pass over
+the few-shot set in batches of 32, the incomplete last batch dropped when there is at least one
+full batch (Dassl's train loader). The model of the last epoch is evaluated on the whole test
+split: nothing is chosen by test accuracy.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from . import departures
+from .context import load_context, read_context, save_or_fallback  # noqa: F401 (public here too)
+from ..features.encoder import EncodeOptions
+from ..utils.errors import UserError
+from ..runs.experiment import Experiment, TrainSet, accuracy
+from ..model.precision import autocast, grad_scaler
+from ..model.prompt_learner import CoOp
+from ..runs.provenance import run_id, run_images
+from ..runs.results import coop_result_path, environment, method_name, now
+from ..utils.seed import set_seed
+from ..data.split import fewshot
+from .train_config import (TrainConfig, augmentation_record, coop_epochs, crop_plan,  # noqa: F401
+                           describe_augmentation)
+
+log = logging.getLogger(__name__)
+
+
+def training_set(exp: Experiment, cfg: TrainConfig) -> TrainSet:
+    """The run's few-shot images with the features of the crops each epoch sees."""
+    crop_seed, plan = crop_plan(cfg)
+    return exp.train_set(fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling), plan, crop_seed)
+
+
+def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
+    """Learning rate of ``epoch`` (0-based): constant warm-up, then cosine with T_max = epochs."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.warmup_lr
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / cfg.epochs))
+
+
+def batches(n: int, batch_size: int, generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+    """A shuffled epoch of indices; the incomplete last batch is dropped when a full one exists."""
+    perm = torch.randperm(n, generator=generator)
+    out = [perm[i: i + batch_size] for i in range(0, n, batch_size)]
+    if n >= batch_size and len(out[-1]) < batch_size:
+        out.pop()
+    return out
+
+
+class TrainingDiverged(UserError):
+    pass
+
+
+def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) -> Dict[str, List[float]]:
+    """Train ``coop`` in place on cached features; returns the per-epoch history."""
+    device = coop.ctx.device
+    feats = train.features.to(device)  # [U, N, D]: U distinct crops of N images
+    labels = train.labels.to(device)
+    N = feats.shape[1]
+    if len(train.crop_of_epoch) < cfg.epochs:
+        raise ValueError(f"the training set has crops for {len(train.crop_of_epoch)} epochs, not {cfg.epochs}")
+    params = coop.trainable_parameters()
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(cfg.precision, device)
+    history: Dict[str, List[float]] = {"epoch": [], "loss": [], "train_acc": [], "lr": []}
+    bar = tqdm(range(cfg.epochs), desc=f"CoOp {cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}", unit="epoch",
+               disable=not progress, mininterval=1.0)
+    for epoch in bar:
+        lr = lr_at_epoch(epoch, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss_sum, correct, seen = 0.0, 0, 0
+        crop = train.crop_of_epoch[epoch]
+        for step, idx in enumerate(batches(N, cfg.batch_size)):
+            idx = idx.to(device)
+            x, y = feats[crop, idx], labels[idx]  # this epoch's crop of each image in the batch
+            with autocast(cfg.precision, device):
+                logits = coop(x)
+                loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                    f"({cfg.shots} shots, seed {cfg.seed}); no result was written. "
+                    f"Try a smaller --lr (now {cfg.lr}) or check the model weights")
+            opt.zero_grad(set_to_none=True)
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:  # CoOp's amp on CUDA: fp16 autocast with a gradient scaler
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(-1) == y).sum().item()
+            seen += len(idx)
+        history["epoch"].append(epoch + 1)
+        history["loss"].append(round(loss_sum / seen, 6))
+        history["train_acc"].append(round(100.0 * correct / seen, 4))
+        history["lr"].append(lr)
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", train_acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
+    if not all(torch.isfinite(p).all() for p in params):  # the last step is after the last loss check
+        raise TrainingDiverged(
+            f"the learned parameters became inf/nan in the last step, though the loss was finite "
+            f"({cfg.shots} shots, seed {cfg.seed}); no result was written. Try a smaller --lr (now {cfg.lr})")
+    return history
+
+
+@torch.no_grad()
+def nearest_words(coop: CoOp, clip_model: torch.nn.Module, k: int = 3) -> List[List[Tuple[str, float]]]:
+    """For each learned context vector, the ``k`` vocabulary tokens nearest in Euclidean distance
+    (the CoOp paper's way of reading a learned context)."""
+    import clip
+
+    tok = clip.clip._tokenizer
+    vocab = clip_model.token_embedding.weight.float()  # [V, d]
+    ctx = coop.ctx.detach().float()
+    ctx = ctx if ctx.dim() == 2 else ctx.mean(0)  # class-specific: the class average
+    dist = torch.cdist(ctx, vocab)  # [n_ctx, V]
+    out = []
+    for row in dist:
+        d, idx = row.topk(k, largest=False)
+        words = [bytearray(tok.byte_decoder[c] for c in tok.decoder[i]).decode("utf-8", "replace")
+                 .replace("</w>", "") for i in idx.tolist()]
+        out.append([(w, round(v, 4)) for w, v in zip(words, d.tolist())])
+    return out
+
+
+def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool = True) -> Dict:
+    """Train one CoOp run, save its context, and return the result record (not yet written)."""
+    cfg.check()
+    t0, started = time.time(), now()
+    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
+                            download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
+    if exp.precision != cfg.precision:
+        raise ValueError(f"the experiment runs in {exp.precision}, the run asks for {cfg.precision}")
+    log.info("CoOp %d shot%s, seed %d: %s; %s", cfg.shots, "s" if cfg.shots != 1 else "", cfg.seed,
+             describe_augmentation(cfg), cfg.precision)
+    train = training_set(exp, cfg)
+    test = exp.test_set()
+    t_features = time.time() - t0
+
+    set_seed(cfg.seed)  # after feature extraction: the run's randomness depends on the seed only
+    coop = CoOp(exp.model, exp.classnames, n_ctx=cfg.n_ctx, class_token_position=cfg.class_token_position,
+                ctx_init=cfg.ctx_init, csc=cfg.csc, block_mod=cfg.block_mod, fast=cfg.fast).to(exp.device)
+    t1 = time.time()
+    history = fit(coop, train, cfg, progress)
+    t_train = time.time() - t1
+
+    coop.eval()
+    with torch.no_grad():
+        logits = coop(test.features.to(exp.device)).cpu()
+    acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
+    log.info("CoOp %d-shot seed %d: top-1 %.2f%% (last epoch, %d test images)%s", cfg.shots, cfg.seed, acc,
+             len(test.labels), "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
+
+    result_path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+    context_path = result_path.with_suffix(".pt")
+    inputs = exp.inputs(run_images(exp.split, cfg))
+    rid = run_id(cfg.identity(), inputs)
+    save_or_fallback({"config": asdict(cfg), "classnames": exp.classnames, "model": exp.model_record(),
+                      "state": coop.learned_state(), "run_id": rid}, context_path)
+    return {
+        "kind": "coop", "method": method_name(cfg.block_mod), "shots": cfg.shots, "seed": cfg.seed,
+        "run_id": rid, "inputs": inputs,
+        "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
+        "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
+        "n_trainable": sum(p.numel() for p in coop.trainable_parameters()),
+        "augmentation": augmentation_record(cfg), "precision": cfg.precision,
+        "departures": departures.active(asdict(cfg)),
+        "history": history, "nearest_words": nearest_words(coop, exp.model),
+        "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
+        "split": exp.split_record(), "fewshot_train": train.items,
+        "skipped_images": {**train.skipped, **test.skipped}, "context_file": context_path.name,
+        "config": asdict(cfg), "identity": cfg.identity(), "environment": environment(exp.device),
+        "started_at": started, "finished_at": now(),
+        "time_s": {"features": round(t_features, 3), "train": round(t_train, 3)},
+        "wall_time_s": round(time.time() - t0, 3),
+    }
+
+

@@ -1,0 +1,70 @@
+"""Modifications of CLIP's text ``ResidualAttentionBlock`` that start as the identity.
+
+Each modification is a small module attached beside one frozen CLIP block (CLIP's source and
+weights are never changed). It may add a per-token term to the block's query/key/value projection
+(``qkv_delta``) or to its MLP branch (``mlp_delta``). Because both act token by token, the exact
+shared-prefix text encoder of :mod:`coop.model.text_encoder` keeps working with them.
+
+``adapter``: a bottleneck MLP beside the block's MLP, scaled by a per-layer gate that starts at 0,
+    ``x = x + mlp(ln_2(x)) + gate * up(QuickGELU(down(ln_2(x))))``.
+``lora``: low-rank updates of the query and value projections, ``q += B_q A_q ln_1(x)`` (same for v),
+    with ``B`` initialised to zero as in LoRA.
+At initialisation both add exactly zero, so CoOp with them gives exactly CoOp's features.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BLOCK_MODS = ("adapter", "lora")
+
+
+class BlockMod(nn.Module):
+    """Per-token additions to one block; ``None`` means "adds nothing"."""
+
+    def qkv_delta(self, a: torch.Tensor) -> Optional[torch.Tensor]:  # a = ln_1(x): [..., d] -> [..., 3d]
+        return None
+
+    def mlp_delta(self, m: torch.Tensor) -> Optional[torch.Tensor]:  # m = ln_2(x): [..., d] -> [..., d]
+        return None
+
+
+class GatedAdapter(BlockMod):
+    def __init__(self, width: int, bottleneck: int = 8):
+        super().__init__()
+        self.down = nn.Linear(width, bottleneck)
+        self.up = nn.Linear(bottleneck, width)
+        nn.init.normal_(self.down.weight, std=width ** -0.5)
+        nn.init.zeros_(self.down.bias)
+        nn.init.normal_(self.up.weight, std=bottleneck ** -0.5)
+        nn.init.zeros_(self.up.bias)
+        self.gate = nn.Parameter(torch.zeros(()))  # 0 * anything finite == 0: exact identity at init
+
+    def mlp_delta(self, m: torch.Tensor) -> torch.Tensor:
+        h = self.down(m)
+        return self.gate * self.up(h * torch.sigmoid(1.702 * h))  # QuickGELU, as CLIP's MLP
+
+
+class LoRA(BlockMod):
+    def __init__(self, width: int, rank: int = 4):
+        super().__init__()
+        self.width = width
+        self.a = nn.Parameter(torch.randn(2, rank, width) * width ** -0.5)  # for q and v
+        self.b = nn.Parameter(torch.zeros(2, width, rank))  # zero: exact identity at init
+
+    def qkv_delta(self, a: torch.Tensor) -> torch.Tensor:
+        dq = F.linear(F.linear(a, self.a[0]), self.b[0])
+        dv = F.linear(F.linear(a, self.a[1]), self.b[1])
+        return torch.cat([dq, torch.zeros_like(dq), dv], dim=-1)  # keys unchanged
+
+
+def make_block_mod(name: str, width: int) -> BlockMod:
+    """A new modification for one block of ``width``; ``name`` is one of :data:`BLOCK_MODS`."""
+    if name == "adapter":
+        return GatedAdapter(width)
+    if name == "lora":
+        return LoRA(width)
+    raise ValueError(f"unknown block modification {name!r}; available: {', '.join(BLOCK_MODS)}")

@@ -1,0 +1,148 @@
+"""The whole experiment: zero-shot, CoOp at every (shots, seed), the figure and the report.
+
+Resumable: a run whose complete result file exists (with the same settings) is skipped, so an
+interrupted sweep continues where it stopped; results are written atomically, so an interrupted
+run leaves nothing half-written. When every run is already done, nothing is loaded or rewritten.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from ..utils.atomic import remove_stale_temp_files
+from ..model.clip_loader import weights_fingerprint
+from ..utils.paths import RESULTS
+from ..runs.preflight import check_run
+from ..features.encoder import EncodeOptions
+from ..runs.results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
+from ..utils.errors import UserError
+from ..data.split import fewshot, read_split
+from ..methods.train import TrainConfig, run_coop
+from ..methods.zeroshot import ZeroShotConfig, run_zeroshot
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = RESULTS / "demo"
+
+
+@dataclass
+class SweepPlan:
+    zeroshot: ZeroShotConfig
+    runs: List[TrainConfig] = field(default_factory=list)
+    force: bool = False
+
+
+def prepare_demo(results: Path) -> tuple[Path, Path]:
+    """Synthetic data and its split under ``results`` (made once); returns (data_root, split_file).
+
+    Made under a lock (two demos at once wait for each other) and renamed into place complete.
+    """
+    import fcntl
+    import shutil
+
+    from ..data.caltech101 import find_image_root
+    from ..data.split import make_split, write_split
+    from ..data.synthetic import make_synthetic_data
+
+    data_root, split_file = results / "data", results / "split.json"
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / ".demo.lock", "a") as lock:  # "a": no truncation, the mtime stays
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for leftover in data_root.glob(".synthetic.*"):  # a killed demo's half-made tree
+            shutil.rmtree(leftover, ignore_errors=True)
+        if not (data_root / "101_ObjectCategories").is_dir():
+            split_file.unlink(missing_ok=True)  # it belonged to another tree
+            make_synthetic_data(data_root)
+        if not split_file.is_file():
+            write_split(make_split(find_image_root(data_root)), split_file)
+    return data_root, split_file
+
+
+def result_path(cfg: ZeroShotConfig | TrainConfig) -> Path:
+    """Where a run of ``cfg`` writes its result."""
+    if isinstance(cfg, ZeroShotConfig):
+        return zeroshot_result_path(cfg.results)
+    return coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+
+
+def expected_inputs(cfg: ZeroShotConfig | TrainConfig, model_sha256: Optional[str]) -> Optional[dict]:
+    """The inputs a run of ``cfg`` would be made from now, without loading the model; None if they
+    cannot be read (the run itself then reports what is wrong)."""
+    from ..data.caltech101 import find_image_root
+    from ..runs.provenance import inputs_record, run_images
+
+    split = read_split(cfg.split_file)  # a missing split is its own clear error, not "other settings"
+    try:
+        return inputs_record(split.sha256, model_sha256, find_image_root(cfg.data_root), run_images(split, cfg))
+    except (OSError, UserError):
+        return None
+
+
+def already_done(cfg: ZeroShotConfig | TrainConfig, path: Optional[Path] = None, force: bool = False,
+                 model_sha256: Optional[str] = None, rerun_changed: bool = False) -> bool:
+    """True if ``path`` (default: :func:`result_path`) holds a finished result of ``cfg``'s settings
+    and of the same inputs (split, weights, image contents, code). See :func:`coop.runs.results.existing`."""
+    path = path or result_path(cfg)
+    if force or not Path(path).exists():
+        return False
+    model_sha = model_sha256 if model_sha256 is not None else weights_fingerprint(cfg.model)
+    return existing(path, cfg.identity(), expected_inputs(cfg, model_sha), force, rerun_changed) is not None
+
+
+def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None) -> int:
+    """Run what is not done yet; returns the number of runs computed. ``after(results, changed)``
+    is called at the end (the figure and the report)."""
+    from ..runs.experiment import Experiment
+
+    z = plan.zeroshot
+    results = Path(z.results)
+    if remove_stale_temp_files(results):
+        log.info("removed temporary files that an interrupted run left in %s", results)
+    for cfg in [z, *plan.runs]:
+        check_run(cfg)
+    model_sha = weights_fingerprint(z.model)  # hashed once: a local checkpoint is 244 MB
+    todo = [cfg for cfg in [z, *plan.runs]
+            if not already_done(cfg, force=plan.force, model_sha256=model_sha, rerun_changed=True)]
+    done = 1 + len(plan.runs) - len(todo)
+    log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
+    if todo:
+        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, download_root=z.clip_dir,
+                         encode=EncodeOptions.of(z))
+        for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
+            if isinstance(cfg, TrainConfig):
+                fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
+        t0 = time.time()
+        for i, cfg in enumerate(todo, 1):
+            log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
+                     else f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
+                     + (f", {cfg.block_mod}" if cfg.block_mod else ""))
+            write_result(result_path(cfg), run_zeroshot(cfg, exp) if isinstance(cfg, ZeroShotConfig) else run_coop(cfg, exp))
+            elapsed = time.time() - t0
+            log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
+                     1 + len(plan.runs), len(todo), _minutes(elapsed),
+                     f", about {_minutes(elapsed / i * (len(todo) - i))} left" if i < len(todo) else "")
+    if after is not None:
+        after(results, bool(todo))
+    return len(todo)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def summary_lines(results: Path) -> Sequence[str]:
+    """A few lines on what the results folder holds, for the end of a sweep."""
+    loaded = load_results(results)
+    lines = []
+    if any_random(loaded):
+        lines.append("RANDOM WEIGHTS: these percentages are not accuracies of CLIP or CoOp")
+    if loaded["zeroshot"]:
+        lines.append(f"zero-shot: {loaded['zeroshot']['accuracy']:.2f}%")
+    for method, recs in loaded["coop"].items():
+        for k, st in shot_stats(recs).items():
+            lines.append(f"{method} {k} shot{'s' if k != 1 else ''}: {st['mean']:.2f}% "
+                         f"(mean of {st['n']} seed{'s' if st['n'] != 1 else ''})")
+    return lines

@@ -1,0 +1,219 @@
+"""CLIP RN50 described from the model itself: the shape/parameter table of ``report/REPORT.md``
+(CoOp's trainable-parameter counts are in :mod:`coop.report.trainable`, the diagram in :mod:`coop.report.diagram`).
+
+Nothing here is typed in by hand: shapes come from forward hooks on a dummy batch, parameter counts
+from the modules, FLOPs from :class:`torch.utils.flop_counter.FlopCounterMode`. ``random:RN50`` has
+the real RN50 shapes (its weights are random, which does not matter for any number made here).
+
+    model = coop.random_clip("RN50")
+    rows = shape_rows(model)                  # list of ShapeRow
+    text = shape_table_markdown(rows)
+    coop.report.diagram.draw_architecture(rows, "report/figures/architecture.png")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+IMAGE_BATCH = 2   # N images in the dummy batch
+TEXT_BATCH = 3    # C prompts (classes) in the dummy batch; differs from N so the table can tell them apart
+
+
+@dataclass
+class ShapeRow:
+    """One line of the table. ``input``/``output`` are shapes with the batch axis written N or C."""
+
+    tower: str        # "image", "text" or "both"
+    name: str         # the module's path in clip.model.CLIP, e.g. "visual.layer1"
+    what: str         # a few words on what it is
+    input: str
+    output: str
+    params: int
+    indent: bool = False  # a part of the row above (shown indented)
+
+
+def count(module_or_params) -> int:
+    """Number of parameters of a module, a parameter, or an iterable of them (buffers excluded)."""
+    if isinstance(module_or_params, nn.Module):
+        return sum(p.numel() for p in module_or_params.parameters())
+    if isinstance(module_or_params, torch.Tensor):
+        return module_or_params.numel()
+    return sum(count(p) for p in module_or_params)
+
+
+def _fmt(shape: Sequence[int], batch_axis: Optional[int], letter: str) -> str:
+    dims = [letter if i == batch_axis else str(d) for i, d in enumerate(shape)]
+    return "[" + ", ".join(dims) + "]"
+
+
+def _first_tensor(x):
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (tuple, list)) and x:
+        return _first_tensor(x[0])
+    return None
+
+
+@torch.no_grad()
+def record_shapes(model: nn.Module, names: Sequence[str]) -> Tuple[Dict[str, Tuple[tuple, tuple]], Dict[str, torch.Tensor]]:
+    """Run ``model(image, text)`` on a dummy batch with forward hooks on the named submodules.
+
+    Returns ``{name: (input_shape, output_shape)}`` and the dummy inputs/outputs
+    (``image``, ``text``, ``image_features``, ``text_features``, ``logits_per_image``).
+    """
+    import clip
+
+    modules = dict(model.named_modules())
+    seen: Dict[str, Tuple[tuple, tuple]] = {}
+    handles = []
+    for name in names:
+        def hook(mod, inp, out, name=name):
+            i, o = _first_tensor(inp), _first_tensor(out)
+            seen.setdefault(name, (tuple(i.shape), tuple(o.shape)))
+        handles.append(modules[name].register_forward_hook(hook))
+    res = model.visual.input_resolution
+    image = torch.randn(IMAGE_BATCH, 3, res, res)
+    text = clip.tokenize(["a photo of a dog.", "a photo of a car side.", "a photo of a yin yang."][:TEXT_BATCH])
+    feats = {}
+    handles.append(model.visual.register_forward_hook(lambda m, i, o: feats.setdefault("image", o)))
+    was_training = model.training
+    try:
+        model.eval()
+        logits_per_image, _ = model(image, text)  # one pass of CLIP.forward (the image side is the slow part)
+    finally:
+        for h in handles:
+            h.remove()
+    try:
+        text_features = model.encode_text(text)  # cheap: 3 prompts
+    finally:
+        model.train(was_training)
+    return seen, {"image": image, "text": text, "image_features": feats["image"],
+                  "text_features": text_features, "logits_per_image": logits_per_image}
+
+
+def shape_rows(model: nn.Module) -> List[ShapeRow]:
+    """The table of a ``clip.model.CLIP`` with a ``ModifiedResNet`` image tower (RN50 and kin)."""
+    from clip.model import ModifiedResNet
+
+    v = model.visual
+    if not isinstance(v, ModifiedResNet):
+        raise ValueError("shape_rows describes the ResNet CLIPs (RN50, ...); this model has a VisionTransformer")
+    n_blocks = len(model.transformer.resblocks)
+    layers = [f"visual.layer{i}" for i in range(1, 5)]
+    block0 = "transformer.resblocks.0"
+    names = (["visual.conv1", "visual.avgpool", *layers, "visual.attnpool", "token_embedding",
+              *[f"transformer.resblocks.{i}" for i in range(n_blocks)], "ln_final"]
+             + [f"{block0}.{p}" for p in ("ln_1", "attn", "ln_2", "mlp.c_fc", "mlp.gelu", "mlp.c_proj")])
+    seen, io = record_shapes(model, names)
+    N = lambda s: _fmt(s, 0, "N")          # noqa: E731  image rows: NCHW / ND
+    C = lambda s: _fmt(s, 0, "C")          # noqa: E731  text rows in NLD / ND
+    C_lnd = lambda s: _fmt(s, 1, "C")      # noqa: E731  text rows inside the transformer: LND
+    rows: List[ShapeRow] = []
+
+    # --- image tower: ModifiedResNet ------------------------------------------------------------
+    stem = [v.conv1, v.bn1, v.conv2, v.bn2, v.conv3, v.bn3]
+    rows.append(ShapeRow("image", "visual.conv1..bn3, avgpool", "stem: 3 convs 3x3 (stride 2, 1, 1) + BN + ReLU, AvgPool2d(2)",
+                         N(seen["visual.conv1"][0]), N(seen["visual.avgpool"][1]), count(stem)))
+    for i, name in enumerate(layers, 1):
+        layer = getattr(v, f"layer{i}")
+        stride = layer[0].stride
+        what = f"{len(layer)} x Bottleneck" + (f", stride {stride} as AvgPool2d({stride}) before the 1x1 conv" if stride > 1 else "")
+        rows.append(ShapeRow("image", name, what, N(seen[name][0]), N(seen[name][1]), count(layer)))
+    ap = v.attnpool
+    grid = int(round((ap.positional_embedding.shape[0] - 1) ** 0.5))
+    rows.append(ShapeRow("image", "visual.attnpool", f"AttentionPool2d: 1 attention layer, {ap.num_heads} heads, "
+                         f"query = mean of the {grid}x{grid} grid", N(seen["visual.attnpool"][0]),
+                         N(seen["visual.attnpool"][1]), count(ap)))
+    rows.append(ShapeRow("image", "visual.attnpool.positional_embedding", f"{grid}x{grid}+1 positions (mean token first)",
+                         "", _fmt(tuple(ap.positional_embedding.shape), None, ""), count(ap.positional_embedding), True))
+    for p in ("q_proj", "k_proj", "v_proj"):
+        lin = getattr(ap, p)
+        rows.append(ShapeRow("image", f"visual.attnpool.{p}", "Linear", "", "", count(lin), True))
+    rows.append(ShapeRow("image", "visual.attnpool.c_proj", f"Linear {ap.c_proj.in_features} -> {ap.c_proj.out_features} "
+                         "(output projection = into the joint space)", "", "", count(ap.c_proj), True))
+
+    # --- text tower: Transformer ----------------------------------------------------------------
+    te = model.token_embedding
+    rows.append(ShapeRow("text", "token_embedding", f"Embedding {te.num_embeddings} x {te.embedding_dim} (BPE vocabulary)",
+                         C(seen["token_embedding"][0]), C(seen["token_embedding"][1]), count(te)))
+    pe = model.positional_embedding
+    rows.append(ShapeRow("text", "positional_embedding", "learned, added to the token embeddings",
+                         "", _fmt(tuple(pe.shape), None, ""), count(pe)))
+    heads = model.transformer.resblocks[0].attn.num_heads
+    width = model.transformer.width
+    for i in range(n_blocks):
+        name = f"transformer.resblocks.{i}"
+        blk = model.transformer.resblocks[i]
+        what = (f"ResidualAttentionBlock: pre-LN, {heads}-head causal self-attention, MLP {width}->{4 * width}->{width}"
+                if i == 0 else "ResidualAttentionBlock (same)")
+        rows.append(ShapeRow("text", name, what, C_lnd(seen[name][0]), C_lnd(seen[name][1]), count(blk)))
+        if i == 0:
+            parts = [("ln_1", "LayerNorm (fp32 inside)"),
+                     ("attn", f"nn.MultiheadAttention, {heads} heads x {width // heads}, attn_mask = causal"),
+                     ("ln_2", "LayerNorm"),
+                     ("mlp.c_fc", f"Linear {width} -> {4 * width}"),
+                     ("mlp.gelu", "QuickGELU: x * sigmoid(1.702 x)"),
+                     ("mlp.c_proj", f"Linear {4 * width} -> {width}")]
+            for p, w in parts:
+                full = f"{block0}.{p}"
+                mod = dict(model.named_modules())[full]
+                rows.append(ShapeRow("text", full, w, C_lnd(seen[full][0]), C_lnd(seen[full][1]), count(mod), True))
+    rows.append(ShapeRow("text", "ln_final", "LayerNorm", C(seen["ln_final"][0]), C(seen["ln_final"][1]), count(model.ln_final)))
+    tp = model.text_projection
+    rows.append(ShapeRow("text", "text_projection", "x[EOT] @ text_projection (EOT = argmax of the token ids)",
+                         C((TEXT_BATCH, tp.shape[0])), C(tuple(io["text_features"].shape)), count(tp)))
+
+    # --- where they meet ------------------------------------------------------------------------
+    rows.append(ShapeRow("both", "logit_scale", "logits = logit_scale.exp() * cos(image, text)",
+                         f"{N(tuple(io['image_features'].shape))}, {C(tuple(io['text_features'].shape))}",
+                         _fmt(tuple(io["logits_per_image"].shape), None, "").replace(f"[{IMAGE_BATCH}, {TEXT_BATCH}]", "[N, C]"),
+                         count(model.logit_scale)))
+    return rows
+
+
+def totals(model: nn.Module) -> Dict[str, int]:
+    """Parameter counts of the towers; ``image + text + logit_scale == total`` (checked)."""
+    image = count(model.visual)
+    scale = count(model.logit_scale)
+    total = count(model)
+    text = total - image - scale
+    assert text == count([model.token_embedding, model.positional_embedding, model.transformer,
+                          model.ln_final, model.text_projection])
+    return {"image": image, "text": text, "logit_scale": scale, "total": total,
+            "text_blocks": count(model.transformer), "token_embedding": count(model.token_embedding)}
+
+
+def shape_table_markdown(rows: Sequence[ShapeRow], tot: Dict[str, int], arch: str = "RN50") -> str:
+    """The table as Markdown (written to ``report/figures/rn50_shapes.md`` by scripts/make_figures.py)."""
+    res = rows[0].input.strip("[]").split(", ")[-1]
+    n_blocks = sum(1 for r in rows if r.name.startswith("transformer.resblocks.") and r.name.count(".") == 2)
+    out = [f"<!-- generated by scripts/make_figures.py from clip.model.CLIP ({arch} shapes); do not edit -->",
+           f"# CLIP {arch}: shapes and parameters",
+           "",
+           f"Dummy batch: N = {IMAGE_BATCH} images of {res}x{res} px "
+           f"after preprocessing, C = {TEXT_BATCH} prompts tokenized to 77 ids. "
+           "Shapes are recorded by forward hooks; inside the text Transformer the layout is LND "
+           "(sequence, batch, width), as in `encode_text`. Parameter counts exclude buffers "
+           "(BatchNorm running statistics, the causal `attn_mask`).",
+           "",
+           "| tower | module | what | input | output | parameters |",
+           "|---|---|---|---|---|---:|"]
+    for r in rows:
+        name = ("&nbsp;&nbsp;↳ " if r.indent else "") + f"`{r.name}`"
+        out.append(f"| {r.tower} | {name} | {r.what} | {r.input} | {r.output} | {r.params:,} |")
+    out += ["",
+            "| total | parameters |", "|---|---:|",
+            f"| image tower (`visual`) | {tot['image']:,} |",
+            f"| text tower (token_embedding, positional_embedding, transformer, ln_final, text_projection) | {tot['text']:,} |",
+            f"| &nbsp;&nbsp;of which the {n_blocks} text blocks (`transformer`) | {tot['text_blocks']:,} |",
+            f"| &nbsp;&nbsp;of which `token_embedding` | {tot['token_embedding']:,} |",
+            f"| `logit_scale` | {tot['logit_scale']:,} |",
+            f"| **CLIP {arch}** | **{tot['total']:,}** |",
+            ""]
+    return "\n".join(out)
+
+
+# --- CoOp and the block modifications: what is trained, and what it costs ------------------------

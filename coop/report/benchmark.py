@@ -1,0 +1,191 @@
+"""Measurements behind ``scripts/bench.py``: the naive CoOp step against ours, side by side.
+
+*Naive* is CoOp as usually written: every step sends the batch's images through the frozen image
+encoder and all prompts, 77 tokens each, through the text encoder. *Ours* trains on cached image
+features with the exact fast text encoder (truncation + shared prefix). Both compute the same
+thing; ``tests/test_text_encoder.py`` and ``tests/test_features.py`` check that.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..features.encoder import channels_last
+from ..model.prompt_learner import CoOp
+from ..utils.paths import PROJECT_ROOT
+from ..data.split import fewshot
+from ..methods.train import batches, coop_epochs
+
+
+def timeit(fn: Callable[[], object], repeat: int, warmup: int = 1) -> Dict[str, float]:
+    """Median and min wall time of ``fn`` over ``repeat`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"median_s": statistics.median(times), "min_s": min(times), "repeat": repeat}
+
+
+def text_step(coop: CoOp, mode: str) -> Callable[[], None]:
+    """One forward+backward of the text side: ``naive`` (77 tokens), ``truncated``, or ``ours``."""
+    def step() -> None:
+        if mode == "naive":
+            feats = coop.encoder(coop.prompt_embeddings(), coop.eot, truncate=False)
+        elif mode == "truncated":
+            feats = coop.encoder(coop.prompt_embeddings(), coop.eot, truncate=True)
+        else:
+            feats = coop.text_features(fast=True)
+        feats.square().sum().backward()
+        coop.ctx.grad = None
+    return step
+
+
+def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: int = 32,
+                  precision: str = "fp32") -> Callable[[], None]:
+    """One SGD step of CoOp on a batch: naive = images through the encoder + 77-token text; ours =
+    cached features + fast text (under ``precision``'s autocast)."""
+    from ..model.precision import autocast
+
+    n_cls = coop.token_prefix.shape[0]
+    dim = clip_model.text_projection.shape[1]
+    res = clip_model.visual.input_resolution
+    images = torch.randn(batch, 3, res, res)
+    feats = torch.randn(batch, dim)
+    labels = torch.randint(n_cls, (batch,))
+    opt = torch.optim.SGD(coop.trainable_parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+
+    def step() -> None:
+        if naive:
+            with torch.no_grad():
+                x = clip_model.encode_image(images)
+            text = coop.text_features(fast=False)
+            loss = F.cross_entropy(coop.logits(x, text), labels)
+        else:
+            with autocast(precision, feats.device):
+                loss = F.cross_entropy(coop(feats), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+@torch.inference_mode()
+def image_throughput(clip_model: torch.nn.Module, batch: int = 32, repeat: int = 2, fast: bool = True) -> float:
+    """Images per second through the frozen image encoder (model only, random pixels)."""
+    res = clip_model.visual.input_resolution
+    x = torch.randn(batch, 3, res, res)
+    if fast:
+        with channels_last(clip_model.visual):
+            t = timeit(lambda: clip_model.encode_image(x.contiguous(memory_format=torch.channels_last)), repeat)
+    else:
+        t = timeit(lambda: clip_model.encode_image(x), repeat)
+    return batch / t["median_s"]
+
+
+def steps_per_run(n_cls: int, shots: int, batch_size: int = 32, epochs: Optional[int] = None) -> int:
+    """Optimiser steps of one CoOp run with CoOp's schedule (drop-last batches)."""
+    return (epochs or coop_epochs(shots)) * len(batches(n_cls * shots, batch_size))
+
+
+def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int], views: Optional[int] = None) -> int:
+    """Distinct training crops the sweep encodes, from the runs' own crop plans: per seed, an image
+    needs as many crops as the longest run that trains on it (fresh) or ``views`` (approximate)."""
+    from ..methods.train import TrainConfig, crop_plan
+
+    need: Dict[tuple, int] = {}
+    for s in seeds:
+        for k in shots:
+            name, plan = crop_plan(TrainConfig(shots=k, seed=s, views=views))
+            for it in fewshot(train, k, s):
+                need[(name, it[0])] = max(need.get((name, it[0]), 0), len(set(plan)))
+    return sum(need.values())
+
+
+def project_sweep(n_test: int, n_crops: int, n_cls: int, shots: Sequence[int], seeds: Sequence[int],
+                  test_img_s: float, crop_img_s: float, step_s: float, load_s: float = 0.0) -> Dict[str, float]:
+    """Projected wall time of the sweep (zero-shot + every CoOp run) from measured unit costs."""
+    steps = sum(steps_per_run(n_cls, k) for k in shots) * len(seeds)
+    encode = n_test / test_img_s + n_crops / crop_img_s
+    train = steps * step_s
+    return {"steps": steps, "images_encoded": n_test + n_crops, "crops": n_crops, "encode_s": encode,
+            "train_s": train, "load_s": load_s, "total_s": encode + train + load_s}
+
+
+def pipeline_throughput(clip_model: torch.nn.Module, image_root: Path, relpaths: Sequence[str], precision: str,
+                        crops_per_image: int = 0, workers: Optional[int] = None, batch: int = 32) -> float:
+    """Images per second through the whole input path (JPEG decode, crop or resize, DataLoader
+    workers, encoder) at ``precision``: CLIP's test view, or ``crops_per_image`` fresh crops of each."""
+    from ..features.encoder import EncodeOptions, encode
+    from ..features.views import TestView, TrainCrop
+
+    res = clip_model.visual.input_resolution
+    opts = EncodeOptions(batch_size=batch, workers=workers, precision=precision)
+    if crops_per_image:
+        items, view = [(r, e) for r in relpaths for e in range(crops_per_image)], TrainCrop(res, "bench")
+    else:
+        items, view = [(r, None) for r in relpaths], TestView(res)
+    encode(clip_model, image_root, items[:batch], view, opts)  # warm-up
+    t = time.perf_counter()
+    encode(clip_model, image_root, items, view, opts)
+    return len(items) / (time.perf_counter() - t)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB).
+
+    Linux's VmHWM is per address space, so a fresh child starts from zero; ``ru_maxrss`` would
+    carry the parent's peak across fork+exec and is only the fallback (kB on Linux, bytes on macOS).
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2 ** 20 if sys.platform == "darwin" else r / 1024
+
+
+def measure_in_child(kind: str, model: str, classnames: List[str], steps: int, device: str) -> Dict[str, float]:
+    """Run ``steps`` training steps (``kind`` naive or ours) in a fresh process; return its peak
+    memory, so one measurement cannot inflate the other."""
+    code = (
+        "import json, sys, torch; from coop.report.benchmark import _child; "
+        f"print(json.dumps(_child({kind!r}, {model!r}, {classnames!r}, {steps}, {device!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(PROJECT_ROOT))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(kind: str, model: str, classnames: List[str], steps: int, device: str) -> Dict[str, float]:
+    from ..model.clip_loader import load_clip
+
+    clip_model, _ = load_clip(model, device=device)
+    coop = CoOp(clip_model, classnames)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    base = peak_rss_mb()
+    step = training_step(coop, clip_model, naive=(kind == "naive"))
+    for _ in range(steps):
+        step()
+    gc.collect()
+    out = {"peak_rss_mb": peak_rss_mb(), "rss_before_steps_mb": base}
+    if device.startswith("cuda"):
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return out
+
+

@@ -1,0 +1,269 @@
+"""The few-shot figure: accuracy against labelled examples per class, drawn only from result files.
+
+Style of the CoOp paper's per-dataset plots: zero-shot CLIP is one large purple star at x=0, CoOp a
+blue line with circle markers at the per-shot mean over seeds and a light shaded band of +-1 std;
+methods with a transformer-block modification (``CoOp+adapter``, ...) get other colours and the same
+treatment. The x axis is linear (as in the paper) with a tick at 0 and at every shot count present.
+
+Nothing is filled in: a shot with fewer seeds than the method's usual count, a shot one method has
+and another lacks, or a missing zero-shot record is plotted as what exists and *stated* in the
+legend and in a note under the axes (and logged as a warning). If any record came from random
+weights, the title says so: such numbers are not CLIP or CoOp accuracies.
+
+    loaded = coop.runs.results.load_results("results")
+    summary = plot_fewshot(loaded, Path("results/fewshot"))   # writes fewshot.png and fewshot.pdf
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ..utils.atomic import atomic_path  # noqa: E402
+from ..utils.errors import UserError  # noqa: E402
+from ..runs.results import any_random, shot_stats  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+TITLE = "Caltech101"
+RANDOM_TITLE = "random weights: not CLIP/CoOp accuracies"
+DEMO_TITLE = "DEMO (random weights): not CLIP/CoOp accuracies"
+XLABEL = "Number of labeled training examples per class"
+YLABEL = "Accuracy (%)"
+ZEROSHOT_LABEL = "Zero-shot CLIP"
+ZEROSHOT_COLOR = "purple"
+COOP_COLOR = "tab:blue"
+# Colours for block-modification variants: neither blue (CoOp) nor purple (zero-shot).
+OTHER_COLORS = ("tab:orange", "tab:green", "tab:red", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
+
+
+def _method_order(methods) -> List[str]:
+    """CoOp first, then the variants alphabetically (so colours are stable between runs)."""
+    return sorted(methods, key=lambda m: (m != "CoOp", m))
+
+
+def method_color(method: str, order: List[str]) -> str:
+    if method == "CoOp":
+        return COOP_COLOR
+    others = [m for m in order if m != "CoOp"]
+    return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)]
+
+
+def _config_label(recs: List[Dict[str, Any]]) -> Optional[str]:
+    """``"M=16, end"`` from the records' config (n_ctx, class_token_position), ``"mixed config"`` if
+    the records disagree, None if the config does not name them."""
+    seen = set()
+    for r in recs:
+        cfg = r.get("config") or {}
+        m = cfg.get("n_ctx", cfg.get("M"))
+        pos = cfg.get("class_token_position", cfg.get("position"))
+        csc = bool(cfg.get("csc", False))
+        views = (r.get("augmentation") or {}).get("views")
+        seen.add((m, pos, csc, views))
+    if len(seen) > 1:
+        return "mixed config"
+    (m, pos, csc, views), = seen
+    parts = ([f"M={m}"] if m is not None else []) + ([str(pos)] if pos is not None else []) + (["CSC"] if csc else [])
+    parts += [f"APPROXIMATE: --views {views}"] if views is not None else []
+    return ", ".join(parts) or None
+
+
+def _seeds_phrase(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
+    """What the figure shows, computed from ``coop.runs.results.load_results`` output.
+
+    Returns::
+
+        {"zeroshot": {"accuracy": float, "random_weights": bool} or None,
+         "methods": {method: {
+             "label": "CoOp (M=16, end), 3 seeds",     # legend text, incl. missing-seed remarks
+             "config": "M=16, end" or None,
+             "expected_seeds": 3,                       # most common number of seeds over its shots
+             "shots": {K: {"seeds": [1, 2, 3], "accuracies": [...], "mean": float,
+                           "std": float, "n": 3}}}},
+         "shots": [1, 2, 4],                            # union over methods, ascending
+         "random_weights": bool, "demo": bool,
+         "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}
+
+    ``std`` is the *population* standard deviation over seeds (``numpy.std``, ddof=0), so one seed
+    gives std 0 rather than NaN. Every note is also logged as a warning. Raises :class:`UserError`
+    if there is no record at all (``source`` names the folder in the message).
+    """
+    zs = loaded.get("zeroshot")
+    coop = {m: list(rs) for m, rs in (loaded.get("coop") or {}).items() if rs}
+    where = f" in {source}" if source is not None else ""
+    if zs is None and not coop:
+        raise UserError(
+            f"no result files{where}: run scripts/zeroshot.py and scripts/train_coop.py first "
+            f"(they write zeroshot.json and coop/shots{{K}}_seed{{S}}.json into the results folder)")
+
+    notes: List[str] = []
+    if zs is None:
+        notes.append("no zero-shot CLIP result (zeroshot.json): no star")
+    if not coop:
+        notes.append("no CoOp results (coop/shots*_seed*.json): zero-shot only")
+
+    order = _method_order(coop)
+    all_shots = sorted({int(r["shots"]) for rs in coop.values() for r in rs})
+    methods: Dict[str, Any] = {}
+    for method in order:
+        shots_out = shot_stats(coop[method])
+        seen = set()
+        for r in coop[method]:
+            k, s = int(r["shots"]), int(r["seed"])
+            if (k, s) in seen:
+                notes.append(f"{method} {k} shots: seed {s} appears twice; the first record is used")
+            seen.add((k, s))
+        counts = Counter(v["n"] for v in shots_out.values())
+        # Most common seed count; ties go to the larger count (fewer would hide a missing seed).
+        expected = max(counts, key=lambda c: (counts[c], c))
+        all_seeds = sorted({s for v in shots_out.values() for s in v["seeds"]})
+        short: List[str] = []
+        for k, st in shots_out.items():
+            seeds = st["seeds"]
+            if len(seeds) < expected:
+                lacking = [s for s in all_seeds if s not in seeds]
+                short.append(f"{k} shots: {len(seeds)} of {expected}")
+                notes.append(f"{method} {k} shots: {len(seeds)} of {expected} seeds"
+                             + (f" (no seed {', '.join(map(str, lacking))})" if lacking else ""))
+            elif len(seeds) > expected:
+                notes.append(f"{method} {k} shots: {len(seeds)} seeds (others have {expected})")
+        absent = [k for k in all_shots if k not in shots_out]
+        if absent:
+            notes.append(f"{method}: no runs at {', '.join(map(str, absent))} shots")
+        cfg = _config_label(coop[method])
+        label = method + (f" ({cfg})" if cfg else "") + f", mean of {_seeds_phrase(expected)}"
+        if short:
+            label += f" ({'; '.join(short)})"
+        methods[method] = {"label": label, "config": cfg, "expected_seeds": expected, "shots": shots_out}
+
+    recs = [r for rs in coop.values() for r in rs] + ([zs] if zs else [])
+    models = {str((r.get("model") or {}).get("name")) for r in recs}
+    splits = {str((r.get("split") or {}).get("sha256")) for r in recs}
+    if len(models) > 1:
+        notes.append(f"records come from different models: {', '.join(sorted(models))}")
+    if len(splits) > 1:
+        notes.append("records come from different split files (split sha256 differs)")
+    for n in notes:
+        log.warning("%s", n)
+
+    return {
+        "zeroshot": None if zs is None else {"accuracy": float(zs["accuracy"]),
+                                             "random_weights": bool(zs.get("random_weights"))},
+        "methods": methods,
+        "shots": all_shots,
+        "random_weights": bool(any_random(loaded)),
+        "demo": any(bool(r.get("demo")) for r in recs),
+        "notes": notes,
+    }
+
+
+def title_of(summary: Dict[str, Any]) -> str:
+    if summary["demo"]:
+        return f"{TITLE} — {DEMO_TITLE}"
+    if summary["random_weights"]:
+        return f"{TITLE} — {RANDOM_TITLE}"
+    return TITLE
+
+
+def draw_fewshot(summary: Dict[str, Any]) -> Figure:
+    """The figure for a :func:`summarize` result (not saved; the caller closes it).
+
+    Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
+    per-shot means), ``"seeds:<method>"`` (one small marker per seed and shot count). No spread
+    band: with three seeds, a +-1 std band can lie below every seed; the seeds themselves are shown.
+    """
+    fig = Figure(figsize=(6.4, 5.2))
+    ax = fig.add_subplot(1, 1, 1)
+    order = _method_order(summary["methods"])
+
+    zs = summary["zeroshot"]
+    if zs is not None:
+        ax.plot([0], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
+                markeredgecolor=ZEROSHOT_COLOR, label=ZEROSHOT_LABEL, gid="zeroshot", zorder=4)
+
+    for method in order:
+        m = summary["methods"][method]
+        color = method_color(method, order)
+        ks = sorted(m["shots"])
+        mean = np.array([m["shots"][k]["mean"] for k in ks])
+        ax.plot(ks, mean, linestyle="-", linewidth=2, marker="o", markersize=6, color=color,
+                label=m["label"], gid=f"mean:{method}", zorder=3)
+        xs = [k for k in ks for _ in m["shots"][k]["accuracies"]]
+        ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
+        ax.plot(xs, ys, linestyle="none", marker="o", markersize=4, markerfacecolor="none", markeredgecolor=color,
+                alpha=0.8, label=f"{method}, each seed", gid=f"seeds:{method}", zorder=2)
+
+    ticks = [0] + [k for k in summary["shots"] if k != 0]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(k) for k in ticks])
+    right = max(ticks)
+    pad = max(0.5, 0.06 * right)
+    ax.set_xlim(-pad, right + pad if right > 0 else pad)
+    ax.set_xlabel(XLABEL)
+    ax.set_ylabel(YLABEL)
+    ax.set_title(title_of(summary), color="firebrick" if summary["random_weights"] else "black",
+                 fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
+    ax.grid(True, linestyle="--", alpha=0.5)
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+
+    notes = summary["notes"]
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(f"Note: {n}" for n in notes), ha="left", va="bottom", fontsize=7.5,
+                 color="dimgray", gid="notes", wrap=True)
+        bottom = min(0.1 + 0.028 * len(notes), 0.4)
+    else:
+        bottom = 0.1
+    fig.subplots_adjust(left=0.11, right=0.97, top=0.92, bottom=bottom + 0.02)
+    return fig
+
+
+def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
+                 source: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
+    """Draw the figure and write ``out_stem`` + ``.png`` and ``.pdf`` atomically; return the summary.
+
+    A ``.png``/``.pdf`` suffix on ``out_stem`` is dropped. ``source`` (the results folder) only names the folder in error messages; it defaults to the
+    output's folder.
+    """
+    out_stem = Path(out_stem)
+    if out_stem.suffix.lower() in (".png", ".pdf"):  # "--out results/fewshot.png" means the stem
+        out_stem = out_stem.with_suffix("")
+    summary = summarize(loaded, source=source if source is not None else out_stem.parent)
+    fig = draw_fewshot(summary)
+    try:
+        paths = []
+        for suffix in (".png", ".pdf"):
+            target = out_stem.with_name(out_stem.name + suffix)
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=suffix[1:], dpi=150)
+            paths.append(target)
+    finally:
+        plt.close(fig)  # a no-op for a pyplot-free Figure, but keeps the promise if that changes
+    summary["paths"] = [str(p) for p in paths]
+    return summary
+
+
+def summary_table(summary: Dict[str, Any]) -> List[str]:
+    """The summary as plain lines: one per method and shot count (mean +- std over seeds)."""
+    lines = []
+    zs = summary["zeroshot"]
+    lines.append(f"{'method':<16} {'shots':>5}  {'mean ± std':>15}  seeds")
+    lines.append(f"{ZEROSHOT_LABEL:<16} {0:>5}  {zs['accuracy']:>15.2f}  -" if zs else
+                 f"{ZEROSHOT_LABEL:<16} {0:>5}  {'(missing)':>15}  -")
+    for method in _method_order(summary["methods"]):
+        for k, s in sorted(summary["methods"][method]["shots"].items()):
+            ms = f"{s['mean']:.2f} ± {s['std']:.2f}"
+            lines.append(f"{method:<16} {k:>5}  {ms:>15}  {','.join(map(str, s['seeds']))}")
+    return lines

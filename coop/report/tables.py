@@ -1,0 +1,239 @@
+"""The report's tables and figures, rendered from result records (Chinese Markdown).
+
+:func:`coop.report.document.render_results` puts them together; each function here takes the output of
+:func:`coop.runs.results.load_results` and reads every number from it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..utils.atomic import atomic_path
+from ..runs.results import any_random, by_shots, shot_stats
+
+log = logging.getLogger(__name__)
+
+TOP_K = 5
+CURVES_NAME = "curves.png"
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+def accuracy_summary(loaded: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
+    """``{method: {shots: {"seeds", "accuracies", "mean", "std", "n"}}}`` for every CoOp method."""
+    return {method: shot_stats(recs) for method, recs in loaded["coop"].items()}
+
+
+def per_class_changes(zs: Dict[str, Any], recs: Sequence[Dict[str, Any]]) -> List[Tuple[str, float, float, float]]:
+    """``(class, zero-shot %, CoOp % (mean over the records), change)`` for the classes all have,
+    sorted by change, largest gain first."""
+    names = [c for c in zs["per_class_accuracy"] if all(c in r["per_class_accuracy"] for r in recs)]
+    rows = []
+    for c in names:
+        z = float(zs["per_class_accuracy"][c])
+        m = float(np.mean([float(r["per_class_accuracy"][c]) for r in recs]))
+        rows.append((c, z, m, m - z))
+    rows.sort(key=lambda t: (-t[3], t[0]))
+    return rows
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+def f2(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def signed(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+_MD_SPECIAL = "\\`*_[]<>|"
+
+
+def md_escape(text: str) -> str:
+    """Plain text in a Markdown table cell: every Markdown-special character backslash-escaped."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text)).replace("\n", " ")
+
+
+def rel_link(target: Path, out: Path) -> str:
+    """``target`` relative to the folder of ``out``, with forward slashes (for Markdown links)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(out).resolve().parent)).as_posix()
+
+
+def _method_order(methods) -> List[str]:
+    return sorted(methods, key=lambda m: (m != "CoOp", m))
+
+
+def _all_records(loaded: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [r for rs in loaded["coop"].values() for r in rs] + ([loaded["zeroshot"]] if loaded["zeroshot"] else [])
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
+    """Training loss and training accuracy per epoch, one line per run, one row per method.
+    Returns False (and draws nothing) when no record has a history."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    methods = [m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m])]
+    if not methods:
+        return False
+    shots = sorted({int(r["shots"]) for m in methods for r in loaded["coop"][m]})
+    colors = {k: c for k, c in zip(shots, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+                                             "tab:brown", "tab:pink", "tab:gray"] * 4)}
+    styles = ["-", "--", ":", "-."]
+    fig = Figure(figsize=(11, 3.4 * len(methods) + 0.6))
+    axes = fig.subplots(len(methods), 2, squeeze=False)
+    for row, method in zip(axes, methods):
+        for r in loaded["coop"][method]:
+            h = r.get("history") or {}
+            if not h.get("epoch"):
+                continue
+            ls = styles[int(r["seed"]) % len(styles)]
+            label = f"{r['shots']} shots, seed {r['seed']}"
+            row[0].plot(h["epoch"], h["loss"], ls, color=colors[int(r["shots"])], label=label, linewidth=1.2)
+            row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=label, linewidth=1.2)
+        row[0].set_title(f"{method}: training loss")
+        row[1].set_title(f"{method}: training accuracy (%)")
+        for ax in row:
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        row[1].legend(fontsize=7.5, ncol=2)
+    title = "Training curves (last epoch is evaluated)"
+    if any_random(loaded):
+        title = "DEMO with random weights: NOT CLIP/CoOp training curves"
+    fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return True
+
+
+def plot_fewshot_figure(loaded: Dict[str, Any], results: Path) -> Optional[Path]:
+    """``results/fewshot.png`` via :func:`coop.report.plot.plot_fewshot`, or None if coop.report.plot is missing."""
+    try:
+        from .plot import plot_fewshot
+    except ImportError as e:
+        log.warning("coop.report.plot is not importable (%s): the report has no few-shot figure", e)
+        return None
+    plot_fewshot(loaded, Path(results) / "fewshot")
+    return Path(results) / "fewshot.png"
+
+
+# --- the Markdown ----------------------------------------------------------------------------------
+
+def _provenance(loaded: Dict[str, Any]) -> List[str]:
+    recs = _all_records(loaded)
+    models = sorted({f"{(r.get('model') or {}).get('name')} (sha256 {str((r.get('model') or {}).get('sha256'))[:12]}…)"
+                     for r in recs})
+    splits = sorted({f"{(r.get('split') or {}).get('file')} (sha256 {str((r.get('split') or {}).get('sha256'))[:12]}…)"
+                     for r in recs})
+    n_test = sorted({int(r["n_test"]) for r in recs})
+    lines = [f"- 模型：{'; '.join(models)}" + ("  **（记录来自不同的模型！）**" if len(models) > 1 else ""),
+             f"- 划分：{'; '.join(splits)}" + ("  **（记录来自不同的划分文件！）**" if len(splits) > 1 else ""),
+             f"- 测试集图像数：{', '.join(map(str, n_test))}" + ("  **（各记录不一致！）**" if len(n_test) > 1 else "")]
+    if any(r.get("demo") for r in recs):
+        lines.append("- 这些记录标记为 demo（合成数据）。")
+    return lines
+
+
+def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> List[str]:
+    zs = loaded["zeroshot"]
+    out = ["<!-- table:accuracy -->",
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 |",
+           "|---|---:|---:|---:|---|---:|"]
+    if zs:
+        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — |")
+    for method in methods:
+        for k, s in summary[method].items():
+            seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
+            delta = signed(s["mean"] - float(zs["accuracy"])) if zs else "—"
+            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} |")
+    return out
+
+
+def _per_class_section(loaded: Dict[str, Any]) -> List[str]:
+    zs, recs = loaded["zeroshot"], loaded["coop"].get("CoOp") or []
+    if not zs or not recs:
+        return ["（需要 zeroshot.json 和 CoOp 的记录才能比较各类别。）"]
+    kmax = max(int(r["shots"]) for r in recs)
+    top = [r for r in by_shots(recs)[kmax].values()]
+    rows = per_class_changes(zs, top)
+    if not rows:
+        return ["（零样本与 CoOp 的记录没有共同的类别名。）"]
+    up = sum(1 for r in rows if r[3] > 0)
+    down = sum(1 for r in rows if r[3] < 0)
+    out = [f"CoOp（{kmax} shots，{len(top)} 个种子的平均）相对零样本 CLIP：{len(rows)} 个类中 "
+           f"{up} 个提升，{down} 个下降，{len(rows) - up - down} 个不变。",
+           "",
+           "<!-- table:per-class -->",
+           "| | 类别 | 零样本 (%) | CoOp (%) | 变化 |", "|---|---|---:|---:|---:|"]
+    gains = [r for r in rows if r[3] > 0][:TOP_K]
+    losses = sorted((r for r in rows if r[3] < 0), key=lambda t: (t[3], t[0]))[:TOP_K]
+    for tag, group in (("提升", gains), ("下降", losses)):
+        for c, z, m, d in group:
+            out.append(f"| {tag} | {md_escape(c)} | {f2(z)} | {f2(m)} | {signed(d)} |")
+    out += ["", f"表中为提升最多与下降最多的各至多 {TOP_K} 个类（按变化排序；变化为 0 的类不列出）。"]
+    return out
+
+
+def _nearest_words_section(loaded: Dict[str, Any]) -> List[str]:
+    recs = [r for r in loaded["coop"].get("CoOp") or [] if r.get("nearest_words")]
+    if not recs:
+        return ["（记录里没有 nearest_words。）"]
+    kmax = max(int(r["shots"]) for r in recs)
+    top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
+    n_ctx = max(len(r["nearest_words"]) for r in top)
+    out = [f"CoOp {kmax} shots：每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
+           "括号内为距离（CoOp 论文第 5 节的解读方法）。",
+           "",
+           "<!-- table:nearest-words -->",
+           "| 向量 | " + " | ".join(f"seed {r['seed']}" for r in top) + " |",
+           "|---:|" + "---|" * len(top)]
+    for i in range(n_ctx):
+        cells = []
+        for r in top:
+            nw = r["nearest_words"]
+            cells.append(", ".join(f"{md_escape(w) if str(w).strip() else '␣'} ({float(d):.3f})" for w, d in nw[i])
+                         if i < len(nw) else "—")
+        out.append(f"| v{i + 1} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
+    mods = [m for m in _method_order(summary) if m != "CoOp"]
+    if not mods:
+        return []
+    base = summary.get("CoOp", {})
+    out = ["### 7.6 块修改的结果（第 9 节）", "",
+           "同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
+           "“配对差”是逐种子差值的平均。", "",
+           "<!-- table:block-mods -->",
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | CoOp 同种子 (%) | 配对差 | 可训练参数 | 平均训练时间 (s) |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for method in ["CoOp"] + mods:
+        recs = by_shots(loaded["coop"].get(method) or [])
+        for k, s in summary.get(method, {}).items():
+            seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
+            common = [sd for sd in s["seeds"] if k in base and sd in base[k]["seeds"]]
+            if method != "CoOp" and common:
+                b = [base[k]["accuracies"][base[k]["seeds"].index(sd)] for sd in common]
+                mine = [s["accuracies"][s["seeds"].index(sd)] for sd in common]
+                ref, diff = f2(float(np.mean(b))), signed(float(np.mean(np.subtract(mine, b))))
+            else:
+                ref, diff = "—", "—"
+            n_tr = sorted({r.get("n_trainable") for r in recs[k].values()} - {None})
+            t = [((r.get("time_s") or {}).get("train")) for r in recs[k].values()]
+            t = [x for x in t if x is not None]
+            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | {diff} | "
+                       f"{', '.join(f'{x:,}' for x in n_tr) or '—'} | {f2(float(np.mean(t))) if t else '—'} |")
+    return out
+
+

@@ -1,0 +1,71 @@
+"""Parsing of the list-valued flags shared by the scripts (``--shots "1 2 4"``, ``--seeds 1,2,3``)."""
+from __future__ import annotations
+
+import argparse
+from typing import List
+
+from ..utils.errors import UserError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are user errors: ``main`` returns 2 after one ``error: ...`` line."""
+
+    def __init__(self, description: str | None = None, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(description=description, **kwargs)
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
+    """``"1 2 4"`` or ``"1,2,4"`` -> ``[1, 2, 4]``; anything else is a clear user error."""
+    items = text.replace(",", " ").split()
+    try:
+        values = [int(x) for x in items]
+    except ValueError:
+        raise UserError(f"{flag} {text!r} does not parse: give integers separated by spaces, e.g. {flag} \"1 2 4\"") from None
+    if not values:
+        raise UserError(f"{flag} is empty: give at least one integer, e.g. {flag} \"1 2 4\"")
+    bad = [v for v in values if v < minimum]
+    if bad:
+        raise UserError(f"{flag} {text!r}: {bad[0]} is not allowed, each value must be >= {minimum}")
+    if len(set(values)) != len(values):
+        raise UserError(f"{flag} {text!r} repeats a value")
+    return values
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """The flags every experiment script shares. Default folders are the project's own, whatever
+    the current folder (coop.utils.paths)."""
+    from ..utils.paths import CLIP_DIR_ENV, DATA, RESULTS, SPLIT
+
+    p.add_argument("--model", default="RN50",
+                   help="CLIP model name (looked up in --clip-dir), checkpoint path, or random:tiny / "
+                        "random:RN50 (random weights: numbers are not CLIP accuracies) (default: %(default)s)")
+    p.add_argument("--clip-dir", default=None,
+                   help=f"folder of CLIP's weights (default: ${CLIP_DIR_ENV}, else ~/.cache/clip, CLIP's own)")
+    p.add_argument("--data-root", default=str(DATA), help="101_ObjectCategories or a folder above it (default: %(default)s)")
+    p.add_argument("--split-file", default=str(SPLIT),
+                   help="split in CoOp's JSON format, e.g. CoOp's split_zhou_Caltech101.json (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--results", default=str(RESULTS), help="results folder (default: %(default)s)")
+    p.add_argument("--cache-dir", default=None,
+                   help="image-feature cache (default: $COOP_CACHE or ~/.cache/coop-caltech101)")
+    p.add_argument("--force", action="store_true", help="redo runs whose result file already exists")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_encoder_args(p: argparse.ArgumentParser) -> None:
+    """How the image encoder runs: precision (part of the cached features' key), workers, batch."""
+    from ..features.encoder import default_workers
+    from ..model.precision import PRECISIONS
+
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32 (default: exact, any device); amp: autocast, fp16 on CUDA / bfloat16 on a CPU "
+                        "that supports it (about 2x faster image encoding on such a CPU); fp16: CoOp's default, "
+                        "CLIP and the context in half precision, CUDA only")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"DataLoader processes decoding and cropping images (default: half the cores, here {default_workers()})")
+    p.add_argument("--encode-batch-size", type=int, default=32,
+                   help="images per image-encoder batch (default: %(default)s; larger is faster on a GPU)")

@@ -1,0 +1,41 @@
+"""Checks that run before any work: every flag a user can get wrong fails here, in one line.
+
+``check_run(cfg)`` takes a run's config (TrainConfig or ZeroShotConfig): its own ranges, the
+device, the split file (its shape, and for CoOp whether the prompts fit CLIP's 77 tokens), and the
+folders the run writes to (not a file, writable).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..model.clip_loader import resolve_device
+from ..utils.errors import UserError
+from ..model.precision import check_precision
+from ..data.split import read_split
+
+
+def check_writable_dir(path: str | os.PathLike, flag: str) -> None:
+    """``path`` is a folder we can write to, or can be created as one."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{flag} {p} is a file, not a folder; give a folder")
+    existing = p
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{flag} {p}: {existing} is a file, so the folder cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {p}: {existing} is not writable; choose another folder or fix its permissions")
+
+
+def check_run(cfg) -> None:
+    cfg.check()
+    check_precision(cfg.precision, resolve_device(cfg.device))
+    split = read_split(cfg.split_file)
+    if hasattr(cfg, "check_prompt_length"):
+        cfg.check_prompt_length(split.classnames)
+    check_writable_dir(cfg.results, "--results")
+    from ..features.cache import default_cache_dir
+
+    check_writable_dir(cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir(), "--cache-dir")

@@ -1,0 +1,70 @@
+"""What a result was made from, so that it is reused only when nothing it depends on has changed.
+
+A run's ``inputs`` are the SHA256 of its split file, of the CLIP weights, of the *content* of every
+image it read (the test split, plus its few-shot training images), and of the code that computes
+numbers. Its ``run_id`` hashes its settings (``identity``) and these inputs; the result JSON and the
+learned context ``.pt`` both carry it, so a pair from two different runs is never taken for one.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+from ..utils.hashing import cached_file_digest, sha256_json
+
+log = logging.getLogger(__name__)
+
+# The modules whose code decides a run's numbers. Presentation (plot, report, figures, download,
+# benchmark) is left out: changing how a figure looks does not make a result stale.
+COMPUTING_MODULES = ("data.caltech101", "data.split", "features.cache", "features.encoder", "features.views",
+                     "methods.train", "methods.train_config", "methods.zeroshot", "model.block_mods",
+                     "model.clip_loader", "model.precision", "model.prompt_learner", "model.text_encoder",
+                     "runs.experiment", "utils.hashing", "utils.seed")
+
+def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
+    """One hash over the paths and contents of the images a run read."""
+    h = hashlib.sha256()
+    for rel in sorted(set(relpaths)):
+        h.update(f"{rel}|{cached_file_digest(Path(image_root) / rel)}\n".encode())
+    return h.hexdigest()
+
+
+def run_images(split, cfg) -> List[str]:
+    """The images a run reads: the test split, and a CoOp run's few-shot training images."""
+    from ..data.split import fewshot
+
+    rels = [it[0] for it in split.test]
+    if hasattr(cfg, "shots"):  # a TrainConfig
+        rels += [it[0] for it in fewshot(split.train, cfg.shots, cfg.seed, cfg.sampling)]
+    return rels
+
+
+def code_sha256() -> str:
+    """Hash of the computing modules' source (and the package version)."""
+    from .. import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    package = Path(__file__).resolve().parents[1]  # coop/
+    for name in COMPUTING_MODULES:
+        h.update(name.encode() + b"\0" + (package / (name.replace(".", "/") + ".py")).read_bytes())
+    return h.hexdigest()
+
+
+def inputs_record(split_sha256: str, weights_sha256: Optional[str], image_root: Path, relpaths: Iterable[str]) -> Dict[str, Any]:
+    return {"split_sha256": split_sha256, "weights_sha256": weights_sha256,
+            "images_sha256": images_sha256(image_root, relpaths), "code_sha256": code_sha256()}
+
+
+def run_id(identity: Dict[str, Any], inputs: Dict[str, Any]) -> str:
+    return sha256_json({"identity": identity, "inputs": inputs})[:20]
+
+
+INPUT_NAMES = {"split_sha256": "the split file", "weights_sha256": "the CLIP weights",
+               "images_sha256": "the images (their content)", "code_sha256": "the code that computes results"}
+
+
+def changed_inputs(recorded: Dict[str, Any], expected: Dict[str, Any]) -> list:
+    """Names of the inputs that differ; a ``None`` expected value (e.g. random weights) is not compared."""
+    return [INPUT_NAMES[k] for k in INPUT_NAMES if expected.get(k) is not None and recorded.get(k) != expected[k]]

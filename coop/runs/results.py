@@ -1,0 +1,212 @@
+"""Results are data: one JSON file per run, written atomically, read back by the plot and report.
+
+Layout of a results folder (``results/`` for real runs, ``results/demo/`` for the demo)::
+
+    zeroshot.json                       kind "zeroshot": zero-shot CLIP on the test split
+    coop/shots{K}_seed{S}.json          kind "coop": one CoOp run (+ its learned context .pt)
+    coop_{mod}/shots{K}_seed{S}.json    CoOp with a transformer-block modification (coop.BLOCK_MODS)
+
+Every record has ``schema``, ``kind``, ``method``, ``complete`` (True), ``accuracy`` (top-1 %, test),
+``per_class_accuracy``, ``n_test``, ``shots``, ``seed``, ``model`` (name, sha256, random_weights),
+``random_weights``, ``split`` (file, sha256), ``config``, ``environment`` (versions, device,
+threads), ``wall_time_s``; CoOp records add ``history`` (per-epoch loss, train accuracy, lr).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from ..utils.atomic import write_json
+from ..utils.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 2  # 2: run_id and inputs (results of schema 1 cannot show what they were made from: redone)
+REQUIRED_KEYS = ("schema", "kind", "method", "complete", "accuracy", "per_class_accuracy", "n_test",
+                 "shots", "seed", "model", "random_weights", "split", "config", "environment", "wall_time_s",
+                 "run_id", "inputs")
+
+
+def coop_dir(results: str | os.PathLike, block_mod: Optional[str] = None) -> Path:
+    return Path(results) / (f"coop_{block_mod}" if block_mod else "coop")
+
+
+def coop_result_path(results: str | os.PathLike, shots: int, seed: int, block_mod: Optional[str] = None) -> Path:
+    return coop_dir(results, block_mod) / f"shots{shots}_seed{seed}.json"
+
+
+def zeroshot_result_path(results: str | os.PathLike) -> Path:
+    return Path(results) / "zeroshot.json"
+
+
+def method_name(block_mod: Optional[str] = None) -> str:
+    return f"CoOp+{block_mod}" if block_mod else "CoOp"
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(device: torch.device | str) -> Dict[str, Any]:
+    """What a rerun needs to know about where this one ran."""
+    from .. import __version__
+
+    return {
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": _version("torchvision"), "clip-anytorch": _version("clip-anytorch"),
+                     "numpy": _version("numpy"), "coop-caltech101": __version__},
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
+    }
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
+    """Write a finished run's record atomically; it must have every required key."""
+    record = {"schema": SCHEMA, **record, "complete": True}
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"result record for {path} lacks {missing}")
+    try:
+        write_json(path, record)
+    except OSError as e:  # full disk, a file where a folder should be, no permission: keep the result
+        fallback = Path(tempfile.gettempdir()) / f"coop-{record.get('run_id', 'run')}-{Path(path).name}"
+        write_json(fallback, record)
+        raise UserError(f"could not write {path} ({e.strerror or e}); the result was saved to {fallback} "
+                        f"instead: free space or fix the folder, then rerun") from None
+    log.info("wrote %s", path)
+
+
+def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
+    """The record at ``path`` if it is a complete result of this schema, else None.
+
+    A CoOp record is complete only with its learned context beside it, carrying the same run_id:
+    a ``.json`` and a ``.pt`` of two different runs (a kill or a full disk between the two writes)
+    are an unfinished run, never one result.
+    """
+    try:
+        rec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(rec, dict) or rec.get("schema") != SCHEMA or rec.get("complete") is not True:
+        return None
+    if any(k not in rec for k in REQUIRED_KEYS):
+        return None
+    if rec.get("kind") == "coop" and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
+        log.warning("%s and its context file %s come from different runs (or the context is missing): "
+                    "the run counts as unfinished", path, rec.get("context_file"))
+        return None
+    return rec
+
+
+def context_run_id(path: Path) -> Optional[str]:
+    """The run_id stored in a learned-context file, None if it is missing or unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("run_id")
+    except Exception:
+        return None
+
+
+def load_results(results: str | os.PathLike) -> Dict[str, Any]:
+    """All complete records of a results folder.
+
+    Returns ``{"zeroshot": record or None, "coop": {method: [records]}}``; incomplete or foreign
+    JSON files are skipped with a warning, never guessed at.
+    """
+    results = Path(results)
+    out: Dict[str, Any] = {"zeroshot": read_result(zeroshot_result_path(results)), "coop": {}}
+    for d in sorted(p for p in results.glob("coop*") if p.is_dir()):
+        for f in sorted(d.glob("shots*_seed*.json")):
+            rec = read_result(f)
+            if rec is None:
+                log.warning("skipping %s: not a complete result file", f)
+                continue
+            out["coop"].setdefault(rec["method"], []).append(rec)
+    for recs in out["coop"].values():
+        recs.sort(key=lambda r: (r["shots"], r["seed"]))
+    return out
+
+
+def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional[Dict[str, Any]],
+             force: bool = False, rerun_changed: bool = False) -> Optional[Dict[str, Any]]:
+    """The finished result at ``path`` if it was computed with the same settings and inputs, else None.
+
+    A complete result from *other settings* is not silently reused or overwritten: that is a
+    :class:`~coop.utils.errors.UserError` unless ``force``. A result whose *inputs* changed (images,
+    split, weights, code; see :mod:`coop.runs.provenance`) is stale: with ``rerun_changed`` it is
+    redone (the sweep), else a UserError names what changed (single scripts). ``inputs`` None:
+    they could not be computed (e.g. images missing): nothing is reused, and the run says why.
+    """
+    from .provenance import changed_inputs
+
+    rec = None if force else read_result(path)
+    if rec is None:
+        return None
+    old = rec.get("identity", {})
+    diff = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
+    if diff:
+        what = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in list(diff.items())[:3])
+        raise UserError(f"{path} holds a result made with other settings ({what}); pass --force to "
+                        f"redo it, or --results DIR to keep both")
+    if inputs is None:
+        return None
+    changed = changed_inputs(rec["inputs"], inputs)
+    if not changed:
+        return rec
+    if rerun_changed:
+        log.warning("%s is stale (changed since it was made: %s); redoing it", path, ", ".join(changed))
+        return None
+    raise UserError(f"{path} was made from other inputs: {', '.join(changed)} changed since; "
+                    f"pass --force to redo it")
+
+
+def by_shots(records: List[Dict[str, Any]]) -> Dict[int, Dict[int, Dict[str, Any]]]:
+    """``{shots: {seed: record}}``; a repeated (shots, seed) keeps the first record (load order)."""
+    out: Dict[int, Dict[int, Dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(int(r["shots"]), {}).setdefault(int(r["seed"]), r)
+    return out
+
+
+def shot_stats(records: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
+    """Per number of shots: ``{"seeds", "accuracies", "mean", "std", "n"}`` over the seeds present.
+
+    ``std`` is the *population* standard deviation (ddof=0), so one seed gives 0 rather than NaN.
+    The figure and the report both use this, so they always show the same numbers.
+    """
+    import numpy as np
+
+    out: Dict[int, Dict[str, Any]] = {}
+    for k, seeds in sorted(by_shots(records).items()):
+        ss = sorted(seeds)
+        accs = [float(seeds[s]["accuracy"]) for s in ss]
+        a = np.asarray(accs, dtype=float)
+        out[k] = {"seeds": ss, "accuracies": accs, "mean": float(a.mean()), "std": float(a.std(ddof=0)), "n": len(ss)}
+    return out
+
+
+def any_random(loaded: Dict[str, Any]) -> bool:
+    """True if any loaded record came from random weights (then no number is a CLIP accuracy)."""
+    recs: List[Dict[str, Any]] = [r for rs in loaded["coop"].values() for r in rs]
+    if loaded["zeroshot"]:
+        recs.append(loaded["zeroshot"])
+    return any(r.get("random_weights") for r in recs)

@@ -1,0 +1,53 @@
+"""The tree is the architecture: ``coop/`` is one package per stage, and imports point down the stages."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from imports import PACKAGE, imports_of, module_names
+
+# The stages in the order data flows through them; a module may import its own stage and the ones before.
+STAGES = ["utils", "data", "model", "features", "runs", "methods", "report", "pipeline"]
+
+
+def stage(name: str) -> int:
+    return STAGES.index(name.split(".")[0])
+
+
+def test_every_module_lives_in_a_stage_package():
+    loose = [n for n in module_names() if n and "." not in n and n not in STAGES]
+    assert not loose, f"modules outside the stage packages: {loose}"
+    assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()) == sorted(STAGES)
+
+
+def test_no_module_imports_a_later_stage():
+    upward = []
+    for name, path in module_names().items():
+        if not name:  # coop/__init__.py re-exports the public names
+            continue
+        for dep in imports_of(name, path):
+            if dep and stage(dep) > stage(name):
+                upward.append(f"{name} imports {dep}")
+    assert not upward, upward
+
+
+def test_the_walk_sees_imports_inside_functions(tmp_path):
+    """The check can fail: an import written inside a function body is found too."""
+    bad = tmp_path / "probe.py"  # read as if it were coop/data/probe.py
+    bad.write_text("def f():\n    from ..methods import train\n    from ..report.plot import plot_fewshot\n")
+    deps = imports_of("data.probe", bad)
+    assert {"methods.train", "report.plot"} <= deps
+
+
+@pytest.mark.parametrize("pkg", STAGES)
+def test_each_stage_says_what_it_is(pkg):
+    doc = importlib.import_module(f"coop.{pkg}").__doc__ or ""
+    assert len(doc.split()) >= 12, f"coop/{pkg}/__init__.py needs a docstring saying what the stage is"
+
+
+def test_public_names_stay_importable_from_coop():
+    import coop
+
+    for name in ("CoOp", "random_clip", "load_clip", "BLOCK_MODS", "set_seed", "UserError", "__version__"):
+        assert hasattr(coop, name), name
