@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.runs.cli_args import ArgumentParser, parse_int_list  # noqa: E402
-from coop.utils.errors import cli, setup_logging  # noqa: E402
+from coop.runs.preflight import check_output_file  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import RESULTS, SPLIT  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
 
     from coop.report import benchmark as B
     from coop.utils.atomic import write_json
-    from coop.model.clip_loader import load_clip, resolve_device
-    from coop.model.prompt_learner import CoOp
+    from coop.model.clip_loader import load_clip
+    from coop.model.device import resolve_device
     from coop.runs.results import environment, now
     from coop.data.split import read_split
 
@@ -75,31 +76,40 @@ def main(argv=None) -> int:
 
     shots = parse_int_list(args.shots, "--shots")
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
+    for flag, value in (("--repeat", args.repeat), ("--views", args.views)):
+        if value < 1:
+            raise UserError(f"{flag} {value}: give a whole number of at least 1")
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers {args.workers}: give 0 (decode in this process) or more")
     device = str(resolve_device(args.device))
     split = read_split(args.split_file)
     names = split.classnames
     out_path = Path(args.out or RESULTS / f"bench-{now()[:10]}.json")
+    check_output_file(out_path, "--out")  # before the measurements, which take minutes
     t0 = time.perf_counter()
     model, _ = load_clip(args.model, device=device)
     load_s = time.perf_counter() - t0
-    coop = CoOp(model, names)
+    coop = B.build_coop(model, names)
+    dev = B.device_of(model)
     out = {"model": args.model, "n_classes": len(names), "views": args.views, "started_at": now()}
 
     log.info("(b) text side, forward+backward over %d prompts", len(names))
-    text = {m: B.timeit(B.text_step(coop, m), repeat=r) for m, r in
+    text = {m: B.timeit(B.text_step(coop, m), repeat=r, device=dev) for m, r in
             [("ours", args.repeat), ("truncated", 2), ("naive", 1)] if args.naive or m == "ours"}
     from coop.model.block_mods import BLOCK_MODS
 
     for mod in BLOCK_MODS:  # the modifications keep the fast path: their cost on top of ours
-        text[f"ours+{mod}"] = B.timeit(B.text_step(CoOp(model, names, block_mod=mod), "ours"), repeat=args.repeat)
+        text[f"ours+{mod}"] = B.timeit(B.text_step(B.build_coop(model, names, block_mod=mod), "ours"),
+                                       repeat=args.repeat, device=dev)
     out["text_fwd_bwd"] = text
     log.info("(a) one training step, batch 32")
-    step = {"ours": B.timeit(B.training_step(coop, model, naive=False), repeat=args.repeat)}
+    step = {"ours": B.timeit(B.training_step(coop, model, naive=False), repeat=args.repeat, device=dev)}
     if args.naive:
-        step["naive"] = B.timeit(B.training_step(coop, model, naive=True), repeat=1)
+        step["naive"] = B.timeit(B.training_step(coop, model, naive=True), repeat=1, device=dev)
     precisions = ["fp32"] + (["amp"] if device.startswith("cuda") or cpu_supports_bf16() else [])
     if "amp" in precisions:
-        step["ours_amp"] = B.timeit(B.training_step(coop, model, naive=False, precision="amp"), repeat=args.repeat)
+        step["ours_amp"] = B.timeit(B.training_step(coop, model, naive=False, precision="amp"), repeat=args.repeat,
+                                    device=dev)
     out["train_step"] = step
     log.info("(c) image encoder")
     img = {"ours_channels_last_img_s": B.image_throughput(model, fast=True),

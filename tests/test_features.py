@@ -176,8 +176,9 @@ def test_a_damaged_cache_file_is_reported_once_and_recomputed(clip_tiny, synthet
                                                               caplog, how):
     model, _ = clip_tiny
     rels = test_rels[:5]
-    good, _, _ = FeatureCache(tmp_path, model.clip_info.sha256).test_features(model, synthetic_root, rels, TestView(RES))
-    path = next(p for p in (tmp_path / model.clip_info.sha256[:16] / "fp32").glob("test-*.pt"))
+    first = FeatureCache(tmp_path, model.clip_info.sha256)
+    good, _, _ = first.test_features(model, synthetic_root, rels, TestView(RES))
+    path = next(first.dir.glob("test-*.pt"))
     _damage(path, how)
     cache = FeatureCache(tmp_path, model.clip_info.sha256)
     with caplog.at_level(logging.WARNING):
@@ -185,8 +186,7 @@ def test_a_damaged_cache_file_is_reported_once_and_recomputed(clip_tiny, synthet
         cache.test_features(model, synthetic_root, rels, TestView(RES))
     assert caplog.text.count(str(path)) == 1 and "recomputing" in caplog.text
     assert torch.equal(feats, good)
-    d = TestView(RES).description
-    assert features.read_feature_file(path, {**d, "precision": "fp32"}, good.shape[1])  # repaired on disk
+    assert features.read_feature_file(path, cache._description(TestView(RES)), good.shape[1])  # repaired on disk
 
 
 def test_a_run_loads_only_the_files_of_its_images(clip_tiny, synthetic_root, synthetic_split, tmp_path, monkeypatch):

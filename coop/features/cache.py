@@ -1,14 +1,17 @@
 """Image features, computed once by the frozen image encoder and cached on disk.
 
 CLIP's image encoder never changes under CoOp, so each (image, view) needs it once, whatever the
-number of runs. Layout under ``<cache_dir>/<weights sha256[:16]>/<precision>/``::
+number of runs. Layout under ``<cache_dir>/<weights sha256[:16]>/<precision>/<device type>-<code>/``::
 
     test-<id>.pt                       every test image, CLIP's preprocessing
     crop-<id>/<image key hash>.pt      one training image: its crops, row k = crop index k
 
 ``<id>`` hashes the view's full description (transform, resolution, crop seed), so other weights,
-precision, transform or crop seed never reuse a feature, and an image is keyed by its path *and*
-the hash of its bytes, so a changed image is recomputed. A run loads only the files of its own
+precision, transform or crop seed never reuse a feature; ``<code>`` hashes the source of every
+module on the feature path (:data:`FEATURE_MODULES`, and the installed ``clip`` package), so a
+changed transform or encoder never reuses one either; the device type keeps CPU and GPU features
+apart (amp is bfloat16 on a CPU, fp16 on CUDA). An image is keyed by its path *and* the hash of its
+bytes, so a changed image is recomputed, and a crop file names the image it belongs to. A run loads only the files of its own
 images. The whole CoOp sweep in the default mode is about 120,000 crops, 0.5 GB.
 
 Every file verifies itself when loaded: its description, a SHA256 over its keys and feature bytes,
@@ -30,12 +33,19 @@ import torch
 
 from ..utils.atomic import torch_save
 from .encoder import EncodeOptions, encode
-from ..utils.hashing import cached_file_digest
+from ..utils.hashing import cached_file_digest, source_sha256
 from .views import ImageView
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3  # 3: keyed by the feature path's code and the device type; crop files name their image
+# The modules whose code decides an image's feature (with the installed clip package's code).
+FEATURE_MODULES = ("data.caltech101", "features.cache", "features.encoder", "features.views",
+                   "model.clip_loader", "model.precision", "utils.hashing")
+
+
+def feature_code_sha256() -> str:
+    return source_sha256(FEATURE_MODULES, salt=str(FORMAT))
 
 
 def default_cache_dir() -> Path:
@@ -82,17 +92,26 @@ class FeatureCache:
     ``cache_dir=None`` keeps them in memory only.
     """
 
-    def __init__(self, cache_dir: Optional[str | os.PathLike], weights_sha256: str, opts: Optional[EncodeOptions] = None):
+    def __init__(self, cache_dir: Optional[str | os.PathLike], weights_sha256: str, opts: Optional[EncodeOptions] = None,
+                 device_type: str = "cpu"):
         self.opts = opts or EncodeOptions()
-        self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision) if cache_dir is not None else None
+        self.device_type = device_type
+        self.code = feature_code_sha256()
+        sub = f"{device_type}-{self.code[:12]}"
+        self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision / sub) if cache_dir is not None else None
         self.memory: Dict[str, Dict[str, torch.Tensor]] = {}  # file name -> key -> feature
+        self._image_of: Dict[str, str] = {}  # crop file name -> the image key whose crops it holds
 
     # --- files ------------------------------------------------------------------------------------
     def _file(self, name: str) -> Optional[Path]:
         return self.dir / name if self.dir is not None else None
 
-    def _description(self, view: ImageView) -> Dict:
-        return {**view.description, "precision": self.opts.precision}
+    def _description(self, view: ImageView, image: Optional[str] = None) -> Dict:
+        """What a file must say it holds: the view, precision, device type, code and, for a crop
+        file, the image (path and content hash) whose crops it holds."""
+        d = {**view.description, "precision": self.opts.precision, "device_type": self.device_type,
+             "code_sha256": self.code}
+        return d if image is None else {**d, "image": image}
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -102,19 +121,20 @@ class FeatureCache:
             fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs merge instead of overwriting
             yield
 
-    def _load(self, name: str, view: ImageView, dim: int) -> Dict[str, torch.Tensor]:
+    def _load(self, name: str, view: ImageView, dim: int, image: Optional[str] = None) -> Dict[str, torch.Tensor]:
         if name in self.memory:
             return self.memory[name]
         path, entries = self._file(name), {}
         if path is not None and path.is_file():
             try:
-                entries = read_feature_file(path, self._description(view), dim)
+                entries = read_feature_file(path, self._description(view, image), dim)
             except CorruptCacheFile as e:
                 log.warning("feature cache file %s failed its check (%s); recomputing it", path, e)
         self.memory[name] = entries
         return entries
 
-    def _save(self, name: str, view: ImageView, new: Dict[str, torch.Tensor], dim: int) -> None:
+    def _save(self, name: str, view: ImageView, new: Dict[str, torch.Tensor], dim: int,
+              image: Optional[str] = None) -> None:
         entries = self.memory.setdefault(name, {})
         entries.update(new)
         path = self._file(name)
@@ -123,7 +143,7 @@ class FeatureCache:
         with self._lock():
             if path.is_file():  # what other processes wrote meanwhile
                 try:
-                    merged = read_feature_file(path, self._description(view), dim)
+                    merged = read_feature_file(path, self._description(view, image), dim)
                     merged.update(entries)
                     entries.update(merged)
                 except CorruptCacheFile:
@@ -131,7 +151,7 @@ class FeatureCache:
             keys = sorted(entries)
             feats = torch.stack([entries[k] for k in keys]).float().contiguous()
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch_save({"format": FORMAT, "description": self._description(view), "keys": keys,
+            torch_save({"format": FORMAT, "description": self._description(view, image), "keys": keys,
                         "features": feats, "sha256": checksum(keys, feats)}, path)
 
     # --- lookups ----------------------------------------------------------------------------------
@@ -141,8 +161,9 @@ class FeatureCache:
         dim = model.text_projection.shape[1]
         found: Dict[Tuple[str, str], torch.Tensor] = {}
         missing: List[Tuple[str, str, str, Optional[int]]] = []
+        image_of = {r[0]: self._image_of.get(r[0]) for r in requests}
         for r in requests:
-            f = self._load(r[0], view, dim).get(r[1])
+            f = self._load(r[0], view, dim, image_of[r[0]]).get(r[1])
             if f is None:
                 missing.append(r)
             else:
@@ -160,7 +181,7 @@ class FeatureCache:
                     continue
                 per_file.setdefault(r[0], {})[r[1]] = found[(r[0], r[1])] = feats[pos].clone()
             for name, new in per_file.items():
-                self._save(name, view, new, dim)
+                self._save(name, view, new, dim, image_of[name])
         return found, bad
 
     def _keys(self, image_root: Path, relpaths: Sequence[str]) -> Tuple[List[Optional[str]], Dict[str, str]]:
@@ -184,7 +205,7 @@ class FeatureCache:
         found, new_bad = self._get(model, image_root, view, req, f"encoding {len(req)} test images")
         bad.update(new_bad)
         index = [i for i, rel in enumerate(relpaths) if rel not in bad]
-        feats = torch.stack([found[(name, keys[i])] for i in index]) if index else torch.empty(0)
+        feats = torch.stack([found[(name, keys[i])] for i in index]) if index else torch.empty(0, device="cpu")
         return feats, index, bad
 
     def crop_features(self, model: torch.nn.Module, image_root: Path, relpaths: Sequence[str], view: ImageView,
@@ -194,6 +215,7 @@ class FeatureCache:
         keys, bad = self._keys(image_root, relpaths)
         unique = sorted(set(indices))
         names = {k: f"{view.id}/{hashlib.sha256(k.encode()).hexdigest()[:24]}.pt" for k in keys if k is not None}
+        self._image_of.update({name: k for k, name in names.items()})  # a crop file holds one image's crops
         req = [(names[k], str(c), rel, c) for rel, k in zip(relpaths, keys) if k is not None for c in unique]
         found, new_bad = self._get(model, image_root, view, req,
                                    f"encoding crops ({len(relpaths)} images x {len(unique)})")
@@ -203,5 +225,5 @@ class FeatureCache:
             for name in names.values():
                 self.memory.pop(name, None)
         if not index:
-            return torch.empty(0), index, bad
+            return torch.empty(0, device="cpu"), index, bad
         return torch.stack([torch.stack([found[(names[keys[i]], str(c))] for i in index]) for c in unique]), index, bad

@@ -57,7 +57,7 @@ class ViewDataset(Dataset):
         self.image_root, self.items, self.view = Path(image_root), list(items), view
         self._last: Tuple[Optional[str], object] = (None, None)
         R = getattr(view, "resolution")
-        self._blank = torch.zeros(3, R, R)
+        self._blank = torch.zeros(3, R, R, device="cpu")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -77,7 +77,7 @@ class ViewDataset(Dataset):
 
 def _collate(batch):
     xs, idx, errors = zip(*batch)
-    return torch.stack(xs), torch.tensor(idx), list(errors)
+    return torch.stack(xs), torch.tensor(idx, device="cpu"), list(errors)
 
 
 def _init_worker(_: int) -> None:
@@ -106,7 +106,7 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
     ``{item position: reason}`` for the unreadable ones."""
     device = next(model.parameters()).device
     dim = model.text_projection.shape[1]
-    out = torch.full((len(items), dim), float("nan"))
+    out = torch.full((len(items), dim), float("nan"), device="cpu")
     bad: Dict[int, str] = {}
     if not items:
         return out, bad
@@ -117,14 +117,18 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
     with channels_last(model.visual), tqdm(total=len(items), desc=desc, unit="img", mininterval=2.0,
               disable=len(items) < 4 * opts.batch_size) as bar:
         for x, idx, errors in loader:
-            ok = torch.tensor([not e for e in errors])
+            ok = torch.tensor([not e for e in errors], device="cpu")
             for i, e in zip(idx.tolist(), errors):
                 if e:
                     bad[i] = e
-            if ok.any():
-                x = pad_to(x[ok], opts.batch_size).to(device, non_blocking=True)
+            n_ok = int(ok.sum())
+            if n_ok:
+                x = x.to(device, non_blocking=True)  # straight from pinned memory, before any copy
+                if n_ok < len(ok):
+                    x = x[ok.to(device)]
+                x = pad_to(x, opts.batch_size)
                 with autocast(opts.precision, device):
                     f = model.encode_image(x.contiguous(memory_format=torch.channels_last))
-                out[idx[ok]] = f[: int(ok.sum())].float().cpu()
+                out[idx[ok]] = f[:n_ok].float().cpu()
             bar.update(len(idx))
     return out, bad

@@ -77,7 +77,7 @@ class TrainCrop(ImageView):
         with torch.random.fork_rng(devices=[]):  # this crop's randomness, independent of the rest
             torch.manual_seed(int.from_bytes(key[:8], "little"))
             i, j, h, w = RandomResizedCrop.get_params(img, scale=list(self.scale), ratio=list(CROP_RATIO))
-            flip = bool(torch.rand(1) < FLIP_P)
+            flip = bool(torch.rand(1, device="cpu") < FLIP_P)
         return i, j, h, w, flip
 
     def __call__(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:

@@ -51,7 +51,7 @@ def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
 
 def batches(n: int, batch_size: int, generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
     """A shuffled epoch of indices; the incomplete last batch is dropped when a full one exists."""
-    perm = torch.randperm(n, generator=generator)
+    perm = torch.randperm(n, generator=generator, device="cpu")  # the CPU generator: the same order on every device
     out = [perm[i: i + batch_size] for i in range(0, n, batch_size)]
     if n >= batch_size and len(out[-1]) < batch_size:
         out.pop()
@@ -146,11 +146,12 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
         raise ValueError(f"the experiment runs in {exp.precision}, the run asks for {cfg.precision}")
     log.info("CoOp %d shot%s, seed %d: %s; %s", cfg.shots, "s" if cfg.shots != 1 else "", cfg.seed,
              describe_augmentation(cfg), cfg.precision)
+    set_seed(cfg.seed)  # before any encoding: the numeric switches (no TF32, deterministic kernels) hold throughout
     train = training_set(exp, cfg)
     test = exp.test_set()
     t_features = time.time() - t0
 
-    set_seed(cfg.seed)  # after feature extraction: the run's randomness depends on the seed only
+    set_seed(cfg.seed)  # again after feature extraction: the context's init depends on the seed only, cached or not
     coop = CoOp(exp.model, exp.classnames, n_ctx=cfg.n_ctx, class_token_position=cfg.class_token_position,
                 ctx_init=cfg.ctx_init, csc=cfg.csc, block_mod=cfg.block_mod, fast=cfg.fast).to(exp.device)
     t1 = time.time()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -20,7 +20,8 @@ from ..data.caltech101 import prompt_name
 from ..features.encoder import EncodeOptions
 from ..utils.errors import UserError
 from ..runs.experiment import Experiment, accuracy
-from ..model.precision import autocast
+from ..model.device import resolve_device
+from ..model.precision import autocast, check_precision
 from ..runs.provenance import run_id, run_images
 from ..runs.results import environment, now
 
@@ -123,7 +124,12 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
     from .context import load_context, read_context
 
     t0, started = time.time(), now()
-    read_context(context_file)  # a wrong file is one clear line, before the model loads
+    saved = read_context(context_file)  # a wrong file is one clear line, before the model loads
+    trained_in = saved["config"].get("precision", "fp32")
+    if cfg.precision != trained_in:  # the run's own arithmetic, so the same context gives the same accuracy
+        log.info("evaluating %s in %s, the precision it was trained in (not %s)", context_file, trained_in, cfg.precision)
+        cfg = replace(cfg, precision=trained_in)
+    check_precision(cfg.precision, resolve_device(cfg.device))
     exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
                      download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
     coop, saved = load_context(context_file, exp)

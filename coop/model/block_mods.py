@@ -41,7 +41,7 @@ class GatedAdapter(BlockMod):
         nn.init.zeros_(self.down.bias)
         nn.init.normal_(self.up.weight, std=bottleneck ** -0.5)
         nn.init.zeros_(self.up.bias)
-        self.gate = nn.Parameter(torch.zeros(()))  # 0 * anything finite == 0: exact identity at init
+        self.gate = nn.Parameter(torch.zeros((), device="cpu"))  # 0 * anything finite == 0: exact identity at init
 
     def mlp_delta(self, m: torch.Tensor) -> torch.Tensor:
         h = self.down(m)
@@ -52,8 +52,9 @@ class LoRA(BlockMod):
     def __init__(self, width: int, rank: int = 4):
         super().__init__()
         self.width = width
-        self.a = nn.Parameter(torch.randn(2, rank, width) * width ** -0.5)  # for q and v
-        self.b = nn.Parameter(torch.zeros(2, width, rank))  # zero: exact identity at init
+        # CPU generator, as every random init here: the same initial weights on every device
+        self.a = nn.Parameter(torch.randn(2, rank, width, device="cpu") * width ** -0.5)  # for q and v
+        self.b = nn.Parameter(torch.zeros(2, width, rank, device="cpu"))  # zero: exact identity at init
 
     def qkv_delta(self, a: torch.Tensor) -> torch.Tensor:
         dq = F.linear(F.linear(a, self.a[0]), self.b[0])

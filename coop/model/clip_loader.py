@@ -19,6 +19,7 @@ from typing import Callable, Optional, Tuple
 import torch
 
 from ..utils.errors import UserError
+from .device import resolve_device, use_device
 from ..utils.hashing import sha256_file, state_dict_sha256
 
 log = logging.getLogger(__name__)
@@ -52,19 +53,6 @@ def default_download_root() -> str:
     from ..utils.paths import default_clip_dir
 
     return str(default_clip_dir())
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU. An unavailable CUDA request is a user error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise UserError(f"unknown --device {device!r}: use auto, cpu, cuda or cuda:N ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device} was asked for but no CUDA GPU is visible; use --device cpu")
-    return dev
 
 
 def _clip():
@@ -148,6 +136,7 @@ def load_clip(name: str = "RN50", device: str = "auto",
     """
     clip = _clip()
     dev = resolve_device(device)
+    use_device(dev)
     if name.startswith(RANDOM_PREFIX):
         arch = name[len(RANDOM_PREFIX):]
         model = random_clip(arch)

@@ -69,7 +69,8 @@ class CoOp(nn.Module):
                 ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
             prefix_words = words
         else:
-            ctx = torch.empty(n_cls, n_ctx, width) if csc else torch.empty(n_ctx, width)
+            # drawn by the CPU generator, then moved: the same initial context on every device
+            ctx = torch.empty(n_cls, n_ctx, width, device="cpu") if csc else torch.empty(n_ctx, width, device="cpu")
             nn.init.normal_(ctx, std=0.02)
             prefix_words = " ".join(["X"] * n_ctx)
         self.ctx = nn.Parameter(ctx.to(device=device, dtype=dtype))  # [n_ctx, width], or [n_cls, n_ctx, width] with csc
@@ -96,6 +97,7 @@ class CoOp(nn.Module):
                 [self.token_suffix[c, : int(self.eot[c]) - P + 1] for c in range(n_cls)],
                 prefix_len=P, positional=clip_model.positional_embedding.detach(),
             )
+        self.to(device)  # everything it made (block modifications included) on the model's device
 
     @property
     def uses_shared_prefix(self) -> bool:

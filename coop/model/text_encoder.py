@@ -143,7 +143,7 @@ class TextEncoder(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         x = x.permute(1, 0, 2)  # LND -> NLD
-        return self.project(x[torch.arange(x.shape[0]), eot])
+        return self.project(x[torch.arange(x.shape[0], device=x.device), eot.to(x.device)])
 
     def forward_shared_prefix(self, prefix: torch.Tensor, suffix: "PackedSuffix") -> torch.Tensor:
         """prefix: [P, d] embeddings shared by all classes; suffix: every class's remaining tokens.
@@ -175,15 +175,16 @@ class PackedSuffix(nn.Module):
         P = prefix_len
         lengths = [int(s.shape[0]) for s in suffix_embeddings]
         T = sum(lengths)
-        mask = torch.zeros(P + T, P + T, dtype=torch.bool)
-        mask[:P, :P] = torch.ones(P, P, dtype=torch.bool).tril()
+        device = positional.device
+        mask = torch.zeros(P + T, P + T, dtype=torch.bool, device=device)
+        mask[:P, :P] = torch.ones(P, P, dtype=torch.bool, device=device).tril()
         eot_rows, start = [], P
         for S in lengths:
             mask[start: start + S, :P] = True
-            mask[start: start + S, start: start + S] = torch.ones(S, S, dtype=torch.bool).tril()
+            mask[start: start + S, start: start + S] = torch.ones(S, S, dtype=torch.bool, device=device).tril()
             start += S
             eot_rows.append(start - 1)
         self.register_buffer("embeddings", torch.cat(
             [s + positional[P: P + len(s)].to(s.dtype) for s in suffix_embeddings]), persistent=False)
-        self.register_buffer("eot_rows", torch.tensor(eot_rows), persistent=False)
+        self.register_buffer("eot_rows", torch.tensor(eot_rows, device=device), persistent=False)
         self.register_buffer("mask", mask, persistent=False)

@@ -27,14 +27,36 @@ from ..data.split import fewshot
 from ..methods.train import batches, coop_epochs
 
 
-def timeit(fn: Callable[[], object], repeat: int, warmup: int = 1) -> Dict[str, float]:
-    """Median and min wall time of ``fn`` over ``repeat`` calls, after ``warmup`` calls."""
+def device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def synchronize(device: Optional[torch.device | str]) -> None:
+    """Wait for the device's queued work (GPU calls return before the work is done)."""
+    kind = torch.device(device).type if device is not None else "cpu"
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def build_coop(clip_model: torch.nn.Module, classnames: Sequence[str], **kwargs) -> CoOp:
+    """CoOp over ``clip_model``, on the model's device (its masks, EOT rows, block-mod weights too)."""
+    return CoOp(clip_model, list(classnames), **kwargs).to(device_of(clip_model))
+
+
+def timeit(fn: Callable[[], object], repeat: int, warmup: int = 1,
+           device: Optional[torch.device | str] = None) -> Dict[str, float]:
+    """Median and min wall time of ``fn`` over ``repeat`` calls, after ``warmup`` calls; on a GPU
+    each call is timed to the end of its work."""
     for _ in range(warmup):
         fn()
+    synchronize(device)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - t)
     return {"median_s": statistics.median(times), "min_s": min(times), "repeat": repeat}
 
@@ -62,9 +84,10 @@ def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: i
     n_cls = coop.token_prefix.shape[0]
     dim = clip_model.text_projection.shape[1]
     res = clip_model.visual.input_resolution
-    images = torch.randn(batch, 3, res, res)
-    feats = torch.randn(batch, dim)
-    labels = torch.randint(n_cls, (batch,))
+    device = device_of(clip_model)
+    images = torch.randn(batch, 3, res, res, device=device)
+    feats = torch.randn(batch, dim, device=device)
+    labels = torch.randint(n_cls, (batch,), device=device)
     opt = torch.optim.SGD(coop.trainable_parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
 
     def step() -> None:
@@ -74,7 +97,7 @@ def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: i
             text = coop.text_features(fast=False)
             loss = F.cross_entropy(coop.logits(x, text), labels)
         else:
-            with autocast(precision, feats.device):
+            with autocast(precision, device):
                 loss = F.cross_entropy(coop(feats), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -86,12 +109,14 @@ def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: i
 def image_throughput(clip_model: torch.nn.Module, batch: int = 32, repeat: int = 2, fast: bool = True) -> float:
     """Images per second through the frozen image encoder (model only, random pixels)."""
     res = clip_model.visual.input_resolution
-    x = torch.randn(batch, 3, res, res)
+    device = device_of(clip_model)
+    x = torch.randn(batch, 3, res, res, device=device)
     if fast:
         with channels_last(clip_model.visual):
-            t = timeit(lambda: clip_model.encode_image(x.contiguous(memory_format=torch.channels_last)), repeat)
+            t = timeit(lambda: clip_model.encode_image(x.contiguous(memory_format=torch.channels_last)), repeat,
+                       device=device)
     else:
-        t = timeit(lambda: clip_model.encode_image(x), repeat)
+        t = timeit(lambda: clip_model.encode_image(x), repeat, device=device)
     return batch / t["median_s"]
 
 
@@ -175,17 +200,19 @@ def _child(kind: str, model: str, classnames: List[str], steps: int, device: str
     from ..model.clip_loader import load_clip
 
     clip_model, _ = load_clip(model, device=device)
-    coop = CoOp(clip_model, classnames)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+    coop = build_coop(clip_model, classnames)
+    dev = device_of(clip_model)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     base = peak_rss_mb()
     step = training_step(coop, clip_model, naive=(kind == "naive"))
     for _ in range(steps):
         step()
+    synchronize(dev)
     gc.collect()
     out = {"peak_rss_mb": peak_rss_mb(), "rss_before_steps_mb": base}
-    if device.startswith("cuda"):
-        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    if dev.type == "cuda":
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(dev) / 2 ** 20
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..utils.atomic import remove_stale_temp_files
+from ..utils.seed import configure_numerics
 from ..model.clip_loader import load_clip
 from ..data.caltech101 import ClassInfo, find_image_root, list_classes
 from ..utils.errors import UserError
@@ -57,13 +58,14 @@ class Experiment:
         self.model, self.preprocess = load_clip(model, device=device, download_root=download_root)
         self.info = self.model.clip_info
         self.device = next(self.model.parameters()).device
+        configure_numerics(self.device)  # before anything is computed: fp32 without TF32, deterministic kernels
         check_precision(self.encode.precision, self.device)
         self.precision = self.encode.precision
         apply_to_model(self.model, self.precision)
         cache_dir = default_cache_dir() if cache_dir is None else cache_dir
         if remove_stale_temp_files(cache_dir):
             log.info("removed temporary files that an interrupted run left in %s", cache_dir)
-        self.cache = FeatureCache(cache_dir, self.info.sha256, self.encode)
+        self.cache = FeatureCache(cache_dir, self.info.sha256, self.encode, self.device.type)
         self.resolution = self.model.visual.input_resolution
         self._test: Optional[TestSet] = None
 
@@ -88,7 +90,7 @@ class Experiment:
             feats, index, bad = self.cache.test_features(self.model, self.image_root, rels, TestView(self.resolution))
             if not index:
                 raise UserError(f"no test image of {self.split.path} could be read under {self.image_root}")
-            labels = torch.tensor([self.split.test[i][1] for i in index])
+            labels = torch.tensor([self.split.test[i][1] for i in index], device="cpu")
             self._test = TestSet(feats, labels, bad)
         return self._test
 
@@ -103,7 +105,7 @@ class Experiment:
         if not kept:
             raise UserError("none of the few-shot training images could be read")
         pos = {c: p for p, c in enumerate(unique)}
-        return TrainSet(feats, torch.tensor([it[1] for it in kept]), [pos[c] for c in crop_of_epoch], kept, bad)
+        return TrainSet(feats, torch.tensor([it[1] for it in kept], device="cpu"), [pos[c] for c in crop_of_epoch], kept, bad)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor, classnames: Sequence[str]) -> Tuple[float, Dict[str, float], float]:

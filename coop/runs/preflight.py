@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..model.clip_loader import resolve_device
+from ..model.device import resolve_device
 from ..utils.errors import UserError
 from ..model.precision import check_precision
 from ..data.split import read_split
@@ -27,6 +27,16 @@ def check_writable_dir(path: str | os.PathLike, flag: str) -> None:
         raise UserError(f"{flag} {p}: {existing} is a file, so the folder cannot be made")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{flag} {p}: {existing} is not writable; choose another folder or fix its permissions")
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """``path`` names a file we can write (not a folder; its folder can be made and written)."""
+    p = Path(path).expanduser()
+    if p.is_dir() or str(path).endswith(os.sep):
+        raise UserError(f"{flag} {p} is a folder; give a file name, e.g. {p / 'out.json'}")
+    check_writable_dir(p.parent, flag)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UserError(f"{flag} {p} exists and is not writable; choose another file or fix its permissions")
 
 
 def check_run(cfg) -> None:

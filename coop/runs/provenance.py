@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from ..utils.hashing import cached_file_digest, sha256_json
+from ..utils.hashing import cached_file_digest, sha256_json, source_sha256
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,10 @@ def run_images(split, cfg) -> List[str]:
 
 
 def code_sha256() -> str:
-    """Hash of the computing modules' source (and the package version)."""
+    """Hash of the computing modules' source, the installed ``clip`` package's code and our version."""
     from .. import __version__
 
-    h = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parents[1]  # coop/
-    for name in COMPUTING_MODULES:
-        h.update(name.encode() + b"\0" + (package / (name.replace(".", "/") + ".py")).read_bytes())
-    return h.hexdigest()
+    return source_sha256(COMPUTING_MODULES, salt=__version__)
 
 
 def inputs_record(split_sha256: str, weights_sha256: Optional[str], image_root: Path, relpaths: Iterable[str]) -> Dict[str, Any]:

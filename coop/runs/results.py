@@ -28,6 +28,7 @@ import torch
 
 from ..utils.atomic import write_json
 from ..utils.errors import UserError
+from ..utils.seed import numerics_record
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def environment(device: torch.device | str) -> Dict[str, Any]:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "numerics": numerics_record(device),
         "platform": platform.platform(),
         "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
     }

@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import torch
 
@@ -38,6 +38,32 @@ def cached_file_digest(path: str | os.PathLike) -> str:
     if key not in _digests:
         _digests[key] = file_digest(path)
     return _digests[key]
+
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # coop/
+
+
+def clip_source_files() -> List[Path]:
+    """The files of the installed ``clip`` package that run (its model and loader): an edit there
+    changes numbers as surely as an edit of ours."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("clip")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(list(spec.submodule_search_locations)[0])
+    return [root / name for name in ("clip.py", "model.py") if (root / name).is_file()]
+
+
+def source_sha256(modules: Sequence[str], salt: str = "") -> str:
+    """Hash of the source of ``modules`` (dotted names under ``coop``, e.g. ``"features.views"``)
+    and of the installed ``clip`` package's code."""
+    h = hashlib.sha256(salt.encode())
+    for name in modules:
+        h.update(name.encode() + b"\0" + (PACKAGE_DIR / (name.replace(".", "/") + ".py")).read_bytes())
+    for f in clip_source_files():
+        h.update(b"clip/" + f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def sha256_json(obj: Any) -> str:
