@@ -185,3 +185,14 @@ def test_fp32_is_fp32_and_the_run_records_it():
     num = environment("cpu")["numerics"]
     assert num["tf32_matmul"] is False and num["tf32_cudnn"] is False and num["cudnn_deterministic"] is True
     assert num["deterministic_algorithms"] is True and num["device_type"] == "cpu"
+
+
+def test_gpu_check_compares_devices_and_refuses_a_cpu(synthetic_root, capsys):
+    """The GPU check's comparison runs (here CPU against CPU: zero difference) and the script wants a GPU."""
+    gpu_check = load_script("gpu_check")
+    rels = sorted(str(p.relative_to(synthetic_root)) for p in synthetic_root.rglob("*.jpg"))[:2]
+    res = gpu_check.compare_with_cpu("cpu", synthetic_root, rels)
+    assert res["ok"] and set(res["relative_max_diff"]) == {"image", "zeroshot_text", "coop_text", "coop_logits"}
+    assert max(res["relative_max_diff"].values()) == 0.0
+    assert gpu_check.main(["--device", "cpu"]) == 2
+    assert "not a CUDA GPU" in capsys.readouterr().err
