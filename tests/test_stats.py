@@ -1,0 +1,199 @@
+"""Paired comparisons (coop.report.stats) on synthetic correctness vectors: every expected value is
+computed here from the vectors themselves (counts, brute-force binomial sums, analytic standard
+errors), never copied from a run."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from coop.report.stats import (METHOD_NOTE_EN, METHOD_NOTE_ZH, class_difference, describe,
+                               mcnemar_exact, paired_bootstrap, verdict)
+
+N = 2000
+
+
+def pair(rng, n, n_b_right, n01, n10):
+    """B right on exactly n_b_right random images; A = B, then A made right on n01 images B gets
+    wrong and wrong on n10 images B gets right (so acc(A) - acc(B) = (n01 - n10) / n exactly)."""
+    b = np.zeros(n, bool)
+    b[rng.choice(n, n_b_right, replace=False)] = True
+    a = b.copy()
+    a[rng.choice(np.flatnonzero(~b), n01, replace=False)] = True
+    a[rng.choice(np.flatnonzero(b), n10, replace=False)] = False
+    return a, b
+
+
+def plain_diff(a, b):
+    if len(b) == 1:
+        b = list(b) * len(a)
+    return 100 * float(np.mean([x.mean() - y.mean() for x, y in zip(a, b)]))
+
+
+def test_large_gain_is_higher():
+    rng = np.random.default_rng(11)
+    a = [rng.random(N) < 0.9 for _ in range(3)]  # independent draws: differences on different images
+    b = [rng.random(N) < 0.8 for _ in range(3)]
+    r = paired_bootstrap(a, b, seed=1)
+    assert r["diff"] == pytest.approx(plain_diff(a, b), abs=1e-9)
+    assert r["ci"][0] > 0 and r["ci"][0] <= r["diff"] <= r["ci"][1]
+    assert verdict(r) == "higher"
+    assert describe(r).startswith("高 ") and "个百分点" in describe(r)
+    assert describe(r, "en").startswith("higher by ")
+    assert r["n_seeds"] == 3 and r["n_images"] == N and r["level"] == 0.95
+    assert r["p_value"] < 0.01 and "bootstrap" in r["method"]
+
+
+def test_clear_loss_is_lower():
+    rng = np.random.default_rng(12)
+    a = [rng.random(N) < 0.78 for _ in range(3)]
+    b = [rng.random(N) < 0.9 for _ in range(3)]
+    r = paired_bootstrap(a, b)
+    assert r["diff"] < 0 and r["ci"][1] < 0
+    assert verdict(r) == "lower"
+    assert describe(r).startswith("低 ") and describe(r, "en").startswith("lower by ")
+
+
+def test_tiny_gain_with_seed_spread_is_no_difference():
+    rng = np.random.default_rng(13)
+    runs = [pair(rng, N, 1600, 40 + d, 40) for d in (30, -24, 2)]  # +1.5, -1.2, +0.1 points
+    a, b = [x for x, _ in runs], [y for _, y in runs]
+    r = paired_bootstrap(a, b)
+    assert r["diff"] == pytest.approx(100 * (30 - 24 + 2) / 3 / N, abs=1e-9)
+    assert r["ci"][0] < 0 < r["ci"][1]
+    assert verdict(r) == "no difference"
+    assert describe(r).startswith("没有可检测到的差异（95% 置信区间 ")
+    assert describe(r, "en").startswith("no difference we can detect (95% CI ")
+    # the first seed alone (+1.5 points on 110 discordant images) would be a detectable gain
+    assert verdict(paired_bootstrap(a[:1], b[:1])) == "higher"
+
+
+def test_seeds_are_resampled():
+    """Per-seed gains +2.0, +2.0, -0.5 points with little image noise: resampling images alone would
+    exclude 0; resampling seeds too puts the all-worst-seed replicates (1/27 > 2.5%) below 0."""
+    rng = np.random.default_rng(14)
+    runs = [pair(rng, N, 1600, 5 + max(d, 0), 5 + max(-d, 0)) for d in (40, 40, -10)]
+    r = paired_bootstrap([x for x, _ in runs], [y for _, y in runs])
+    assert r["ci"][0] < 0 and verdict(r) == "no difference"
+
+
+def test_identical_runs():
+    rng = np.random.default_rng(15)
+    a = [rng.random(N) < 0.85 for _ in range(3)]
+    r = paired_bootstrap(a, [x.copy() for x in a])
+    assert r["diff"] == 0 and r["ci"] == (0.0, 0.0) and r["p_value"] == 1.0
+    assert verdict(r) == "no difference" and describe(r) == "没有可检测到的差异（95% 置信区间 0.0..0.0）"
+    assert mcnemar_exact(a[0], a[0]) == {"n01": 0, "n10": 0, "p_value": 1.0}
+
+
+def brute_force_p(n01, n10):
+    n, m = n01 + n10, min(n01, n10)
+    tail = sum(1 for flips in itertools.product((0, 1), repeat=n) if sum(flips) <= m)
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+@pytest.mark.parametrize("n01,n10", [(3, 12), (0, 7), (5, 5), (1, 2)])
+def test_mcnemar_matches_brute_force_and_is_symmetric(n01, n10):
+    rng = np.random.default_rng(16)
+    a, b = pair(rng, 60, 30, n01, n10)
+    r, s = mcnemar_exact(a, b), mcnemar_exact(b, a)
+    assert (r["n01"], r["n10"]) == (n01, n10) and (s["n01"], s["n10"]) == (n10, n01)
+    assert r["p_value"] == pytest.approx(brute_force_p(n01, n10), rel=1e-12)
+    assert s["p_value"] == r["p_value"]
+
+
+def test_mcnemar_large_n_against_log_space():
+    rng = np.random.default_rng(17)
+    a, b = pair(rng, 5000, 2500, 1200, 1300)
+    n, m = 2500, 1200
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(m + 1)]
+    top = max(logs)
+    expected = 2 * math.exp(top) * sum(math.exp(x - top) for x in logs)
+    assert mcnemar_exact(a, b)["p_value"] == pytest.approx(expected, rel=1e-8)
+
+
+def test_point_estimate_is_mean_accuracy_difference_and_single_b_run_is_shared():
+    rng = np.random.default_rng(18)
+    a = [rng.random(777) < p for p in (0.6, 0.7, 0.75, 0.9)]
+    b = [rng.random(777) < 0.7]
+    r = paired_bootstrap(a, b, n_boot=500)
+    assert r["diff"] == pytest.approx(plain_diff(a, b), abs=1e-9) and r["n_seeds"] == 4
+    assert paired_bootstrap(a, b * 4, n_boot=500) == r
+
+
+def test_interval_width_matches_paired_standard_error():
+    """One seed pair with 60 / 20 discordant images: the paired difference has standard error
+    sqrt((n01 + n10)/n^2 - (n01 - n10)^2/n^3); an unpaired resampling would be about 2.5x wider."""
+    rng = np.random.default_rng(19)
+    n01, n10 = 60, 20
+    a, b = pair(rng, N, 1600, n01, n10)
+    se = 100 * math.sqrt((n01 + n10) / N ** 2 - (n01 - n10) ** 2 / N ** 3)
+    lo, hi = paired_bootstrap([a], [b])["ci"]
+    assert (hi - lo) / 2 == pytest.approx(1.96 * se, rel=0.12)
+    # the same image indices are used for every seed: three copies of one pair give the same width
+    lo3, hi3 = paired_bootstrap([a] * 3, [b] * 3)["ci"]
+    assert (hi3 - lo3) == pytest.approx(hi - lo, rel=0.12)
+
+
+def test_class_difference_small_class():
+    rng = np.random.default_rng(20)
+    labels = np.array([0] * 9 + [2] * 400)
+    rows = []
+    for _ in range(3):
+        b = np.zeros(labels.size, bool)
+        b[:8] = True                                       # class 0: B right on 8 of 9
+        b[9:] = rng.random(400) < 0.6
+        a = b.copy()
+        a[8] = True                                        # one flipped image in class 0
+        a[9:] = rng.random(400) < 0.95
+        rows.append((a, b))
+    out = class_difference([x for x, _ in rows], [y for _, y in rows], labels, ["ant", "bass", "chair"], n_boot=2000)
+    assert [o["class"] for o in out] == ["ant", "chair"]  # "bass" has no test image
+    ant, chair = out
+    assert ant["n_test"] == 9 and chair["n_test"] == 400
+    assert ant["diff"] == pytest.approx(100 / 9) and ant["verdict"] == "no difference"
+    assert ant["ci"][0] <= 0 < ant["ci"][1]
+    assert chair["verdict"] == "higher"
+
+
+def test_bad_inputs_raise():
+    a, b = np.ones(10, bool), np.ones(11, bool)
+    with pytest.raises(ValueError, match="different"):
+        paired_bootstrap([a], [b])
+    with pytest.raises(ValueError):
+        paired_bootstrap([a, a], [a, a, a])
+    with pytest.raises(ValueError):
+        paired_bootstrap([a, np.ones(9, bool)], [a, a])
+    with pytest.raises(ValueError):
+        paired_bootstrap([], [])
+    with pytest.raises(ValueError):
+        paired_bootstrap([np.ones(0, bool)], [np.ones(0, bool)])
+    with pytest.raises(ValueError):
+        mcnemar_exact(a, b)
+    with pytest.raises(ValueError):
+        class_difference([a], [a], np.zeros(11, int), ["x"])
+
+
+def test_deterministic_for_a_seed():
+    rng = np.random.default_rng(21)
+    a = [rng.random(500) < 0.8 for _ in range(3)]
+    b = [rng.random(500) < 0.75 for _ in range(3)]
+    assert paired_bootstrap(a, b, n_boot=2000, seed=5) == paired_bootstrap(a, b, n_boot=2000, seed=5)
+    assert paired_bootstrap(a, b, n_boot=2000, seed=5)["ci"] != paired_bootstrap(a, b, n_boot=2000, seed=6)["ci"]
+
+
+def test_phrases_and_notes():
+    up = {"diff": 2.34, "ci": (1.06, 3.51), "level": 0.95}
+    assert describe(up) == "高 2.3 个百分点（95% 置信区间 1.1..3.5）"
+    assert describe(up, "en") == "higher by 2.3 points (95% CI 1.1..3.5)"
+    down = {"diff": -2.34, "ci": (-3.51, -1.06), "level": 0.95}
+    assert describe(down) == "低 2.3 个百分点（95% 置信区间 -3.5..-1.1）" and verdict(down) == "lower"
+    flat = {"diff": 0.4, "ci": (-0.42, 1.2), "level": 0.95}
+    assert describe(flat) == "没有可检测到的差异（95% 置信区间 -0.4..1.2）"
+    assert describe(flat, "en") == "no difference we can detect (95% CI -0.4..1.2)"
+    assert verdict({"diff": 0.5, "ci": (0.0, 1.0)}) == "no difference"  # touching 0 is not above it
+    assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI 0.0..0.5)"
+    for note in (METHOD_NOTE_ZH, METHOD_NOTE_EN):
+        assert all(s in note for s in ("Efron", "McNemar", "1947", "Dietterich", "1998", "10,000", "95%"))
