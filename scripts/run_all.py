@@ -34,13 +34,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", default="1 2 3", help='seeds (default: "%(default)s")')
     p.add_argument("--templates", default="single", help="zero-shot prompt(s), see scripts/zeroshot.py")
     p.add_argument("--no-report", dest="report", action="store_false", help="do not regenerate the report")
+    p.add_argument("--baselines", default="all", choices=["none", "lp", "tip", "all"],
+                   help="after CoOp, on the same few-shot images and test features: lp = linear-probe CLIP, "
+                        "tip = Tip-Adapter and Tip-Adapter-F, all = both (default: %(default)s; seconds from a warm cache)")
+    p.add_argument("--tip-search", default="fewshot", choices=["fewshot", "val"],
+                   help="Tip-Adapter's alpha/beta search: on the few-shot validation set (default), or on the whole "
+                        "val part as Tip-Adapter's code does")
     add_common_args(p)
     add_train_args(p)
     return p.parse_args(argv)
 
 
 def newest_result_mtime(results: Path) -> float:
-    files = [results / "zeroshot.json", *results.glob("coop*/shots*_seed*.json")]
+    files = [results / "zeroshot.json", *results.glob("coop*/shots*_seed*.json"),
+             *results.glob("baselines/*/shots*_seed*.json")]
     return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
 
 
@@ -112,6 +119,14 @@ def main(argv=None) -> int:
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
     if args.block_mod:
         runs += [train_config(args, k, s, demo=args.demo) for k in shots for s in seeds]
+    from coop.methods.baselines import BASELINE_SETS, BaselineConfig
+
+    runs += [BaselineConfig(method=m, shots=k, seed=s, model=args.model, data_root=args.data_root,
+                            split_file=args.split_file, sampling=args.sampling, tip_search=args.tip_search,
+                            precision=args.precision, device=args.device, workers=args.workers,
+                            encode_batch_size=args.encode_batch_size, results=args.results, clip_dir=args.clip_dir,
+                            cache_dir=args.cache_dir, demo=args.demo)
+             for m in BASELINE_SETS[args.baselines] for k in shots for s in seeds]
     run_sweep(SweepPlan(zs, runs, args.force), after=lambda r, changed: finish(r, changed, args.report))
     return 0
 

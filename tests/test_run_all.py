@@ -112,6 +112,8 @@ def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
 
     assert run_all.main(argv) == 0
     expected = [results / "coop" / f"shots{k}_seed{s}.json" for k in SHOTS for s in SEEDS] + [results / "zeroshot.json"]
+    expected += [results / "baselines" / m / f"shots{k}_seed{s}.json" for m in ("linear_probe", "tip_adapter",
+                                                                              "tip_adapter_f") for k in SHOTS for s in SEEDS]
     assert all(read_result(p) is not None for p in expected)
     assert sorted(p for p in results.rglob("*.json") if "data" not in p.relative_to(results).parts) == \
         sorted(expected + [results / "split.json"])

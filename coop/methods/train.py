@@ -23,7 +23,7 @@ from . import departures
 from .context import load_context, read_context, save_or_fallback  # noqa: F401 (public here too)
 from ..features.encoder import EncodeOptions
 from ..utils.errors import UserError
-from ..runs.experiment import Experiment, TrainSet, accuracy
+from ..runs.experiment import predictions_record, Experiment, TrainSet, accuracy
 from ..model.precision import autocast, grad_scaler
 from ..model.prompt_learner import CoOp
 from ..runs.provenance import run_id, run_images
@@ -176,6 +176,7 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
         "run_id": rid, "inputs": inputs,
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
+        "test_predictions": predictions_record(logits, test),
         "n_trainable": sum(p.numel() for p in coop.trainable_parameters()),
         "augmentation": augmentation_record(cfg), "precision": cfg.precision,
         "departures": departures.active(asdict(cfg)),

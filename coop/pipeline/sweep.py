@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Union
 
 from ..utils.atomic import remove_stale_temp_files
 from ..model.clip_loader import weights_fingerprint
@@ -22,16 +22,20 @@ from ..utils.errors import UserError
 from ..data.split import fewshot, read_split
 from ..methods.train import TrainConfig, run_coop
 from ..methods.zeroshot import ZeroShotConfig, run_zeroshot
+from ..methods.baselines import BaselineConfig, baseline_result_path, run_baseline
 
 log = logging.getLogger(__name__)
 
 DEMO_DIR = RESULTS / "demo"
 
 
+Config = Union[ZeroShotConfig, TrainConfig, BaselineConfig]
+
+
 @dataclass
 class SweepPlan:
     zeroshot: ZeroShotConfig
-    runs: List[TrainConfig] = field(default_factory=list)
+    runs: List[Union[TrainConfig, BaselineConfig]] = field(default_factory=list)  # CoOp, then the baselines
     force: bool = False
 
 
@@ -61,14 +65,33 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
     return data_root, split_file
 
 
-def result_path(cfg: ZeroShotConfig | TrainConfig) -> Path:
+def result_path(cfg: Config) -> Path:
     """Where a run of ``cfg`` writes its result."""
     if isinstance(cfg, ZeroShotConfig):
         return zeroshot_result_path(cfg.results)
+    if isinstance(cfg, BaselineConfig):
+        return baseline_result_path(cfg.results, cfg.method, cfg.shots, cfg.seed)
     return coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
 
 
-def expected_inputs(cfg: ZeroShotConfig | TrainConfig, model_sha256: Optional[str]) -> Optional[dict]:
+def describe_run(cfg: Config) -> str:
+    if isinstance(cfg, ZeroShotConfig):
+        return "zero-shot"
+    what = f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
+    if isinstance(cfg, BaselineConfig):
+        return f"{cfg.method} baseline, {what}"
+    return what + (f", {cfg.block_mod}" if cfg.block_mod else "")
+
+
+def run_one(cfg: Config, exp) -> dict:
+    if isinstance(cfg, ZeroShotConfig):
+        return run_zeroshot(cfg, exp)
+    if isinstance(cfg, BaselineConfig):
+        return run_baseline(cfg, exp)
+    return run_coop(cfg, exp)
+
+
+def expected_inputs(cfg: Config, model_sha256: Optional[str]) -> Optional[dict]:
     """The inputs a run of ``cfg`` would be made from now, without loading the model; None if they
     cannot be read (the run itself then reports what is wrong)."""
     from ..data.caltech101 import find_image_root
@@ -81,7 +104,7 @@ def expected_inputs(cfg: ZeroShotConfig | TrainConfig, model_sha256: Optional[st
         return None
 
 
-def already_done(cfg: ZeroShotConfig | TrainConfig, path: Optional[Path] = None, force: bool = False,
+def already_done(cfg: Config, path: Optional[Path] = None, force: bool = False,
                  model_sha256: Optional[str] = None, rerun_changed: bool = False) -> bool:
     """True if ``path`` (default: :func:`result_path`) holds a finished result of ``cfg``'s settings
     and of the same inputs (split, weights, image contents, code). See :func:`coop.runs.results.existing`."""
@@ -112,14 +135,12 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
         exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, download_root=z.clip_dir,
                          encode=EncodeOptions.of(z))
         for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
-            if isinstance(cfg, TrainConfig):
+            if not isinstance(cfg, ZeroShotConfig):
                 fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
         t0 = time.time()
         for i, cfg in enumerate(todo, 1):
-            log.info("[%d/%d] %s", i, len(todo), "zero-shot" if isinstance(cfg, ZeroShotConfig)
-                     else f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
-                     + (f", {cfg.block_mod}" if cfg.block_mod else ""))
-            write_result(result_path(cfg), run_zeroshot(cfg, exp) if isinstance(cfg, ZeroShotConfig) else run_coop(cfg, exp))
+            log.info("[%d/%d] %s", i, len(todo), describe_run(cfg))
+            write_result(result_path(cfg), run_one(cfg, exp))
             elapsed = time.time() - t0
             log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
                      1 + len(plan.runs), len(todo), _minutes(elapsed),
@@ -141,7 +162,7 @@ def summary_lines(results: Path) -> Sequence[str]:
         lines.append("RANDOM WEIGHTS: these percentages are not accuracies of CLIP or CoOp")
     if loaded["zeroshot"]:
         lines.append(f"zero-shot: {loaded['zeroshot']['accuracy']:.2f}%")
-    for method, recs in loaded["coop"].items():
+    for method, recs in [*loaded["coop"].items(), *loaded["baselines"].items()]:
         for k, st in shot_stats(recs).items():
             lines.append(f"{method} {k} shot{'s' if k != 1 else ''}: {st['mean']:.2f}% "
                          f"(mean of {st['n']} seed{'s' if st['n'] != 1 else ''})")

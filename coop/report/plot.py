@@ -1,9 +1,11 @@
 """The few-shot figure: accuracy against labelled examples per class, drawn only from result files.
 
 Style of the CoOp paper's per-dataset plots: zero-shot CLIP is one large purple star at x=0, CoOp a
-blue line with circle markers at the per-shot mean over seeds and a light shaded band of +-1 std;
-methods with a transformer-block modification (``CoOp+adapter``, ...) get other colours and the same
-treatment. The x axis is linear (as in the paper) with a tick at 0 and at every shot count present.
+blue line with circle markers at the per-shot mean over seeds, each seed a small hollow marker;
+methods with a transformer-block modification (``CoOp+adapter``, ...) and the baselines (linear-probe
+CLIP, Tip-Adapter, Tip-Adapter-F) get their own colour, line style and marker, so the lines can be
+told apart in grayscale too. The x axis is linear (as in the paper) with a tick at 0 and at every
+shot count present.
 
 Nothing is filled in: a shot with fewer seeds than the method's usual count, a shot one method has
 and another lacks, or a missing zero-shot record is plotted as what exists and *stated* in the
@@ -43,19 +45,31 @@ ZEROSHOT_LABEL = "Zero-shot CLIP"
 ZEROSHOT_COLOR = "purple"
 COOP_COLOR = "tab:blue"
 # Colours for block-modification variants: neither blue (CoOp) nor purple (zero-shot).
-OTHER_COLORS = ("tab:orange", "tab:green", "tab:red", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
+OTHER_COLORS = ("tab:orange", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
+# The baselines: (colour, line style, marker), distinct in grayscale by line style and marker.
+BASELINE_STYLES = {"Linear probe CLIP": ("black", "--", "s"), "Tip-Adapter": ("tab:green", ":", "^"),
+                   "Tip-Adapter-F": ("tab:red", "-.", "D")}
 
 
 def _method_order(methods) -> List[str]:
-    """CoOp first, then the variants alphabetically (so colours are stable between runs)."""
-    return sorted(methods, key=lambda m: (m != "CoOp", m))
+    """CoOp first, then its variants alphabetically, then the baselines (stable colours between runs)."""
+    base = list(BASELINE_STYLES)
+    return sorted(methods, key=lambda m: (m in BASELINE_STYLES, m != "CoOp",
+                                          base.index(m) if m in BASELINE_STYLES else 0, m))
 
 
 def method_color(method: str, order: List[str]) -> str:
+    return method_style(method, order)[0]
+
+
+def method_style(method: str, order: List[str]) -> tuple:
+    """(colour, line style, marker) of a method's line."""
     if method == "CoOp":
-        return COOP_COLOR
-    others = [m for m in order if m != "CoOp"]
-    return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)]
+        return COOP_COLOR, "-", "o"
+    if method in BASELINE_STYLES:
+        return BASELINE_STYLES[method]
+    others = [m for m in order if m != "CoOp" and m not in BASELINE_STYLES]
+    return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)], "-", "v"
 
 
 def _config_label(recs: List[Dict[str, Any]]) -> Optional[str]:
@@ -103,6 +117,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     """
     zs = loaded.get("zeroshot")
     coop = {m: list(rs) for m, rs in (loaded.get("coop") or {}).items() if rs}
+    baselines = {m: list(rs) for m, rs in (loaded.get("baselines") or {}).items() if rs}
     where = f" in {source}" if source is not None else ""
     if zs is None and not coop:
         raise UserError(
@@ -113,7 +128,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     if zs is None:
         notes.append("no zero-shot CLIP result (zeroshot.json): no star")
     if not coop:
-        notes.append("no CoOp results (coop/shots*_seed*.json): zero-shot only")
+        notes.append("no CoOp results (coop/shots*_seed*.json)" + ("" if baselines else ": zero-shot only"))
+    coop = {**coop, **baselines}
 
     order = _method_order(coop)
     all_shots = sorted({int(r["shots"]) for rs in coop.values() for r in rs})
@@ -194,17 +210,20 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         ax.plot([0], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
                 markeredgecolor=ZEROSHOT_COLOR, label=ZEROSHOT_LABEL, gid="zeroshot", zorder=4)
 
-    for method in order:
+    for i, method in enumerate(order):
         m = summary["methods"][method]
-        color = method_color(method, order)
+        color, line, marker = method_style(method, order)
+        # one legend entry for the seeds: hollow markers of every method's own shape
+        seeds_label = (f"{method}, each seed" if len(order) == 1 else
+                       "each seed (hollow markers)" if i == 0 else "_nolegend_")
         ks = sorted(m["shots"])
         mean = np.array([m["shots"][k]["mean"] for k in ks])
-        ax.plot(ks, mean, linestyle="-", linewidth=2, marker="o", markersize=6, color=color,
+        ax.plot(ks, mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
                 label=m["label"], gid=f"mean:{method}", zorder=3)
         xs = [k for k in ks for _ in m["shots"][k]["accuracies"]]
         ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
-        ax.plot(xs, ys, linestyle="none", marker="o", markersize=4, markerfacecolor="none", markeredgecolor=color,
-                alpha=0.8, label=f"{method}, each seed", gid=f"seeds:{method}", zorder=2)
+        ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none", markeredgecolor=color,
+                alpha=0.8, label=seeds_label, gid=f"seeds:{method}", zorder=2)
 
     ticks = [0] + [k for k in summary["shots"] if k != 0]
     ax.set_xticks(ticks)
@@ -217,7 +236,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     ax.set_title(title_of(summary), color="firebrick" if summary["random_weights"] else "black",
                  fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
     ax.grid(True, linestyle="--", alpha=0.5)
-    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+    ax.legend(loc="best", fontsize=8 if len(order) > 2 else 9, framealpha=0.9)
 
     notes = summary["notes"]
     if notes:

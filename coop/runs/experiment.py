@@ -31,6 +31,7 @@ class TestSet:
     features: torch.Tensor  # [N, D]
     labels: torch.Tensor    # [N]
     skipped: Dict[str, str] = field(default_factory=dict)  # unreadable images left out
+    index: List[int] = field(default_factory=list)  # position of each row in the split's test list
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Experiment:
             if not index:
                 raise UserError(f"no test image of {self.split.path} could be read under {self.image_root}")
             labels = torch.tensor([self.split.test[i][1] for i in index], device="cpu")
-            self._test = TestSet(feats, labels, bad)
+            self._test = TestSet(feats, labels, bad, list(index))
         return self._test
 
     def train_set(self, items: Sequence[Item], crop_of_epoch: Sequence[int], crop_seed: str) -> TrainSet:
@@ -106,6 +107,12 @@ class Experiment:
             raise UserError("none of the few-shot training images could be read")
         pos = {c: p for p, c in enumerate(unique)}
         return TrainSet(feats, torch.tensor([it[1] for it in kept], device="cpu"), [pos[c] for c in crop_of_epoch], kept, bad)
+
+
+def predictions_record(logits: torch.Tensor, test: TestSet) -> Dict[str, List[int]]:
+    """Each test image's predicted class, by its position in the split's test list (with its label),
+    so that two runs can be compared image by image (:mod:`coop.report.stats`)."""
+    return {"index": list(test.index), "label": test.labels.tolist(), "pred": logits.argmax(dim=-1).tolist()}
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor, classnames: Sequence[str]) -> Tuple[float, Dict[str, float], float]:

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 # The modules whose code decides a run's numbers. Presentation (plot, report, figures, download,
 # benchmark) is left out: changing how a figure looks does not make a result stale.
 COMPUTING_MODULES = ("data.caltech101", "data.split", "features.cache", "features.encoder", "features.views",
+                     "methods.baselines", "methods.linear_probe", "methods.tip_adapter",
                      "methods.train", "methods.train_config", "methods.zeroshot", "model.block_mods",
                      "model.clip_loader", "model.precision", "model.prompt_learner", "model.text_encoder",
                      "runs.experiment", "utils.hashing", "utils.seed")
@@ -32,12 +33,15 @@ def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
 
 
 def run_images(split, cfg) -> List[str]:
-    """The images a run reads: the test split, and a CoOp run's few-shot training images."""
+    """The images a run reads: the test split, a CoOp or baseline run's few-shot training images,
+    and a baseline's validation images."""
     from ..data.split import fewshot
 
     rels = [it[0] for it in split.test]
-    if hasattr(cfg, "shots"):  # a TrainConfig
+    if hasattr(cfg, "shots"):  # a CoOp or baseline run: its few-shot training images
         rels += [it[0] for it in fewshot(split.train, cfg.shots, cfg.seed, cfg.sampling)]
+    if hasattr(cfg, "val_items"):  # a baseline: the validation images its search reads
+        rels += [it[0] for it in cfg.val_items(split)]
     return rels
 
 

@@ -5,6 +5,7 @@ Layout of a results folder (``results/`` for real runs, ``results/demo/`` for th
     zeroshot.json                       kind "zeroshot": zero-shot CLIP on the test split
     coop/shots{K}_seed{S}.json          kind "coop": one CoOp run (+ its learned context .pt)
     coop_{mod}/shots{K}_seed{S}.json    CoOp with a transformer-block modification (coop.BLOCK_MODS)
+    baselines/{method}/shots{K}_seed{S}.json   kind "baseline": linear probe, Tip-Adapter(-F)
 
 Every record has ``schema``, ``kind``, ``method``, ``complete`` (True), ``accuracy`` (top-1 %, test),
 ``per_class_accuracy``, ``n_test``, ``shots``, ``seed``, ``model`` (name, sha256, random_weights),
@@ -135,15 +136,17 @@ def load_results(results: str | os.PathLike) -> Dict[str, Any]:
     JSON files are skipped with a warning, never guessed at.
     """
     results = Path(results)
-    out: Dict[str, Any] = {"zeroshot": read_result(zeroshot_result_path(results)), "coop": {}}
-    for d in sorted(p for p in results.glob("coop*") if p.is_dir()):
+    out: Dict[str, Any] = {"zeroshot": read_result(zeroshot_result_path(results)), "coop": {}, "baselines": {}}
+    folders = [("coop", d) for d in sorted(results.glob("coop*")) if d.is_dir()]
+    folders += [("baselines", d) for d in sorted((results / "baselines").glob("*")) if d.is_dir()]
+    for group, d in folders:
         for f in sorted(d.glob("shots*_seed*.json")):
             rec = read_result(f)
             if rec is None:
                 log.warning("skipping %s: not a complete result file", f)
                 continue
-            out["coop"].setdefault(rec["method"], []).append(rec)
-    for recs in out["coop"].values():
+            out[group].setdefault(rec["method"], []).append(rec)
+    for recs in [*out["coop"].values(), *out["baselines"].values()]:
         recs.sort(key=lambda r: (r["shots"], r["seed"]))
     return out
 
@@ -209,6 +212,7 @@ def shot_stats(records: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
 def any_random(loaded: Dict[str, Any]) -> bool:
     """True if any loaded record came from random weights (then no number is a CLIP accuracy)."""
     recs: List[Dict[str, Any]] = [r for rs in loaded["coop"].values() for r in rs]
+    recs += [r for rs in loaded.get("baselines", {}).values() for r in rs]
     if loaded["zeroshot"]:
         recs.append(loaded["zeroshot"])
     return any(r.get("random_weights") for r in recs)
