@@ -69,7 +69,10 @@ def write_fake_result(path, rec: dict) -> None:
     context beside it carrying the same run_id (what coop.runs.results.read_result requires)."""
     from coop.runs.results import write_result
 
-    rec = {"run_id": "fake" + str(abs(hash(str(path))))[:16], "inputs": {}, **rec}
+    from coop.runs.provenance import run_id
+
+    rec = {"inputs": {}, "identity": {}, **rec}
+    rec.setdefault("run_id", run_id(rec["identity"], rec["inputs"]))
     if rec["kind"] == "coop":
         ctx = Path(path).with_suffix(".pt")
         ctx.parent.mkdir(parents=True, exist_ok=True)

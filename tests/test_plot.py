@@ -25,7 +25,7 @@ def _record(kind, shots, seed, accuracy, method="CoOp", random_weights=False, **
     """A schema-complete but made-up record (nothing here came from a model)."""
     rec = {
         "kind": kind, "method": method, "accuracy": float(accuracy),
-        "per_class_accuracy": {"fake_class": float(accuracy)}, "n_test": 123,
+        "per_class_accuracy": {"fake_class": float(accuracy)}, "n_test": 10**6,
         "shots": shots, "seed": seed,
         "model": {"name": "RN50", "sha256": "0" * 64, "random_weights": random_weights},
         "random_weights": random_weights,

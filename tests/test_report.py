@@ -172,8 +172,8 @@ CLASSES = ["accordion", "airplane", "car_side", "water_lilly", "yin_yang", "dalm
 def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False, n_ctx=4):
     per_class = {c: float(np.round(rng.uniform(0, 100), 4)) for c in CLASSES}
     rec = {"kind": kind, "method": method or ("Zero-shot CLIP" if kind == "zeroshot" else "CoOp"),
-           "accuracy": float(np.round(rng.uniform(20, 95), 4)), "per_class_accuracy": per_class,
-           "n_test": 123, "shots": shots, "seed": seed,
+           "accuracy": float(np.round(np.mean(list(per_class.values())), 4)), "per_class_accuracy": per_class,
+           "n_test": 10**6, "shots": shots, "seed": seed,
            "model": {"name": "random:tiny" if random_weights else "RN50", "sha256": "ab" * 32,
                      "random_weights": random_weights},
            "random_weights": random_weights, "demo": random_weights,

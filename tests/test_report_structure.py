@@ -51,8 +51,10 @@ def test_report_script_fills_analysis_and_conclusion(tmp_path):
 
     def rec(kind, k, s, acc):
         return {"kind": kind, "method": "Zero-shot CLIP" if kind == "zeroshot" else "CoOp", "accuracy": acc,
-                "per_class_accuracy": {c: float(np.round(rng.uniform(50, 100), 2)) for c in classes},
-                "n_test": 30, "shots": k, "seed": s, "model": {"name": "RN50", "sha256": "a" * 64},
+                # per-class values around the overall accuracy, as a real record's are
+                "per_class_accuracy": {c: float(np.round(acc + d * rng.uniform(1, 5), 2))
+                                       for c, d in zip(classes, (-1, 0, 1))},
+                "n_test": 10**6, "shots": k, "seed": s, "model": {"name": "RN50", "sha256": "a" * 64},
                 "random_weights": False, "split": {"file": "s.json", "sha256": "b" * 64}, "config": {},
                 "environment": {}, "wall_time_s": 1.0, "nearest_words": [[["photo", 0.5]]]}
 

@@ -149,8 +149,9 @@ def test_result_file_schema(trained, synthetic_split, exp):
     path, rec = trained
     assert read_result(path) == rec == _no_nan(path.read_text())
     assert all(k in rec for k in REQUIRED_KEYS)
-    assert rec["schema"] == 2 and rec["complete"] is True and rec["kind"] == "coop" and rec["method"] == "CoOp"
-    assert len(rec["run_id"]) == 20 and set(rec["inputs"]) == {"split_sha256", "weights_sha256", "images_sha256", "code_sha256"}
+    assert rec["schema"] == 3 and rec["complete"] is True and rec["kind"] == "coop" and rec["method"] == "CoOp"
+    assert len(rec["run_id"]) == 20 and set(rec["inputs"]) == {"split_sha256", "weights_sha256", "images_sha256",
+                                                        "test_images_sha256", "code_sha256"}
     assert torch.load(path.with_suffix(".pt"), weights_only=True)["run_id"] == rec["run_id"]
     assert (rec["shots"], rec["seed"]) == (2, 1)
     assert isinstance(rec["accuracy"], float) and 0 <= rec["accuracy"] <= 100

@@ -127,6 +127,14 @@ class TrainConfig:
     def identity(self) -> Dict:
         return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
 
+    def settings(self) -> Dict:
+        """The identity without shots and seed, CoOp's epochs-per-shots default named as such: runs
+        of one sweep at different shots share it (:mod:`coop.runs.selection`)."""
+        out = {k: v for k, v in self.identity().items() if k not in ("shots", "seed")}
+        if self.epochs == coop_epochs(self.shots):
+            out["epochs"] = "CoOp's"
+        return out
+
 
 def crop_plan(cfg: TrainConfig) -> Tuple[str, List[int]]:
     """The crop seed and, per epoch, the index of the crop each image is seen through.

@@ -99,7 +99,7 @@ def expected_inputs(cfg: Config, model_sha256: Optional[str]) -> Optional[dict]:
 
     split = read_split(cfg.split_file)  # a missing split is its own clear error, not "other settings"
     try:
-        return inputs_record(split.sha256, model_sha256, find_image_root(cfg.data_root), run_images(split, cfg))
+        return inputs_record(split, model_sha256, find_image_root(cfg.data_root), run_images(split, cfg))
     except (OSError, UserError):
         return None
 

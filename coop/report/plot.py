@@ -124,7 +124,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
             f"no result files{where}: run scripts/zeroshot.py and scripts/train_coop.py first "
             f"(they write zeroshot.json and coop/shots{{K}}_seed{{S}}.json into the results folder)")
 
-    notes: List[str] = []
+    notes: List[str] = list(loaded.get("notes") or [])
     if zs is None:
         notes.append("no zero-shot CLIP result (zeroshot.json): no star")
     if not coop:
@@ -172,7 +172,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
         notes.append(f"records come from different models: {', '.join(sorted(models))}")
     if len(splits) > 1:
         notes.append("records come from different split files (split sha256 differs)")
-    for n in notes:
+    for n in notes[len(loaded.get("notes") or []):]:  # the selection's notes were logged where they arose
         log.warning("%s", n)
 
     return {

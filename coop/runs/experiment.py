@@ -79,7 +79,7 @@ class Experiment:
         from .provenance import inputs_record
 
         weights = None if self.info.random_weights else self.info.sha256
-        return inputs_record(self.split.sha256, weights, self.image_root, relpaths)
+        return inputs_record(self.split, weights, self.image_root, relpaths)
 
     def split_record(self) -> Dict:
         return {"file": self.split.path, "sha256": self.split.sha256, "image_root": str(self.image_root)}

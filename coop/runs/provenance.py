@@ -24,11 +24,20 @@ COMPUTING_MODULES = ("data.caltech101", "data.split", "features.cache", "feature
                      "model.clip_loader", "model.precision", "model.prompt_learner", "model.text_encoder",
                      "runs.experiment", "utils.hashing", "utils.seed")
 
+def _digest_or_state(path: Path) -> str:
+    """An image's content hash; for an image that cannot be read (gone, no permission), its state:
+    the run left it out, and reading it again later (fixed permissions) must make the run stale."""
+    try:
+        return cached_file_digest(path)
+    except OSError as e:
+        return f"unreadable:{type(e).__name__}"
+
+
 def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
     """One hash over the paths and contents of the images a run read."""
     h = hashlib.sha256()
     for rel in sorted(set(relpaths)):
-        h.update(f"{rel}|{cached_file_digest(Path(image_root) / rel)}\n".encode())
+        h.update(f"{rel}|{_digest_or_state(Path(image_root) / rel)}\n".encode())
     return h.hexdigest()
 
 
@@ -52,9 +61,14 @@ def code_sha256() -> str:
     return source_sha256(COMPUTING_MODULES, salt=__version__)
 
 
-def inputs_record(split_sha256: str, weights_sha256: Optional[str], image_root: Path, relpaths: Iterable[str]) -> Dict[str, Any]:
-    return {"split_sha256": split_sha256, "weights_sha256": weights_sha256,
-            "images_sha256": images_sha256(image_root, relpaths), "code_sha256": code_sha256()}
+def inputs_record(split, weights_sha256: Optional[str], image_root: Path, relpaths: Iterable[str]) -> Dict[str, Any]:
+    """``split`` is the run's :class:`~coop.data.split.Split`; ``relpaths`` every image the run read.
+    ``test_images_sha256`` (the test split's images alone) is shared by every run of one data set,
+    so that records made from other data are told apart (:mod:`coop.runs.selection`)."""
+    return {"split_sha256": split.sha256, "weights_sha256": weights_sha256,
+            "images_sha256": images_sha256(image_root, relpaths),
+            "test_images_sha256": images_sha256(image_root, [it[0] for it in split.test]),
+            "code_sha256": code_sha256()}
 
 
 def run_id(identity: Dict[str, Any], inputs: Dict[str, Any]) -> str:
@@ -62,7 +76,8 @@ def run_id(identity: Dict[str, Any], inputs: Dict[str, Any]) -> str:
 
 
 INPUT_NAMES = {"split_sha256": "the split file", "weights_sha256": "the CLIP weights",
-               "images_sha256": "the images (their content)", "code_sha256": "the code that computes results"}
+               "images_sha256": "the images (their content)", "test_images_sha256": "the test images (their content)",
+               "code_sha256": "the code that computes results"}
 
 
 def changed_inputs(recorded: Dict[str, Any], expected: Dict[str, Any]) -> list:

@@ -30,10 +30,11 @@ import torch
 from ..utils.atomic import write_json
 from ..utils.errors import UserError
 from ..utils.seed import numerics_record
+from .validation import problems
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 2  # 2: run_id and inputs (results of schema 1 cannot show what they were made from: redone)
+SCHEMA = 3  # 2: run_id and inputs; 3: per-image predictions, test images' hash (older results are redone)
 REQUIRED_KEYS = ("schema", "kind", "method", "complete", "accuracy", "per_class_accuracy", "n_test",
                  "shots", "seed", "model", "random_weights", "split", "config", "environment", "wall_time_s",
                  "run_id", "inputs")
@@ -114,6 +115,10 @@ def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
         return None
     if any(k not in rec for k in REQUIRED_KEYS):
         return None
+    bad = problems(rec, Path(path))
+    if bad:
+        log.warning("%s is refused: %s", path, "; ".join(bad))
+        return None
     if rec.get("kind") == "coop" and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
         log.warning("%s and its context file %s come from different runs (or the context is missing): "
                     "the run counts as unfinished", path, rec.get("context_file"))
@@ -129,11 +134,13 @@ def context_run_id(path: Path) -> Optional[str]:
         return None
 
 
-def load_results(results: str | os.PathLike) -> Dict[str, Any]:
-    """All complete records of a results folder.
+def load_results(results: str | os.PathLike, select: bool = True) -> Dict[str, Any]:
+    """The complete, consistent records of a results folder.
 
-    Returns ``{"zeroshot": record or None, "coop": {method: [records]}}``; incomplete or foreign
-    JSON files are skipped with a warning, never guessed at.
+    Returns ``{"zeroshot": record or None, "coop": {method: [records]}, "baselines": {method: [records]},
+    "notes": [...]}``; incomplete, inconsistent or foreign JSON files are skipped with a warning,
+    never guessed at. With ``select`` (the default) only records that belong together are returned
+    (:func:`coop.runs.selection.select`: one frame of inputs, methods split by settings).
     """
     results = Path(results)
     out: Dict[str, Any] = {"zeroshot": read_result(zeroshot_result_path(results)), "coop": {}, "baselines": {}}
@@ -148,6 +155,10 @@ def load_results(results: str | os.PathLike) -> Dict[str, Any]:
             out[group].setdefault(rec["method"], []).append(rec)
     for recs in [*out["coop"].values(), *out["baselines"].values()]:
         recs.sort(key=lambda r: (r["shots"], r["seed"]))
+    if select:
+        from .selection import select as select_records
+
+        return select_records(out)
     return out
 
 

@@ -1,0 +1,240 @@
+"""Is this machine ready, and how long will the experiment take here? (``scripts/check_env.py``)
+
+Three parts, so that tests can fake the machine:
+
+- *capabilities*: versions, whether torchvision's compiled ops load, the device, the CPU's flags
+  (:func:`capabilities`); from them :func:`choose_precision` picks the fastest precision that works;
+- *measurements*: a short timing of ``random:RN50`` (image encoder, the input path on synthetic
+  JPEGs, one CoOp step) and of the demo's ``random:tiny``, in fp32 and amp (:func:`measure`);
+- *projections*: the demo and the sweep from those unit costs and the work counts
+  (:func:`project`, a pure function of the two dicts).
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import logging
+import os
+import platform
+import re
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..data.split import Split, make_split
+from ..model.precision import autocast, cpu_supports_bf16
+from ..report import benchmark as B
+
+log = logging.getLogger(__name__)
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+CPU_WHEELS = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+# The demo's work that does not scale with the counts: start-up and imports, the 27 baseline runs,
+# the figure and the report -- about 15 s on 2 CPU cores (the baselines' own records: 10.3 s).
+DEMO_FIXED_S = 15.0
+UNCERTAINTY = 0.25
+
+
+def dist_version(name: str) -> Optional[str]:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def clip_version() -> str:
+    """The installed ``clip``: PyPI's clip-anytorch, OpenAI's repository, or missing."""
+    v = dist_version("clip-anytorch")
+    if v:
+        return f"{v} (clip-anytorch)"
+    try:
+        import clip  # noqa: F401
+    except ImportError:
+        return "missing: pip install -r requirements.txt"
+    return "OpenAI's clip from its repository"
+
+
+def versions() -> Dict[str, str]:
+    """Versions read from the installed distributions (torchvision is not imported here)."""
+    try:  # the build's own version (e.g. +cpu) says more than the distribution's
+        import torchvision
+        tv = torchvision.__version__
+    except Exception:  # noqa: BLE001 -- a broken install is reported by check_torchvision_ops
+        tv = dist_version("torchvision") or "missing"
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": tv, "clip": clip_version(),
+            "numpy": dist_version("numpy") or "missing", "scikit-learn": dist_version("scikit-learn") or "missing"}
+
+
+def matching_torchvision(torch_version: str) -> Optional[str]:
+    """The torchvision series built with ``torch_version`` (2.Y -> 0.(Y+15), 1.Y -> 0.(Y+1))."""
+    m = re.match(r"(\d+)\.(\d+)", torch_version)
+    if not m:
+        return None
+    major, minor = int(m.group(1)), int(m.group(2))
+    return f"0.{minor + 15}.*" if major == 2 else f"0.{minor + 1}.*" if major == 1 else None
+
+
+def torchvision_fix(torch_version: str = torch.__version__) -> str:
+    base, tv = torch_version.split("+")[0], matching_torchvision(torch_version)
+    pin = f'pip install "torch=={base}" "torchvision=={tv}"' if tv else "pip install torch torchvision"
+    return f"reinstall torch and torchvision from one build: {pin} (CPU only: {CPU_WHEELS})"
+
+
+def check_torchvision_ops() -> Dict[str, Any]:
+    """Run ``torchvision.ops.nms`` on two boxes: torchvision's compiled ops must match torch's build."""
+    try:
+        import torchvision.ops
+
+        boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0]])
+        keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5).tolist()
+        if keep != [0]:
+            raise RuntimeError(f"nms kept {keep}, expected [0]")
+    except Exception as e:  # noqa: BLE001 -- any failure here is the finding; it is reported, not raised
+        first = (str(e).strip().splitlines() or [""])[0]
+        return {"ok": False, "error": f"{type(e).__name__}: {first}", "fix": torchvision_fix()}
+    return {"ok": True, "error": None, "fix": None}
+
+
+def parse_cpuinfo(text: str) -> Dict[str, Any]:
+    """CPU model name and the flags we care about from /proc/cpuinfo text (None: not listed)."""
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.M)
+    have = set(flags.group(1).split()) if flags else None
+    return {"model": model.group(1).strip() if model else None,
+            "flags": {f: (f in have) if have is not None else None for f in CPU_FLAGS}}
+
+
+def cpu_info() -> Dict[str, Any]:
+    try:
+        info = parse_cpuinfo(Path("/proc/cpuinfo").read_text(errors="replace"))
+    except OSError:
+        info = parse_cpuinfo("")
+    info["model"] = info["model"] or platform.processor() or platform.machine()
+    info.update(cores=os.cpu_count(), threads=torch.get_num_threads(), torch_bf16=cpu_supports_bf16())
+    return info
+
+
+def device_info() -> Dict[str, Any]:
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
+    return {"type": "cuda" if cuda else "cpu", "cuda": cuda, "cuda_count": len(names), "cuda_names": names,
+            "mps": mps}
+
+
+def capabilities() -> Dict[str, Any]:
+    return {"versions": versions(), "torchvision_ops": check_torchvision_ops(), "device": device_info(),
+            "cpu": cpu_info()}
+
+
+def choose_precision(device_type: str, cpu_bf16: bool, cuda: bool) -> Tuple[str, str]:
+    """The fastest precision that works on ``device_type``, and why."""
+    if device_type == "cuda":
+        return "amp", ("CUDA: amp = fp16 autocast with CoOp's gradient scaler, the fastest; fp32 (the default) is "
+                       "exact and matches the CPU's numbers; fp16 is CoOp's own setting")
+    gpu = "; a CUDA GPU is visible: --device cuda is faster still" if cuda else ""
+    if device_type == "cpu" and cpu_bf16:
+        return "amp", ("this CPU computes bfloat16 natively (AVX512-BF16/AMX): amp = bfloat16 autocast, about 2x "
+                       "faster image encoding, features within cosine 0.99999 of fp32 (the exact default)" + gpu)
+    if device_type == "cpu":
+        return "fp32", ("this CPU has no native bfloat16 (no AVX512-BF16/AMX): --precision amp is refused here "
+                        "(bfloat16 would be emulated, slower than fp32) and fp16 needs CUDA" + gpu)
+    return "fp32", f"{device_type}: the project measures and tests amp on CPUs and CUDA only; fp32 is exact" + gpu
+
+
+def split_counts(split: Split, shots: Sequence[int] = (1, 2, 4), seeds: Sequence[int] = (1, 2, 3),
+                 views: int = 4) -> Dict[str, Any]:
+    """The work a sweep over ``split`` does: test images, training crops per mode, steps."""
+    n_cls = len(split.classnames)
+    return {"n_test": len(split.test), "n_classes": n_cls, "shots": list(shots), "seeds": list(seeds),
+            "crops": {"fresh": B.crops_to_encode(split.train, shots, seeds),
+                      f"views{views}": B.crops_to_encode(split.train, shots, seeds, views)},
+            "steps": sum(B.steps_per_run(n_cls, k) for k in shots) * len(seeds)}
+
+
+def demo_tree(folder: Path) -> Tuple[Path, Split]:
+    """The demo's own data (the same synthetic tree and split ``run_all.sh --demo`` makes) in ``folder``."""
+    from ..data.caltech101 import find_image_root
+    from ..data.synthetic import make_synthetic_data
+
+    make_synthetic_data(folder)
+    root = find_image_root(folder)
+    return root, Split(**make_split(root))
+
+
+def _units(model: torch.nn.Module, coop: torch.nn.Module, root: Path, rels: List[str], precision: str,
+           crops: int, batch: int, step_repeat: int, encoder: bool) -> Dict[str, float]:
+    """One precision's unit costs: encoder img/s (batch 32, channels-last), input path img/s, step s."""
+    out: Dict[str, float] = {}
+    if encoder:
+        with autocast(precision, B.device_of(model)):
+            out["encoder_img_s"] = B.image_throughput(model, batch=32, repeat=1)
+    out["crops_img_s"] = B.pipeline_throughput(model, root, rels, precision, crops_per_image=crops, batch=batch)
+    step = B.training_step(coop, model, naive=False, precision=precision)
+    out["step_s"] = B.timeit(step, repeat=step_repeat, device=B.device_of(model))["median_s"]
+    return out
+
+
+def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, names: List[str]) -> Dict[str, Any]:
+    """Time ``random:RN50`` and the demo's ``random:tiny`` here (about 15 s on 2 idle CPU cores)."""
+    from ..model.clip_loader import load_clip
+
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    rels = sorted({it[0] for it in demo.train})[::7][:8]  # 8 images of different classes
+    t0 = time.perf_counter()
+    model, _ = load_clip("random:RN50", device=device)
+    load_s = time.perf_counter() - t0
+    coop, units = B.build_coop(model, names), {}
+    for p in precisions:
+        log.info("measuring random:RN50 in %s", p)
+        units[p] = _units(model, coop, root, rels, p, crops=4, batch=16, step_repeat=2, encoder=True)
+    del model, coop
+    t1 = time.perf_counter()
+    tiny, _ = load_clip("random:tiny", device=device)
+    demo_load_s = time.perf_counter() - t1
+    log.info("measuring the demo's random:tiny in fp32")
+    demo_units = {"fp32": _units(tiny, B.build_coop(tiny, demo.classnames), root, rels, "fp32", crops=16, batch=32,
+                                 step_repeat=5, encoder=False)}  # the demo's default precision
+    return {"model": "random:RN50", "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
+            "units": units, "demo": {"model": "random:tiny", "load_s": demo_load_s, "units": demo_units},
+            "elapsed_s": time.perf_counter() - t0, "load_average_before": load1,
+            "what": f"encoder: batch 32 channels-last, 1 timed batch after 1 warm-up; input path: "
+                    f"{len(rels)} synthetic JPEGs x 4 fresh crops, decoded and encoded in batches of 16 after one "
+                    f"warm-up batch (tiny: x 16 crops, batches of 32); CoOp step: batch 32, {len(names)} classes, "
+                    f"median of 2 after 1 warm-up (tiny: of 5)"}
+
+
+def project(meas: Dict[str, Any], counts: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Projected wall times: ``{"sweep": {"fresh_fp32": ...}, "demo": {"fp32": ...}}`` from the unit
+    costs in ``meas`` and the work in ``counts`` (``{"sweep": split_counts(...), "demo": ...}``).
+    Test images and training crops both go at the measured input-path rate."""
+    sw, out = counts["sweep"], {"sweep": {}, "demo": {}}
+    for prec, u in meas["units"].items():
+        for mode, n in sw["crops"].items():
+            out["sweep"][f"{mode}_{prec}"] = B.project_sweep(
+                sw["n_test"], n, sw["n_classes"], sw["shots"], sw["seeds"], u["crops_img_s"], u["crops_img_s"],
+                u["step_s"], load_s=meas.get("load_s", 0.0))
+    dm, demo = counts.get("demo"), meas.get("demo")
+    for prec, u in (demo["units"].items() if dm and demo else ()):
+        p = B.project_sweep(dm["n_test"], dm["crops"]["fresh"], dm["n_classes"], dm["shots"], dm["seeds"],
+                            u["crops_img_s"], u["crops_img_s"], u["step_s"], load_s=demo.get("load_s", 0.0))
+        out["demo"][prec] = {**p, "fixed_s": DEMO_FIXED_S, "total_s": p["total_s"] + DEMO_FIXED_S}
+    return out
+
+
+def amp_note(proj: Dict[str, Dict[str, Dict[str, float]]]) -> Optional[str]:
+    """A warning when the measurement contradicts the capability rule (amp slower than fp32)."""
+    sweep = proj["sweep"]
+    if "fresh_amp" in sweep and sweep["fresh_amp"]["total_s"] > sweep["fresh_fp32"]["total_s"]:
+        return ("amp measured slower than fp32: noise if the machine was busy; if an idle rerun agrees, "
+                "use fp32 here")
+    return None
+
+
+def busy_note(load_average: Optional[float], cores: Optional[int]) -> Optional[str]:
+    """A warning when another process was using the cores as the measurement began."""
+    if load_average is None or not cores or load_average < 0.5 * cores:
+        return None
+    return (f"the machine was busy (load average {load_average:.1f} on {cores} cores): times below may be several "
+            f"times too slow; rerun when it is idle")

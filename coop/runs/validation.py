@@ -1,0 +1,83 @@
+"""A result record is checked before it is trusted: its fields must agree with each other.
+
+A record read back from disk may have been edited by hand, copied into the wrong folder, or written
+by another version. :func:`problems` lists what is inconsistent, in words:
+
+- its ``run_id`` is the hash of its ``identity`` and ``inputs`` (:func:`coop.runs.provenance.run_id`);
+- it sits where its own fields put it: the folder of its method, ``shots{K}_seed{S}.json`` of its
+  shots and seed;
+- its accuracy is possible: between 0 and 100, a whole number of correct images out of ``n_test``,
+  between its worst and best class; and, with its per-image predictions, exactly the share of
+  correct predictions, each class's accuracy too.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .provenance import run_id
+
+# results/<folder>/ -> the method its records must name (coop_<mod> -> "CoOp+<mod>")
+BASELINE_FOLDERS = {"linear_probe": "Linear probe CLIP", "tip_adapter": "Tip-Adapter",
+                    "tip_adapter_f": "Tip-Adapter-F"}
+FILE_NAME = re.compile(r"^shots(\d+)_seed(\d+)\.json$")
+TOL = 1e-3  # accuracies are stored rounded to 4 decimals
+
+
+def expected_method(path: Path) -> Optional[str]:
+    """The method a record at ``path`` must name, from its folder; None for a top-level file."""
+    folder, parent = path.parent.name, path.parent.parent.name
+    if parent == "baselines":
+        return BASELINE_FOLDERS.get(folder, f"<unknown baseline folder {folder}>")
+    if folder == "coop":
+        return "CoOp"
+    if folder.startswith("coop_"):
+        return f"CoOp+{folder[len('coop_'):]}"
+    return None
+
+
+def _accuracy_problems(rec: Dict[str, Any]) -> List[str]:
+    out: List[str] = []
+    acc, n = rec.get("accuracy"), rec.get("n_test")
+    per_class = rec.get("per_class_accuracy") or {}
+    if not isinstance(acc, (int, float)) or not 0 <= acc <= 100:
+        return [f"accuracy {acc!r} is not a percentage"]
+    if not isinstance(n, int) or n < 1:
+        return [f"n_test {n!r} is not a positive count"]
+    if abs(acc * n / 100 - round(acc * n / 100)) > n * TOL / 100 + 1e-6:
+        out.append(f"accuracy {acc} is not a whole number of correct images out of n_test {n}")
+    if per_class and not min(per_class.values()) - TOL <= acc <= max(per_class.values()) + TOL:
+        out.append(f"accuracy {acc} lies outside its per-class accuracies ({min(per_class.values())}.."
+                   f"{max(per_class.values())})")
+    preds = rec.get("test_predictions")
+    if preds:
+        pred, label = preds.get("pred") or [], preds.get("label") or []
+        if not (len(pred) == len(label) == len(preds.get("index") or []) == n):
+            return out + [f"test_predictions do not have n_test {n} entries"]
+        right = sum(int(p == y) for p, y in zip(pred, label))
+        if abs(100.0 * right / n - acc) > TOL:
+            out.append(f"accuracy {acc} is not its predictions' {100.0 * right / n:.4f}")
+        names = rec.get("classnames") or []
+        for c, name in enumerate(names):
+            rows = [p == y for p, y in zip(pred, label) if y == c]
+            if rows and name in per_class and abs(100.0 * sum(rows) / len(rows) - per_class[name]) > TOL:
+                out.append(f"class {name!r}: accuracy {per_class[name]} is not its predictions' "
+                           f"{100.0 * sum(rows) / len(rows):.4f}")
+                break
+    return out
+
+
+def problems(rec: Dict[str, Any], path: Optional[Path] = None) -> List[str]:
+    """What is inconsistent in ``rec`` (read from ``path``); an empty list for a record to trust."""
+    out: List[str] = []
+    if "identity" in rec and rec.get("run_id") != run_id(rec["identity"], rec.get("inputs") or {}):
+        out.append("its run_id is not the hash of its settings and inputs (edited by hand?)")
+    if path is not None:
+        want = expected_method(Path(path))
+        if want is not None and rec.get("method") != want:
+            out.append(f"it says method {rec.get('method')!r} but sits in the folder of {want!r}")
+        m = FILE_NAME.match(Path(path).name)
+        if m and (int(m.group(1)), int(m.group(2))) != (rec.get("shots"), rec.get("seed")):
+            out.append(f"it holds shots {rec.get('shots')}, seed {rec.get('seed')}, not those of its file name")
+    return out + _accuracy_problems(rec)
