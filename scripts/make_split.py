@@ -16,7 +16,8 @@ from coop.runs.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.data.caltech101 import find_image_root  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import SPLIT  # noqa: E402
-from coop.data.split import make_split, write_split_with_fewshot  # noqa: E402
+from coop.runs.preflight import check_output_file  # noqa: E402
+from coop.data.split import fewshot_file, make_split, write_split_with_fewshot  # noqa: E402
 
 log = logging.getLogger("make_split")
 
@@ -39,9 +40,14 @@ def main(argv=None) -> int:
     shots = parse_int_list(args.fewshot_shots, "--fewshot-shots")
     seeds = parse_int_list(args.fewshot_seeds, "--fewshot-seeds", minimum=0)
     out = Path(args.out)
+    check_output_file(out, "--out")
     if out.exists() and not args.force:
         raise UserError(f"{out} exists (the committed split is splits/caltech101.json); pass --force to "
                         f"replace it, or --out NEW.json")
+    taken = [p for p in (fewshot_file(out, k, s) for k in shots for s in seeds) if p.exists()]
+    if taken and not args.force:
+        raise UserError(f"{taken[0]} exists{f' (and {len(taken) - 1} more few-shot lists)' if len(taken) > 1 else ''}; "
+                        f"pass --force to replace them, or --out in another folder")
     image_root = find_image_root(args.data_root)
     split = make_split(image_root, seed=args.seed)
     for path in write_split_with_fewshot(split, out, shots, seeds):

@@ -35,6 +35,9 @@ def main(argv=None) -> int:
     if args.per_class < 3:
         raise UserError(f"--per-class {args.per_class}: give at least 3 (a split takes train, val and test images "
                         f"from every class)")
+    from coop.runs.preflight import check_writable_dir
+
+    check_writable_dir(args.out, "--out")  # a file there, or a folder that cannot be written: one line
     root = make_synthetic_data(args.out, DEFAULT_CLASSES[: args.classes], per_class=args.per_class)
     logging.getLogger("make_synthetic_data").info("wrote %s", root)
     return 0

@@ -45,6 +45,9 @@ def main(argv=None) -> int:
         from coop.utils.errors import UserError
 
         raise UserError(f"--results {results} is not a folder; run bash scripts/run_all.sh (or --demo) first")
+    from coop.runs.preflight import check_output_file
+
+    check_output_file(args.out, "--out")
     out = write_report(results, args.out, figures=args.figures)
     print(out)
     return 0

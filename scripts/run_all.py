@@ -11,6 +11,7 @@ number it produces comes from random weights: it is not an accuracy of CLIP or C
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -45,15 +46,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def newest_result_mtime(results: Path) -> float:
-    files = [results / "zeroshot.json", *results.glob("coop*/shots*_seed*.json"),
-             *results.glob("baselines/*/shots*_seed*.json")]
-    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+DRAWN = ".drawn.json"  # in the results folder: {output file: fingerprint of the records it shows}
 
 
-def is_stale(path: Path, results: Path) -> bool:
-    """Missing, or older than a result (e.g. the sweep was interrupted before redrawing it)."""
-    return not path.exists() or path.stat().st_mtime < newest_result_mtime(results)
+def _drawn(results: Path) -> dict:
+    try:
+        return json.loads((results / DRAWN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def is_stale(path: Path, results: Path, fingerprint: str) -> bool:
+    """Missing, or drawn from other records than those the results folder holds now (decided by the
+    records' run ids, not by file times: copied-in results with old times count too)."""
+    return not path.exists() or _drawn(results).get(str(path.resolve())) != fingerprint
+
+
+def mark_drawn(path: Path, results: Path, fingerprint: str) -> None:
+    from coop.utils.atomic import write_json
+
+    write_json(results / DRAWN, {**_drawn(results), str(path.resolve()): fingerprint})
 
 
 def report_path(results: Path, random_weights: bool) -> Path:
@@ -71,20 +83,24 @@ def finish(results: Path, changed: bool, report: bool) -> None:
     from coop.report.plot import plot_fewshot
     from coop.report.document import write_report
     from coop.runs.results import any_random, load_results
+    from coop.runs.selection import fingerprint
     from coop.pipeline.sweep import summary_lines
 
     for line in summary_lines(results):
         log.info("  %s", line)
     loaded = load_results(results)
+    fp = fingerprint(loaded)
     png = results / "fewshot.png"
-    if changed or is_stale(png, results):
+    if changed or is_stale(png, results, fp):
         plot_fewshot(loaded, results / "fewshot")
+        mark_drawn(png, results, fp)
         log.info("wrote %s", png)
     if not report:
         return
     out = report_path(results, any_random(loaded))
-    if changed or is_stale(out, results):
+    if changed or is_stale(out, results, fp):
         write_report(results, out)
+        mark_drawn(out, results, fp)
         log.info("wrote the report's results section: %s", out)
 
 

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     from coop.utils.atomic import remove_stale_temp_files
     from coop.runs.preflight import check_run
-    from coop.runs.results import write_result
+    from coop.runs.results import check_may_replace, read_result, write_result
     from coop.pipeline.sweep import already_done, result_path
     from coop.methods.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
@@ -53,9 +53,13 @@ def main(argv=None) -> int:
     remove_stale_temp_files(args.results)
     if args.context:
         out = Path(args.out or Path(args.results) / f"eval_{Path(args.context).stem}.json")
+        old = read_result(out) if out.is_file() else None
+        if not (old and old.get("kind") == "evaluation" and old.get("context_file") == str(args.context)):
+            check_may_replace(out, ("evaluation",), args.force)  # never a run's record, nor a user's file
         write_result(out, evaluate_context(cfg, args.context))
         return 0
     out = Path(args.out) if args.out else result_path(cfg)
+    check_may_replace(out, ("zeroshot",), args.force)
     if already_done(cfg, out, force=args.force):
         log.info("%s is already done (pass --force to redo it)", out)
         return 0

@@ -127,8 +127,11 @@ def test_clip_from_openais_repository(monkeypatch):
 
 
 def test_notes():
-    assert M.busy_note(0.2, 2) is None and M.busy_note(None, 2) is None
-    assert "busy" in M.busy_note(3.5, 2)
+    assert M.busy_note(0.1) is None and M.busy_note(None) is None
+    assert "60% of the CPU" in M.busy_note(0.6)
+    # 20 s on 2 cores: the machine used 30 CPU-s, this process 18 -> others 12 of 40
+    assert math.isclose(M.others_share((100.0, 5.0), (130.0, 23.0), 20.0, 2), 12 / 40)
+    assert M.others_share((None, 5.0), (None, 23.0), 20.0, 2) is None
     proj = {"sweep": {"fresh_fp32": {"total_s": 100.0}, "fresh_amp": {"total_s": 150.0}}}
     assert "fp32" in M.amp_note(proj)
     proj["sweep"]["fresh_amp"]["total_s"] = 50.0
@@ -164,7 +167,7 @@ def test_script_reports_the_projections_of_a_faked_measurement(monkeypatch, caps
         m = fake_meas(10.0, 0.1)
         m["units"] = {p: {"encoder_img_s": 12.0, "crops_img_s": 10.0, "step_s": 0.1} for p in precisions}
         return {**m, "model": "random:RN50", "device": device, "threads": 2, "elapsed_s": 14.0,
-                "load_average_before": 0.0, "what": "faked"}
+                "others_cpu_share": 0.0, "what": "faked"}
     monkeypatch.setattr(M, "measure", fake_measure)
     assert load_script("check_env").main([]) == 0
     out = capsys.readouterr().out

@@ -67,7 +67,7 @@ def test_truncated_image_is_named_and_left_out_of_the_split(synthetic_root, tmp_
     assert "image_0003.jpg" in caplog.text and "image_0004.jpg" in caplog.text
 
 
-@pytest.mark.parametrize("mode,bits", [("I;16", 16), ("I", 16), ("I", 8)])
+@pytest.mark.parametrize("mode,bits", [("I;16", 16), ("I", 31)])
 def test_high_bit_depth_images_are_scaled_not_clipped_to_white(tmp_path, mode, bits):
     import numpy as np
     from PIL import Image
@@ -83,3 +83,20 @@ def test_high_bit_depth_images_are_scaled_not_clipped_to_white(tmp_path, mode, b
     rgb = np.asarray(load_image(path))
     assert rgb.shape == (8, 8, 3) and rgb[..., 0].min() == 0 and rgb[..., 0].max() == 255
     assert len(np.unique(rgb[..., 0])) > 32  # a ramp, not black and white
+
+
+def test_a_16_bit_image_is_scaled_by_its_type_not_its_content(tmp_path):
+    """One bright pixel must not change the rest of the image (scaling by the maximum did)."""
+    import numpy as np
+    from PIL import Image
+
+    from coop.data.caltech101 import load_image
+
+    dim = np.full((8, 8), 32768, dtype=np.uint16)  # mid-grey in 16 bits
+    bright = dim.copy()
+    bright[0, 0] = 65535
+    for name, arr in (("dim.png", dim), ("bright.png", bright)):
+        Image.fromarray(arr).save(tmp_path / name)
+    a, b = np.asarray(load_image(tmp_path / "dim.png")), np.asarray(load_image(tmp_path / "bright.png"))
+    assert a[0, 0, 0] == 128 and b[0, 0, 0] == 255
+    assert np.array_equal(a[1:], b[1:]) and np.array_equal(a[0, 1:], b[0, 1:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -96,8 +97,11 @@ def test_a_resumed_sweep_redraws_a_stale_figure_and_report(tmp_path, capsys):
     results = tmp_path / "demo"
     png, report = results / "fewshot.png", results / "REPORT_demo.md"
     old = time.time() - 3600
-    for f in (png, report):  # as if the sweep was killed after a run finished, before redrawing
+    for f in (png, report):
         os.utime(f, (old, old))
+    # As if the sweep was killed after a run finished, before redrawing: what was drawn is recorded
+    # only after drawing, so the record of it is missing (outputs are judged by content, not times).
+    (results / ".drawn.json").unlink()
     capsys.readouterr()
     assert run_all.main(argv) == 0
     err = capsys.readouterr().err
@@ -112,3 +116,25 @@ def test_make_synthetic_data_refuses_impossible_sizes(tmp_path, capsys):
     assert capsys.readouterr().err.count("error:") == 2 and not any(tmp_path.iterdir())
     with pytest.raises(UserError):
         make_synthetic_data(tmp_path, classes=())
+
+
+def test_results_copied_in_with_old_times_are_drawn(tmp_path):
+    """A result copied in (old file times) changes what the figure would show: it is redrawn."""
+    from coop.report.plot import summarize
+    from coop.runs.results import load_results
+
+    def argv(folder, seed):
+        return ["--demo", "--results", str(folder), "--shots", "1", "--seeds", str(seed), "--epochs", "2",
+                "--device", "cpu", "--baselines", "none"]
+
+    assert run_all.main(argv(tmp_path, 1)) == 0
+    assert run_all.main(argv(tmp_path / "other", 2)) == 0  # the same synthetic data, seed 2, elsewhere
+    results, png = tmp_path / "demo", tmp_path / "demo" / "fewshot.png"
+    drawn_at = png.stat().st_mtime_ns
+    old = time.time() - 3600
+    for f in (tmp_path / "other" / "demo" / "coop").glob("shots1_seed2.*"):
+        shutil.copy2(f, results / "coop" / f.name)
+        os.utime(results / "coop" / f.name, (old, old))
+    assert run_all.main(argv(tmp_path, 1)) == 0
+    assert png.stat().st_mtime_ns != drawn_at
+    assert summarize(load_results(results))["methods"]["CoOp"]["shots"][1]["n"] == 2

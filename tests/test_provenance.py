@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 import coop.utils.atomic
 import coop.methods.context
+import coop.methods.train
 from coop.runs.results import load_results, read_result
 from conftest import ROOT, load_script
 
@@ -78,23 +80,56 @@ def test_a_pt_and_json_of_two_runs_are_an_unfinished_run(data, tmp_path, capsys)
     assert read_result(coop_dir / "shots1_seed1.json") is not None
 
 
-def test_a_failing_write_keeps_the_trained_context(data, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")])
+def test_a_failing_write_keeps_the_trained_context_and_result(data, tmp_path, capsys, monkeypatch, error):
+    """A full disk while saving the context (torch.save raises RuntimeError or OSError): both the
+    context and the result record are kept in the temp folder and named in one line."""
     real = coop.utils.atomic.torch_save
 
     def disk_full(obj, target):
         if "results" in str(target):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise error
         return real(obj, target)
 
-    monkeypatch.setattr(coop.methods.context, "torch_save", disk_full)
+    monkeypatch.setattr(coop.methods.train, "torch_save", disk_full)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     assert train_coop.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1")) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "saved to" in err and "Traceback" not in err
+    assert (getattr(error, "strerror", None) or str(error).split(":")[0]) in err and "Traceback" not in err and err.count("error:") == 1
     saved = list((tmp_path / "tmp").glob("coop-*-shots1_seed1.pt"))
     assert len(saved) == 1 and str(saved[0]) in err
     assert torch.load(saved[0], weights_only=True)["state"]["ctx"].shape[0] == 16
+    record = json.loads(saved[0].with_suffix(".json").read_text())
+    assert str(saved[0].with_suffix(".json")) in err and record["run_id"] == torch.load(saved[0])["run_id"]
+    assert not (tmp_path / "results" / "coop" / "shots1_seed1.json").exists()
+
+
+def test_an_unwritable_results_folder_keeps_both(data, tmp_path, capsys, monkeypatch):
+    """coop/ made read-only after preflight (another user's folder, a mount): context and record kept."""
+    import coop.methods.train as train
+
+    real_fit = train.fit
+
+    def fit_then_lock(*a, **k):
+        out = real_fit(*a, **k)
+        (tmp_path / "results" / "coop").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "results" / "coop").chmod(0o500)
+        return out
+
+    monkeypatch.setattr(train, "fit", fit_then_lock)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    try:
+        rc = train_coop.main(argv(data, tmp_path, "--epochs", "2", "--shots", "1"))
+    finally:
+        (tmp_path / "results" / "coop").chmod(0o700)
+    err = capsys.readouterr().err
+    if os.geteuid() == 0:  # root writes anywhere: the folder stays writable and the run finishes
+        assert rc == 0
+        return
+    assert rc == 2 and len(list((tmp_path / "tmp").glob("coop-*-shots1_seed1.*"))) == 2, err
 
 
 def test_a_json_given_as_context_gets_one_sentence(data, tmp_path, capsys):

@@ -88,7 +88,13 @@ def _class_folders(image_root: Path) -> List[str]:
 
 def list_classes(image_root: Path) -> List[ClassInfo]:
     """The classes in label order (sorted folder names, ignored folders left out)."""
-    return [ClassInfo(i, f, RENAMED_FOLDERS.get(f, f)) for i, f in enumerate(_class_folders(image_root))]
+    classes = [ClassInfo(i, f, RENAMED_FOLDERS.get(f, f)) for i, f in enumerate(_class_folders(image_root))]
+    by_name: Dict[str, str] = {}
+    for c in classes:
+        if by_name.setdefault(c.classname, c.folder) != c.folder:
+            raise UserError(f"{image_root}: the folders {by_name[c.classname]!r} and {c.folder!r} are both class "
+                            f"{c.classname!r}; merge or rename one of them")
+    return classes
 
 
 def list_images(image_root: Path, folder: str) -> List[str]:
@@ -100,16 +106,19 @@ def list_images(image_root: Path, folder: str) -> List[str]:
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Read an image fully and return it as RGB (Caltech101 has grayscale images).
 
-    16-bit and 32-bit integer images (PIL modes ``I;16*`` and ``I``) are scaled to 8 bits:
-    PIL's own ``convert("RGB")`` would clip every value above 255 to white.
+    16-bit and 32-bit integer images (PIL modes ``I;16*`` and ``I``) are scaled to 8 bits by the
+    range of their type (65535 -> 255, 2**31 - 1 -> 255; a 16-bit PNG may open as ``I``), never by
+    their content, so
+    one bright pixel does not darken the rest; PIL's own ``convert("RGB")`` would clip every value
+    above 255 to white.
     """
     with Image.open(path) as img:
         img.load()  # decode now, so a truncated file fails here and not in a worker later
         if img.mode.startswith("I;16") or img.mode == "I":
             arr = np.asarray(img, dtype=np.float64)
-            top = arr.max(initial=0.0)
-            scale = 1.0 if top <= 255 else 257.0 if top <= 65535 else top / 255.0
-            return Image.fromarray(np.clip(arr / scale + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+            sixteen = img.mode.startswith("I;16") or img.format == "PNG"  # PNG holds at most 16 bits
+            top = 65535.0 if sixteen else 2147483647.0  # PIL's "I" is signed 32-bit
+            return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
         return img.convert("RGB")
 
 

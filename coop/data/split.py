@@ -103,11 +103,20 @@ def read_split(path: str | os.PathLike) -> Split:
                     and isinstance(item[1], int) and isinstance(item[2], str)):
                 raise UserError(f"split file {path}: item {item!r} in {part!r} is not [relpath, label, classname]")
     split = Split(obj["train"], obj["val"], obj["test"], str(path), sha256_file(path))
-    labels = {}
+    labels, names, seen = {}, {}, {}
     for part in PARTS:
-        for _, label, name in getattr(split, part):
+        for rel, label, name in getattr(split, part):
+            if rel in seen:  # a training image in test, an image counted twice, one image under two labels
+                raise UserError(f"split file {path}: image {rel!r} appears twice ({seen[rel]} and {part}); each "
+                                f"image belongs to one part, once, or the test accuracy is not a test accuracy. "
+                                f"Regenerate the split with scripts/make_split.py")
+            seen[rel] = part
             if labels.setdefault(label, name) != name:
                 raise UserError(f"split file {path}: label {label} is both {labels[label]!r} and {name!r}")
+            if names.setdefault(name, label) != label:
+                raise UserError(f"split file {path}: class name {name!r} has two labels ({names[name]} and "
+                                f"{label}); two class folders give the same name: rename one folder and "
+                                f"regenerate the split")
     if sorted(labels) != list(range(len(labels))):
         raise UserError(f"split file {path}: labels must be 0..{len(labels) - 1} without gaps")
     return split

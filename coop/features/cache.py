@@ -140,6 +140,17 @@ class FeatureCache:
         path = self._file(name)
         if path is None:
             return
+        try:
+            self._write(name, view, entries, dim, image, path)
+        except (OSError, RuntimeError) as e:  # full disk (torch.save: RuntimeError), another user's folder
+            if self.dir is not None and not getattr(self, "_warned", False):
+                log.warning("could not write the feature cache in %s (%s); this run keeps its features in "
+                            "memory. Free space, fix the folder or pass --cache-dir DIR", self.dir,
+                            getattr(e, "strerror", None) or str(e).splitlines()[0])
+                self._warned = True
+
+    def _write(self, name: str, view: ImageView, entries: Dict[str, torch.Tensor], dim: int,
+               image: Optional[str], path: Path) -> None:
         with self._lock():
             if path.is_file():  # what other processes wrote meanwhile
                 try:

@@ -4,27 +4,37 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
-from ..utils.atomic import torch_save
+from ..runs.results import SCHEMA
+from ..utils.atomic import torch_save, write_json
 from ..utils.errors import UserError
 from ..runs.experiment import Experiment
 from ..model.prompt_learner import CoOp
 
 
-def save_or_fallback(payload: Dict, path: Path) -> None:
-    """Save a learned context atomically; if that fails (full disk, a file where a folder should
-    be, no permission), save it to the system's temp folder and say where, so no training is lost."""
+def kept_in_temp(payload: Dict, record: Optional[Dict], context_path: Path, result_path: Path,
+                 error: BaseException) -> UserError:
+    """After training, something failed (a full disk -- torch.save raises RuntimeError --, a folder
+    that cannot be written, an image that became unreadable): save the learned context and, when it
+    was made, the result record to the system's temp folder, and return the one-line error naming them."""
+    tmp = Path(tempfile.gettempdir())
+    stem = f"coop-{payload.get('run_id') or 'unfinished'}-{context_path.stem}"
+    saved = []
     try:
-        torch_save(payload, path)
-    except OSError as e:
-        fallback = Path(tempfile.gettempdir()) / f"coop-{payload['run_id']}-{path.name}"
-        torch_save(payload, fallback)
-        raise UserError(f"could not write {path} ({e.strerror or e}); the learned context was saved to "
-                        f"{fallback} instead: free space or fix the folder, then rerun (or evaluate it with "
-                        f"scripts/zeroshot.py --context {fallback})") from None
+        torch_save(payload, tmp / f"{stem}.pt")
+        saved.append(f"the learned context to {tmp / f'{stem}.pt'}")
+        if record is not None:
+            write_json(tmp / f"{stem}.json", {"schema": SCHEMA, **record, "complete": True})
+            saved.append(f"the result to {tmp / f'{stem}.json'}")
+    except Exception as e2:  # the temp folder fails too: say so rather than claim a save
+        saved.append(f"nothing (the temp folder failed too: {e2})")
+    reason = getattr(error, "strerror", None) or str(error).splitlines()[0] if str(error) else type(error).__name__
+    return UserError(f"could not finish the run's files in {context_path.parent} ({reason}); saved "
+                     f"{' and '.join(saved)}. Free space or fix the folder, then copy them to {context_path.name} "
+                     f"and {result_path.name} there, or rerun")
 
 
 def read_context(path: str | Path) -> Dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from dataclasses import asdict
 from typing import Dict, List, Optional, Tuple
 
@@ -20,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 from . import departures
-from .context import load_context, read_context, save_or_fallback  # noqa: F401 (public here too)
+from .context import kept_in_temp, load_context, read_context  # noqa: F401 (public here too)
+from ..utils.atomic import torch_save
 from ..features.encoder import EncodeOptions
 from ..utils.errors import UserError
 from ..runs.experiment import predictions_record, Experiment, TrainSet, accuracy
@@ -158,19 +160,32 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
     history = fit(coop, train, cfg, progress)
     t_train = time.time() - t1
 
+    result_path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+    context_path = result_path.with_suffix(".pt")
+    payload = {"config": asdict(cfg), "classnames": exp.classnames, "model": exp.model_record(),
+               "state": coop.learned_state()}
+    record = None
+    try:  # from here on, whatever fails, the trained context is kept (kept_in_temp)
+        record = _record(cfg, exp, coop, train, test, history, context_path,
+                         {"features": round(t_features, 3), "train": round(t_train, 3)}, t0, started)
+        payload["run_id"] = record["run_id"]
+        torch_save(payload, context_path)
+    except Exception as e:
+        raise kept_in_temp(payload, record, context_path, result_path, e) from None
+    return record
+
+
+def _record(cfg: TrainConfig, exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
+            times: Dict[str, float], t0: float, started: str) -> Dict:
+    """The result record of a trained run: its test accuracy (last epoch) and everything it was made from."""
     coop.eval()
     with torch.no_grad():
         logits = coop(test.features.to(exp.device)).cpu()
     acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
     log.info("CoOp %d-shot seed %d: top-1 %.2f%% (last epoch, %d test images)%s", cfg.shots, cfg.seed, acc,
              len(test.labels), "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
-
-    result_path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
-    context_path = result_path.with_suffix(".pt")
     inputs = exp.inputs(run_images(exp.split, cfg))
     rid = run_id(cfg.identity(), inputs)
-    save_or_fallback({"config": asdict(cfg), "classnames": exp.classnames, "model": exp.model_record(),
-                      "state": coop.learned_state(), "run_id": rid}, context_path)
     return {
         "kind": "coop", "method": method_name(cfg.block_mod), "shots": cfg.shots, "seed": cfg.seed,
         "run_id": rid, "inputs": inputs,
@@ -187,7 +202,7 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
         "config": asdict(cfg), "identity": cfg.identity(), "settings": cfg.settings(),
         "environment": environment(exp.device),
         "started_at": started, "finished_at": now(),
-        "time_s": {"features": round(t_features, 3), "train": round(t_train, 3)},
+        "time_s": times,
         "wall_time_s": round(time.time() - t0, 3),
     }
 

@@ -180,7 +180,7 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
     """Time ``random:RN50`` and the demo's ``random:tiny`` here (about 15 s on 2 idle CPU cores)."""
     from ..model.clip_loader import load_clip
 
-    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    cpu0 = cpu_seconds()
     rels = sorted({it[0] for it in demo.train})[::7][:8]  # 8 images of different classes
     t0 = time.perf_counter()
     model, _ = load_clip("random:RN50", device=device)
@@ -198,7 +198,8 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
                                  step_repeat=5, encoder=False)}  # the demo's default precision
     return {"model": "random:RN50", "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
             "units": units, "demo": {"model": "random:tiny", "load_s": demo_load_s, "units": demo_units},
-            "elapsed_s": time.perf_counter() - t0, "load_average_before": load1,
+            "elapsed_s": time.perf_counter() - t0,
+            "others_cpu_share": others_share(cpu0, cpu_seconds(), time.perf_counter() - t0, os.cpu_count()),
             "what": f"encoder: batch 32 channels-last, 1 timed batch after 1 warm-up; input path: "
                     f"{len(rels)} synthetic JPEGs x 4 fresh crops, decoded and encoded in batches of 16 after one "
                     f"warm-up batch (tiny: x 16 crops, batches of 32); CoOp step: batch 32, {len(names)} classes, "
@@ -232,9 +233,31 @@ def amp_note(proj: Dict[str, Dict[str, Dict[str, float]]]) -> Optional[str]:
     return None
 
 
-def busy_note(load_average: Optional[float], cores: Optional[int]) -> Optional[str]:
-    """A warning when another process was using the cores as the measurement began."""
-    if load_average is None or not cores or load_average < 0.5 * cores:
+def cpu_seconds() -> Tuple[Optional[float], float]:
+    """(CPU seconds every process on the machine has used, from /proc/stat, or None; this process's
+    and its finished children's, e.g. DataLoader workers)."""
+    import resource
+
+    own = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    try:
+        vals = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None, own
+    return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK"), own  # all but idle and iowait
+
+
+def others_share(before: Tuple[Optional[float], float], after: Tuple[Optional[float], float], wall_s: float,
+                 cores: Optional[int]) -> Optional[float]:
+    """The share of the machine's CPU time that other processes used between two :func:`cpu_seconds`."""
+    if before[0] is None or after[0] is None or not cores or wall_s <= 0:
         return None
-    return (f"the machine was busy (load average {load_average:.1f} on {cores} cores): times below may be several "
-            f"times too slow; rerun when it is idle")
+    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / (wall_s * cores)
+
+
+def busy_note(share: Optional[float]) -> Optional[str]:
+    """A warning when other processes used a quarter or more of the CPU during the measurement."""
+    if share is None or share < 0.25:
+        return None
+    return (f"other processes used {share:.0%} of the CPU during the measurement: times below may be several "
+            f"times too slow (OpenMP threads compete for the cores); rerun when the machine is idle")

@@ -92,12 +92,26 @@ def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
         raise ValueError(f"result record for {path} lacks {missing}")
     try:
         write_json(path, record)
-    except OSError as e:  # full disk, a file where a folder should be, no permission: keep the result
+    except Exception as e:  # full disk, a file where a folder should be, no permission: keep the result
         fallback = Path(tempfile.gettempdir()) / f"coop-{record.get('run_id', 'run')}-{Path(path).name}"
         write_json(fallback, record)
-        raise UserError(f"could not write {path} ({e.strerror or e}); the result was saved to {fallback} "
-                        f"instead: free space or fix the folder, then rerun") from None
+        raise UserError(f"could not write {path} ({getattr(e, 'strerror', None) or e}); the result was saved "
+                        f"to {fallback} instead: free space or fix the folder, then copy it to {path}") from None
     log.info("wrote %s", path)
+
+
+def check_may_replace(path: str | os.PathLike, kinds: tuple, force: bool = False) -> None:
+    """Refuse to replace a file at ``path`` that is not a result of one of ``kinds`` (another run's
+    record, a user's file), unless ``force``: nothing is overwritten by surprise."""
+    path = Path(path)
+    if force or not path.exists():
+        return
+    rec = read_result(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name for the result")
+    if rec is None or rec.get("kind") not in kinds:
+        what = f"a {rec.get('kind')} result ({rec.get('method')})" if rec else "not a result file of this project"
+        raise UserError(f"{path} exists and is {what}; pass --force to replace it, or write elsewhere with --out")
 
 
 def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:

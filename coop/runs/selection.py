@@ -60,6 +60,19 @@ def _split_by_settings(method: str, recs: List[Dict[str, Any]], notes: List[str]
     return out
 
 
+def fingerprint(loaded: Dict[str, Any]) -> str:
+    """What a figure or report drawn from ``loaded`` shows: its records' run ids (and the notes), so
+    that an output is redrawn whenever what it would show changes -- whatever the files' times."""
+    import hashlib
+    import json
+
+    ids = [(loaded["zeroshot"] or {}).get("run_id")]
+    for g in ("coop", "baselines"):
+        for method, recs in sorted((loaded.get(g) or {}).items()):
+            ids += [f"{method}:{r['shots']}:{r['seed']}:{r.get('run_id')}" for r in recs]
+    return hashlib.sha256(json.dumps([ids, loaded.get("notes") or []]).encode()).hexdigest()
+
+
 def select(loaded: Dict[str, Any]) -> Dict[str, Any]:
     """The records of ``loaded`` that belong together, grouped by settings, with notes."""
     notes: List[str] = list(loaded.get("notes") or [])

@@ -6,8 +6,10 @@ the message without a traceback and exits non-zero. Anything else is a bug and k
 """
 from __future__ import annotations
 
+import errno
 import logging
 import sys
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 EXIT_USER_ERROR = 2
@@ -28,6 +30,22 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+_HINTS = {errno.EACCES: "fix its permissions or choose another folder", errno.EPERM: "fix its permissions or "
+          "choose another folder", errno.ENOSPC: "free some space", errno.EROFS: "it is on a read-only file system: "
+          "choose another folder", errno.EISDIR: "it is a folder: give a file name", errno.ENOTDIR: "a file stands "
+          "where a folder is needed", errno.EDQUOT: "your disk quota is full: free some space"}
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for a failed read or write: what failed, where, and what to do."""
+    where = e.filename or ""
+    name = Path(where).name if where else ""
+    if name.startswith(".") and name.endswith(".tmp"):  # our atomic writes' temp file: name the folder
+        where = str(Path(where).parent)
+    hint = _HINTS.get(e.errno, "check the path, its permissions and the free space")
+    return f"{e.strerror or e}: {where} ({hint}; see --help for the output flags)" if where else f"{e} ({hint})"
+
+
 def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Optional[Sequence[str]]], int]:
     """Wrap a script's ``main(argv)``: user errors become one line on stderr and exit code 2."""
 
@@ -36,6 +54,15 @@ def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Opti
             return int(main(argv) or 0)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except OSError as e:  # a folder that cannot be written, a full disk: the machine's state, not a bug
+            print(f"error: {os_error_line(e)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except RuntimeError as e:
+            if "PytorchStreamWriter" not in str(e) and "file write failed" not in str(e):
+                raise
+            print(f"error: a file could not be written ({str(e).splitlines()[0]}); free some space or choose "
+                  f"another folder", file=sys.stderr)
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             print("interrupted: finished results are kept, unfinished ones were not written", file=sys.stderr)
