@@ -133,6 +133,12 @@ def main(argv=None) -> int:
                         workers=args.workers,
                         encode_batch_size=args.encode_batch_size)
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
+    from dataclasses import replace
+
+    from coop.methods.zeroshot import TEMPLATE_SETS
+
+    # the other named prompt set, for the report's table of prompt wording (seconds: features are cached)
+    runs += [replace(zs, templates=t, prompt_variant=True) for t in TEMPLATE_SETS if t != args.templates]
     if args.block_mod:
         runs += [train_config(args, k, s, demo=args.demo) for k in shots for s in seeds]
     from coop.methods.baselines import BASELINE_SETS, BaselineConfig

@@ -1,82 +1,125 @@
-"""The report's generated analysis follows the numbers (issue 13): result sets of different shapes,
-built as records here (made-up numbers, no model), and the sentences checked against them."""
+"""The report's generated analysis follows the evidence (issues 13, 21, 24): result sets of different
+shapes, built here as records with per-image predictions (made-up, no model), and the sentences
+checked against what a paired test over those images must say."""
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
-from coop.report.analysis import analysis, compare_word, conclusion, trend
+from coop.report.analysis import analysis, conclusion
 
-CLASSES = ["ant", "bass", "chair"]
-
-
-def rec(shots, seed, acc, method="CoOp", per_class=None, words=("photo",)):
-    return {"kind": "coop", "method": method, "shots": shots, "seed": seed, "accuracy": acc,
-            "per_class_accuracy": per_class or {c: acc for c in CLASSES},
-            "nearest_words": [[[w, 0.5]] for w in words]}
+N, CLASSES = 2000, ["ant", "bass", "chair", "dalmatian"]
+LABELS = np.arange(N) % len(CLASSES)
+ZS_RIGHT = np.random.default_rng(0).random(N) < 0.8  # zero-shot: about 80% right
 
 
-def loaded(zero, curve, mods=None):
-    """curve: {shots: [acc per seed 1..n]}; mods: {method: {shots: [acc per seed]}}."""
-    coop = {"CoOp": [rec(k, s, a) for k, accs in curve.items() for s, a in enumerate(accs, 1)]}
+def record(correct, shots=0, seed=None, method="CoOp", words=("photo",), kind="coop"):
+    pred = np.where(correct, LABELS, (LABELS + 1) % len(CLASSES))
+    per_class = {c: round(100.0 * float(correct[LABELS == i].mean()), 4) for i, c in enumerate(CLASSES)}
+    rec = {"kind": kind, "method": method, "shots": shots, "seed": seed, "accuracy": round(100.0 * correct.mean(), 4),
+           "per_class_accuracy": per_class, "n_test": N, "classnames": CLASSES,
+           "test_predictions": {"index": list(range(N)), "label": LABELS.tolist(), "pred": pred.tolist()},
+           "model": {"name": "RN50"}, "split": {"file": "splits/caltech101.json"}}
+    if kind == "coop":
+        rec["nearest_words"] = [[[w, 0.5]] for w in words]
+    return rec
+
+
+def shifted(delta_images: int, salt: int) -> np.ndarray:
+    """The zero-shot correctness with ``delta_images`` more (or fewer) right answers, on images
+    chosen by ``salt`` (so seeds differ in which images change)."""
+    c = ZS_RIGHT.copy()
+    rng = np.random.default_rng(salt)
+    pool = np.flatnonzero(~c if delta_images > 0 else c)
+    c[rng.choice(pool, abs(delta_images), replace=False)] = delta_images > 0
+    return c
+
+
+def loaded(curve, mods=None, baselines=None):
+    """curve: {shots: [right answers gained over zero-shot, per seed 1..n]} (in images of N)."""
+    def runs(c, method):
+        return [record(shifted(d, 100 * k + s), k, s, method) for k, ds in c.items() for s, d in enumerate(ds, 1)]
+    coop = {"CoOp": runs(curve, "CoOp")}
     for m, c in (mods or {}).items():
-        coop[m] = [rec(k, s, a, method=m) for k, accs in c.items() for s, a in enumerate(accs, 1)]
-    zs = {"kind": "zeroshot", "accuracy": zero, "per_class_accuracy": {c: zero for c in CLASSES}}
-    return {"zeroshot": zs, "coop": coop}
+        coop[m] = runs(c, m)
+    base = {m: [dict(r, kind="baseline") for r in runs(c, m)] for m, c in (baselines or {}).items()}
+    zs = record(ZS_RIGHT, method="Zero-shot CLIP", kind="zeroshot")
+    return {"zeroshot": zs, "coop": coop, "baselines": base, "notes": []}
 
 
 def text(res):
     return "\n".join(analysis(res)) + "\n" + conclusion(res)
 
 
-def test_below_zero_shot_at_one_shot_is_said():
-    t = text(loaded(86.0, {1: [84.0, 85.0, 83.0], 2: [87.0, 87.5, 88.0], 4: [89.0, 89.5, 90.0]}))
-    assert "1 shot 时 CoOp 为 84.00%" in t and "比零样本低 2.00 个百分点" in t
-    assert "在 1 shot 时 CoOp 低于零样本" in t and "随 shot 数单调上升" in t
-    assert "4 shot 时最好" in t and "89.50%" in t and "在 1 shot 时它不如手写提示" in t
+def test_a_clear_gain_is_higher_with_its_interval():
+    t = text(loaded({1: [200, 210, 190], 2: [260, 250, 270]}))  # about +10 and +13 points
+    assert re.search(r"1 shot 时 CoOp 为 \d+\.\d\d%（3 个种子[^）]*），相对零样本高 10\.0 个百分点（95% 置信区间 \d", t)
+    assert "在所有 shot 数上，学到的上下文都优于手写提示" in t and "低于零样本" not in t
 
 
-def test_all_above_and_growing():
-    t = text(loaded(80.0, {1: [82.0, 82.0], 2: [84.0, 84.0], 4: [86.0, 86.0]}))
-    assert "比零样本高 2.00 个百分点" in t and "比零样本高 6.00 个百分点" in t
-    assert "低于零样本" not in t and "在所有 shot 数上，学到的上下文都胜过手写提示" in t
+def test_a_clear_loss_is_lower_and_the_explanation_is_a_hypothesis():
+    t = text(loaded({1: [-200, -180, -220], 2: [100, 110, 90]}))
+    assert "相对零样本低 10.0 个百分点" in t and "在 1 shot 时 CoOp 低于零样本" in t and "假设" in t
+    assert "在 2 shot 时学到的上下文优于手写提示" in t and "在 1 shot 时不如手写提示" in t
 
 
-def test_flat_curve():
-    t = text(loaded(80.0, {1: [85.0], 2: [85.05], 4: [85.02]}))
-    assert "基本持平" in t and "单调" not in t
+def test_a_small_gain_with_a_large_spread_is_no_detectable_difference():
+    t = text(loaded({1: [30, -24, 2]}))  # +1.5, -1.2, +0.1 points: mean +0.13
+    assert "相对零样本没有可检测到的差异（95% 置信区间 -" in t
+    assert "优于手写提示" not in t and "胜过" not in t and "与手写提示的差异无法与噪声区分" in t
 
 
-def test_non_monotone_curve_names_the_drop():
-    t = text(loaded(80.0, {1: [85.0], 2: [83.0], 4: [88.0]}))
-    assert "不单调" in t and "1→2 shot 下降 2.00 个百分点" in t
+def test_a_plateau_is_no_difference_and_no_list_is_empty():
+    t = text(loaded({1: [200, 200, 200], 2: [201, 200, 199], 4: [200, 201, 199]}))
+    assert "2→4 shot 没有可检测到的差异" in t and "1→2 shot 没有可检测到的差异" in t
+    assert "：。" not in t and "（）" not in t and "、。" not in t
 
 
-def test_one_seed_below_zero_shot_is_mentioned_when_the_mean_is_above():
-    t = text(loaded(85.0, {1: [84.0, 88.0, 89.0]}))
-    assert "1 个单独的运行低于零样本（1 shot 种子 1）" in t
-
-
-@pytest.mark.parametrize("mod_curve,word,sign", [({1: [86.0, 87.0], 2: [88.0, 89.0]}, "优于", "+1.00"),
-                                                 ({1: [84.0, 85.0], 2: [86.0, 87.0]}, "不如", "-1.00"),
-                                                 ({1: [85.0, 86.0], 2: [87.0, 88.0]}, "相当", "+0.00")])
-def test_block_mod_compared_with_plain_coop_by_pairs(mod_curve, word, sign):
-    t = text(loaded(80.0, {1: [85.0, 86.0], 2: [87.0, 88.0]}, mods={"CoOp+adapter": mod_curve}))
-    assert f"CoOp+adapter 总体{word}" in t and f"平均差 {sign} 个百分点" in t and "4 对" in t
-
-
-def test_classes_that_gain_and_lose():
-    res = loaded(80.0, {1: [85.0]})
-    res["coop"]["CoOp"][0]["per_class_accuracy"] = {"ant": 90.0, "bass": 70.0, "chair": 80.0}
+def test_per_class_changes_state_counts_and_need_more_than_one_image():
+    res = loaded({1: [0, 0]})
+    for r in res["coop"]["CoOp"]:  # one image of class 'ant' flipped to right, all else as zero-shot
+        c = ZS_RIGHT.copy()
+        c[np.flatnonzero((LABELS == 0) & ~c)[0]] = True
+        r.update(record(c, r["shots"], r["seed"]))
     t = text(res)
-    assert "3 个类中 1 个提升、1 个下降、1 个不变" in t
-    assert "提升最多的是 ant（80.0%→90.0%）" in t and "下降最多的是 bass（80.0%→70.0%）" in t
+    assert "4 个类中 0 个提升、0 个下降超出了噪声" in t and "每类 500 张测试图像" in t
+    big = loaded({1: [0]})
+    c = ZS_RIGHT.copy()
+    c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True  # class 'bass' gains 60 of its 500 images
+    big["coop"]["CoOp"] = [record(c, 1, 1)]
+    assert "提升的类：bass（500 张测试图，+12.0 个百分点）" in text(big)
 
 
-def test_nearest_words_come_with_the_caveat():
-    t = text(loaded(80.0, {1: [85.0, 86.0]}))
-    assert "“photo”（2 次）" in t and "投影" in t
+def test_nearest_words_only_what_recurs_across_seeds():
+    res = loaded({1: [10, 10]})
+    res["coop"]["CoOp"][0]["nearest_words"] = [[["photo", 0.5]], [["dog", 0.4]]]
+    res["coop"]["CoOp"][1]["nearest_words"] = [[["photo", 0.5]], [["cat", 0.4]]]
+    t = text(res)
+    assert "“photo”（2 个种子）" in t and "dog" not in t
+    res["coop"]["CoOp"][1]["nearest_words"] = [[["tree", 0.5]]]
+    assert "没有一个在两个种子里重复出现" in text(res)
 
 
-def test_words_for_small_differences():
-    assert compare_word(0.05) == "持平" and compare_word(0.2) == "高" and compare_word(-0.2) == "低"
-    assert trend([1.0]).startswith("只有一个")
+@pytest.mark.parametrize("mod,word", [({1: [300, 290], 2: [350, 340]}, "高"), ({1: [100, 90], 2: [150, 140]}, "低")])
+def test_block_mod_compared_with_plain_coop_by_pairs(mod, word):
+    t = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+adapter": mod}))
+    assert re.search(rf"CoOp\+adapter 相对普通 CoOp（同一 \(shots, seed\) 配对）：1 shot {word} \d+\.\d 个百分点.*（2 对种子）", t)
+
+
+def test_pairing_is_by_seed_whatever_the_order_and_missing_seeds():
+    res = loaded({1: [200, 190, 210]}, baselines={"Tip-Adapter": {1: [100, 90, 110]}})
+    tip = res["baselines"]["Tip-Adapter"]
+    res["baselines"]["Tip-Adapter"] = [tip[2], tip[0]]  # seeds 3 and 1, out of order; seed 2 missing
+    t = text(res)
+    assert "CoOp 相对 Tip-Adapter（同一 few-shot 图像、同一种子）：1 shot 高 5.0 个百分点" in t and "（2 对种子）" in t
+
+
+def test_the_conclusion_names_model_and_data_and_random_weights():
+    res = loaded({1: [200]})
+    assert "RN50 在Caltech101（划分 caltech101.json）上" in conclusion(res)
+    res["zeroshot"].update(random_weights=True, demo=True, model={"name": "random:tiny"})
+    c = conclusion(res)
+    assert "随机权重" in c and "合成数据" in c and "random:tiny 在演示用的合成数据上" in c
+    assert "CoCoOp" not in c

@@ -169,11 +169,19 @@ def test_architecture_table_of_a_tiny_clip(tiny_clip, tmp_path):
 CLASSES = ["accordion", "airplane", "car_side", "water_lilly", "yin_yang", "dalmatian", "face"]
 
 
+PER_CLASS = 12  # made-up test images per class
+
+
 def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False, n_ctx=4):
-    per_class = {c: float(np.round(rng.uniform(0, 100), 4)) for c in CLASSES}
+    labels = np.repeat(np.arange(len(CLASSES)), PER_CLASS)
+    correct = rng.random(len(labels)) < rng.uniform(0.2, 0.95)  # per-image right/wrong, made up
+    pred = np.where(correct, labels, (labels + 1) % len(CLASSES))
+    per_class = {c: round(100.0 * float(correct[labels == i].mean()), 4) for i, c in enumerate(CLASSES)}
     rec = {"kind": kind, "method": method or ("Zero-shot CLIP" if kind == "zeroshot" else "CoOp"),
-           "accuracy": float(np.round(np.mean(list(per_class.values())), 4)), "per_class_accuracy": per_class,
-           "n_test": 10**6, "shots": shots, "seed": seed,
+           "accuracy": round(100.0 * float(correct.mean()), 4), "per_class_accuracy": per_class,
+           "n_test": len(labels), "classnames": CLASSES,
+           "test_predictions": {"index": list(range(len(labels))), "label": labels.tolist(), "pred": pred.tolist()},
+           "shots": shots, "seed": seed,
            "model": {"name": "random:tiny" if random_weights else "RN50", "sha256": "ab" * 32,
                      "random_weights": random_weights},
            "random_weights": random_weights, "demo": random_weights,
@@ -247,17 +255,18 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
         assert per_seed.keys() == accs.keys()
         for s, a in accs.items():
             assert per_seed[s] == pytest.approx(a, abs=0.005)
-        assert float(r[5]) == pytest.approx(np.mean(list(accs.values())) - zs["accuracy"], abs=0.005)
+        diff, lo, hi = map(float, re.match(r"([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\]", r[5]).groups())
+        assert diff == pytest.approx(np.mean(list(accs.values())) - zs["accuracy"], abs=0.005) and lo <= diff <= hi
 
-    # per-class changes: CoOp at 4 shots (mean over seeds) minus zero-shot
+    # per-class changes: CoOp at 4 shots (mean over seeds) minus zero-shot, with each class's test count
     top = [x for x in recs if x["shots"] == 4]
     delta = {c: np.mean([x["per_class_accuracy"][c] for x in top]) - zs["per_class_accuracy"][c] for c in CLASSES}
-    for r in _table(md, "per-class"):
-        c = r[1].replace("\\_", "_")
-        assert float(r[4]) == pytest.approx(delta[c], abs=0.005)
-    shown_gains = [r[1].replace("\\_", "_") for r in _table(md, "per-class") if r[0] == "提升"]
-    expected = [c for c, v in sorted(delta.items(), key=lambda t: -t[1]) if v > 0][:5]
-    assert shown_gains == expected
+    rows = _table(md, "per-class")
+    for r in rows:
+        c = r[0].replace("\\_", "_")
+        assert int(r[1]) == PER_CLASS and float(r[4].split()[0]) == pytest.approx(delta[c], abs=0.005)
+    ranked = [c for c, v in sorted(delta.items(), key=lambda t: -t[1])]
+    assert [r[0].replace("\\_", "_") for r in rows][:5] == ranked[:5]
 
     # nearest words of every seed at the largest shot count, with their distances
     for x in top:

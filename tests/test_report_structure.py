@@ -49,12 +49,18 @@ def test_report_script_fills_analysis_and_conclusion(tmp_path):
     rng = np.random.default_rng(0)
     classes = ["ant", "bass", "chair"]
 
+    n = 600  # made-up test images, 200 per class
+
     def rec(kind, k, s, acc):
+        labels = np.arange(n) % 3
+        right = np.zeros(n, dtype=bool)
+        right[rng.permutation(n)[: round(acc * n / 100)]] = True
+        pred = np.where(right, labels, (labels + 1) % 3)
         return {"kind": kind, "method": "Zero-shot CLIP" if kind == "zeroshot" else "CoOp", "accuracy": acc,
-                # per-class values around the overall accuracy, as a real record's are
-                "per_class_accuracy": {c: float(np.round(acc + d * rng.uniform(1, 5), 2))
-                                       for c, d in zip(classes, (-1, 0, 1))},
-                "n_test": 10**6, "shots": k, "seed": s, "model": {"name": "RN50", "sha256": "a" * 64},
+                "per_class_accuracy": {c: round(100.0 * float(right[labels == i].mean()), 4)
+                                       for i, c in enumerate(classes)}, "classnames": classes,
+                "test_predictions": {"index": list(range(n)), "label": labels.tolist(), "pred": pred.tolist()},
+                "n_test": n, "shots": k, "seed": s, "model": {"name": "RN50", "sha256": "a" * 64},
                 "random_weights": False, "split": {"file": "s.json", "sha256": "b" * 64}, "config": {},
                 "environment": {}, "wall_time_s": 1.0, "nearest_words": [[["photo", 0.5]]]}
 
@@ -64,7 +70,7 @@ def test_report_script_fills_analysis_and_conclusion(tmp_path):
             write_fake_result(coop_result_path(tmp_path, k, s), rec("coop", k, s, a))
     out = write_report(tmp_path, tmp_path / "REPORT.md", figures=False)
     text = out.read_text(encoding="utf-8")
-    analysis = text.split("### 7.7")[1].split("### 7.8")[0]
-    conclusion = text.split("### 7.8")[1]
-    assert "1 shot 时 CoOp 为 84.17%" in analysis and "低于零样本" in analysis and "随 shot 数单调上升" in analysis
-    assert "4 shot 时最好" in conclusion and "89.50%" in conclusion
+    analysis = text.split("### 7.9")[1].split("### 7.10")[0]
+    conclusion = text.split("### 7.10")[1]
+    assert "1 shot 时 CoOp 为 84.17%" in analysis and "相对零样本" in analysis and "1→2 shot" in analysis
+    assert "CoOp 在 4 shot 时平均最高，为 89.50%" in conclusion and "RN50" in conclusion

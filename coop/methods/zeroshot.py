@@ -79,9 +79,10 @@ class ZeroShotConfig:
     demo: bool = False
     workers: Optional[int] = None
     encode_batch_size: int = 32
+    prompt_variant: bool = False  # True: another prompt set for the report's prompt table (zeroshot_prompts/)
 
     NOT_IDENTITY = ("device", "results", "cache_dir", "clip_dir", "data_root", "split_file", "demo", "workers",
-                    "encode_batch_size")
+                    "encode_batch_size", "prompt_variant")
 
     def check(self) -> None:
         resolve_templates(self.templates)

@@ -56,8 +56,8 @@ def clip_version() -> str:
 
 
 def versions() -> Dict[str, str]:
-    """Versions read from the installed distributions (torchvision is not imported here)."""
-    try:  # the build's own version (e.g. +cpu) says more than the distribution's
+    """The versions that matter here; torchvision's as its build says (``+cpu``), else its distribution's."""
+    try:
         import torchvision
         tv = torchvision.__version__
     except Exception:  # noqa: BLE001 -- a broken install is reported by check_torchvision_ops
@@ -68,11 +68,8 @@ def versions() -> Dict[str, str]:
 
 def matching_torchvision(torch_version: str) -> Optional[str]:
     """The torchvision series built with ``torch_version`` (2.Y -> 0.(Y+15), 1.Y -> 0.(Y+1))."""
-    m = re.match(r"(\d+)\.(\d+)", torch_version)
-    if not m:
-        return None
-    major, minor = int(m.group(1)), int(m.group(2))
-    return f"0.{minor + 15}.*" if major == 2 else f"0.{minor + 1}.*" if major == 1 else None
+    m = re.match(r"([12])\.(\d+)", torch_version)
+    return f"0.{int(m.group(2)) + (15 if m.group(1) == '2' else 1)}.*" if m else None
 
 
 def torchvision_fix(torch_version: str = torch.__version__) -> str:
@@ -119,13 +116,11 @@ def device_info() -> Dict[str, Any]:
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
-    return {"type": "cuda" if cuda else "cpu", "cuda": cuda, "cuda_count": len(names), "cuda_names": names,
-            "mps": mps}
+    return {"cuda": cuda, "cuda_count": len(names), "cuda_names": names, "mps": mps}
 
 
 def capabilities() -> Dict[str, Any]:
-    return {"versions": versions(), "torchvision_ops": check_torchvision_ops(), "device": device_info(),
-            "cpu": cpu_info()}
+    return {"versions": versions(), "torchvision_ops": check_torchvision_ops(), "device": device_info(), "cpu": cpu_info()}
 
 
 def choose_precision(device_type: str, cpu_bf16: bool, cuda: bool) -> Tuple[str, str]:
@@ -139,7 +134,7 @@ def choose_precision(device_type: str, cpu_bf16: bool, cuda: bool) -> Tuple[str,
                        "faster image encoding, features within cosine 0.99999 of fp32 (the exact default)" + gpu)
     if device_type == "cpu":
         return "fp32", ("this CPU has no native bfloat16 (no AVX512-BF16/AMX): --precision amp is refused here "
-                        "(bfloat16 would be emulated, slower than fp32) and fp16 needs CUDA" + gpu)
+                        "(emulated bfloat16 gains nothing over fp32) and fp16 needs CUDA" + gpu)
     return "fp32", f"{device_type}: the project measures and tests amp on CPUs and CUDA only; fp32 is exact" + gpu
 
 
@@ -155,55 +150,58 @@ def split_counts(split: Split, shots: Sequence[int] = (1, 2, 4), seeds: Sequence
 
 def demo_tree(folder: Path) -> Tuple[Path, Split]:
     """The demo's own data (the same synthetic tree and split ``run_all.sh --demo`` makes) in ``folder``."""
-    from ..data.caltech101 import find_image_root
     from ..data.synthetic import make_synthetic_data
 
-    make_synthetic_data(folder)
-    root = find_image_root(folder)
+    root = make_synthetic_data(folder)
     return root, Split(**make_split(root))
 
 
 def _units(model: torch.nn.Module, coop: torch.nn.Module, root: Path, rels: List[str], precision: str,
-           crops: int, batch: int, step_repeat: int, encoder: bool) -> Dict[str, float]:
+           crops: int, batch: int, workers: Optional[int], step_repeat: int, encoder: bool) -> Dict[str, float]:
     """One precision's unit costs: encoder img/s (batch 32, channels-last), input path img/s, step s."""
     out: Dict[str, float] = {}
     if encoder:
         with autocast(precision, B.device_of(model)):
             out["encoder_img_s"] = B.image_throughput(model, batch=32, repeat=1)
-    out["crops_img_s"] = B.pipeline_throughput(model, root, rels, precision, crops_per_image=crops, batch=batch)
+    out["crops_img_s"] = B.pipeline_throughput(model, root, rels, precision, crops, workers=workers, batch=batch)
     step = B.training_step(coop, model, naive=False, precision=precision)
-    out["step_s"] = B.timeit(step, repeat=step_repeat, device=B.device_of(model))["median_s"]
-    return out
+    return {**out, "step_s": B.timeit(step, repeat=step_repeat, device=B.device_of(model))["median_s"]}
 
 
 def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, names: List[str]) -> Dict[str, Any]:
-    """Time ``random:RN50`` and the demo's ``random:tiny`` here (about 15 s on 2 idle CPU cores)."""
+    """Time ``random:RN50`` and the demo's ``random:tiny`` here (about 15 s on 2 idle CPU cores).
+
+    On a CPU the RN50 input path decodes in this process: a DataLoader worker's start-up would
+    dominate so short a timing, and on 2 cores a worker takes its time from the encoder anyway."""
     from ..model.clip_loader import load_clip
 
     cpu0 = cpu_seconds()
     rels = sorted({it[0] for it in demo.train})[::7][:8]  # 8 images of different classes
+    cuda = torch.device(device).type == "cuda"
+    rn50 = dict(rels=rels, crops=16, batch=32, workers=None) if cuda else dict(rels=rels[:4], crops=4, batch=8, workers=0)
     t0 = time.perf_counter()
     model, _ = load_clip("random:RN50", device=device)
     load_s = time.perf_counter() - t0
     coop, units = B.build_coop(model, names), {}
     for p in precisions:
         log.info("measuring random:RN50 in %s", p)
-        units[p] = _units(model, coop, root, rels, p, crops=4, batch=16, step_repeat=2, encoder=True)
+        units[p] = _units(model, coop, root, precision=p, step_repeat=2, encoder=True, **rn50)
     del model, coop
+    log.info("measuring the demo's random:tiny in fp32")
     t1 = time.perf_counter()
     tiny, _ = load_clip("random:tiny", device=device)
     demo_load_s = time.perf_counter() - t1
-    log.info("measuring the demo's random:tiny in fp32")
-    demo_units = {"fp32": _units(tiny, B.build_coop(tiny, demo.classnames), root, rels, "fp32", crops=16, batch=32,
-                                 step_repeat=5, encoder=False)}  # the demo's default precision
+    demo_units = {"fp32": _units(tiny, B.build_coop(tiny, demo.classnames), root, rels, "fp32", crops=32, batch=32,
+                                 workers=None, step_repeat=5, encoder=False)}  # the demo's default precision
+    wall = time.perf_counter() - t0
+    workers = "DataLoader workers" if rn50["workers"] is None else "decoded in this process"
     return {"model": "random:RN50", "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
             "units": units, "demo": {"model": "random:tiny", "load_s": demo_load_s, "units": demo_units},
-            "elapsed_s": time.perf_counter() - t0,
-            "others_cpu_share": others_share(cpu0, cpu_seconds(), time.perf_counter() - t0, os.cpu_count()),
+            "elapsed_s": wall, "others_cpu_share": others_share(cpu0, cpu_seconds(), wall, os.cpu_count()),
             "what": f"encoder: batch 32 channels-last, 1 timed batch after 1 warm-up; input path: "
-                    f"{len(rels)} synthetic JPEGs x 4 fresh crops, decoded and encoded in batches of 16 after one "
-                    f"warm-up batch (tiny: x 16 crops, batches of 32); CoOp step: batch 32, {len(names)} classes, "
-                    f"median of 2 after 1 warm-up (tiny: of 5)"}
+                    f"{len(rn50['rels'])} synthetic JPEGs x {rn50['crops']} fresh crops, {workers}, batches of "
+                    f"{rn50['batch']} after one warm-up batch (tiny: {len(rels)} x 32 crops, the demo's workers); "
+                    f"CoOp step: batch 32, {len(names)} classes, median of 2 after 1 warm-up (tiny: of 5)"}
 
 
 def project(meas: Dict[str, Any], counts: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, float]]]:
@@ -228,14 +226,12 @@ def amp_note(proj: Dict[str, Dict[str, Dict[str, float]]]) -> Optional[str]:
     """A warning when the measurement contradicts the capability rule (amp slower than fp32)."""
     sweep = proj["sweep"]
     if "fresh_amp" in sweep and sweep["fresh_amp"]["total_s"] > sweep["fresh_fp32"]["total_s"]:
-        return ("amp measured slower than fp32: noise if the machine was busy; if an idle rerun agrees, "
-                "use fp32 here")
+        return "amp measured slower than fp32: noise if the machine was busy; if an idle rerun agrees, use fp32 here"
     return None
 
 
 def cpu_seconds() -> Tuple[Optional[float], float]:
-    """(CPU seconds every process on the machine has used, from /proc/stat, or None; this process's
-    and its finished children's, e.g. DataLoader workers)."""
+    """CPU seconds used by (every process, from /proc/stat, or None; this one and its finished workers)."""
     import resource
 
     own = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
@@ -257,7 +253,6 @@ def others_share(before: Tuple[Optional[float], float], after: Tuple[Optional[fl
 
 def busy_note(share: Optional[float]) -> Optional[str]:
     """A warning when other processes used a quarter or more of the CPU during the measurement."""
-    if share is None or share < 0.25:
-        return None
-    return (f"other processes used {share:.0%} of the CPU during the measurement: times below may be several "
-            f"times too slow (OpenMP threads compete for the cores); rerun when the machine is idle")
+    return None if share is None or share < 0.25 else (
+        f"other processes used {share:.0%} of the CPU during the measurement: times below may be several "
+        f"times too slow (OpenMP threads compete for the cores); rerun when the machine is idle")

@@ -68,7 +68,7 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
 def result_path(cfg: Config) -> Path:
     """Where a run of ``cfg`` writes its result."""
     if isinstance(cfg, ZeroShotConfig):
-        return zeroshot_result_path(cfg.results)
+        return zeroshot_result_path(cfg.results, cfg.templates, primary=not cfg.prompt_variant)
     if isinstance(cfg, BaselineConfig):
         return baseline_result_path(cfg.results, cfg.method, cfg.shots, cfg.seed)
     return coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
@@ -76,7 +76,7 @@ def result_path(cfg: Config) -> Path:
 
 def describe_run(cfg: Config) -> str:
     if isinstance(cfg, ZeroShotConfig):
-        return "zero-shot"
+        return f"zero-shot ({cfg.templates} prompts)" if cfg.prompt_variant else "zero-shot"
     what = f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
     if isinstance(cfg, BaselineConfig):
         return f"{cfg.method} baseline, {what}"

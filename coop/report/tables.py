@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -26,19 +26,6 @@ CURVES_NAME = "curves.png"
 def accuracy_summary(loaded: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
     """``{method: {shots: {"seeds", "accuracies", "mean", "std", "n"}}}`` for every CoOp method."""
     return {method: shot_stats(recs) for method, recs in loaded["coop"].items()}
-
-
-def per_class_changes(zs: Dict[str, Any], recs: Sequence[Dict[str, Any]]) -> List[Tuple[str, float, float, float]]:
-    """``(class, zero-shot %, CoOp % (mean over the records), change)`` for the classes all have,
-    sorted by change, largest gain first."""
-    names = [c for c in zs["per_class_accuracy"] if all(c in r["per_class_accuracy"] for r in recs)]
-    rows = []
-    for c in names:
-        z = float(zs["per_class_accuracy"][c])
-        m = float(np.mean([float(r["per_class_accuracy"][c]) for r in recs]))
-        rows.append((c, z, m, m - z))
-    rows.sort(key=lambda t: (-t[3], t[0]))
-    return rows
 
 
 # --- formatting ----------------------------------------------------------------------------------
@@ -147,40 +134,19 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
 def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> List[str]:
     zs = loaded["zeroshot"]
     out = ["<!-- table:accuracy -->",
-           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 |",
-           "|---|---:|---:|---:|---|---:|"]
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 [95% CI] |",
+           "|---|---:|---:|---:|---|---|"]
     if zs:
         out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — |")
+    from .comparisons import compare
+    from .sections import ci_cell
+
     for method in methods:
+        runs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary[method].items():
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
-            delta = signed(s["mean"] - float(zs["accuracy"])) if zs else "—"
+            delta = ci_cell(compare(list(runs[k].values()), [zs])) if zs else "—"
             out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} |")
-    return out
-
-
-def _per_class_section(loaded: Dict[str, Any]) -> List[str]:
-    zs, recs = loaded["zeroshot"], loaded["coop"].get("CoOp") or []
-    if not zs or not recs:
-        return ["（需要 zeroshot.json 和 CoOp 的记录才能比较各类别。）"]
-    kmax = max(int(r["shots"]) for r in recs)
-    top = [r for r in by_shots(recs)[kmax].values()]
-    rows = per_class_changes(zs, top)
-    if not rows:
-        return ["（零样本与 CoOp 的记录没有共同的类别名。）"]
-    up = sum(1 for r in rows if r[3] > 0)
-    down = sum(1 for r in rows if r[3] < 0)
-    out = [f"CoOp（{kmax} shots，{len(top)} 个种子的平均）相对零样本 CLIP：{len(rows)} 个类中 "
-           f"{up} 个提升，{down} 个下降，{len(rows) - up - down} 个不变。",
-           "",
-           "<!-- table:per-class -->",
-           "| | 类别 | 零样本 (%) | CoOp (%) | 变化 |", "|---|---|---:|---:|---:|"]
-    gains = [r for r in rows if r[3] > 0][:TOP_K]
-    losses = sorted((r for r in rows if r[3] < 0), key=lambda t: (t[3], t[0]))[:TOP_K]
-    for tag, group in (("提升", gains), ("下降", losses)):
-        for c, z, m, d in group:
-            out.append(f"| {tag} | {md_escape(c)} | {f2(z)} | {f2(m)} | {signed(d)} |")
-    out += ["", f"表中为提升最多与下降最多的各至多 {TOP_K} 个类（按变化排序；变化为 0 的类不列出）。"]
     return out
 
 
@@ -212,8 +178,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
     if not mods:
         return []
     base = summary.get("CoOp", {})
-    out = ["### 7.6 块修改的结果（第 9 节）", "",
-           "同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
+    out = ["同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
            "“配对差”是逐种子差值的平均。", "",
            "<!-- table:block-mods -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | CoOp 同种子 (%) | 配对差 | 可训练参数 | 平均训练时间 (s) |",

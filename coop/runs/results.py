@@ -48,8 +48,15 @@ def coop_result_path(results: str | os.PathLike, shots: int, seed: int, block_mo
     return coop_dir(results, block_mod) / f"shots{shots}_seed{seed}.json"
 
 
-def zeroshot_result_path(results: str | os.PathLike) -> Path:
-    return Path(results) / "zeroshot.json"
+def zeroshot_result_path(results: str | os.PathLike, templates: str = "single", primary: bool = True) -> Path:
+    """``zeroshot.json`` for the sweep's zero-shot run; ``zeroshot_prompts/<templates>.json`` for
+    the other prompt sets it compares (the report's prompt table)."""
+    if primary:
+        return Path(results) / "zeroshot.json"
+    import hashlib
+
+    name = templates if templates.replace("_", "").isalnum() else hashlib.sha256(templates.encode()).hexdigest()[:12]
+    return Path(results) / "zeroshot_prompts" / f"{name}.json"
 
 
 def method_name(block_mod: Optional[str] = None) -> str:
@@ -169,6 +176,14 @@ def load_results(results: str | os.PathLike, select: bool = True) -> Dict[str, A
             out[group].setdefault(rec["method"], []).append(rec)
     for recs in [*out["coop"].values(), *out["baselines"].values()]:
         recs.sort(key=lambda r: (r["shots"], r["seed"]))
+    out["zeroshot_prompts"] = {}
+    for f in sorted((results / "zeroshot_prompts").glob("*.json")):
+        rec = read_result(f)
+        if rec is not None and rec.get("kind") == "zeroshot":
+            out["zeroshot_prompts"][str((rec.get("config") or {}).get("templates", f.stem))] = rec
+    if out["zeroshot"] is not None:
+        out["zeroshot_prompts"].setdefault(str((out["zeroshot"].get("config") or {}).get("templates", "single")),
+                                           out["zeroshot"])
     if select:
         from .selection import select as select_records
 

@@ -85,7 +85,9 @@ def select(loaded: Dict[str, Any]) -> Dict[str, Any]:
         ref = Counter(frame(r) for r in every).most_common(1)[0][0]
     else:
         return {**loaded, "notes": notes}
-    out: Dict[str, Any] = {"zeroshot": zs, "notes": notes}
+    out: Dict[str, Any] = {"zeroshot": zs, "notes": notes,
+                           "zeroshot_prompts": {t: r for t, r in (loaded.get("zeroshot_prompts") or {}).items()
+                                                if frame(r) == ref}}
     for g, methods in groups.items():
         out[g] = {}
         for method, recs in methods.items():

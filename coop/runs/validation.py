@@ -30,6 +30,8 @@ def expected_method(path: Path) -> Optional[str]:
     folder, parent = path.parent.name, path.parent.parent.name
     if parent == "baselines":
         return BASELINE_FOLDERS.get(folder, f"<unknown baseline folder {folder}>")
+    if folder == "zeroshot_prompts":
+        return "Zero-shot CLIP"
     if folder == "coop":
         return "CoOp"
     if folder.startswith("coop_"):

@@ -1,0 +1,73 @@
+"""Two methods compared on the same test images, runs paired by (shots, seed).
+
+Every comparison the report makes -- CoOp against zero-shot CLIP, CoOp at one shot count against
+the next, a block modification or a baseline against CoOp -- goes through :func:`compare`: it pairs
+the runs of the two sides by seed (a seed one side lacks is left out, and the order of the records
+does not matter), aligns their per-image predictions by the test image's index in the split, and
+hands the correctness vectors to :func:`coop.report.stats.paired_bootstrap`. A one-run side (zero-shot
+CLIP, deterministic) is paired with every run of the other.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .stats import class_difference, paired_bootstrap
+
+N_BOOT = 10000
+
+
+def correctness(rec: Dict[str, Any]) -> Optional[Dict[int, bool]]:
+    """``{test index: correct}`` of a record, None if it has no per-image predictions."""
+    p = rec.get("test_predictions")
+    if not p:
+        return None
+    return {int(i): int(y) == int(q) for i, y, q in zip(p["index"], p["label"], p["pred"])}
+
+
+def pairs(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]]) -> List[tuple]:
+    """``[(seed, a record, b record)]``: by seed; a single ``b`` record (zero-shot) goes with every ``a``."""
+    if len(b) == 1 and b[0].get("seed") is None:
+        return [(r["seed"], r, b[0]) for r in sorted(a, key=lambda r: r["seed"])]
+    by_seed = {r["seed"]: r for r in b}
+    return [(r["seed"], r, by_seed[r["seed"]]) for r in sorted(a, key=lambda r: r["seed"]) if r["seed"] in by_seed]
+
+
+def _aligned(matched: List[tuple]):
+    """Correctness vectors of both sides over the test images every run of the pairs scored."""
+    cs = [(correctness(ra), correctness(rb)) for _, ra, rb in matched]
+    if not cs or any(x is None or y is None for x, y in cs):
+        return None
+    common = sorted(set.intersection(*[set(x) & set(y) for x, y in cs]))
+    if not common:
+        return None
+    a = [np.array([x[i] for i in common]) for x, _ in cs]
+    b = [np.array([y[i] for i in common]) for _, y in cs]
+    return common, a, b
+
+
+def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: int = N_BOOT) -> Optional[Dict[str, Any]]:
+    """The paired bootstrap of accuracy(a) - accuracy(b), in points, with its 95% interval and the
+    seeds it used; None when the runs cannot be paired (no common seed, no per-image predictions)."""
+    matched = pairs(a, b)
+    got = _aligned(matched)
+    if got is None:
+        return None
+    _, va, vb = got
+    res = paired_bootstrap(va, vb, n_boot=n_boot, seed=0)
+    res["seeds"] = [s for s, _, _ in matched]
+    return res
+
+
+def compare_classes(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: int = 2000) -> List[Dict[str, Any]]:
+    """Per class: test count, paired difference, interval and verdict (classes with no test image left out)."""
+    matched = pairs(a, b)
+    got = _aligned(matched)
+    if got is None:
+        return []
+    common, va, vb = got
+    ref = matched[0][1]
+    labels_of = dict(zip(ref["test_predictions"]["index"], ref["test_predictions"]["label"]))
+    labels = np.array([int(labels_of[i]) for i in common])
+    return class_difference(va, vb, labels, list(ref.get("classnames") or []), n_boot=n_boot, seed=0)

@@ -1,0 +1,39 @@
+"""Published RN50 Caltech101 numbers to set beside ours -- as published, never as ours.
+
+Source: the Tip-Adapter repository's ``exp.log`` (github.com/gaopengcuhk/Tip-Adapter, commit
+30d25981df00b91d80d2f6bcc15a2c062a966a10), the log of the runs behind Zhang et al., *Tip-Adapter:
+Training-free Adaption of CLIP for Few-shot Classification*, ECCV 2022: backbone RN50, CoOp's split
+(``split_zhou_Caltech101.json``), top-1 % on that split's test set, CLIP in fp16 on a GPU, alpha and
+beta searched on that split's validation data. CoOp's own Caltech101 numbers are published only as
+curves (the CoOp paper's few-shot figure): cite the figure; no number is read off it here.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+SOURCE = ("Tip-Adapter 仓库的 exp.log（github.com/gaopengcuhk/Tip-Adapter，commit 30d25981），"
+          "Zhang 等 ECCV 2022 论文背后的运行记录")
+SHOTS = (1, 2, 4, 8, 16)
+# method -> accuracy (%) at SHOTS
+TABLE: Dict[str, List[float]] = {
+    "Zero-shot CLIP（Tip-Adapter 的代码运行）": [85.92, 85.92, 85.92, 85.92, 85.92],
+    "Tip-Adapter（免训练）": [87.18, 88.44, 89.39, 89.83, 90.18],
+    "Tip-Adapter-F（微调键）": [89.33, 89.74, 90.56, 91.44, 92.86],
+    "CLIP-Adapter（同一作者运行）": [88.60, 89.37, 89.98, 91.40, 92.49],
+}
+# How many of CoOp's 2,465 test images lie in each part of our split (computed from both split
+# files; tests/test_report_structure.py recomputes it when CoOp's split file is at hand).
+COOP_TEST_IN_OURS = {"train": 1217, "val": 481, "test": 767}
+
+
+def markdown() -> List[str]:
+    head = "| 方法（已发表，不是我们的结果） | " + " | ".join(f"{k} shot" for k in SHOTS) + " |"
+    rows = [head, "|---|" + "---:|" * len(SHOTS)]
+    rows += [f"| {m} | " + " | ".join(f"{a:.2f}" for a in accs) + " |" for m, accs in TABLE.items()]
+    n = sum(COOP_TEST_IN_OURS.values())
+    return rows + ["", f"来源：{SOURCE}。它们用的是 CoOp 的划分：CoOp 的 {n:,} 张测试图像中，"
+                   f"{COOP_TEST_IN_OURS['train']:,} 张（{100 * COOP_TEST_IN_OURS['train'] / n:.1f}%）在我们划分的训练部分、"
+                   f"{COOP_TEST_IN_OURS['val']:,} 张在验证部分，只有 {COOP_TEST_IN_OURS['test']:,} 张"
+                   f"（{100 * COOP_TEST_IN_OURS['test'] / n:.1f}%）也在我们的测试部分，所以测试图像大半不同；"
+                   f"它们还用 fp16 在 GPU 上运行（第 6 节差异表第 1、2 项）。只宜比较趋势，不宜比较小数。"
+                   f"要在同一划分上比较，用 `--split-file split_zhou_Caltech101.json` 重跑。"]

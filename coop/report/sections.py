@@ -1,0 +1,100 @@
+"""The report's comparison tables: CoOp against the baselines and the published numbers, the
+zero-shot prompt wordings, and the per-class changes -- each difference with its paired 95% interval
+(:mod:`coop.report.comparisons`)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from ..runs.results import by_shots, shot_stats
+from . import published
+from .comparisons import compare, compare_classes
+from .stats import verdict
+
+VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": "无可检测差异"}
+TOP_K = 5
+
+
+def ci_cell(res: Optional[Dict[str, Any]]) -> str:
+    """``+2.30 [1.10, 3.50] 高`` -- the paired difference, its 95% interval and the verdict."""
+    if res is None:
+        return "—"
+    lo, hi = res["ci"]
+    return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {VERDICT_ZH[verdict(res)]}"
+
+
+def _f(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _hyper(recs: List[Dict[str, Any]]) -> str:
+    hs = [r.get("hyperparameters") or {} for r in recs]
+    if any("C" in h for h in hs):
+        return "C = " + ", ".join(f"{h['C']:.3g}" for h in hs if "C" in h)
+    if any("alpha" in h for h in hs):
+        return "α/β = " + ", ".join(f"{h['alpha']:.2f}/{h['beta']:.2f}" for h in hs if "alpha" in h)
+    return "—"
+
+
+def baselines_section(loaded: Dict[str, Any]) -> List[str]:
+    base, others = loaded["coop"].get("CoOp") or [], loaded.get("baselines") or {}
+    out: List[str] = []
+    if not others:
+        out += ["（没有基线方法的结果：`bash scripts/run_all.sh` 默认在 CoOp 之后运行它们，`--baselines none` 跳过。）", ""]
+    else:
+        out += ["每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；“CoOp − 方法”是同一种子配对的"
+                "差值及其 95% 置信区间（配对自助法），超参数在少样本验证集上选出（README 的基线一节）。", "",
+                "<!-- table:baselines -->",
+                "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 选出的超参数 |",
+                "|---|---:|---:|---:|---|---|"]
+        cb = by_shots(base)
+        for method, recs in others.items():
+            rb = by_shots(recs)
+            for k, st in shot_stats(recs).items():
+                res = compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None
+                out.append(f"| {method} | {k} | {st['n']} | {_f(st['mean'])} ± {_f(st['std'])} | {ci_cell(res)} | "
+                           f"{_hyper(list(rb[k].values()))} |")
+        out.append("")
+    out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
+    return out + published.markdown()
+
+
+def prompts_section(loaded: Dict[str, Any]) -> List[str]:
+    prompts = loaded.get("zeroshot_prompts") or {}
+    if len(prompts) < 2:
+        return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 7 个模板的集成。）"]
+    ref_name = "single" if "single" in prompts else sorted(prompts)[0]
+    ref = prompts[ref_name]
+    out = ["同一测试集、同样的图像特征，只换零样本分类器的提示措辞；差值为相对单一模板的配对差及其 95% 置信区间。", "",
+           "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] |", "|---|---:|---:|---|"]
+    for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
+        cell = "—" if name == ref_name else ci_cell(compare([dict(rec, seed=0)], [dict(ref, seed=0)]))
+        shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
+        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {_f(float(rec['accuracy']))} | {cell} |")
+    return out
+
+
+def per_class_section(loaded: Dict[str, Any]) -> List[str]:
+    zs, recs = loaded["zeroshot"], loaded["coop"].get("CoOp") or []
+    if not zs or not recs:
+        return ["（需要 zeroshot.json 和 CoOp 的记录才能比较各类别。）"]
+    kmax = max(int(r["shots"]) for r in recs)
+    runs = list(by_shots(recs)[kmax].values())
+    rows = compare_classes(runs, [zs])
+    if not rows:
+        return ["（记录里没有逐图预测，无法逐类检验。）"]
+    up = [r for r in rows if r["verdict"] == "higher"]
+    down = [r for r in rows if r["verdict"] == "lower"]
+    out = [f"CoOp（{kmax} shots，{len(runs)} 个种子）相对零样本 CLIP，每类单独做配对检验：{len(rows)} 个类中 {len(up)} 个"
+           f"提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个的变化无法与噪声区分。", "",
+           "<!-- table:per-class -->", "| 类别 | 测试图像 | 零样本 (%) | CoOp (%) | 变化 [95% CI] |", "|---|---:|---:|---:|---|"]
+    z = zs["per_class_accuracy"]
+    ranked = sorted(rows, key=lambda r: -r["diff"])
+    shown = ranked[:TOP_K] + [r for r in ranked[-TOP_K:] if r not in ranked[:TOP_K]]
+    for r in shown:
+        m = float(np.mean([float(x["per_class_accuracy"].get(r["class"], float("nan"))) for x in runs]))
+        lo, hi = r["ci"]
+        out.append(f"| {r['class']} | {r['n_test']} | {_f(float(z.get(r['class'], float('nan'))))} | {_f(m)} | "
+                   f"{r['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {VERDICT_ZH[r['verdict']]} |")
+    return out + ["", f"表中为变化最大与最小的各至多 {TOP_K} 个类；“无可检测差异”的类即使变化数值大，也可能只是少数几张图。"]
