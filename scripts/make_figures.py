@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     log.info("wrote %s", out / "architecture.png")
     from coop.report.document import REPO_REPORT, refresh_departures
 
-    refresh_departures(REPO_REPORT)
+    refresh_departures(REPO_REPORT, readme=REPO_REPORT.parents[1] / "README.md")
     log.info("refreshed the departures table of %s from coop/methods/departures.py", REPO_REPORT)
     return 0
 

@@ -41,11 +41,27 @@ def test_every_flag_that_removes_a_departure_exists():
     assert flags and all(f in help_text for f in flags), flags - {f for f in flags if f in help_text}
 
 
-def test_active_departures_follow_the_config():
+def test_readme_table_is_the_codes():
+    from coop.methods.departures import markdown_en
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.split("<!-- departures:begin -->")[1].split("<!-- departures:end -->")[0].strip() == markdown_en()
+
+
+def test_active_departures_follow_the_config(tmp_path, monkeypatch):
+    import coop.methods.departures as D
+    from coop.utils.hashing import sha256_file
+
     default = active(asdict(TrainConfig()))
     assert default == ["split", "precision", "fewshot", "crop_sharing", "crop_rng", "text_path"]
-    closest = TrainConfig(split_file="split_zhou_Caltech101.json", precision="fp16", sampling="coop",
+    coops = tmp_path / "renamed.json"  # CoOp's split is recognised by its content, not its name
+    coops.write_text('{"train": [], "val": [], "test": []}')
+    monkeypatch.setattr(D, "COOP_SPLIT_SHA256", sha256_file(coops))
+    closest = TrainConfig(split_file=str(coops), precision="fp16", sampling="coop",
                           independent_crops=True, fast=False)
     assert active(asdict(closest)) == ["crop_rng"]
+    ours_named_like_theirs = tmp_path / "split_zhou_Caltech101.json"
+    ours_named_like_theirs.write_text('{"train": [], "val": [], "test": [], "ours": 1}')
+    assert "split" in active(asdict(TrainConfig(split_file=str(ours_named_like_theirs))))
     approx = active(asdict(TrainConfig(views=4, ctx_init="a photo of a", n_ctx=4)))
     assert "views" in approx and "ctx_init" in approx and "crop_sharing" not in approx

@@ -28,8 +28,18 @@ class Departure:
     applies: Callable[[Dict[str, Any]], bool]  # given a run's config, does it apply?
 
 
+# sha256 of CoOp's published split_zhou_Caltech101.json: the split is recognised by its content,
+# whatever the file is called
+COOP_SPLIT_SHA256 = "43ab95e88d2f6a32a11c4f8dc9f822c534e822f3dbbde2e248af5432d771a6fc"
+
+
 def _split_is_ours(cfg: Dict[str, Any]) -> bool:
-    return "zhou" not in str(cfg.get("split_file", "")).lower()
+    from ..utils.hashing import sha256_file
+
+    try:
+        return sha256_file(str(cfg.get("split_file", ""))) != COOP_SPLIT_SHA256
+    except OSError:
+        return True
 
 
 DEPARTURES: List[Departure] = [
@@ -41,11 +51,12 @@ DEPARTURES: List[Departure] = [
         "作业要求自建划分；类别集合、类名改写和比例与 CoOp 相同",
         _split_is_ours),
     Departure(
-        "precision", "fp32 by default; CoOp's default is fp16 (CLIP weights and context in half precision)",
+        "precision", "fp32 by default; CoOp's default is fp16 (CLIP weights and context in half precision; under "
+                     "our --precision fp16 the logits are still computed in fp32 from the fp16 features)",
         "exact and available on every device (a CPU has no fast fp16); fp16 SGD on the context can underflow "
         "small updates",
         "--precision fp16 (CUDA only)",
-        "默认 fp32；CoOp 默认 fp16（CLIP 权重与上下文向量均为半精度）",
+        "默认 fp32；CoOp 默认 fp16（CLIP 权重与上下文向量均为半精度；我们在 fp16 下也把 logits 转成 fp32 计算）",
         "fp32 精确且在所有设备上可用（CPU 没有高效的 fp16）；fp16 下对上下文向量的 SGD 小步更新可能下溢",
         lambda cfg: cfg.get("precision", "fp32") != "fp16"),
     Departure(
@@ -105,6 +116,22 @@ DEPARTURES: List[Departure] = [
 def active(cfg: Dict[str, Any]) -> List[str]:
     """Keys of the departures that apply to a run with config ``cfg`` (a dict)."""
     return [d.key for d in DEPARTURES if d.applies(cfg)]
+
+
+# The departures that concern a zero-shot run (it trains nothing): CoOp's zero-shot runs CLIP in fp16
+ZEROSHOT_KEYS = ("split", "precision")
+
+
+def active_zeroshot(cfg: Dict[str, Any]) -> List[str]:
+    return [k for k in active(cfg) if k in ZEROSHOT_KEYS]
+
+
+def markdown_en() -> str:
+    """The list as README's English table (rendered between its departures markers)."""
+    rows = ["| # | where we differ | why | flag that removes it |", "|---|---|---|---|"]
+    for i, d in enumerate(DEPARTURES, 1):
+        rows.append(f"| {i} | {d.title} | {d.reason} | {f'`{d.flag}`' if d.flag else '—'} |")
+    return "\n".join(rows)
 
 
 def markdown_zh() -> str:

@@ -20,6 +20,7 @@ from ..data.caltech101 import prompt_name
 from ..features.encoder import EncodeOptions
 from ..utils.errors import UserError
 from ..runs.experiment import Experiment, accuracy, predictions_record
+from . import departures
 from ..model.device import resolve_device
 from ..model.precision import autocast, check_precision
 from ..runs.provenance import run_id, run_images
@@ -114,7 +115,7 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
         "test_predictions": predictions_record(logits, test),
-        "prompts": templates, "precision": exp.precision, "model": exp.model_record(), "random_weights": exp.info.random_weights,
+        "prompts": templates, "precision": exp.precision, "departures": departures.active_zeroshot(asdict(cfg)), "model": exp.model_record(), "random_weights": exp.info.random_weights,
         "demo": cfg.demo, "split": exp.split_record(), "skipped_images": test.skipped,
         "config": asdict(cfg), "identity": cfg.identity(), "environment": environment(exp.device),
         "started_at": started, "finished_at": now(), "wall_time_s": round(time.time() - t0, 3),

@@ -141,13 +141,23 @@ def departures_block(text: str) -> str:
     return text.split(DEPARTURES_BEGIN)[1].split(DEPARTURES_END)[0].strip("\n")
 
 
-def refresh_departures(path: str | os.PathLike = REPO_REPORT) -> None:
-    """Render :data:`coop.methods.departures.DEPARTURES` between the report's departures markers."""
-    from ..methods.departures import markdown_zh
+README_BEGIN, README_END = "<!-- departures:begin -->", "<!-- departures:end -->"
 
+
+def _between(path: str | os.PathLike, begin: str, end: str, body: str) -> None:
     text = Path(path).read_text(encoding="utf-8")
-    i, j = text.index(DEPARTURES_BEGIN) + len(DEPARTURES_BEGIN), text.index(DEPARTURES_END)
-    write_text(path, text[:i] + "\n" + markdown_zh() + "\n" + text[j:])
+    i, j = text.index(begin) + len(begin), text.index(end)
+    write_text(path, text[:i] + "\n" + body + "\n" + text[j:])
+
+
+def refresh_departures(path: str | os.PathLike = REPO_REPORT, readme: Optional[str | os.PathLike] = None) -> None:
+    """Render :data:`coop.methods.departures.DEPARTURES` between the report's departures markers (in
+    Chinese) and, with ``readme``, between README's (in English): one list, two languages."""
+    from ..methods.departures import markdown_en, markdown_zh
+
+    _between(path, DEPARTURES_BEGIN, DEPARTURES_END, markdown_zh())
+    if readme is not None:
+        _between(readme, README_BEGIN, README_END, markdown_en())
 
 
 def write_report(results: str | os.PathLike, out: str | os.PathLike, figures: bool = True) -> Path:
