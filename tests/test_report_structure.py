@@ -74,3 +74,25 @@ def test_report_script_fills_analysis_and_conclusion(tmp_path):
     conclusion = text.split("### 7.10")[1]
     assert "1 shot 时 CoOp 为 84.17%" in analysis and "相对零样本" in analysis and "1→2 shot" in analysis
     assert "CoOp 在 4 shot 时平均最高，为 89.50%" in conclusion and "RN50" in conclusion
+
+
+# Phrases that state an outcome only a real run can show. The hand-written parts of the report (all
+# but the generated results part) must not contain them; the generated part decides them from data.
+OUTCOME_PHRASES = ["复现了", "结果差异也最大", "差异最大", "不同种子学到的最近词也不同", "明显优于", "显著优于",
+                   "显著提升", "胜过手写提示", "超过了零样本", "低于零样本", "高于零样本", "我们发现", "实验表明",
+                   "结果表明", "准确率为", "提升了", "下降了"]
+
+
+def test_no_hand_written_sentence_states_an_outcome_of_a_real_run():
+    text = REPORT.read_text(encoding="utf-8")
+    hand = text.split("<!-- results:begin -->")[0] + text.split("<!-- results:end -->")[1]
+    found = [p for p in OUTCOME_PHRASES if p in hand]
+    assert not found, f"hand-written sentences state outcomes of a run: {found}"
+    numbers = re.findall(r"\d+\.\d+\s*%", hand)  # an accuracy typed in by hand
+    assert not numbers, numbers
+
+
+def test_the_outcome_check_can_fail(tmp_path):
+    """The list catches what it is for: the old discussion's claim about the seed spread."""
+    old = "种子间的标准差可以看出这种不稳定：1 shot 时不同种子抽到的图像不同，结果差异也最大。"
+    assert any(p in old for p in OUTCOME_PHRASES)
