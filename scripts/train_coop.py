@@ -89,7 +89,11 @@ def main(argv=None) -> int:
     if already_done(cfg, force=args.force):
         log.info("%s is already done (pass --force to redo it)", result_path(cfg))
         return 0
-    write_result(result_path(cfg), run_coop(cfg))
+    from coop.utils.progress import run_log
+
+    with run_log(result_path(cfg).with_suffix(".log")) as log_file:
+        write_result(result_path(cfg), run_coop(cfg))
+    log.info("log: %s", log_file)
     return 0
 
 if __name__ == "__main__":

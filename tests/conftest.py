@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import torch
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# The real data for the tests that use it: $COOP_TEST_DATA, else ../shared/data beside the project.
+SHARED_DATA = Path(os.environ.get("COOP_TEST_DATA") or ROOT.parent / "shared" / "data")
 REAL_IMAGES = SHARED_DATA / "caltech101" / "101_ObjectCategories"
 COOP_SPLIT = SHARED_DATA / "split_zhou_Caltech101.json"
 

@@ -217,3 +217,17 @@ def test_a_code_change_on_the_feature_path_equals_a_cold_cache(demo, tmp_path):
     assert warm == cold
     assert len(list((tmp_path / "warm").rglob("test-*.pt"))) == 2  # a second cache folder, keyed by the code
     assert isinstance(before, list)
+
+
+def test_each_run_writes_its_log_beside_its_json_and_bars_stay_off_a_redirected_log(demo, tmp_path, capsys):
+    from coop.utils.progress import bar
+
+    _, results = _copy(demo, tmp_path)
+    train_coop = load_script("train_coop")
+    argv = ["--model", "random:tiny", "--data-root", str(results / "data"), "--split-file", str(results / "split.json"),
+            "--results", str(tmp_path / "out"), "--cache-dir", str(results / "cache"), "--device", "cpu", "--views", "2",
+            "--shots", "1", "--seed", "1", "--epochs", "2"]
+    assert train_coop.main(argv) == 0
+    log_file = tmp_path / "out" / "coop" / "shots1_seed1.log"
+    assert "top-1" in log_file.read_text() and str(log_file) in capsys.readouterr().err
+    assert bar(range(3)).disable  # pytest's stderr is not a terminal: no carriage-return bars

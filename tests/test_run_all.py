@@ -116,7 +116,7 @@ def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
                                                                               "tip_adapter_f") for k in SHOTS for s in SEEDS]
     assert all(read_result(p) is not None for p in expected)
     assert sorted(p for p in results.rglob("*.json") if "data" not in p.relative_to(results).parts) == \
-        sorted(expected + [results / "split.json"])
+        sorted(expected + [results / "split.json", results / ".drawn.json", results / "zeroshot_prompts" / "ensemble.json"])
     assert (results / "fewshot.png").is_file()
     assert {p: p.stat().st_mtime_ns for p in done} == before  # finished runs were not redone
     loaded = load_results(results)

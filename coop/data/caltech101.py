@@ -133,10 +133,10 @@ def check_image(path: str | os.PathLike) -> Optional[str]:
 
 def find_bad_images(image_root: Path, relpaths: List[str]) -> Dict[str, str]:
     """Map of unreadable or truncated images to their reason; each is named in a warning."""
-    from tqdm import tqdm
+    from ..utils.progress import bar
 
     bad: Dict[str, str] = {}
-    for rel in tqdm(relpaths, desc="checking images", unit="img", leave=False, mininterval=1.0):
+    for rel in bar(relpaths, desc="checking images", unit="img", leave=False, mininterval=1.0):
         reason = check_image(image_root / rel)
         if reason is not None:
             log.warning("unreadable image left out: %s (%s)", image_root / rel, reason)

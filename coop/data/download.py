@@ -133,7 +133,7 @@ def _describe(e: BaseException) -> str:
 
 def _stream(url: str, out: BinaryIO, out_path: Path, timeout: float, desc: str) -> int:
     """Copy ``url`` into ``out`` with a progress bar and a timeout on every read; returns the size."""
-    from tqdm import tqdm
+    from ..utils.progress import bar
 
     scheme = urllib.parse.urlparse(url).scheme.lower()
     if scheme not in ("http", "https", "file"):
@@ -153,7 +153,7 @@ def _stream(url: str, out: BinaryIO, out_path: Path, timeout: float, desc: str) 
     with response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
-        with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+        with bar(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                   mininterval=0.5, leave=False) as bar:
             while True:
                 try:

@@ -22,10 +22,10 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from ..data.caltech101 import load_image
 from ..model.precision import autocast
+from ..utils.progress import bar
 from .views import ImageView
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
     loader = DataLoader(ViewDataset(image_root, items, view), batch_size=opts.batch_size, shuffle=False,
                         num_workers=min(workers, max(0, len(items) // opts.batch_size)),
                         collate_fn=_collate, pin_memory=device.type == "cuda", worker_init_fn=_init_worker)
-    with channels_last(model.visual), tqdm(total=len(items), desc=desc, unit="img", mininterval=2.0,
-              disable=len(items) < 4 * opts.batch_size) as bar:
+    with channels_last(model.visual), bar(total=len(items), desc=desc, unit="img", mininterval=2.0,
+              disable=len(items) < 4 * opts.batch_size) as progress:
         for x, idx, errors in loader:
             ok = torch.tensor([not e for e in errors], device="cpu")
             for i, e in zip(idx.tolist(), errors):
@@ -130,5 +130,5 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
                 with autocast(opts.precision, device):
                     f = model.encode_image(x.contiguous(memory_format=torch.channels_last))
                 out[idx[ok]] = f[:n_ok].float().cpu()
-            bar.update(len(idx))
+            progress.update(len(idx))
     return out, bad

@@ -19,7 +19,6 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 from . import departures
 from .context import kept_in_temp, load_context, read_context  # noqa: F401 (public here too)
 from ..utils.atomic import torch_save
@@ -30,6 +29,7 @@ from ..model.precision import autocast, grad_scaler
 from ..model.prompt_learner import CoOp
 from ..runs.provenance import run_id, run_images
 from ..runs.results import coop_result_path, environment, method_name, now
+from ..utils.progress import bar
 from ..utils.seed import set_seed
 from ..data.split import fewshot
 from .train_config import (TrainConfig, augmentation_record, coop_epochs, crop_plan,  # noqa: F401
@@ -76,9 +76,9 @@ def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) ->
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scaler = grad_scaler(cfg.precision, device)
     history: Dict[str, List[float]] = {"epoch": [], "loss": [], "train_acc": [], "lr": []}
-    bar = tqdm(range(cfg.epochs), desc=f"CoOp {cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}", unit="epoch",
+    epochs = bar(range(cfg.epochs), desc=f"CoOp {cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}", unit="epoch",
                disable=not progress, mininterval=1.0)
-    for epoch in bar:
+    for epoch in epochs:
         lr = lr_at_epoch(epoch, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -110,7 +110,7 @@ def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) ->
         history["loss"].append(round(loss_sum / seen, 6))
         history["train_acc"].append(round(100.0 * correct / seen, 4))
         history["lr"].append(lr)
-        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", train_acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
+        epochs.set_postfix(loss=f"{loss_sum / seen:.4f}", train_acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
     if not all(torch.isfinite(p).all() for p in params):  # the last step is after the last loss check
         raise TrainingDiverged(
             f"the learned parameters became inf/nan in the last step, though the loss was finite "

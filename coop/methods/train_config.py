@@ -94,7 +94,9 @@ class TrainConfig:
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise UserError(f"--weight-decay must be a finite number >= 0 (CoOp: 5e-4), got {self.weight_decay}")
         if not 0 <= self.warmup_epochs < self.epochs:
-            raise UserError(f"--warmup-epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+            raise UserError(f"--warmup-epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs} "
+                            f"(CoOp warms up for 1 epoch; with --epochs {self.epochs} pass --warmup-epochs "
+                            f"{max(0, self.epochs - 1)})")
         if self.ctx_init is not None:  # else CoOp raises a ValueError (a traceback) once everything is loaded
             from ..model.clip_loader import _clip
 

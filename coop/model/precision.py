@@ -33,10 +33,13 @@ def check_precision(precision: str, device: torch.device | str) -> None:
         raise UserError(f"--precision {precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
     kind = torch.device(device).type
     if precision == "fp16" and kind != "cuda":
-        raise UserError(f"--precision fp16 (CoOp's default) needs a CUDA GPU, and the device is {device}; "
-                        f"use --precision amp (bfloat16 autocast) or fp32 on a CPU")
+        works = ("--precision amp (bfloat16 autocast: this CPU has native bfloat16) or fp32"
+                 if kind == "cpu" and cpu_supports_bf16() else "--precision fp32 (this CPU has no native bfloat16, "
+                 "so amp is not offered here either)")
+        raise UserError(f"--precision fp16 (CoOp's default) needs a CUDA GPU, and the device is {device}; use {works}")
     if precision == "amp" and kind == "cpu" and not cpu_supports_bf16():
-        raise UserError("--precision amp on a CPU uses bfloat16, which this CPU does not support natively; "
+        raise UserError("--precision amp on a CPU uses bfloat16, which this CPU does not support natively "
+                        "(it needs AVX512-BF16 or AMX; python scripts/check_env.py shows what this machine has); "
                         "use --precision fp32")
 
 

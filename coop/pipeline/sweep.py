@@ -16,6 +16,7 @@ from ..utils.atomic import remove_stale_temp_files
 from ..model.clip_loader import weights_fingerprint
 from ..utils.paths import RESULTS
 from ..runs.preflight import check_run
+from ..utils.progress import run_log
 from ..features.encoder import EncodeOptions
 from ..runs.results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
 from ..utils.errors import UserError
@@ -139,8 +140,9 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
                 fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
         t0 = time.time()
         for i, cfg in enumerate(todo, 1):
-            log.info("[%d/%d] %s", i, len(todo), describe_run(cfg))
-            write_result(result_path(cfg), run_one(cfg, exp))
+            log.info("[%d/%d] %s (log: %s)", i, len(todo), describe_run(cfg), result_path(cfg).with_suffix(".log"))
+            with run_log(result_path(cfg).with_suffix(".log")):
+                write_result(result_path(cfg), run_one(cfg, exp))
             elapsed = time.time() - t0
             log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
                      1 + len(plan.runs), len(todo), _minutes(elapsed),
