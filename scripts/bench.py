@@ -129,6 +129,9 @@ def main(argv=None) -> int:
     if args.naive:
         mem["naive"] = B.measure_in_child("naive", args.model, names, 1, device)
     out["memory"] = mem
+    log.info("(f) the baselines of the sweep, from a warm cache (features of the real shapes)")
+    out["baselines"] = B.baselines_seconds(len(names), model.text_projection.shape[1], shots, seeds,
+                                           n_test=len(split.test))
 
     crops = {"fresh": B.crops_to_encode(split.train, shots, seeds), "views": B.crops_to_encode(split.train, shots, seeds, args.views)}
     proj = {}
@@ -169,6 +172,9 @@ def main(argv=None) -> int:
     key = "cuda_max_allocated_mb" if device.startswith("cuda") else "peak_rss_mb"
     rows.append((f"(d) peak memory, MB ({key})", f"{mem['naive'][key]:.0f}" if "naive" in mem else "—",
                  f"{mem['ours'][key]:.0f}", "—"))
+    bl = out["baselines"]
+    row(f"(f) baselines, {len(shots) * len(seeds)} (shots, seed) pairs x 3 methods", None, bl["total"])
+    rows.append(("    ... linear probe / Tip-Adapter / -F", "—", f"{bl['lp']:.0f}/{bl['tip']:.0f}/{bl['tip_f']:.0f} s", "—"))
     for name, p in proj.items():
         mode, prec = name.split("_")
         label = "fresh crops (default)" if mode == "fresh" else f"--views {args.views} (approximate)"

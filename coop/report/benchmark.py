@@ -216,3 +216,32 @@ def _child(kind: str, model: str, classnames: List[str], steps: int, device: str
     return out
 
 
+def baselines_seconds(n_cls: int, dim: int, shots: Sequence[int], seeds: Sequence[int],
+                      n_test: int = 2465, views: int = 10) -> Dict[str, float]:
+    """Wall time of every baseline run of the sweep from a warm cache: the methods on features of the
+    real shapes (values random: their cost does not depend on them), per method, summed over the
+    (shots, seed) pairs."""
+    from ..methods import linear_probe, tip_adapter
+
+    g = torch.Generator().manual_seed(0)
+    out = {"lp": 0.0, "tip": 0.0, "tip_f": 0.0}
+    for k in shots:
+        for _ in seeds:
+            means = torch.randn(n_cls, dim, generator=g)
+            y = torch.arange(n_cls).repeat_interleave(k)
+            vk = min(k, 4)
+            train = means.repeat_interleave(k, 0) + 2 * torch.randn(n_cls * k, dim, generator=g)
+            val = means.repeat_interleave(vk, 0) + 2 * torch.randn(n_cls * vk, dim, generator=g)
+            val_y = torch.arange(n_cls).repeat_interleave(vk)
+            test = means.repeat(n_test // n_cls + 1, 1)[:n_test] + 2 * torch.randn(n_test, dim, generator=g)
+            crops = train.unsqueeze(0) + 0.3 * torch.randn(views, n_cls * k, dim, generator=g)
+            text = F.normalize(means + torch.randn(n_cls, dim, generator=g), dim=-1)
+            for key, fn in (("lp", lambda: linear_probe.run_linear_probe(train, y, val, val_y, test)),
+                            ("tip", lambda: tip_adapter.run_tip_adapter(crops, y, val, val_y, test, text)),
+                            ("tip_f", lambda: tip_adapter.run_tip_adapter_f(crops, y, val, val_y, test, text))):
+                t = time.perf_counter()
+                fn()
+                out[key] += time.perf_counter() - t
+    out["total"] = sum(out.values())
+    return out
+
