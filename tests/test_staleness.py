@@ -30,12 +30,14 @@ train_coop, zeroshot, run_all = load_script("train_coop"), load_script("zeroshot
 TRAIN = ["--epochs", "2", "--views", "2"]
 # the runs of the sweep below, by name: their result files under the results folder
 RUNS = {"zeroshot": "zeroshot.json", "ensemble": "zeroshot_prompts/ensemble.json",
-        "coop_1_1": "coop/shots1_seed1.json", "coop_1_2": "coop/shots1_seed2.json"}
+        "coop_1_1": "coop/shots1_seed1.json", "coop_1_2": "coop/shots1_seed2.json",
+        "tip_1_1": "baselines/tip_adapter/shots1_seed1.json", "tip_1_2": "baselines/tip_adapter/shots1_seed2.json",
+        "tipf_1_1": "baselines/tip_adapter_f/shots1_seed1.json", "tipf_1_2": "baselines/tip_adapter_f/shots1_seed2.json"}
 
 
 def demo_sweep_argv(out, *extra):
     return ["--demo", "--results", str(out), "--shots", "1", "--seeds", "1 2", *TRAIN, "--device", "cpu",
-            "--baselines", "none", "--no-report", *extra]
+            "--baselines", "tip", "--no-report", *extra]
 
 
 def demo_common(results: Path) -> list:
@@ -45,7 +47,10 @@ def demo_common(results: Path) -> list:
 
 
 def script_call(name: str, common: list, results: Path):
-    """(script, argv) that recomputes run ``name`` of the sweep on its own."""
+    """(script, argv) that recomputes run ``name`` of the sweep on its own; None for a baseline
+    (only the sweep runs them)."""
+    if name.startswith("tip"):
+        return None
     if name == "zeroshot":
         return zeroshot, list(common)
     if name == "ensemble":
@@ -60,6 +65,7 @@ def steady():
     edited while the tests run, which would make every record stale between two steps), and the
     zero-shot text weights memoised by everything they depend on (model weights, class names,
     prompts, precision): the zero-shot runs are the sweep's slowest part on a tiny CPU model."""
+    import coop.methods.baselines as baselines
     import coop.methods.zeroshot as zs
 
     code, real, memo = provenance.code_sha256(), zs.zeroshot_weights, {}
@@ -70,15 +76,20 @@ def steady():
             memo[key] = real(model, classnames, templates, precision)
         return memo[key].clone()
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small ops on a shared machine: one thread waits for no other
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(provenance, "code_sha256", lambda: code)
         mp.setattr(zs, "zeroshot_weights", weights)
+        mp.setattr(baselines, "zeroshot_weights", weights)
         yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def swept(steady, tmp_path_factory):
-    """One small demo sweep (zero-shot, its ensemble variant, CoOp 1 shot seeds 1 and 2), made once."""
+    """One small demo sweep (zero-shot, its ensemble variant, CoOp, Tip-Adapter and -F at 1 shot,
+    seeds 1 and 2), made once."""
     out = tmp_path_factory.mktemp("staleness")
     assert run_all.main(demo_sweep_argv(out)) == 0
     assert all(read_result(out / "demo" / p) is not None for p in RUNS.values())
@@ -121,6 +132,8 @@ def check_input(capsys, results, common, sweep, runs, change, undo, changed_keys
     change()
     names = {INPUT_NAMES[k] for k in changed_keys}
     for n in runs:  # (b)
+        if script_call(n, common, results) is None:
+            continue
         raw = (results / runs[n]).read_bytes()
         script, argv = script_call(n, common, results)
         if n in readers:
@@ -145,11 +158,11 @@ def check_input(capsys, results, common, sweep, runs, change, undo, changed_keys
     assert "stale" in capsys.readouterr().err
 
     undo()  # the sweep's new records are now the stale ones
-    n = sorted(readers)[-1]
-    script, argv = script_call(n, common, results)
-    assert named_inputs(refuses(capsys, script, argv)) == names
-    assert script.main(argv + ["--force"]) == 0
-    assert read_result(results / runs[n])["run_id"] == original[n]["run_id"]  # same settings and inputs, same id
+    for n in sorted(readers & {"coop_1_1", "zeroshot"}):
+        script, argv = script_call(n, common, results)
+        assert named_inputs(refuses(capsys, script, argv)) == names
+        assert script.main(argv + ["--force"]) == 0
+        assert read_result(results / runs[n])["run_id"] == original[n]["run_id"]  # same settings and inputs, same id
 
 
 # --- 1. staleness per input ---------------------------------------------------------------------------
@@ -186,8 +199,9 @@ def test_one_fewshot_training_image_redoes_only_its_readers(swept, tmp_path, cap
     rel = sorted(seed1 - seed2)[0]  # read by seed 1's run, not by seed 2's
     split = json.loads((results / "split.json").read_text())
     assert rel not in {it[0] for part in ("test", "val") for it in split[part]}
-    readers = {n for n, r in recs.items() if rel in {it[0] for it in r.get("fewshot_train", [])}}
-    assert readers == {"coop_1_1"}  # not zero-shot, not the other seed
+    readers = {n for n, r in recs.items()
+               if rel in {it[0] for it in r.get("fewshot_train", []) + r.get("validation", {}).get("items", [])}}
+    assert readers == {"coop_1_1", "tip_1_1", "tipf_1_1"}  # not zero-shot, not the other seed
     image = results / "data" / "101_ObjectCategories" / rel
     raw = image.read_bytes()
 
@@ -256,7 +270,7 @@ def test_the_weights(weights_swept, tmp_path, capsys):
     for name in ("coop_1_1", "zeroshot"):
         script, argv = script_call(name, weights_common(out), results)
         err = refuses(capsys, script, argv + ["--model", str(other)])
-        assert "other settings" in err and "model" in err and str(other) in err
+        assert "other settings" in err and "model:" in err and str(other) in err
 
     # the same path, other weights: an input
     check_input(capsys, results, weights_common(out), lambda: run_all.main(weights_sweep_argv(out)), WEIGHT_RUNS,
@@ -289,7 +303,7 @@ SETTINGS = {
 def test_every_coop_setting_is_listed():
     from coop.methods.train_config import TrainConfig
 
-    assert set(TrainConfig().identity()) - set(SETTINGS) == {"shots", "seed", "block_mod", "model", "precision"}
+    assert set(TrainConfig().identity()) == set(SETTINGS) | {"shots", "seed", "block_mod", "model", "precision"}
 
 
 @pytest.mark.parametrize("key", sorted(SETTINGS))
@@ -315,7 +329,7 @@ def test_other_settings_pass_with_force(swept, tmp_path, capsys):
     before = snapshot(results)
     assert run_all.main(demo_sweep_argv(out, "--lr", "0.005", "--seeds", "1", "--force")) == 0
     after = snapshot(results)
-    assert {n for n in RUNS if after[n] != before[n]} == {"zeroshot", "ensemble", "coop_1_1"}  # every run it has
+    assert {n for n in RUNS if after[n] != before[n]} == {"zeroshot", "ensemble", "coop_1_1", "tip_1_1", "tipf_1_1"}
     assert read_result(results / RUNS["coop_1_1"])["identity"]["lr"] == 0.005
 
 
@@ -333,7 +347,7 @@ def test_flags_that_are_not_settings_reuse_the_results(swept, tmp_path, capsys):
     out, results = _copy(swept, tmp_path)
     before = snapshot(results)
     extra = ["--workers", "0", "--encode-batch-size", "8", "--cache-dir", str(tmp_path / "elsewhere")]
-    for name in RUNS:
+    for name in ("zeroshot", "ensemble", "coop_1_1", "coop_1_2"):
         script, argv = script_call(name, demo_common(results), results)
         capsys.readouterr()
         assert script.main(argv + extra) == 0 and "already done" in capsys.readouterr().err, name
@@ -379,14 +393,27 @@ def _same_both_ways(read: set, hashed: list, rec: dict, root: Path) -> None:
     assert rec["inputs"]["images_sha256"] == images_sha256(root, read)  # the record's hash is over exactly these
 
 
-def test_a_coop_run_hashes_exactly_the_images_it_reads(synthetic_root, synthetic_split, tmp_path, opened):
-    argv = _fresh(tmp_path, synthetic_root, synthetic_split) + TRAIN + ["--shots", "2", "--seed", "1"]
+@pytest.mark.parametrize("broken", [False, True], ids=["intact", "one_unreadable_training_image"])
+def test_a_coop_run_hashes_exactly_the_images_it_reads(synthetic_root, synthetic_split, tmp_path, opened, broken):
+    """With an image that does not decode, the run leaves it out but tried to read it and hashes it:
+    fixing that image later must make the run stale."""
+    from coop.data.split import fewshot
+
+    root = synthetic_root
+    if broken:
+        root = tmp_path / "data" / "101_ObjectCategories"
+        shutil.copytree(synthetic_root, root)
+        bad = fewshot(synthetic_split.train, 2, 1)[0][0]
+        (root / bad).write_bytes(b"not an image")
+    argv = _fresh(tmp_path, synthetic_root, synthetic_split) + TRAIN + ["--shots", "2", "--seed", "1",
+                                                                       "--data-root", str(root)]
     assert train_coop.main(argv) == 0
     rec = read_result(tmp_path / "results" / "coop" / "shots2_seed1.json")
     cfg = train_coop.train_config(train_coop.parse_args(argv), 2, 1)
-    read = _read(opened, synthetic_root)
+    read = _read(opened, root)
     assert {it[0] for it in synthetic_split.test} < read  # test and few-shot training images
-    _same_both_ways(read, run_images(synthetic_split, cfg), rec, synthetic_root)
+    assert set(rec["skipped_images"]) == ({bad} if broken else set())
+    _same_both_ways(read, run_images(synthetic_split, cfg), rec, root)
 
 
 def test_a_zeroshot_run_hashes_exactly_the_images_it_reads(synthetic_root, synthetic_split, tmp_path, opened):
@@ -399,12 +426,19 @@ def test_a_zeroshot_run_hashes_exactly_the_images_it_reads(synthetic_root, synth
 
 @pytest.mark.parametrize("method,search", [("lp", "fewshot"), ("tip", "val"), ("tip_f", "fewshot")])
 def test_a_baseline_run_hashes_exactly_the_images_it_reads(synthetic_root, synthetic_split, tmp_path, opened,
-                                                          method, search):
+                                                          monkeypatch, method, search):
+    import coop.methods.linear_probe as linear_probe
     from coop.methods.baselines import BaselineConfig, run_baseline
+
+    def quick_probe(train_x, train_y, val_x, val_y, test_x):  # the features are read before; C's search reads nothing
+        return {"predictions": [0] * len(test_x), "C": 1.0, "val_accuracy": 0.0, "searched": []}
+
+    monkeypatch.setattr(linear_probe, "run_linear_probe", quick_probe)  # lbfgs at C=1e6 takes seconds
 
     _fresh(tmp_path, synthetic_root, synthetic_split)
     cfg = BaselineConfig(method=method, shots=1, seed=1, model="random:tiny", data_root=str(synthetic_root),
-                         split_file=synthetic_split.path, tip_search=search, device="cpu", workers=0,
+                         split_file=synthetic_split.path, tip_search=search, tip_views=2, tip_epochs=2,
+                         device="cpu", workers=0,
                          results=str(tmp_path / "results"), cache_dir=str(tmp_path / "cache"))
     rec = run_baseline(cfg)
     read = _read(opened, synthetic_root)
