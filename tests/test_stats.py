@@ -84,7 +84,7 @@ def test_identical_runs():
     a = [rng.random(N) < 0.85 for _ in range(3)]
     r = paired_bootstrap(a, [x.copy() for x in a])
     assert r["diff"] == 0 and r["ci"] == (0.0, 0.0) and r["p_value"] == 1.0
-    assert verdict(r) == "no difference" and describe(r) == "没有可检测到的差异（95% 置信区间 0.0..0.0）"
+    assert verdict(r) == "no difference" and describe(r) == "没有可检测到的差异（95% 置信区间 [0.0, 0.0]）"
     assert mcnemar_exact(a[0], a[0]) == {"n01": 0, "n10": 0, "p_value": 1.0}
 
 
@@ -186,14 +186,14 @@ def test_deterministic_for_a_seed():
 
 def test_phrases_and_notes():
     up = {"diff": 2.34, "ci": (1.06, 3.51), "level": 0.95}
-    assert describe(up) == "高 2.3 个百分点（95% 置信区间 1.1..3.5）"
-    assert describe(up, "en") == "higher by 2.3 points (95% CI 1.1..3.5)"
+    assert describe(up) == "高 2.3 个百分点（95% 置信区间 [1.1, 3.5]）"
+    assert describe(up, "en") == "higher by 2.3 points (95% CI [1.1, 3.5])"
     down = {"diff": -2.34, "ci": (-3.51, -1.06), "level": 0.95}
-    assert describe(down) == "低 2.3 个百分点（95% 置信区间 -3.5..-1.1）" and verdict(down) == "lower"
+    assert describe(down) == "低 2.3 个百分点（95% 置信区间 [-3.5, -1.1]）" and verdict(down) == "lower"
     flat = {"diff": 0.4, "ci": (-0.42, 1.2), "level": 0.95}
-    assert describe(flat) == "没有可检测到的差异（95% 置信区间 -0.4..1.2）"
-    assert describe(flat, "en") == "no difference we can detect (95% CI -0.4..1.2)"
+    assert describe(flat) == "没有可检测到的差异（95% 置信区间 [-0.4, 1.2]）"
+    assert describe(flat, "en") == "no difference we can detect (95% CI [-0.4, 1.2])"
     assert verdict({"diff": 0.5, "ci": (0.0, 1.0)}) == "no difference"  # touching 0 is not above it
-    assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI 0.0..0.5)"
+    assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI [0.0, 0.5])"
     for note in (METHOD_NOTE_ZH, METHOD_NOTE_EN):
         assert all(s in note for s in ("Efron", "McNemar", "1947", "Dietterich", "1998", "10,000", "95%"))

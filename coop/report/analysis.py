@@ -63,11 +63,13 @@ def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -
     up = sorted((r for r in rows if r["verdict"] == "higher"), key=lambda r: -r["diff"])
     down = sorted((r for r in rows if r["verdict"] == "lower"), key=lambda r: r["diff"])
     counts = [r["n_test"] for r in rows]
-    out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本，每类单独做同样的配对检验）：{len(rows)} 个类中 "
-           f"{len(up)} 个提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个类的变化无法与噪声"
-           f"区分（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
-           f"在 {min(counts)} 张图的类里，一张图就是 "
-           f"{100 / min(counts):.0f} 个百分点）。"]
+    what = (f"{len(rows)} 个类的变化都无法与噪声区分" if not up and not down else
+            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个类的"
+            f"变化无法与噪声区分")
+    out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本，每类单独做配对自助法检验，每类 2,000 次重采样）："
+           f"{what}（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
+           f"在 {min(counts)} 张图的类里，一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验一次，"
+           f"即使没有真实变化也预计约 {len(rows) / 20:.0f} 个类的区间不含 0，未做多重比较校正）。"]
     for name, group in (("提升", up), ("下降", down)):
         if group:
             out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点）"
@@ -100,7 +102,7 @@ def paired_sentences(title: str, a: List[Dict[str, Any]], b: List[Dict[str, Any]
     for k in sorted(set(ba) & set(bb)):
         res = compare(list(ba[k].values()), list(bb[k].values()))
         if res is not None:
-            parts.append(f"{k} shot {describe(res, 'zh')}（{len(res['seeds'])} 对种子）")
+            parts.append(f"{k} shot {describe(res, 'zh')[:-1]}，{len(res['seeds'])} 对种子）")
     return f"{title}：" + "；".join(parts) + "。" if parts else None
 
 
@@ -144,9 +146,9 @@ def conclusion(loaded: Dict[str, Any]) -> str:
         text = ("注意：这些数字来自随机权重的模型" + ("和合成数据" if zs.get("demo") else "") +
                 "，不是 CLIP 或 CoOp 的准确率；下面的句子只演示结论如何从结果文件生成。")
     tests = versus_zeroshot(zs, base)
-    best = max(stats, key=lambda k: stats[k]["mean"])
-    text += (f"{_what(zs)}，零样本 CLIP 为 {float(zs['accuracy']):.2f}%。CoOp 在 {best} shot 时平均最高，为 "
-             f"{stats[best]['mean']:.2f}%，相对零样本{_say(tests[best])}。")
+    means = "、".join(f"{k} shot {st['mean']:.2f}%" for k, st in stats.items())
+    text += (f"{_what(zs)}，零样本 CLIP 为 {float(zs['accuracy']):.2f}%；CoOp 的平均准确率为 {means}"
+             f"（各 shot 数之间的差异见第 7.9 节的检验）。")
     words = {k: verdict(t) if t else None for k, t in tests.items()}
     higher = [k for k, w in words.items() if w == "higher"]
     lower = [k for k, w in words.items() if w == "lower"]
@@ -165,5 +167,5 @@ def conclusion(loaded: Dict[str, Any]) -> str:
     for method, recs in baselines.items():
         res = compare(list(by_shots(base).get(kmax, {}).values()), list(by_shots(recs).get(kmax, {}).values()))
         if res is not None:
-            text += f"在 {kmax} shot 时，CoOp 相对 {method}{describe(res, 'zh')}。"
+            text += f"在 {kmax} shot 时，CoOp 与 {method} 相比{describe(res, 'zh')}。"
     return text

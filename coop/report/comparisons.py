@@ -13,9 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .stats import class_difference, paired_bootstrap
+from .stats import class_difference, mcnemar_exact, paired_bootstrap
 
 N_BOOT = 10000
+N_BOOT_CLASS = 2000  # per class (100 classes): the same test, fewer replicates
 
 
 def correctness(rec: Dict[str, Any]) -> Optional[Dict[int, bool]]:
@@ -60,7 +61,13 @@ def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: in
     return res
 
 
-def compare_classes(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: int = 2000) -> List[Dict[str, Any]]:
+def mcnemar(a: Dict[str, Any], b: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """McNemar's exact test of one pair of runs on the test images both scored."""
+    got = _aligned([(None, a, b)])
+    return None if got is None else mcnemar_exact(got[1][0], got[2][0])
+
+
+def compare_classes(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: int = N_BOOT_CLASS) -> List[Dict[str, Any]]:
     """Per class: test count, paired difference, interval and verdict (classes with no test image left out)."""
     matched = pairs(a, b)
     got = _aligned(matched)

@@ -9,19 +9,20 @@ import numpy as np
 
 from ..runs.results import by_shots, shot_stats
 from . import published
-from .comparisons import compare, compare_classes
+from .comparisons import compare, compare_classes, mcnemar
 from .stats import verdict
 
 VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": "无可检测差异"}
+VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": "无可检测差异"}
 TOP_K = 5
 
 
-def ci_cell(res: Optional[Dict[str, Any]]) -> str:
+def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH) -> str:
     """``+2.30 [1.10, 3.50] 高`` -- the paired difference, its 95% interval and the verdict."""
     if res is None:
         return "—"
     lo, hi = res["ci"]
-    return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {VERDICT_ZH[verdict(res)]}"
+    return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {words[verdict(res)]}"
 
 
 def _f(x: float) -> str:
@@ -29,12 +30,14 @@ def _f(x: float) -> str:
 
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
-    hs = [r.get("hyperparameters") or {} for r in recs]
-    if any("C" in h for h in hs):
-        return "C = " + ", ".join(f"{h['C']:.3g}" for h in hs if "C" in h)
-    if any("alpha" in h for h in hs):
-        return "α/β = " + ", ".join(f"{h['alpha']:.2f}/{h['beta']:.2f}" for h in hs if "alpha" in h)
-    return "—"
+    cells = []
+    for r in sorted(recs, key=lambda r: r["seed"]):
+        h = r.get("hyperparameters") or {}
+        if "C" in h:
+            cells.append(f"s{r['seed']}: C={h['C']:.4g}".replace("e+0", "e").replace("e-0", "e-"))
+        elif "alpha" in h:
+            cells.append(f"s{r['seed']}: α={h['alpha']:.2f}, β={h['beta']:.2f}")
+    return "；".join(cells) or "—"
 
 
 def baselines_section(loaded: Dict[str, Any]) -> List[str]:
@@ -53,7 +56,7 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
             rb = by_shots(recs)
             for k, st in shot_stats(recs).items():
                 res = compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None
-                out.append(f"| {method} | {k} | {st['n']} | {_f(st['mean'])} ± {_f(st['std'])} | {ci_cell(res)} | "
+                out.append(f"| {method} | {k} | {st['n']} | {_f(st['mean'])} ± {_f(st['std'])} | {ci_cell(res, VERDICT_COOP)} | "
                            f"{_hyper(list(rb[k].values()))} |")
         out.append("")
     out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
@@ -67,11 +70,15 @@ def prompts_section(loaded: Dict[str, Any]) -> List[str]:
     ref_name = "single" if "single" in prompts else sorted(prompts)[0]
     ref = prompts[ref_name]
     out = ["同一测试集、同样的图像特征，只换零样本分类器的提示措辞；差值为相对单一模板的配对差及其 95% 置信区间。", "",
-           "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] |", "|---|---:|---:|---|"]
+           "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
+           "|---|---:|---:|---|---:|"]
     for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
         cell = "—" if name == ref_name else ci_cell(compare([dict(rec, seed=0)], [dict(ref, seed=0)]))
+        test = None if name == ref_name else mcnemar(rec, ref)
+        p_cell = "—" if test is None else f"{test['p_value']:.3g}"
         shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
-        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {_f(float(rec['accuracy']))} | {cell} |")
+        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {_f(float(rec['accuracy']))} | {cell} | "
+                   f"{p_cell} |")
     return out
 
 
@@ -86,9 +93,13 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
     up = [r for r in rows if r["verdict"] == "higher"]
     down = [r for r in rows if r["verdict"] == "lower"]
-    out = [f"CoOp（{kmax} shots，{len(runs)} 个种子）相对零样本 CLIP，每类单独做配对检验：{len(rows)} 个类中 {len(up)} 个"
-           f"提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个的变化无法与噪声区分。", "",
-           "<!-- table:per-class -->", "| 类别 | 测试图像 | 零样本 (%) | CoOp (%) | 变化 [95% CI] |", "|---|---:|---:|---:|---|"]
+    head = (f"{len(rows)} 个类的变化都无法与噪声区分" if not up and not down else
+            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个的变化"
+            f"无法与噪声区分")
+    out = [f"CoOp（{kmax} shot，{len(runs)} 个种子）相对零样本 CLIP，每类单独做配对自助法检验（2,000 次重采样）：{head}。"
+           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，也预计约 {len(rows) / 20:.0f} 个类的区间不含 0（未做多重比较校正）。", "",
+           "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
+           "|---|---:|---:|---:|---|"]
     z = zs["per_class_accuracy"]
     ranked = sorted(rows, key=lambda r: -r["diff"])
     shown = ranked[:TOP_K] + [r for r in ranked[-TOP_K:] if r not in ranked[:TOP_K]]

@@ -30,15 +30,17 @@ VERDICTS = ("higher", "lower", "no difference")
 _CHUNK_ELEMENTS = 4_000_000  # bound on (replicates x seeds x images) gathered at once
 
 METHOD_NOTE_EN = (
-    "Differences are tested with a paired bootstrap that resamples test images and seeds "
-    "(10,000 replicates, 95% percentile interval; Efron & Tibshirani, An Introduction to the Bootstrap, 1993), "
-    "and single pairs of runs with McNemar's exact test (McNemar, Psychometrika 12(2):153-157, 1947; "
-    "Dietterich, \"Approximate Statistical Tests for Comparing Supervised Classification Learning "
-    "Algorithms\", Neural Computation 10(7), 1998).")
+    "Differences are tested with a paired bootstrap over the same test images, resampling the images and, "
+    "with two or more seed pairs, the seeds (10,000 replicates for the method comparisons, 2,000 per class; "
+    "95% percentile interval; Efron & Tibshirani, An Introduction to the Bootstrap, 1993). A single pair of "
+    "runs (the prompt wordings) also gets McNemar's exact test (McNemar, Psychometrika 12(2):153-157, 1947; "
+    "Dietterich, \"Approximate Statistical Tests for Comparing Supervised Classification Learning Algorithms\", "
+    "Neural Computation 10(7), 1998).")
 METHOD_NOTE_ZH = (
-    "差异的检验采用对测试图像和随机种子同时重采样的配对自助法（10,000 次重采样，95% 百分位置信区间；"
-    "Efron & Tibshirani, An Introduction to the Bootstrap, 1993），单对运行之间采用 McNemar 精确检验"
-    "（McNemar, Psychometrika 12(2):153–157, 1947；Dietterich, \"Approximate Statistical Tests for "
+    "差异的检验采用配对自助法：两种方法在同一批测试图像上逐图配对，对测试图像（有两对及以上种子时也对种子）"
+    "重采样（方法之间的比较 10,000 次，逐类比较每类 2,000 次；95% 百分位置信区间；Efron & Tibshirani, "
+    "An Introduction to the Bootstrap, 1993）。单对运行（7.4 节的提示措辞）只对测试图像重采样，并另给出 McNemar "
+    "精确检验的 p 值（McNemar, Psychometrika 12(2):153–157, 1947；Dietterich, \"Approximate Statistical Tests for "
     "Comparing Supervised Classification Learning Algorithms\", Neural Computation 10(7), 1998）。")
 
 
@@ -153,11 +155,11 @@ def describe(result: Dict[str, Any], lang: str = "zh") -> str:
     pct = f"{100 * result.get('level', 0.95):g}%"
     size = _num(abs(result["diff"]))
     if lang == "zh":
-        ci = f"（{pct} 置信区间 {_num(lo)}..{_num(hi)}）"
+        ci = f"（{pct} 置信区间 [{_num(lo)}, {_num(hi)}]）"
         head = {"higher": f"高 {size} 个百分点", "lower": f"低 {size} 个百分点"}.get(v, "没有可检测到的差异")
         return head + ci
     if lang == "en":
-        ci = f" ({pct} CI {_num(lo)}..{_num(hi)})"
+        ci = f" ({pct} CI [{_num(lo)}, {_num(hi)}])"
         head = {"higher": f"higher by {size} points", "lower": f"lower by {size} points"}.get(
             v, "no difference we can detect")
         return head + ci

@@ -158,7 +158,7 @@ def _nearest_words_section(loaded: Dict[str, Any]) -> List[str]:
     top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
     n_ctx = max(len(r["nearest_words"]) for r in top)
     out = [f"CoOp {kmax} shots：每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
-           "括号内为距离（CoOp 论文第 5 节的解读方法）。",
+           "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段。",
            "",
            "<!-- table:nearest-words -->",
            "| 向量 | " + " | ".join(f"seed {r['seed']}" for r in top) + " |",
@@ -178,11 +178,15 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
     if not mods:
         return []
     base = summary.get("CoOp", {})
+    from .comparisons import compare
+    from .sections import ci_cell
+
     out = ["同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
-           "“配对差”是逐种子差值的平均。", "",
+           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（配对自助法）。", "",
            "<!-- table:block-mods -->",
-           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | CoOp 同种子 (%) | 配对差 | 可训练参数 | 平均训练时间 (s) |",
-           "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 平均训练时间 (s) |",
+           "|---|---:|---:|---:|---|---:|---|---:|---:|"]
+    base_recs = by_shots(loaded["coop"].get("CoOp") or [])
     for method in ["CoOp"] + mods:
         recs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary.get(method, {}).items():
@@ -191,7 +195,9 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
             if method != "CoOp" and common:
                 b = [base[k]["accuracies"][base[k]["seeds"].index(sd)] for sd in common]
                 mine = [s["accuracies"][s["seeds"].index(sd)] for sd in common]
-                ref, diff = f2(float(np.mean(b))), signed(float(np.mean(np.subtract(mine, b))))
+                res = compare(list(recs[k].values()), list(base_recs.get(k, {}).values()))
+                ref = f2(float(np.mean(b)))
+                diff = ci_cell(res) if res else signed(float(np.mean(np.subtract(mine, b))))
             else:
                 ref, diff = "—", "—"
             n_tr = sorted({r.get("n_trainable") for r in recs[k].values()} - {None})
