@@ -93,63 +93,70 @@ def main(argv=None) -> int:
     dev = B.device_of(model)
     out = {"model": args.model, "n_classes": len(names), "views": args.views, "started_at": now()}
 
-    log.info("(b) text side, forward+backward over %d prompts", len(names))
-    text = {m: B.timeit(B.text_step(coop, m), repeat=r, device=dev) for m, r in
-            [("ours", args.repeat), ("truncated", 2), ("naive", 1)] if args.naive or m == "ours"}
-    from coop.model.block_mods import BLOCK_MODS
+    try:  # a failure half-way (a full disk, Ctrl-C) keeps the measurements made so far
+        log.info("(b) text side, forward+backward over %d prompts", len(names))
+        text = {m: B.timeit(B.text_step(coop, m), repeat=r, device=dev) for m, r in
+                [("ours", args.repeat), ("truncated", 2), ("naive", 1)] if args.naive or m == "ours"}
+        from coop.model.block_mods import BLOCK_MODS
 
-    for mod in BLOCK_MODS:  # the modifications keep the fast path: their cost on top of ours
-        text[f"ours+{mod}"] = B.timeit(B.text_step(B.build_coop(model, names, block_mod=mod), "ours"),
-                                       repeat=args.repeat, device=dev)
-    out["text_fwd_bwd"] = text
-    log.info("(a) one training step, batch 32")
-    step = {"ours": B.timeit(B.training_step(coop, model, naive=False), repeat=args.repeat, device=dev)}
-    if args.naive:
-        step["naive"] = B.timeit(B.training_step(coop, model, naive=True), repeat=1, device=dev)
-    precisions = ["fp32"] + (["amp"] if device.startswith("cuda") or cpu_supports_bf16() else [])
-    if "amp" in precisions:
-        step["ours_amp"] = B.timeit(B.training_step(coop, model, naive=False, precision="amp"), repeat=args.repeat,
-                                    device=dev)
-    out["train_step"] = step
-    log.info("(c) image encoder")
-    img = {"ours_channels_last_img_s": B.image_throughput(model, fast=True),
-           "plain_img_s": B.image_throughput(model, fast=False) if args.naive else None}
-    if args.data_root:
-        from coop.data.caltech101 import find_image_root
+        for mod in BLOCK_MODS:  # the modifications keep the fast path: their cost on top of ours
+            text[f"ours+{mod}"] = B.timeit(B.text_step(B.build_coop(model, names, block_mod=mod), "ours"),
+                                           repeat=args.repeat, device=dev)
+        out["text_fwd_bwd"] = text
+        log.info("(a) one training step, batch 32")
+        step = {"ours": B.timeit(B.training_step(coop, model, naive=False), repeat=args.repeat, device=dev)}
+        if args.naive:
+            step["naive"] = B.timeit(B.training_step(coop, model, naive=True), repeat=1, device=dev)
+        precisions = ["fp32"] + (["amp"] if device.startswith("cuda") or cpu_supports_bf16() else [])
+        if "amp" in precisions:
+            step["ours_amp"] = B.timeit(B.training_step(coop, model, naive=False, precision="amp"), repeat=args.repeat,
+                                        device=dev)
+        out["train_step"] = step
+        log.info("(c) image encoder")
+        img = {"ours_channels_last_img_s": B.image_throughput(model, fast=True),
+               "plain_img_s": B.image_throughput(model, fast=False) if args.naive else None}
+        if args.data_root:
+            from coop.data.caltech101 import find_image_root
 
-        root = find_image_root(args.data_root)
-        rels = [it[0] for it in split.test[::19][:128]]
-        for prec in precisions:  # about 10 s each on 2 CPU cores; the crops: 16 images x 16 epochs
-            img[f"test_view_{prec}_img_s"] = B.pipeline_throughput(model, root, rels, prec, workers=args.workers)
-            img[f"fresh_crops_{prec}_img_s"] = B.pipeline_throughput(model, root, rels[:16], prec, crops_per_image=16,
-                                                                     workers=args.workers)
-    out["image_encoder"] = img
-    log.info("(d) peak memory, each in a fresh process")
-    mem = {"ours": B.measure_in_child("ours", args.model, names, 3, device)}
-    if args.naive:
-        mem["naive"] = B.measure_in_child("naive", args.model, names, 1, device)
-    out["memory"] = mem
-    log.info("(f) the baselines of the sweep, from a warm cache (features of the real shapes)")
-    out["baselines"] = B.baselines_seconds(len(names), model.text_projection.shape[1], shots, seeds,
-                                           n_test=len(split.test))
+            root = find_image_root(args.data_root)
+            rels = [it[0] for it in split.test[::19][:128]]
+            for prec in precisions:  # about 10 s each on 2 CPU cores; the crops: 16 images x 16 epochs
+                img[f"test_view_{prec}_img_s"] = B.pipeline_throughput(model, root, rels, prec, workers=args.workers)
+                img[f"fresh_crops_{prec}_img_s"] = B.pipeline_throughput(model, root, rels[:16], prec, crops_per_image=16,
+                                                                         workers=args.workers)
+        out["image_encoder"] = img
+        log.info("(d) peak memory, each in a fresh process")
+        mem = {"ours": B.measure_in_child("ours", args.model, names, 3, device)}
+        if args.naive:
+            mem["naive"] = B.measure_in_child("naive", args.model, names, 1, device)
+        out["memory"] = mem
+        log.info("(f) the baselines of the sweep, from a warm cache (features of the real shapes)")
+        out["baselines"] = B.baselines_seconds(len(names), model.text_projection.shape[1], shots, seeds,
+                                               n_test=len(split.test))
 
-    crops = {"fresh": B.crops_to_encode(split.train, shots, seeds), "views": B.crops_to_encode(split.train, shots, seeds, args.views)}
-    proj = {}
-    for prec in precisions:
-        test_rate = img.get(f"test_view_{prec}_img_s") or img["ours_channels_last_img_s"]
-        crop_rate = img.get(f"fresh_crops_{prec}_img_s") or img["ours_channels_last_img_s"]
-        for mode, n in crops.items():
-            step_s = step["ours_amp" if prec == "amp" else "ours"]["median_s"]
-            proj[f"{mode}_{prec}"] = B.project_sweep(len(split.test), n, len(names), shots, seeds, test_rate, crop_rate,
-                                                     step_s, load_s=load_s)
-    naive_total = None
-    if args.naive:  # CoOp as usually written: every step encodes its 32 fresh crops and 100 full prompts
-        first = proj["fresh_fp32"]
-        naive_total = first["steps"] * step["naive"]["median_s"] + len(split.test) / img["plain_img_s"] + load_s
-    out["projected_sweep"] = {**proj, "naive_total_s": naive_total, "crops": crops, "shots": shots, "seeds": seeds}
-    out["environment"] = environment(device)
-    out["environment"]["cpu"] = platform.processor() or platform.machine()
-    out["finished_at"] = now()
+        crops = {"fresh": B.crops_to_encode(split.train, shots, seeds), "views": B.crops_to_encode(split.train, shots, seeds, args.views)}
+        proj = {}
+        for prec in precisions:
+            test_rate = img.get(f"test_view_{prec}_img_s") or img["ours_channels_last_img_s"]
+            crop_rate = img.get(f"fresh_crops_{prec}_img_s") or img["ours_channels_last_img_s"]
+            for mode, n in crops.items():
+                step_s = step["ours_amp" if prec == "amp" else "ours"]["median_s"]
+                proj[f"{mode}_{prec}"] = B.project_sweep(len(split.test), n, len(names), shots, seeds, test_rate, crop_rate,
+                                                         step_s, load_s=load_s)
+        naive_total = None
+        if args.naive:  # CoOp as usually written: every step encodes its 32 fresh crops and 100 full prompts
+            first = proj["fresh_fp32"]
+            naive_total = first["steps"] * step["naive"]["median_s"] + len(split.test) / img["plain_img_s"] + load_s
+        out["projected_sweep"] = {**proj, "naive_total_s": naive_total, "crops": crops, "shots": shots, "seeds": seeds}
+        out["environment"] = environment(device)
+        out["environment"]["cpu"] = platform.processor() or platform.machine()
+        out["finished_at"] = now()
+
+    except BaseException:
+        write_json(out_path.with_name(out_path.stem + "-partial.json"), {**out, "complete": False})
+        log.warning("the benchmark stopped; its measurements so far are in %s",
+                    out_path.with_name(out_path.stem + "-partial.json"))
+        raise
 
     rows = []
 
