@@ -112,3 +112,23 @@ def test_coop_sampling_is_dassls_random_sample(synthetic_split):
         assert fewshot(train, shots, seed, "coop") == expected
     one, two = fewshot(train, 1, 1), fewshot(train, 2, 1)
     assert all(it in two for it in one)  # the default is nested
+
+
+def test_crops_cut_from_the_once_decoded_image_equal_crops_of_a_fresh_decode(synthetic_root):
+    """The input path decodes an image once for all its crops (items sorted by image, the worker keeps
+    the last decoded image); every crop equals the crop of a freshly decoded copy, bit for bit."""
+    from unittest import mock
+
+    import coop.features.encoder as encoder
+    from coop.data.caltech101 import load_image
+    from coop.features.views import TrainCrop
+
+    rels = sorted(str(p.relative_to(synthetic_root)) for p in synthetic_root.rglob("*.jpg"))[:3]
+    view = TrainCrop(64, "7")
+    items = [(r, e) for r in rels for e in range(5)]
+    with mock.patch.object(encoder, "load_image", wraps=load_image) as spy:
+        ds = encoder.ViewDataset(synthetic_root, items, view)
+        got = [ds[i][0] for i in range(len(items))]
+    assert spy.call_count == len(rels)  # one decode per image, not per crop
+    for (rel, e), x in zip(items, got):
+        assert torch.equal(x, view(load_image(synthetic_root / rel), rel, e))
