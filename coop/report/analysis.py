@@ -63,13 +63,14 @@ def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -
     up = sorted((r for r in rows if r["verdict"] == "higher"), key=lambda r: -r["diff"])
     down = sorted((r for r in rows if r["verdict"] == "lower"), key=lambda r: r["diff"])
     counts = [r["n_test"] for r in rows]
+    rest = len(rows) - len(up) - len(down)
     what = (f"{len(rows)} 个类的变化都无法与噪声区分" if not up and not down else
-            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个类的"
-            f"变化无法与噪声区分")
+            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声"
+            + (f"，其余 {rest} 个类的变化无法与噪声区分" if rest else ""))
     out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本，每类单独做配对自助法检验，每类 2,000 次重采样）："
            f"{what}（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
-           f"在 {min(counts)} 张图的类里，一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验一次，"
-           f"即使没有真实变化也预计约 {len(rows) / 20:.0f} 个类的区间不含 0，未做多重比较校正）。"]
+           f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验"
+           f"一次，即使没有真实变化也预计约 {len(rows) * 0.05:.1f} 个类的区间不含 0，未做多重比较校正）。"]
     for name, group in (("提升", up), ("下降", down)):
         if group:
             out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点）"

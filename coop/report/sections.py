@@ -69,7 +69,8 @@ def prompts_section(loaded: Dict[str, Any]) -> List[str]:
         return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 7 个模板的集成。）"]
     ref_name = "single" if "single" in prompts else sorted(prompts)[0]
     ref = prompts[ref_name]
-    out = ["同一测试集、同样的图像特征，只换零样本分类器的提示措辞；差值为相对单一模板的配对差及其 95% 置信区间。", "",
+    out = ["同一测试集、同样的图像特征，只换零样本分类器的提示措辞；差值为相对单一模板的配对差及其 95% 置信区间；"
+           "“高/低”以区间为准，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
            "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
            "|---|---:|---:|---|---:|"]
     for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
@@ -93,11 +94,12 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
     up = [r for r in rows if r["verdict"] == "higher"]
     down = [r for r in rows if r["verdict"] == "lower"]
+    rest = len(rows) - len(up) - len(down)
     head = (f"{len(rows)} 个类的变化都无法与噪声区分" if not up and not down else
-            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声，其余 {len(rows) - len(up) - len(down)} 个的变化"
-            f"无法与噪声区分")
+            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声"
+            + (f"，其余 {rest} 个的变化无法与噪声区分" if rest else ""))
     out = [f"CoOp（{kmax} shot，{len(runs)} 个种子）相对零样本 CLIP，每类单独做配对自助法检验（2,000 次重采样）：{head}。"
-           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，也预计约 {len(rows) / 20:.0f} 个类的区间不含 0（未做多重比较校正）。", "",
+           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，也预计约 {len(rows) * 0.05:.1f} 个类的区间不含 0（未做多重比较校正）。", "",
            "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
            "|---|---:|---:|---:|---|"]
     z = zs["per_class_accuracy"]
