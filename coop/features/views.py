@@ -75,7 +75,7 @@ class TrainCrop(ImageView):
         """(top, left, height, width, flip) of crop ``index``, drawn as torchvision draws them."""
         key = hashlib.sha256(f"{self.crop_seed}:{relpath}:{index}".encode()).digest()
         with torch.random.fork_rng(devices=[]):  # this crop's randomness, independent of the rest
-            torch.manual_seed(int.from_bytes(key[:8], "little"))
+            torch.default_generator.manual_seed(int.from_bytes(key[:8], "little"))  # the CPU generator only: seeding every device queues a lazy CUDA call per crop
             i, j, h, w = RandomResizedCrop.get_params(img, scale=list(self.scale), ratio=list(CROP_RATIO))
             flip = bool(torch.rand(1, device="cpu") < FLIP_P)
         return i, j, h, w, flip
