@@ -33,7 +33,7 @@ def check_output_file(path: str | os.PathLike, flag: str) -> None:
     """``path`` names a file we can write (not a folder; its folder can be made and written)."""
     p = Path(path).expanduser()
     if p.is_dir() or str(path).endswith(os.sep):
-        raise UserError(f"{flag} {p} is a folder; give a file name, e.g. {p / 'out.json'}")
+        raise UserError(f"{flag} {p} is a folder; give the name of a file (one inside {p}, for example)")
     check_writable_dir(p.parent, flag)
     if p.exists() and not os.access(p, os.W_OK):
         raise UserError(f"{flag} {p} exists and is not writable; choose another file or fix its permissions")
