@@ -392,6 +392,6 @@ def test_training_recipe_in_the_report_is_the_codes():
     assert number_after("权重衰减") == d.weight_decay and number_after("batch") == d.batch_size
     assert number_after("个 epoch 以常数") == d.warmup_lr and f"第 {d.warmup_epochs} 个 epoch" in recipe
     assert f"`--views N`（默认 {d.views}" in recipe
-    assert f"E = {coop_epochs(1)}（1 shot）、{coop_epochs(2)}（2、4 shots）、{coop_epochs(8)}（8、16 shots）" in recipe
+    assert f"E = {coop_epochs(1)}（1 shot）、{coop_epochs(2)}（2、4 shot）、{coop_epochs(8)}（8、16 shot）" in recipe
     assert coop_epochs(4) == coop_epochs(2) and coop_epochs(16) == coop_epochs(8)
     assert (d.n_ctx, d.class_token_position, d.csc) == (16, "end", False)
