@@ -78,3 +78,35 @@ def test_the_fingerprint_follows_what_would_be_shown():
     noted = copy.deepcopy(a)
     noted["notes"] = ["a note"]
     assert len({fingerprint(x) for x in (a, more, redone, other_method, noted)}) == 5
+
+
+def test_the_zero_shot_frame_wins_over_a_majority_and_is_kept():
+    data = loaded([rec(1, 1, code="y" * 64), rec(1, 2, code="y" * 64), rec(1, 3)])  # zero-shot has CODE
+    out = select(data)
+    assert out["zeroshot"] is data["zeroshot"] and [r["seed"] for r in out["coop"]["CoOp"]] == [3]
+
+
+def test_notes_already_there_are_kept_and_prompt_variants_of_the_frame_too():
+    data = loaded([rec(1, 1)])
+    data["notes"] = ["earlier note"]
+    data["zeroshot_prompts"] = {"ensemble": rec(0, None, "Zero-shot CLIP")}
+    out = select(data)
+    assert out["notes"][0] == "earlier note" and list(out["zeroshot_prompts"]) == ["ensemble"]
+
+
+def test_the_largest_settings_group_keeps_the_name_and_names_list_every_difference():
+    odd = rec(1, 1, lr=0.01)
+    odd["settings"]["epochs"] = 5
+    out = select(loaded([odd, rec(1, 2), rec(1, 3)]))
+    assert [r["seed"] for r in out["coop"]["CoOp"]] == [2, 3]
+    assert set(out["coop"]) == {"CoOp", "CoOp [epochs=5, lr=0.01]"}
+
+
+def test_the_fingerprint_sees_zero_shot_and_baselines():
+    base = {"Tip-Adapter": [rec(1, 1, "Tip-Adapter", run="t")]}
+    a = select(loaded([rec(1, 1)], baselines=base))
+    other_zs = copy.deepcopy(a)
+    other_zs["zeroshot"]["run_id"] = "another"
+    other_base = copy.deepcopy(a)
+    other_base["baselines"]["Tip-Adapter"][0]["run_id"] = "another"
+    assert len({fingerprint(a), fingerprint(other_zs), fingerprint(other_base)}) == 3
