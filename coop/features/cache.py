@@ -101,6 +101,7 @@ class FeatureCache:
         self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision / sub) if cache_dir is not None else None
         self.memory: Dict[str, Dict[str, torch.Tensor]] = {}  # file name -> key -> feature
         self._image_of: Dict[str, str] = {}  # crop file name -> the image key whose crops it holds
+        self._warned = False  # a failed cache write is reported once per run
 
     # --- files ------------------------------------------------------------------------------------
     def _file(self, name: str) -> Optional[Path]:
@@ -143,7 +144,7 @@ class FeatureCache:
         try:
             self._write(name, view, entries, dim, image, path)
         except (OSError, RuntimeError) as e:  # full disk (torch.save: RuntimeError), another user's folder
-            if self.dir is not None and not getattr(self, "_warned", False):
+            if not self._warned:
                 log.warning("could not write the feature cache in %s (%s); this run keeps its features in "
                             "memory. Free space, fix the folder or pass --cache-dir DIR", self.dir,
                             getattr(e, "strerror", None) or str(e).splitlines()[0])

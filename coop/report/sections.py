@@ -11,6 +11,7 @@ from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, compare_classes, mcnemar
 from .stats import verdict
+from .tables import f2
 
 VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": "无可检测差异"}
 VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": "无可检测差异"}
@@ -23,10 +24,6 @@ def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH) -
         return "—"
     lo, hi = res["ci"]
     return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {words[verdict(res)]}"
-
-
-def _f(x: float) -> str:
-    return f"{x:.2f}"
 
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
@@ -56,7 +53,7 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
             rb = by_shots(recs)
             for k, st in shot_stats(recs).items():
                 res = compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None
-                out.append(f"| {method} | {k} | {st['n']} | {_f(st['mean'])} ± {_f(st['std'])} | {ci_cell(res, VERDICT_COOP)} | "
+                out.append(f"| {method} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | {ci_cell(res, VERDICT_COOP)} | "
                            f"{_hyper(list(rb[k].values()))} |")
         out.append("")
     out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
@@ -78,7 +75,7 @@ def prompts_section(loaded: Dict[str, Any]) -> List[str]:
         test = None if name == ref_name else mcnemar(rec, ref)
         p_cell = "—" if test is None else f"{test['p_value']:.3g}"
         shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
-        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {_f(float(rec['accuracy']))} | {cell} | "
+        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {f2(float(rec['accuracy']))} | {cell} | "
                    f"{p_cell} |")
     return out
 
@@ -108,6 +105,6 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
     for r in shown:
         m = float(np.mean([float(x["per_class_accuracy"].get(r["class"], float("nan"))) for x in runs]))
         lo, hi = r["ci"]
-        out.append(f"| {r['class']} | {r['n_test']} | {_f(float(z.get(r['class'], float('nan'))))} | {_f(m)} | "
+        out.append(f"| {r['class']} | {r['n_test']} | {f2(float(z.get(r['class'], float('nan'))))} | {f2(m)} | "
                    f"{r['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {VERDICT_ZH[r['verdict']]} |")
     return out + ["", f"表中为变化最大与最小的各至多 {TOP_K} 个类；“无可检测差异”的类即使变化数值大，也可能只是少数几张图。"]

@@ -113,9 +113,9 @@ def check_may_replace(path: str | os.PathLike, kinds: tuple, force: bool = False
     path = Path(path)
     if force or not path.exists():
         return
-    rec = read_result(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a file name for the result")
+    rec = read_result(path)
     if rec is None or rec.get("kind") not in kinds:
         what = f"a {rec.get('kind')} result ({rec.get('method')})" if rec else "not a result file of this project"
         raise UserError(f"{path} exists and is {what}; pass --force to replace it, or write elsewhere with --out")
