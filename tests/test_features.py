@@ -89,6 +89,35 @@ def test_a_crop_is_torchvisions_randomresizedcrop_and_flip(synthetic_root, synth
     assert flips == {True, False}
 
 
+def test_pixels_then_batched_normalisation_equal_torchvisions_transforms_bit_for_bit(clip_tiny, synthetic_root,
+                                                                                     test_rels):
+    """The input path's split (uint8 pixels per image, to float and normalised per batch) computes what
+    CLIP's preprocess and CoOp's crop + flip + ToTensor + Normalize compute, bit for bit."""
+    import numpy as np
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    from coop.features.views import to_input
+
+    _, preprocess = clip_tiny
+    rng = np.random.default_rng(0)
+    odd = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in ((333, 517), (97, 61))]
+    imgs = [load_image(synthetic_root / r) for r in test_rels[:6]] + odd
+    test_view = TestView(RES)
+    assert torch.equal(to_input(torch.stack([test_view.pixels(im, "x") for im in imgs])),
+                       torch.stack([preprocess(im) for im in imgs]))
+    crop = TrainCrop(RES, "5")
+    pairs = [(k, im, e) for k, im in enumerate(imgs) for e in range(6)]
+    ours = to_input(torch.stack([crop.pixels(im, f"p{k}", e) for k, im, e in pairs]))
+    reference = []
+    for k, im, e in pairs:
+        i, j, h, w, flip = crop.params(im, f"p{k}", e)
+        v = TF.resized_crop(im, i, j, h, w, [RES, RES], interpolation=T.InterpolationMode.BICUBIC)
+        reference.append(TF.normalize(TF.to_tensor(TF.hflip(v) if flip else v), CLIP_MEAN, CLIP_STD))
+    assert torch.equal(ours, torch.stack(reference))
+    assert ours.dtype == torch.float32 and crop.pixels(imgs[0], "p0", 0).dtype == torch.uint8
+
+
 def test_crops_depend_on_seed_path_and_index_only(synthetic_root, synthetic_split):
     rels = [it[0] for it in synthetic_split.train[:3]]
     imgs = {r: load_image(synthetic_root / r) for r in rels}

@@ -116,7 +116,8 @@ def test_coop_sampling_is_dassls_random_sample(synthetic_split):
 
 def test_crops_cut_from_the_once_decoded_image_equal_crops_of_a_fresh_decode(synthetic_root):
     """The input path decodes an image once for all its crops (items sorted by image, the worker keeps
-    the last decoded image); every crop equals the crop of a freshly decoded copy, bit for bit."""
+    the last decoded image); every crop equals the crop of a freshly decoded copy, bit for bit (the
+    dataset yields uint8 pixels; the encoder normalises them per batch, see test_features)."""
     from unittest import mock
 
     import coop.features.encoder as encoder
@@ -131,4 +132,4 @@ def test_crops_cut_from_the_once_decoded_image_equal_crops_of_a_fresh_decode(syn
         got = [ds[i][0] for i in range(len(items))]
     assert spy.call_count == len(rels)  # one decode per image, not per crop
     for (rel, e), x in zip(items, got):
-        assert torch.equal(x, view(load_image(synthetic_root / rel), rel, e))
+        assert torch.equal(x, view.pixels(load_image(synthetic_root / rel), rel, e))

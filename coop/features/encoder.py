@@ -3,7 +3,9 @@
 Decoding, cropping and normalising run in ``torch.utils.data.DataLoader`` worker processes
 (``workers``; 0 = in this process), with pinned memory on CUDA, so that on a GPU the encoder, not
 one Python thread decoding JPEGs, sets the pace. Items are sorted by image, and a worker keeps the
-image it decoded last, so the many crops of one image cost one decode.
+image it decoded last, so the many crops of one image cost one decode. Workers ship uint8 pixels;
+the conversion to float and CLIP's normalisation run per batch on the encoder's device
+(``views.to_input``, the same values as per image).
 
 Every batch is padded to exactly ``batch_size`` inputs (with copies of its first input): an image's
 feature is then independent of which other images share its batch or where it sits in it (the
@@ -26,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.caltech101 import load_image
 from ..model.precision import autocast
 from ..utils.progress import bar
-from .views import ImageView
+from .views import ImageView, to_input
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,13 @@ class EncodeOptions:
 
 
 class ViewDataset(Dataset):
-    """``items[i]`` -> (tensor [3, R, R], i, error or ""), decoding each image once per run of items."""
+    """``items[i]`` -> (uint8 pixels [3, R, R], i, error or ""), decoding each image once per run of items."""
 
     def __init__(self, image_root: Path, items: Sequence[Item], view: ImageView):
         self.image_root, self.items, self.view = Path(image_root), list(items), view
         self._last: Tuple[Optional[str], object] = (None, None)
         R = getattr(view, "resolution")
-        self._blank = torch.zeros(3, R, R, device="cpu")
+        self._blank = torch.zeros(3, R, R, dtype=torch.uint8, device="cpu")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -72,7 +74,7 @@ class ViewDataset(Dataset):
         img = self._last[1]
         if isinstance(img, str):
             return self._blank, i, img
-        return self.view(img, rel, index), i, ""
+        return self.view.pixels(img, rel, index), i, ""
 
 
 def _collate(batch):
@@ -126,7 +128,7 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
                 x = x.to(device, non_blocking=True)  # straight from pinned memory, before any copy
                 if n_ok < len(ok):
                     x = x[ok.to(device)]
-                x = pad_to(x, opts.batch_size)
+                x = pad_to(to_input(x), opts.batch_size)
                 with autocast(opts.precision, device):
                     f = model.encode_image(x.contiguous(memory_format=torch.channels_last))
                 out[idx[ok]] = f[:n_ok].float().cpu()

@@ -10,12 +10,19 @@ random state; here crop ``index`` of an image (in the default mode: the epoch) i
 generator seeded by ``(crop_seed, image path, index)``, with torchvision's own ``get_params``. The
 distribution is the same; the crop no longer depends on which worker, batch or order made it, so
 it can be computed once and cached.
+
+A view is computed in two halves: ``pixels`` (PIL: crop, resize, flip -> uint8 [3, R, R]) per image,
+in the DataLoader, and ``to_input`` (to float, /255, normalise) per batch, on the encoder's device.
+Together they are ``to_tensor`` + ``normalize`` of torchvision bit for bit (the same element-wise
+operations, in the same order; ``tests/test_features.py`` compares them with CoOp's and CLIP's own
+transforms); a uint8 batch is a quarter of the bytes to ship from a worker or to a GPU.
 """
 from __future__ import annotations
 
 import hashlib
 from typing import Any, Dict, Optional, Tuple
 
+import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
@@ -31,17 +38,32 @@ FLIP_P = 0.5
 FORMAT = 2  # bump when the computation of a view changes: old cache files stop matching
 
 
+def to_input(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., 3, R, R] -> the encoder's float input: ``to_tensor``'s /255, then CLIP's normalisation."""
+    return TF.normalize(pixels.to(dtype=torch.float32).div(255), CLIP_MEAN, CLIP_STD)
+
+
+def _uint8_chw(img: Image.Image) -> torch.Tensor:
+    """An RGB PIL image -> uint8 [3, H, W] (torchvision's ``pil_to_tensor``, without its checks)."""
+    return torch.from_numpy(np.array(img, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
+
+
 class ImageView:
     """A way of turning an image into a normalised [3, R, R] tensor; ``id`` names it in the cache."""
 
     description: Dict[str, Any]
+    resolution: int
 
     @property
     def id(self) -> str:
         return f"{self.description['kind']}-{sha256_json(self.description)[:12]}"
 
-    def __call__(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
+    def pixels(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
+        """The view as uint8 [3, R, R], before normalisation."""
         raise NotImplementedError
+
+    def __call__(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
+        return to_input(self.pixels(img, relpath, index))
 
 
 class TestView(ImageView):
@@ -55,10 +77,9 @@ class TestView(ImageView):
                             "transform": "resize(bicubic) center_crop rgb to_tensor normalize",
                             "mean": CLIP_MEAN, "std": CLIP_STD}
 
-    def __call__(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
+    def pixels(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
         R = self.resolution
-        img = TF.center_crop(TF.resize(img, R, interpolation=InterpolationMode.BICUBIC), [R, R])
-        return TF.normalize(TF.to_tensor(img), CLIP_MEAN, CLIP_STD)
+        return _uint8_chw(TF.center_crop(TF.resize(img, R, interpolation=InterpolationMode.BICUBIC), [R, R]))
 
 
 class TrainCrop(ImageView):
@@ -80,12 +101,14 @@ class TrainCrop(ImageView):
             flip = bool(torch.rand(1, device="cpu") < FLIP_P)
         return i, j, h, w, flip
 
-    def __call__(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
+    def pixels(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
         if index is None:
             raise ValueError("a training crop needs its index")
         R = self.resolution
         i, j, h, w, flip = self.params(img, relpath, index)
-        img = TF.resized_crop(img, i, j, h, w, [R, R], interpolation=InterpolationMode.BICUBIC)
+        # torchvision's resized_crop on a PIL image is exactly this crop, then this resize (without the
+        # per-call checks, which cost as much as the resize at 64 px)
+        img = img.crop((j, i, j + w, i + h)).resize((R, R), Image.BICUBIC)
         if flip:
-            img = TF.hflip(img)
-        return TF.normalize(TF.to_tensor(img), CLIP_MEAN, CLIP_STD)
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        return _uint8_chw(img)
