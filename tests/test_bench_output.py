@@ -17,3 +17,20 @@ def test_bench_writes_a_dated_file_and_keeps_the_reference(tmp_path, synthetic_s
     table = json.loads(written[0].read_text())["table"]
     step = next(line for line in table if "(a) training step" in line)
     assert "—" in step and " 0.0" not in step  # skipped naive cells are dashes, not zeros
+
+
+def test_bench_shows_the_input_path_before_and_after_and_the_share_of_the_encoder(tmp_path, synthetic_root,
+                                                                                   synthetic_split):
+    bench = load_script("bench")
+    out = tmp_path / "b.json"
+    assert bench.main(["--model", "random:tiny", "--split-file", synthetic_split.path, "--data-root",
+                       str(synthetic_root.parent), "--no-naive", "--repeat", "1", "--shots", "1", "--seeds", "1",
+                       "--workers", "0", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    table, img = saved["table"], saved["image_encoder"]
+    ip = img["input_path_ms_per_crop"]
+    row = next(line for line in table if "input path alone, ms/crop (old | new)" in line)
+    assert f"{ip['old']:.2f}" in row and f"{ip['new']:.2f}" in row and f"{ip['old'] / ip['new']:.1f}x" in row
+    share = next(line for line in table if "fresh crops / encoder alone, fp32" in line)
+    assert f"{100 * img['fresh_crops_fp32_img_s'] / img['ours_channels_last_img_s']:.0f}%" in share
+    assert "target ≥95%" in share and "cores" in table[0]  # the CPU it holds for is named

@@ -112,6 +112,15 @@ def cpu_info() -> Dict[str, Any]:
     return info
 
 
+def cpu_label(info: Dict[str, Any]) -> str:
+    """"AMD EPYC, 2 cores (avx2 avx512f avx512_bf16; no amx_bf16)": which CPU a timing holds for."""
+    flags = info.get("flags") or {}
+    have = [f for f in CPU_FLAGS if flags.get(f)]
+    lacks = [f for f in CPU_FLAGS if flags.get(f) is False]
+    inner = " ".join(have) + (f"; no {' '.join(lacks)}" if lacks else "")
+    return f"{info.get('model')}, {info.get('cores')} cores" + (f" ({inner})" if inner else "")
+
+
 def device_info() -> Dict[str, Any]:
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())

@@ -168,6 +168,40 @@ def pipeline_throughput(clip_model: torch.nn.Module, image_root: Path, relpaths:
     return len(items) / (time.perf_counter() - t)
 
 
+def input_path_ms(image_root: Path, relpaths: Sequence[str], resolution: int, crops_per_image: int,
+                  old: bool, batch: int = 32) -> float:
+    """Milliseconds per training crop to make the encoder's input in this process, without the encoder.
+
+    ``old``: the input path before issue 22 -- every crop decodes its image again and goes through
+    torchvision's functional crop, flip, ``to_tensor`` and ``normalize`` one crop at a time. New: the
+    run's path (``ViewDataset``: one decode per image, uint8 pixels; ``to_input`` per batch). Both give
+    the same tensors (tests/test_features.py, tests/test_fresh_crops.py).
+    """
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    from ..data.caltech101 import load_image
+    from ..features.encoder import ViewDataset
+    from ..features.views import CLIP_MEAN, CLIP_STD, TrainCrop, to_input
+
+    view, root = TrainCrop(resolution, "bench"), Path(image_root)
+    items = [(r, e) for r in relpaths for e in range(crops_per_image)]
+    if not items:
+        raise ValueError("input_path_ms needs at least one image and one crop per image")
+    t = time.perf_counter()
+    if old:
+        for rel, e in items:
+            img = load_image(root / rel)
+            i, j, h, w, flip = view.params(img, rel, e)
+            x = TF.resized_crop(img, i, j, h, w, [resolution, resolution], interpolation=InterpolationMode.BICUBIC)
+            TF.normalize(TF.to_tensor(TF.hflip(x) if flip else x), CLIP_MEAN, CLIP_STD)
+    else:
+        ds = ViewDataset(root, items, view)
+        for b in range(0, len(items), batch):
+            to_input(torch.stack([ds[k][0] for k in range(b, min(b + batch, len(items)))]))
+    return 1000 * (time.perf_counter() - t) / len(items)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (MB).
 
