@@ -56,19 +56,23 @@ def text(res):
 def test_a_clear_gain_is_higher_with_its_interval():
     t = text(loaded({1: [200, 210, 190], 2: [260, 250, 270]}))  # about +10 and +13 points
     assert re.search(r"1 shot 时 CoOp 为 \d+\.\d\d%（3 个种子[^）]*），相对零样本高 10\.0 个百分点（95% 置信区间 \[\d", t)
-    assert "在所有 shot 数上，学到的上下文都优于手写提示" in t and "低于零样本" not in t
+    assert re.search(r"学到的上下文相对手写提示（同一测试图像上的配对差）：1 shot 时高 10\.0 个百分点（95% 置信区间 \[\d+\.\d, "
+                     r"\d+\.\d\]）；2 shot 时高 13\.0 个百分点（95% 置信区间", t)
+    assert "低于零样本" not in t and "低于手写提示" not in t
 
 
 def test_a_clear_loss_is_lower_and_the_explanation_is_a_hypothesis():
     t = text(loaded({1: [-200, -180, -220], 2: [100, 110, 90]}))
     assert "相对零样本低 10.0 个百分点" in t and "在 1 shot 时 CoOp 低于零样本" in t and "假设" in t
-    assert "在 2 shot 时学到的上下文优于手写提示" in t and "在 1 shot 时不如手写提示" in t
+    assert "1 shot 时低 10.0 个百分点（95% 置信区间 [-" in t and "；2 shot 时高 5.0 个百分点（95% 置信区间" in t
+    assert "低于手写提示的情形可能的原因见第 8 节（属于假设）" in t
 
 
 def test_a_small_gain_with_a_large_spread_is_no_detectable_difference():
     t = text(loaded({1: [30, -24, 2]}))  # +1.5, -1.2, +0.1 points: mean +0.13
     assert "相对零样本没有可检测到的差异（95% 置信区间 [-" in t
-    assert "优于手写提示" not in t and "胜过" not in t and "与手写提示的差异无法与噪声区分" in t
+    assert "优于手写提示" not in t and "胜过" not in t and "噪声" not in t
+    assert "学到的上下文相对手写提示（同一测试图像上的配对差）：1 shot 时没有可检测到的差异（95% 置信区间 [-" in t
 
 
 def test_a_plateau_is_no_difference_and_no_list_is_empty():
@@ -84,7 +88,7 @@ def test_per_class_changes_state_counts_and_need_more_than_one_image():
         c[np.flatnonzero((LABELS == 0) & ~c)[0]] = True
         r.update(record(c, r["shots"], r["seed"]))
     t = text(res)
-    assert "4 个类的变化都无法与噪声区分" in t and "每类 500 张测试图像" in t and "未做多重比较校正" in t
+    assert "4 个类都没有可检测到的差异" in t and "每类 500 张测试图像" in t and "未做多重比较校正" in t
     big = loaded({1: [0]})
     c = ZS_RIGHT.copy()
     c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True  # class 'bass' gains 60 of its 500 images
@@ -123,3 +127,39 @@ def test_the_conclusion_names_model_and_data_and_random_weights():
     c = conclusion(res)
     assert "随机权重" in c and "合成数据" in c and "random:tiny 在演示用的合成数据上" in c
     assert "CoCoOp" not in c
+
+
+@pytest.mark.parametrize("mod,ok", [({1: [200, 190], 2: [250, 240]}, True),   # the same answers as CoOp: non-inferior
+                                    ({1: [150, 140], 2: [250, 240]}, False),  # 2.5 points lower at 1 shot
+                                    ({1: [185, 180], 2: [240, 230]}, False)])  # -0.6 points, ~400 images disagree: bound below -1
+def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod, ok):
+    from coop.report.comparisons import NI_MARGIN, noninferiority
+
+    res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": mod})
+    ni = noninferiority(res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
+    assert ni["noninferior"] is ok and sorted(ni["tests"]) == [1, 2]
+    assert ok == all(t["ci"][0] > -NI_MARGIN for t in ni["tests"].values())
+    t, c = text(res), conclusion(res)
+    said = "可以说 CoOp+lora 在这些 shot 数上没有损害准确率" if ok else "因此不能说 CoOp+lora 没有损害准确率"
+    assert said in t and said in c and "非劣效界（−1 个百分点）" in c
+
+
+def test_the_seed_caveat_counts_the_seeds_of_the_records():
+    assert "本次每个 shot 数最多有 2 个种子" in text(loaded({1: [10, 20]}))
+    assert "本次每个 shot 数最多有 5 个种子" in text(loaded({1: [10, 20, 0, 5, 15]}))
+    assert "最多有 1 个种子" not in text(loaded({1: [10]}))
+
+
+def test_the_per_class_table_lists_only_classes_with_a_verdict():
+    from coop.report.sections import per_class_section
+
+    res = loaded({1: [0]})
+    c = ZS_RIGHT.copy()
+    c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True  # bass: +12 points of its 500 images
+    c[np.flatnonzero((LABELS == 2) & c)[:2]] = False   # chair: -0.4 points, not detectable
+    res["coop"]["CoOp"] = [record(c, 1, 1)]
+    rows = [line for line in per_class_section(res) if line.startswith("| ") and "类别" not in line]
+    assert len(rows) == 1 and rows[0].startswith("| bass | 500 |") and rows[0].endswith(" 高 |")
+    assert "其余 3 个类没有可检测到的差异" in "\n".join(per_class_section(res))
+    flat = loaded({1: [0]})
+    assert "<!-- table:per-class -->" not in "\n".join(per_class_section(flat))

@@ -195,6 +195,8 @@ def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False
         rec["nearest_words"] = [[[f"w{shots}s{seed}v{i}n{j}", float(np.round(rng.uniform(0, 2), 4))] for j in range(3)]
                                 for i in range(n_ctx)]
         rec["n_trainable"] = 8192
+        if method and "+" in method:  # a block modification's trained size per block
+            rec["block_mod_size"] = [float(x) for x in np.round(rng.normal(0, 0.01, 3), 5)]
         rec["time_s"] = {"features": 0.5, "train": float(np.round(rng.uniform(1, 9), 3))}
     assert all(k in {**rec, "schema": 2, "complete": True, "run_id": "", "inputs": {}} for k in REQUIRED_KEYS)
     return rec
@@ -261,12 +263,18 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     # per-class changes: CoOp at 4 shots (mean over seeds) minus zero-shot, with each class's test count
     top = [x for x in recs if x["shots"] == 4]
     delta = {c: np.mean([x["per_class_accuracy"][c] for x in top]) - zs["per_class_accuracy"][c] for c in CLASSES}
-    rows = _table(md, "per-class")
+    # only the classes whose interval lies wholly on one side of 0: higher ones first, then lower ones
+    rows = _table(md, "per-class") if "<!-- table:per-class -->" in md else []
+    rest = int(re.search(r"其余 (\d+) 个类没有可检测到的差异", md).group(1)) if rows else len(CLASSES)
+    assert len(rows) + rest == len(CLASSES)
+    signs = []
     for r in rows:
         c = r[0].replace("\\_", "_")
-        assert int(r[1]) == PER_CLASS and float(r[4].split()[0]) == pytest.approx(delta[c], abs=0.005)
-    ranked = [c for c, v in sorted(delta.items(), key=lambda t: -t[1])]
-    assert [r[0].replace("\\_", "_") for r in rows][:5] == ranked[:5]
+        d, lo, hi = map(float, re.match(r"([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\]", r[4]).groups())
+        assert int(r[1]) == PER_CLASS and d == pytest.approx(delta[c], abs=0.005)
+        assert (lo > 0 and r[4].endswith(" 高")) or (hi < 0 and r[4].endswith(" 低"))
+        signs.append((r[4].endswith(" 低"), -abs(d)))
+    assert signs == sorted(signs)  # higher before lower, each by the size of the change
 
     # nearest words of every seed at the largest shot count, with their distances
     for x in top:
@@ -395,3 +403,17 @@ def test_training_recipe_in_the_report_is_the_codes():
     assert f"E = {coop_epochs(1)}（1 shot）、{coop_epochs(2)}（2、4 shot）、{coop_epochs(8)}（8、16 shot）" in recipe
     assert coop_epochs(4) == coop_epochs(2) and coop_epochs(16) == coop_epochs(8)
     assert (d.n_ctx, d.class_token_position, d.csc) == (16, "end", False)
+
+
+def test_the_bonus_hypothesis_is_tested_on_its_named_classes_and_the_trained_gates(tmp_path):
+    from coop.report.sections import HYPOTHESIS_CLASSES, block_mod_evidence
+    from coop.runs.results import load_results
+
+    d = make_results(tmp_path / "results", mods=("adapter",))
+    loaded = load_results(d)
+    text = "\n".join(block_mod_evidence(loaded))
+    for c in HYPOTHESIS_CLASSES:  # all three are among the made-up classes, 12 test images each
+        assert re.search(rf"{c}（{PER_CLASS} 张测试图）(高|低|没有可检测到的差异)，[+-]\d+\.\d\d \[", text)
+    sizes = np.mean([r["block_mod_size"] for r in loaded["coop"]["CoOp+adapter"] if r["shots"] == 4], axis=0)
+    assert "门控 g（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:+.3g}" for v in sizes) in text
+    assert block_mod_evidence(load_results(make_results(tmp_path / "plain"))) == []

@@ -119,3 +119,18 @@ def test_every_path_gives_the_same_numbers_with_openais_clip(tiny_clip, monkeypa
         assert all(torch.equal(g, h) for g, h in zip(grads, before[fast][1]))
     with torch.no_grad():
         assert torch.equal(tiny_clip.encode_text(tokens), zs_before)  # zero-shot: 77 tokens, CLIP's own path
+
+
+def test_fast_path_equals_full_length_on_rn50s_text_tower():
+    """The default case (class token at the end, shared context) on RN50's own text tower -- 12 blocks of
+    width 512, 8 heads, random weights -- in fp32: the bound the report states holds at full size too."""
+    from coop.model.clip_loader import load_clip
+
+    model, _ = load_clip("random:RN50", device="cpu")
+    assert len(model.transformer.resblocks) == 12 and model.transformer.width == 512
+    coop = _coop_with_moved_mod(model, "end", False, None)
+    target = torch.randn(len(NAMES), model.text_projection.shape[1])
+    f_plain, g_plain = _features_and_grads(coop, False, target)
+    f_fast, g_fast = _features_and_grads(coop, True, target)
+    assert rel(f_fast, f_plain) < 1e-5
+    assert g_plain[0].abs().sum() > 0 and rel(g_fast[0], g_plain[0]) < 1e-5

@@ -196,6 +196,8 @@ def _record(cfg: TrainConfig, exp: Experiment, coop: CoOp, train: TrainSet, test
         "augmentation": augmentation_record(cfg), "precision": cfg.precision,
         "departures": departures.active(asdict(cfg)),
         "history": history, "nearest_words": nearest_words(coop, exp.model),
+        # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test
+        "block_mod_size": [b.mod.size() for b in coop.encoder.blocks] if cfg.block_mod else None,
         "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
         "split": exp.split_record(), "fewshot_train": train.items,
         "skipped_images": {**train.skipped, **test.skipped}, "context_file": context_path.name,

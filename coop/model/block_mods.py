@@ -31,6 +31,11 @@ class BlockMod(nn.Module):
     def mlp_delta(self, m: torch.Tensor) -> Optional[torch.Tensor]:  # m = ln_2(x): [..., d] -> [..., d]
         return None
 
+    def size(self) -> float:
+        """How far the trained modification is from the identity (0 at initialisation): the adapter's
+        gate g, LoRA's Frobenius norm of B. Recorded per block in each run (report section 7.8)."""
+        raise NotImplementedError
+
 
 class GatedAdapter(BlockMod):
     def __init__(self, width: int, bottleneck: int = 8):
@@ -47,6 +52,9 @@ class GatedAdapter(BlockMod):
         h = self.down(m)
         return self.gate * self.up(h * torch.sigmoid(1.702 * h))  # QuickGELU, as CLIP's MLP
 
+    def size(self) -> float:
+        return float(self.gate.detach().float().cpu())
+
 
 class LoRA(BlockMod):
     def __init__(self, width: int, rank: int = 4):
@@ -60,6 +68,9 @@ class LoRA(BlockMod):
         dq = F.linear(F.linear(a, self.a[0]), self.b[0])
         dv = F.linear(F.linear(a, self.a[1]), self.b[1])
         return torch.cat([dq, torch.zeros_like(dq), dv], dim=-1)  # keys unchanged
+
+    def size(self) -> float:
+        return float(self.b.detach().float().norm().cpu())
 
 
 def make_block_mod(name: str, width: int) -> BlockMod:

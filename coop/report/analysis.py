@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..runs.results import by_shots, shot_stats
-from .comparisons import compare, compare_classes
+from .comparisons import compare, compare_classes, noninferiority
 from .stats import METHOD_NOTE_ZH, describe, verdict
 
 TOP = 3
@@ -50,23 +50,37 @@ def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]]) -> List[str]:
         out.append("随 shot 数增加（同一种子配对）：" + "；".join(steps) + "。")
     lower = [k for k in ks if tests[k] and verdict(tests[k]) == "lower"]
     if lower:
-        out.append(f"在 {'、'.join(map(str, lower))} shot 时 CoOp 低于零样本，且差异超出了噪声。一个可能的解释"
-                   f"（假设，本报告没有检验它）：每类只有这么少的训练图像时，16 个上下文向量会拟合到这几张图像的"
-                   f"偶然特征上，而手写提示不需要训练样本。")
+        n_ctx = sorted({str((r.get("config") or {}).get("n_ctx", "?")) for r in recs})
+        out.append(f"在 {'、'.join(map(str, lower))} shot 时 CoOp 低于零样本（95% 区间整体在 0 以下）。一个可能的解释"
+                   f"（假设；第 8 节给出它的可检验预测）：每类只有这么少的训练图像时，{'/'.join(n_ctx)} 个上下文向量会"
+                   f"拟合到这几张图像的偶然特征上，而手写提示不需要训练样本。")
     return out
+
+
+def split_classes(rows: List[Dict[str, Any]]):
+    """(higher, lower, count of the rest): the classes whose interval lies wholly on one side of 0,
+    largest change first, and how many have no difference we can detect."""
+    up = sorted((r for r in rows if r["verdict"] == "higher"), key=lambda r: -r["diff"])
+    down = sorted((r for r in rows if r["verdict"] == "lower"), key=lambda r: r["diff"])
+    return up, down, len(rows) - len(up) - len(down)
+
+
+def class_head(rows: List[Dict[str, Any]]) -> str:
+    """"100 个类中 3 个高、1 个低（95% 区间整体在 0 的一侧），其余 96 个没有可检测到的差异"."""
+    up, down, rest = split_classes(rows)
+    if not up and not down:
+        return f"{len(rows)} 个类都没有可检测到的差异"
+    return (f"{len(rows)} 个类中 {len(up)} 个高、{len(down)} 个低（95% 区间整体在 0 的一侧）"
+            + (f"，其余 {rest} 个没有可检测到的差异" if rest else ""))
 
 
 def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -> List[str]:
     rows = compare_classes(recs, [zs])
     if not rows:
         return []
-    up = sorted((r for r in rows if r["verdict"] == "higher"), key=lambda r: -r["diff"])
-    down = sorted((r for r in rows if r["verdict"] == "lower"), key=lambda r: r["diff"])
+    up, down, _ = split_classes(rows)
     counts = [r["n_test"] for r in rows]
-    rest = len(rows) - len(up) - len(down)
-    what = (f"{len(rows)} 个类的变化都无法与噪声区分" if not up and not down else
-            f"{len(rows)} 个类中 {len(up)} 个提升、{len(down)} 个下降超出了噪声"
-            + (f"，其余 {rest} 个类的变化无法与噪声区分" if rest else ""))
+    what = class_head(rows)
     out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本，每类单独做配对自助法检验，每类 2,000 次重采样）："
            f"{what}（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
            f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验"
@@ -88,7 +102,8 @@ def word_sentences(records: Sequence[Dict[str, Any]], kmax: int) -> List[str]:
         return [f"{kmax} shot 只有 1 个种子，无法判断上下文向量的最近词是否在种子之间重复出现。"]
     counts = Counter(w for s in per_seed for w in s)
     recurring = [(w, n) for w, n in counts.most_common() if n >= 2]
-    caveat = "（最近词只是把连续的向量投影到离散词表上的粗略读法，不是模型“学到的提示语”。）"
+    caveat = ("（最近词只是把连续的向量投影到离散词表上的粗略读法，不是模型“学到的提示语”；常见的词元在随机向量下"
+              "也可能在几个种子里重复出现，重复本身不是检验。）")
     if recurring:
         return [f"{kmax} shot 的 {len(per_seed)} 个种子中，有 {len(recurring)} 个词在至少两个种子的上下文向量最近词里都"
                 f"出现：" + "、".join(f"“{w}”（{n} 个种子）" for w, n in recurring[:5]) + "。" + caveat]
@@ -111,7 +126,11 @@ def analysis(loaded: Dict[str, Any]) -> List[str]:
     """The analysis, one paragraph per item, from the loaded results."""
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
     base = coop.get("CoOp") or []
-    out: List[str] = [METHOD_NOTE_ZH + "下文的“高/低”都指 95% 置信区间整体在 0 的一侧；“没有可检测到的差异”不等于两者相等。"]
+    n_seeds = max([len(v) for v in by_shots(base).values()] or [0])
+    seeds_note = (f"本次每个 shot 数最多有 {n_seeds} 个种子；种子这么少时，对种子的重采样会略微低估种子间的波动，"
+                  f"区间因此略偏窄。" if 1 < n_seeds < 10 else "")
+    out: List[str] = [METHOD_NOTE_ZH + seeds_note + "下文的“高/低”都指 95% 置信区间整体在 0 的一侧；"
+                      "“没有可检测到的差异”不等于两者相等。"]
     if zs and base:
         out += gain_sentences(zs, base)
         kmax = max(int(r["shots"]) for r in base)
@@ -121,11 +140,25 @@ def analysis(loaded: Dict[str, Any]) -> List[str]:
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)
     for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
         s = paired_sentences(f"{method} 相对普通 CoOp（同一 (shots, seed) 配对）", coop[method], base)
-        out += [s] if s else []
+        out += [s + noninferiority_sentence(method, coop[method], base)] if s else []
     for method, recs in baselines.items():
         s = paired_sentences(f"CoOp 相对 {method}（同一 few-shot 图像、同一种子）", base, recs)
         out += [s] if s else []
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
+
+
+def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> str:
+    """Section 9.4's test of "does not hurt accuracy": every shot count's lower 95% bound above -margin."""
+    ni = noninferiority(mod, base)
+    if ni is None:
+        return ""
+    m = ni["margin"]
+    lows = "、".join(f"{k} shot {t['ci'][0]:+.2f}" for k, t in ni["tests"].items())
+    if ni["noninferior"]:
+        return (f"按第 9.4 节事先规定的非劣效界（−{m:g} 个百分点）：各 shot 数的 95% 区间下界（{lows}）都高于 −{m:g}，"
+                f"可以说 {method} 在这些 shot 数上没有损害准确率。")
+    return (f"按第 9.4 节事先规定的非劣效界（−{m:g} 个百分点）：95% 区间下界为 {lows}，并非都高于 −{m:g}，"
+            f"因此不能说 {method} 没有损害准确率。")
 
 
 def _what(zs: Dict[str, Any]) -> str:
@@ -150,23 +183,15 @@ def conclusion(loaded: Dict[str, Any]) -> str:
     means = "、".join(f"{k} shot {st['mean']:.2f}%" for k, st in stats.items())
     text += (f"{_what(zs)}，零样本 CLIP 为 {float(zs['accuracy']):.2f}%；CoOp 的平均准确率为 {means}"
              f"（各 shot 数之间的差异见第 7.9 节的检验）。")
-    words = {k: verdict(t) if t else None for k, t in tests.items()}
-    higher = [k for k, w in words.items() if w == "higher"]
-    lower = [k for k, w in words.items() if w == "lower"]
-    level = [k for k, w in words.items() if w == "no difference"]
-    if len(higher) == len(words):
-        text += "在所有 shot 数上，学到的上下文都优于手写提示（差异超出噪声）。"
-    else:
-        if higher:
-            text += f"在 {'、'.join(map(str, higher))} shot 时学到的上下文优于手写提示；"
-        if level:
-            text += f"在 {'、'.join(map(str, level))} shot 时与手写提示的差异无法与噪声区分；"
-        if lower:
-            text += f"在 {'、'.join(map(str, lower))} shot 时不如手写提示（可能的原因见第 8 节，属于假设）；"
-        text = text.rstrip("；") + "。"
+    text += "学到的上下文相对手写提示（同一测试图像上的配对差）：" + "；".join(
+        f"{k} shot 时{_say(t)}" for k, t in tests.items()) + "。"
+    if any(t and verdict(t) == "lower" for t in tests.values()):
+        text += "低于手写提示的情形可能的原因见第 8 节（属于假设）。"
     kmax = max(stats)
     for method, recs in baselines.items():
         res = compare(list(by_shots(base).get(kmax, {}).values()), list(by_shots(recs).get(kmax, {}).values()))
         if res is not None:
             text += f"在 {kmax} shot 时，CoOp 与 {method} 相比{describe(res, 'zh')}。"
+    for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
+        text += noninferiority_sentence(method, coop[method], base)
     return text

@@ -17,6 +17,10 @@ from .stats import class_difference, mcnemar_exact, paired_bootstrap
 
 N_BOOT = 10000
 N_BOOT_CLASS = 2000  # per class (100 classes): the same test, fewer replicates
+# Non-inferiority margin for "a block modification does not hurt accuracy" (report section 9.4, stated
+# before any run): at every shot count the lower end of the 95% interval of (modified - CoOp) must lie
+# above -NI_MARGIN points (a one-sided test at the 2.5% level; Piaggio et al., JAMA 2012, CONSORT).
+NI_MARGIN = 1.0
 
 
 def correctness(rec: Dict[str, Any]) -> Optional[Dict[int, bool]]:
@@ -78,3 +82,23 @@ def compare_classes(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_
     labels_of = dict(zip(ref["test_predictions"]["index"], ref["test_predictions"]["label"]))
     labels = np.array([int(labels_of[i]) for i in common])
     return class_difference(va, vb, labels, list(ref.get("classnames") or []), n_boot=n_boot, seed=0)
+
+
+def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
+                   margin: float = NI_MARGIN) -> Optional[Dict[str, Any]]:
+    """Is ``a`` no worse than ``b`` by more than ``margin`` points at every shot count both have?
+
+    ``{"tests": {shots: compare result}, "noninferior": bool, "margin": margin}``; None when no shot
+    count can be paired. Decided by the lower ends of the paired 95% intervals, never by the means."""
+    def by_k(recs):
+        out: Dict[int, List[Dict[str, Any]]] = {}
+        for r in recs:
+            out.setdefault(int(r["shots"]), []).append(r)
+        return out
+
+    ka, kb = by_k(a), by_k(b)
+    tests = {k: compare(ka[k], kb[k]) for k in sorted(set(ka) & set(kb))}
+    tests = {k: t for k, t in tests.items() if t is not None}
+    if not tests:
+        return None
+    return {"tests": tests, "margin": margin, "noninferior": all(t["ci"][0] > -margin for t in tests.values())}

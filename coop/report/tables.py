@@ -120,12 +120,17 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
     recs = _all_records(loaded)
     models = sorted({f"{(r.get('model') or {}).get('name')} (sha256 {str((r.get('model') or {}).get('sha256'))[:12]}…)"
                      for r in recs})
-    splits = sorted({f"{(r.get('split') or {}).get('file')} (sha256 {str((r.get('split') or {}).get('sha256'))[:12]}…)"
-                     for r in recs})
+    splits = sorted({f"{Path(str((r.get('split') or {}).get('file'))).name} "
+                     f"(sha256 {str((r.get('split') or {}).get('sha256'))[:12]}…)" for r in recs})
     n_test = sorted({int(r["n_test"]) for r in recs})
     lines = [f"- 模型：{'; '.join(models)}" + ("  **（记录来自不同的模型！）**" if len(models) > 1 else ""),
              f"- 划分：{'; '.join(splits)}" + ("  **（记录来自不同的划分文件！）**" if len(splits) > 1 else ""),
              f"- 测试集图像数：{', '.join(map(str, n_test))}" + ("  **（各记录不一致！）**" if len(n_test) > 1 else "")]
+    scales = sorted({round(float(s), 4) for s in ((r.get("model") or {}).get("logit_scale_exp") for r in recs)
+                     if s is not None})
+    if scales:
+        lines.append(f"- 权重中的 logit 缩放 s = exp(logit_scale)：{', '.join(f'{s:g}' for s in scales)}"
+                     "（第 2.4 节；CLIP 训练时把它截在 100 以内）")
     if any(r.get("demo") for r in recs):
         lines.append("- 这些记录标记为 demo（合成数据）。")
     return lines

@@ -72,7 +72,9 @@ class Experiment:
 
     def model_record(self) -> Dict:
         return {"name": self.info.name, "sha256": self.info.sha256, "path": self.info.path,
-                "random_weights": self.info.random_weights}
+                "random_weights": self.info.random_weights,
+                # s = exp(logit_scale) as stored in the weights: the scale of every logit (CLIP caps it at 100)
+                "logit_scale_exp": float(self.model.logit_scale.detach().float().exp().cpu())}
 
     def inputs(self, relpaths: Sequence[str]) -> Dict:
         """What a run that read ``relpaths`` was made from (:mod:`coop.runs.provenance`)."""
