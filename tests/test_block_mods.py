@@ -140,3 +140,21 @@ def test_train_coop_with_a_block_mod_writes_its_own_results(synthetic_root, synt
     out = tmp_path / "eval.json"
     assert zeroshot.main(common + ["--context", str(path.with_suffix(".pt")), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["accuracy"] == rec["accuracy"]
+
+
+def test_a_modifications_size_is_zero_at_start_and_sign_free(tiny_clip):
+    """What each run records per block (report 7.8): 0 at initialisation; |g| for the adapter (g and -g
+    with -up are the same function); |B A| for LoRA, the update itself (not B alone)."""
+    import torch
+
+    from coop.model.block_mods import make_block_mod
+
+    width = tiny_clip.ln_final.weight.shape[0]
+    adapter, lora = make_block_mod("adapter", width), make_block_mod("lora", width)
+    assert adapter.size() == 0.0 and lora.size() == 0.0
+    with torch.no_grad():
+        adapter.gate.fill_(-0.25)
+        lora.b.normal_()
+    assert adapter.size() == 0.25
+    expected = torch.sqrt(sum((lora.b[i] @ lora.a[i]).square().sum() for i in range(2))).detach()
+    assert abs(lora.size() - float(expected)) < 1e-4 * float(expected)

@@ -196,7 +196,7 @@ def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False
                                 for i in range(n_ctx)]
         rec["n_trainable"] = 8192
         if method and "+" in method:  # a block modification's trained size per block
-            rec["block_mod_size"] = [float(x) for x in np.round(rng.normal(0, 0.01, 3), 5)]
+            rec["block_mod_size"] = [float(x) for x in np.round(np.abs(rng.normal(0, 0.01, 3)), 5)]
         rec["time_s"] = {"features": 0.5, "train": float(np.round(rng.uniform(1, 9), 3))}
     assert all(k in {**rec, "schema": 2, "complete": True, "run_id": "", "inputs": {}} for k in REQUIRED_KEYS)
     return rec
@@ -252,13 +252,15 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
         mean, std = re.match(r"([\d.]+) ± ([\d.]+)", r[3]).groups()
         assert int(r[2]) == len(accs) == 3
         assert float(mean) == pytest.approx(np.mean(list(accs.values())), abs=0.005)
-        assert float(std) == pytest.approx(np.std(list(accs.values())), abs=0.005)
+        assert float(std) == pytest.approx(np.std(list(accs.values()), ddof=1), abs=0.005)  # sample std
         per_seed = {int(s): float(a) for s, a in re.findall(r"s(\d+)=([\d.]+)", r[4])}
         assert per_seed.keys() == accs.keys()
         for s, a in accs.items():
             assert per_seed[s] == pytest.approx(a, abs=0.005)
         diff, lo, hi = map(float, re.match(r"([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\]", r[5]).groups())
         assert diff == pytest.approx(np.mean(list(accs.values())) - zs["accuracy"], abs=0.005) and lo <= diff <= hi
+        last = np.mean([x["history"]["train_acc"][-1] for x in recs if x["shots"] == k])
+        assert float(r[6]) == pytest.approx(last, abs=0.005)  # the last epoch's training accuracy (section 8 (a))
 
     # per-class changes: CoOp at 4 shots (mean over seeds) minus zero-shot, with each class's test count
     top = [x for x in recs if x["shots"] == 4]
@@ -405,15 +407,26 @@ def test_training_recipe_in_the_report_is_the_codes():
     assert (d.n_ctx, d.class_token_position, d.csc) == (16, "end", False)
 
 
-def test_the_bonus_hypothesis_is_tested_on_its_named_classes_and_the_trained_gates(tmp_path):
-    from coop.report.sections import HYPOTHESIS_CLASSES, block_mod_evidence
+def test_the_bonus_hypothesis_is_tested_on_rare_name_classes_and_the_trained_gates(tmp_path):
+    from coop.report.sections import block_mod_evidence, rare_name_classes
     from coop.runs.results import load_results
 
+    assert rare_name_classes(CLASSES) == ["dalmatian"]  # dalmati + an; yin, yang, water, lilly are single tokens
+    assert rare_name_classes(["gerenuk", "stop_sign", "crayfish"]) == ["gerenuk", "crayfish"]
     d = make_results(tmp_path / "results", mods=("adapter",))
     loaded = load_results(d)
     text = "\n".join(block_mod_evidence(loaded))
-    for c in HYPOTHESIS_CLASSES:  # all three are among the made-up classes, 12 test images each
-        assert re.search(rf"{c}（{PER_CLASS} 张测试图）(高|低|没有可检测到的差异)，[+-]\d+\.\d\d \[", text)
+    assert re.search(rf"类名含 CLIP 词表没有的词的 1 个类（{PER_CLASS} 张测试图）(高|低|没有可检测到的差异)，[+-]\d+\.\d \[", text)
+    assert f"其余类（{PER_CLASS * (len(CLASSES) - 1)} 张）" in text and "两者之差（假设预测为正）" in text
     sizes = np.mean([r["block_mod_size"] for r in loaded["coop"]["CoOp+adapter"] if r["shots"] == 4], axis=0)
-    assert "门控 g（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:+.3g}" for v in sizes) in text
+    assert "|g|（门控的绝对值）（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:.3f}" for v in sizes) in text
     assert block_mod_evidence(load_results(make_results(tmp_path / "plain"))) == []
+
+
+def test_the_rare_name_count_in_section_9_is_the_codes():
+    from coop.data.split import read_split
+    from coop.report.sections import rare_name_classes
+
+    rare = rare_name_classes(read_split(ROOT / "splits" / "caltech101.json").classnames)
+    assert len(rare) == 21 and {"dalmatian", "gerenuk"} <= set(rare) and "yin_yang" not in rare
+    assert f"100 个类中有 {len(rare)} 个" in (ROOT / "report" / "REPORT.md").read_text(encoding="utf-8")

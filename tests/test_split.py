@@ -99,3 +99,26 @@ def test_coop_published_split_reads_and_matches_the_real_data():
     assert split.classnames == [c.classname for c in classes]
     ours = read_split(ROOT / "splits" / "caltech101.json")
     assert ours.classnames == split.classnames
+
+
+def test_the_published_tables_note_counts_overlap_only_for_the_split_it_was_counted_on(tmp_path):
+    from coop.methods.departures import COOP_SPLIT_SHA256
+    from coop.report import published
+    from coop.utils.hashing import sha256_file
+
+    ours = sha256_file(str(ROOT / "splits" / "caltech101.json"))
+    note = "\n".join(published.markdown(86.0, split_sha=ours))
+    assert "1,217 张" in note and "之差可能来自" in note
+    assert "测试图像相同" in "\n".join(published.markdown(86.0, split_sha=COOP_SPLIT_SHA256))
+    other = "\n".join(published.markdown(86.0, split_sha="0" * 64, random_weights=True))
+    assert "重叠没有计算" in other and "1,217" not in other and "我们的零样本" not in other
+
+
+@needs_real_data
+def test_the_overlap_counts_are_those_of_the_two_split_files():
+    from coop.report.published import COOP_TEST_IN_OURS
+
+    coop_test = {rel for rel, _, _ in read_split(COOP_SPLIT).test}
+    ours = read_split(ROOT / "splits" / "caltech101.json")
+    counted = {part: len(coop_test & {rel for rel, _, _ in getattr(ours, part)}) for part in ("train", "val", "test")}
+    assert counted == COOP_TEST_IN_OURS

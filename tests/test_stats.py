@@ -197,3 +197,26 @@ def test_phrases_and_notes():
     assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI [0.0, 0.5])"
     for note in (METHOD_NOTE_ZH, METHOD_NOTE_EN):
         assert all(s in note for s in ("Efron", "McNemar", "1947", "Dietterich", "1998", "10,000", "95%"))
+
+
+def test_the_seed_part_is_rescaled_to_the_unbiased_variance():
+    """Two seeds at +2 and -2 points (400 of 20,000 images each way, little image noise): plain seed
+    resampling puts a quarter of the replicates at -2 (lower bound about -2); rescaled by sqrt(k/(k-1))
+    = sqrt(2), the all-worst-seed replicates sit at about -2.83."""
+    rng = np.random.default_rng(21)
+    up, down = pair(rng, 20000, 15000, 400, 0), pair(rng, 20000, 15000, 0, 400)
+    r = paired_bootstrap([up[0], down[0]], [up[1], down[1]], n_boot=4000)
+    assert r["diff"] == pytest.approx(0.0, abs=1e-9)
+    assert -2 * math.sqrt(2) - 0.35 < r["ci"][0] < -2 * math.sqrt(2) + 0.25 and r["ci"][1] == pytest.approx(-r["ci"][0], abs=0.4)
+
+
+def test_seed_t_interval_is_students_over_the_seed_differences():
+    from coop.report.stats import seed_t_interval
+
+    rng = np.random.default_rng(22)
+    runs = [pair(rng, 2000, 1600, 40 + d, 40) for d in (20, 20, -8)]  # +1.0, +1.0, -0.4 points
+    lo, hi = seed_t_interval([x for x, _ in runs], [y for _, y in runs])
+    d = np.array([1.0, 1.0, -0.4])
+    half = 4.302652729911275 * d.std(ddof=1) / math.sqrt(3)  # t(0.975, df=2)
+    assert (lo, hi) == pytest.approx((d.mean() - half, d.mean() + half), abs=1e-9)
+    assert seed_t_interval([runs[0][0]], [runs[0][1]]) is None  # one seed: no interval over seeds

@@ -33,7 +33,8 @@ class BlockMod(nn.Module):
 
     def size(self) -> float:
         """How far the trained modification is from the identity (0 at initialisation): the adapter's
-        gate g, LoRA's Frobenius norm of B. Recorded per block in each run (report section 7.8)."""
+        |g|, LoRA's Frobenius norm of its update B A (q and v together). Recorded per block in each run
+        (report section 7.8); signs are left out, as (g, up) and (-g, -up) are the same function."""
         raise NotImplementedError
 
 
@@ -53,7 +54,7 @@ class GatedAdapter(BlockMod):
         return self.gate * self.up(h * torch.sigmoid(1.702 * h))  # QuickGELU, as CLIP's MLP
 
     def size(self) -> float:
-        return float(self.gate.detach().float().cpu())
+        return abs(float(self.gate.detach().float().cpu()))
 
 
 class LoRA(BlockMod):
@@ -70,7 +71,7 @@ class LoRA(BlockMod):
         return torch.cat([dq, torch.zeros_like(dq), dv], dim=-1)  # keys unchanged
 
     def size(self) -> float:
-        return float(self.b.detach().float().norm().cpu())
+        return float(torch.linalg.matrix_norm(self.b.detach().float() @ self.a.detach().float()).norm().cpu())
 
 
 def make_block_mod(name: str, width: int) -> BlockMod:

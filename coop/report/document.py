@@ -46,6 +46,9 @@ STANDALONE_REFERENCES = (
          "Psychometrika 12(2):153-157, 1947."),
     (14, "T. G. Dietterich. Approximate Statistical Tests for Comparing Supervised Classification Learning "
          "Algorithms. Neural Computation 10(7):1895-1923, 1998."),
+    (17, "G. Piaggio, D. R. Elbourne, S. J. Pocock, et al. Reporting of Noninferiority and Equivalence Randomized "
+         "Trials: Extension of the CONSORT 2010 Statement. JAMA 308(24):2594-2604, 2012."),
+    (18, "A. C. Davison, D. V. Hinkley. Bootstrap Methods and their Application. Cambridge University Press, 1997."),
 )
 
 
@@ -83,8 +86,9 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     lines += _accuracy_table(loaded, summary, methods)
     lines += ["",
               "准确率为测试集 top-1 (%)，CoOp 取最后一个 epoch 的模型（不按测试集挑选）。"
-              "标准差为各种子间的总体标准差（numpy.std，ddof=0）；“相对零样本”是同一测试图像上的配对差及其 95% 置信区间"
-              "（配对自助法，见 7.9 节开头），“高/低”表示区间整体在 0 的一侧。", ""]
+              "标准差为各种子间的样本标准差（numpy.std，ddof=1；只有 1 个种子时记为 0）；“相对零样本”是同一测试图像上的配对差及其 95% 置信区间"
+              "（配对自助法，见 7.9 节开头），“高/低”表示区间整体在 0 的一侧。最后一列是最后一个 epoch 在随机裁剪上的训练准确率"
+              "（种子平均；与测试准确率不在同一批图像上，只作观察，见第 8 节）。", ""]
     lines += _provenance(loaded) + [""]
 
     lines += ["### 7.2 few-shot 曲线", ""]
@@ -118,7 +122,7 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     for paragraph in analysis(loaded):
         lines += [paragraph, ""]
     lines += ["### 7.10 结论（由结果文件计算生成）", "", conclusion(loaded), ""]
-    if title:  # a file of its own: the references the text cites ([12]-[14] are the report's numbers)
+    if title:  # a file of its own: the references the text cites (numbered as in the report)
         lines += ["### 参考文献", ""] + [f"{n}. {ref}" for n, ref in STANDALONE_REFERENCES] + [""]
     if random_weights:
         lines += ["", BANNER]

@@ -3,14 +3,14 @@ zero-shot prompt wordings, and the per-class changes -- each difference with its
 (:mod:`coop.report.comparisons`)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..runs.results import by_shots, shot_stats
+from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .analysis import class_head, split_classes
-from .comparisons import compare, compare_classes, mcnemar
+from .comparisons import compare, compare_classes, compare_group, mcnemar
 from .stats import verdict
 from .tables import f2
 
@@ -58,7 +58,10 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
         out.append("")
     out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
     zs = loaded.get("zeroshot")
-    return out + published.markdown(float(zs["accuracy"]) if zs else None)
+    shas = {(r.get("split") or {}).get("sha256") for r in ([zs] if zs else []) + list(base)}
+    return out + published.markdown(float(zs["accuracy"]) if zs else None,
+                                    split_sha=shas.pop() if len(shas) == 1 else None,
+                                    random_weights=any_random(loaded))
 
 
 def prompts_section(loaded: Dict[str, Any]) -> List[str]:
@@ -107,14 +110,24 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
                    "即使其变化的数值大，也可能只是少数几张图。"]
 
 
-# The class names section 9.1's hypothesis points at: rare or ambiguous in pre-training text.
-HYPOTHESIS_CLASSES = ("yin_yang", "water_lilly", "dalmatian")
+def rare_name_classes(classnames: Sequence[str]) -> List[str]:
+    """Section 9.1's group: the classes with a word of their name that CLIP's BPE vocabulary has no
+    single token for (e.g. dalmatian -> dalmati + an), i.e. words rare in CLIP's pre-training text."""
+    from clip.simple_tokenizer import SimpleTokenizer
+
+    tok = SimpleTokenizer()
+    return [c for c in classnames if any(len(tok.encode(w)) > 1 for w in c.replace("_", " ").split())]
+
+
+def _ci(res: Dict[str, Any]) -> str:
+    lo, hi = res["ci"]
+    return f"{res['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
 def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
     """Section 9.1's hypothesis, tested where the records allow: each modification against plain CoOp
-    on the classes the hypothesis names (paired, per class), and how far training moved the
-    modification from the identity (the adapter's gate g, LoRA's |B|), per block."""
+    on the rare-name classes pooled, on the other classes, and the contrast of the two (paired,
+    per image); and how far training moved the modification from the identity, per block."""
     coop = loaded["coop"]
     base = by_shots(coop.get("CoOp") or [])
     out: List[str] = []
@@ -124,19 +137,22 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
         if not common:
             continue
         k = common[-1]
-        rows = {r["class"]: r for r in compare_classes(list(recs[k].values()), list(base[k].values()))}
-        named = [rows[c] for c in HYPOTHESIS_CLASSES if c in rows]
-        if named:
-            out.append(f"第 9.1 节假设点名的类，{method} 相对普通 CoOp（{k} shot，同一种子配对，每类 2,000 次重采样）：" +
-                       "；".join(f"{r['class']}（{r['n_test']} 张测试图）{VERDICT_ZH[r['verdict']]}，"
-                                 f"{r['diff']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for r in named) +
-                       f"。这是对假设的直接检验，但这些类各只有 {min(r['n_test'] for r in named)}"
-                       f"{'' if len({r['n_test'] for r in named}) == 1 else '–' + str(max(r['n_test'] for r in named))} 张"
-                       "测试图，检验力很低：“没有可检测到的差异”不说明假设不成立。")
-        sizes = [r.get("block_mod_size") for r in recs[k].values() if r.get("block_mod_size")]
+        mine, theirs = list(recs[k].values()), list(base[k].values())
+        group = rare_name_classes(list(mine[0].get("classnames") or []))
+        res = compare_group(mine, theirs, group) if group else None
+        if not group:
+            out.append("第 9.1 节的假设无法在这里检验：没有一个类名含 CLIP 词表里没有单个词元的词。")
+        elif res is not None:
+            c = res["contrast"]
+            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（{k} shot，同一种子配对，2,000 次重采样）：类名含 CLIP 词表"
+                       f"没有的词的 {res['n_classes']} 个类（{c['n_images']} 张测试图）{VERDICT_ZH[verdict(res['group'])]}，"
+                       f"{_ci(res['group'])}；其余类（{c['n_other']} 张）{VERDICT_ZH[verdict(res['others'])]}，"
+                       f"{_ci(res['others'])}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
+                       "这是对假设的部分检验：它不区分“罕见”与类名的其他性质，而已经全对的类无法再提高。")
+        sizes = [r.get("block_mod_size") for r in mine if r.get("block_mod_size")]
         if sizes:
             mean = np.mean(np.array(sizes, dtype=float), axis=0)
-            what = "门控 g" if "adapter" in method else "|B|（LoRA 的 B 的 Frobenius 范数）"
+            what = "|g|（门控的绝对值）" if "adapter" in method else "‖BA‖（LoRA 更新的 Frobenius 范数）"
             out.append(f"{method} 训练后各块的{what}（{k} shot，{len(sizes)} 个种子的平均，第 1–{len(mean)} 块；"
-                       f"0 即普通 CoOp）：" + "、".join(f"{v:+.3g}" for v in mean) + "。")
+                       f"0 即普通 CoOp）：" + "、".join(f"{v:.3f}" for v in mean) + "。")
     return out

@@ -131,6 +131,8 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
     if scales:
         lines.append(f"- 权重中的 logit 缩放 s = exp(logit_scale)：{', '.join(f'{s:g}' for s in scales)}"
                      "（第 2.4 节；CLIP 训练时把它截在 100 以内）")
+    precisions = sorted({str(r.get("precision") or (r.get("config") or {}).get("precision") or "fp32") for r in recs})
+    lines.append(f"- 精度：{', '.join(precisions)}" + ("  **（记录的精度不一致）**" if len(precisions) > 1 else ""))
     if any(r.get("demo") for r in recs):
         lines.append("- 这些记录标记为 demo（合成数据）。")
     return lines
@@ -139,10 +141,11 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
 def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> List[str]:
     zs = loaded["zeroshot"]
     out = ["<!-- table:accuracy -->",
-           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 [95% CI] |",
-           "|---|---:|---:|---:|---|---|"]
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 [95% CI] | "
+           "最后 epoch 训练准确率 (%) |",
+           "|---|---:|---:|---:|---|---|---:|"]
     if zs:
-        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — |")
+        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — | — |")
     from .comparisons import compare
     from .sections import ci_cell
 
@@ -151,7 +154,10 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
         for k, s in summary[method].items():
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
             delta = ci_cell(compare(list(runs[k].values()), [zs])) if zs else "—"
-            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} |")
+            last = [float(r["history"]["train_acc"][-1]) for r in runs[k].values()
+                    if (r.get("history") or {}).get("train_acc")]
+            train = f2(float(np.mean(last))) if last else "—"
+            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} | {train} |")
     return out
 
 
@@ -199,7 +205,6 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
             common = [sd for sd in s["seeds"] if k in base and sd in base[k]["seeds"]]
             if method != "CoOp" and common:
                 b = [base[k]["accuracies"][base[k]["seeds"].index(sd)] for sd in common]
-                mine = [s["accuracies"][s["seeds"].index(sd)] for sd in common]
                 res = compare(list(recs[k].values()), list(base_recs.get(k, {}).values()))
                 ref = f2(float(np.mean(b)))
                 diff = ci_cell(res) if res else "无法检验（缺少逐图预测）"

@@ -235,7 +235,8 @@ def by_shots(records: List[Dict[str, Any]]) -> Dict[int, Dict[int, Dict[str, Any
 def shot_stats(records: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
     """Per number of shots: ``{"seeds", "accuracies", "mean", "std", "n"}`` over the seeds present.
 
-    ``std`` is the *population* standard deviation (ddof=0), so one seed gives 0 rather than NaN.
+    ``std`` is the *sample* standard deviation over the seeds (ddof=1, the usual estimate from a few
+    seeds); one seed has none and gets 0, shown as such with ``n`` = 1.
     The figure and the report both use this, so they always show the same numbers.
     """
     import numpy as np
@@ -245,7 +246,8 @@ def shot_stats(records: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
         ss = sorted(seeds)
         accs = [float(seeds[s]["accuracy"]) for s in ss]
         a = np.asarray(accs, dtype=float)
-        out[k] = {"seeds": ss, "accuracies": accs, "mean": float(a.mean()), "std": float(a.std(ddof=0)), "n": len(ss)}
+        out[k] = {"seeds": ss, "accuracies": accs, "mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(ss) > 1 else 0.0,
+                 "n": len(ss)}
     return out
 
 
