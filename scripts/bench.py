@@ -186,7 +186,7 @@ def main(argv=None) -> int:
                 rows.append(("    ... fresh crops / encoder alone, fp32", "—", f"{100 * share:.0f}%", "target ≥95%"))
     if "input_path_ms_per_crop" in img:
         ip = img["input_path_ms_per_crop"]
-        rows.append(("    ... input path alone, ms/crop (old | new)", f"{ip['old']:.2f}", f"{ip['new']:.2f}",
+        rows.append(("    ... input path alone, ms/crop (old / new)", f"{ip['old']:.2f}", f"{ip['new']:.2f}",
                      f"{ip['old'] / ip['new']:.1f}x"))
     key = "cuda_max_allocated_mb" if device.startswith("cuda") else "peak_rss_mb"
     rows.append((f"(d) peak memory, MB ({key})", f"{mem['naive'][key]:.0f}" if "naive" in mem else "—",

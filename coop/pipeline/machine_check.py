@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 CPU_WHEELS = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
-# The demo's work that does not scale with the counts: start-up and imports, the 27 baseline runs,
-# the figure and the report -- about 15 s on 2 CPU cores (the baselines' own records: 10.3 s).
+# The demo's work that does not scale with the counts: start-up and imports (3.5 s), the 27 baseline
+# runs (about 9 s, 6.5 of them the linear probe's C search), the figure and the report (1.5 s) --
+# about 15 s on 2 CPU cores of an AMD EPYC (2026-11-30).
 DEMO_FIXED_S = 15.0
 UNCERTAINTY = 0.25
 
@@ -200,8 +201,9 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
     t1 = time.perf_counter()
     tiny, _ = load_clip("random:tiny", device=device)
     demo_load_s = time.perf_counter() - t1
-    demo_units = {"fp32": _units(tiny, B.build_coop(tiny, demo.classnames), root, rels, "fp32", crops=32, batch=32,
-                                 workers=None, step_repeat=5, encoder=False)}  # the demo's default precision
+    # the demo's default precision, and its workers: 0 (run_all --demo cuts its 64-px crops in-process)
+    demo_units = {"fp32": _units(tiny, B.build_coop(tiny, demo.classnames), root, rels, "fp32", crops=64, batch=32,
+                                 workers=0, step_repeat=5, encoder=False)}
     wall = time.perf_counter() - t0
     workers = "DataLoader workers" if rn50["workers"] is None else "decoded in this process"
     return {"model": "random:RN50", "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
@@ -209,7 +211,7 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
             "elapsed_s": wall, "others_cpu_share": others_share(cpu0, cpu_seconds(), wall, os.cpu_count()),
             "what": f"encoder: batch 32 channels-last, 1 timed batch after 1 warm-up; input path: "
                     f"{len(rn50['rels'])} synthetic JPEGs x {rn50['crops']} fresh crops, {workers}, batches of "
-                    f"{rn50['batch']} after one warm-up batch (tiny: {len(rels)} x 32 crops, the demo's workers); "
+                    f"{rn50['batch']} after one warm-up batch (tiny: {len(rels)} x 64 crops, in this process as the demo); "
                     f"CoOp step: batch 32, {len(names)} classes, median of 2 after 1 warm-up (tiny: of 5)"}
 
 
