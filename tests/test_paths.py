@@ -38,3 +38,19 @@ def test_clip_dir_flag_and_environment_variable(tmp_path, synthetic_root, synthe
             out = run(args, cwd=tmp_path, env={"COOP_CLIP_DIR": str(weights)})
         assert out.returncode == 2 and str(weights / "RN50.pt") in out.stderr and "Traceback" not in out.stderr
         assert (weights / "RN50.pt").read_bytes() == b"not the weights"
+
+
+def test_only_a_script_run_as_main_skips_the_last_garbage_collection(tmp_path):
+    """cli() calls gc.freeze() when the wrapped main is a script's __main__ (the process ends next);
+    a main called as a library function (the tests, run_all importing train_coop) leaves gc alone."""
+    import gc
+
+    from coop.utils.errors import cli
+
+    before = gc.get_freeze_count()
+    assert cli(lambda argv=None: 0)([]) == 0 and gc.get_freeze_count() == before
+    script = tmp_path / "s.py"
+    script.write_text("import gc, sys\nfrom coop.utils.errors import cli\n@cli\ndef main(argv=None):\n    return 3\n"
+                      "code = main()\nprint(gc.get_freeze_count() > 0)\nsys.exit(code)\n")
+    out = run([str(script)], tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert out.returncode == 3 and out.stdout.strip() == "True", out.stderr
