@@ -139,11 +139,11 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
     ni = noninferiority(res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
     assert ni["noninferior"] is ok and sorted(ni["tests"]) == [1, 2]
     for k, test in ni["tests"].items():  # the lower of the bootstrap's and the seeds' t interval's bounds
-        assert ni["lower"][k] == min(test["ci"][0], test["seed_t_ci"][0])
+        assert ni["lower"][k] == min(test["ci_bootstrap"][0], test["seed_t_ci"][0]) == test["ci"][0]
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
-    said = "可以说 CoOp+lora 非劣于 CoOp（损失不超过 1.0 个百分点）" if ok else "因此不能说 CoOp+lora 非劣于 CoOp"
-    assert said in t and said in c and "非劣效界（-1.0 个百分点；" in c
+    said = "可以说 CoOp+lora 非劣于 CoOp（损失不超过 1.00 个百分点）" if ok else "因此不能说 CoOp+lora 非劣于 CoOp"
+    assert said in t and said in c and "非劣效界（-1.00 个百分点；" in c
 
 
 def test_noninferiority_takes_the_seeds_t_bound_when_seeds_disagree():
@@ -160,7 +160,7 @@ def test_noninferiority_takes_the_seeds_t_bound_when_seeds_disagree():
         mod.update(record(c, 1, mod["seed"], "CoOp+lora"))
     ni = noninferiority(res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
     t = ni["tests"][1]
-    assert t["ci"][0] > -1.0 > t["seed_t_ci"][0] and ni["lower"][1] == t["seed_t_ci"][0] and not ni["noninferior"]
+    assert t["ci_bootstrap"][0] > -1.0 > t["seed_t_ci"][0] and ni["lower"][1] == t["seed_t_ci"][0] and not ni["noninferior"]
 
 
 def test_the_seed_caveat_counts_the_seeds_of_the_records():
@@ -182,3 +182,30 @@ def test_the_per_class_table_lists_only_classes_with_a_verdict():
     assert "其余 3 个类没有可检测到的差异" in "\n".join(per_class_section(res))
     flat = loaded({1: [0]})
     assert "<!-- table:per-class -->" not in "\n".join(per_class_section(flat))
+
+
+def test_noninferiority_needs_every_shot_count_and_two_seed_pairs():
+    """One seed pair has no t bound (the seeds' spread would be left out), and a shot count only one
+    side has cannot be judged: either way the claim is not made, and the sentence says why."""
+    from coop.report.analysis import noninferiority_sentence
+    from coop.report.comparisons import noninferiority
+
+    res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [200], 2: [250, 240]}})
+    ni = noninferiority(res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
+    assert ni["untested"] == [1] and not ni["noninferior"]
+    said = noninferiority_sentence("CoOp+lora", res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
+    assert "1 shot 无法判断" in said and "因此不能说 CoOp+lora 非劣于 CoOp" in said
+    res = loaded({1: [200, 190], 2: [250, 240], 4: [260, 250]}, mods={"CoOp+lora": {1: [200, 190], 2: [250, 240]}})
+    ni = noninferiority(res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
+    assert ni["untested"] == [4] and not ni["noninferior"] and sorted(ni["lower"]) == [1, 2]
+
+
+def test_every_verdict_uses_the_union_with_the_seeds_t_interval():
+    """Seeds +4.0, +4.0, +1.0 points over zero-shot: the bootstrap interval alone lies above 0, the
+    union with the t interval over 3 seeds (t = 4.30) does not -> no detectable difference."""
+    from coop.report.comparisons import compare
+
+    res = loaded({1: [80, 80, 20]})
+    t = compare(res["coop"]["CoOp"], [res["zeroshot"]])
+    assert t["ci_bootstrap"][0] > 0 > t["seed_t_ci"][0] and t["ci"] == (t["seed_t_ci"][0], max(t["ci_bootstrap"][1], t["seed_t_ci"][1]))
+    assert "1 shot 时没有可检测到的差异" in conclusion(res)

@@ -416,10 +416,10 @@ def test_the_bonus_hypothesis_is_tested_on_rare_name_classes_and_the_trained_gat
     d = make_results(tmp_path / "results", mods=("adapter",))
     loaded = load_results(d)
     text = "\n".join(block_mod_evidence(loaded))
-    assert re.search(rf"类名含 CLIP 词表没有的词的 1 个类（{PER_CLASS} 张测试图）(高|低|没有可检测到的差异)，[+-]\d+\.\d \[", text)
-    assert f"其余类（{PER_CLASS * (len(CLASSES) - 1)} 张）" in text and "两者之差（假设预测为正）" in text
+    # one rare-name class among 7: too few to resample classes -- said, not tested
+    assert "无法以类为单位重采样" in text and "（1 个）" in text
     sizes = np.mean([r["block_mod_size"] for r in loaded["coop"]["CoOp+adapter"] if r["shots"] == 4], axis=0)
-    assert "|g|（门控的绝对值）（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:.3f}" for v in sizes) in text
+    assert " |g|（门控的绝对值）（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:.3f}" for v in sizes) in text
     assert block_mod_evidence(load_results(make_results(tmp_path / "plain"))) == []
 
 

@@ -194,7 +194,9 @@ def test_phrases_and_notes():
     assert describe(flat) == "没有可检测到的差异（95% 置信区间 [-0.4, 1.2]）"
     assert describe(flat, "en") == "no difference we can detect (95% CI [-0.4, 1.2])"
     assert verdict({"diff": 0.5, "ci": (0.0, 1.0)}) == "no difference"  # touching 0 is not above it
-    assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI [0.0, 0.5])"
+    # a bound that would print as 0.0 keeps its digits, so the printed interval never contradicts the verdict
+    assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI [-0.04, 0.5])"
+    assert describe({"diff": 0.3, "ci": (0.004, 0.6), "level": 0.95}) == "高 0.3 个百分点（95% 置信区间 [0.004, 0.6]）"
     for note in (METHOD_NOTE_ZH, METHOD_NOTE_EN):
         assert all(s in note for s in ("Efron", "McNemar", "1947", "Dietterich", "1998", "10,000", "95%"))
 
@@ -220,3 +222,48 @@ def test_seed_t_interval_is_students_over_the_seed_differences():
     half = 4.302652729911275 * d.std(ddof=1) / math.sqrt(3)  # t(0.975, df=2)
     assert (lo, hi) == pytest.approx((d.mean() - half, d.mean() + half), abs=1e-9)
     assert seed_t_interval([runs[0][0]], [runs[0][1]]) is None  # one seed: no interval over seeds
+
+
+def test_a_small_class_needs_the_sign_test_too():
+    """4 of a 10-image class flipped to right in every seed: the percentile interval lies above 0, but
+    4 of 4 discordant images give an exact sign-test p of 0.125 -> no difference; 12 of 40 -> higher."""
+    from coop.report.stats import class_difference
+
+    rng = np.random.default_rng(23)
+    labels = np.repeat([0, 1], [10, 40])
+    b = np.zeros(50, bool)
+    b[rng.choice(50, 20, replace=False)] = True
+    a = b.copy()
+    a[np.flatnonzero(~b & (labels == 0))[:4]] = True
+    a[np.flatnonzero(~b & (labels == 1))[:12]] = True
+    rows = {r["class"]: r for r in class_difference([a] * 3, [b] * 3, labels, ["small", "big"], n_boot=2000)}
+    assert rows["small"]["ci"][0] > 0 and rows["small"]["p_sign"] == 0.125 and rows["small"]["verdict"] == "no difference"
+    assert rows["big"]["p_sign"] < 0.001 and rows["big"]["verdict"] == "higher"
+
+
+def test_the_group_contrast_resamples_classes():
+    """10 group classes and 20 others; every class has its own gain (-6..+6 points around 0), none by
+    group: the class-level interval is wide and contains 0; a +8-point gain on every group class is
+    'higher' against the others."""
+    from coop.report.stats import group_contrast
+
+    rng = np.random.default_rng(24)
+    n_cls, per = 30, 40
+    labels = np.repeat(np.arange(n_cls), per)
+    b = rng.random(labels.size) < 0.6
+
+    def with_gains(gains):
+        a = b.copy()
+        for c, g in enumerate(gains):
+            idx = np.flatnonzero(labels == c)
+            pool = idx[~a[idx]] if g > 0 else idx[a[idx]]
+            a[pool[:abs(int(g))]] = g > 0
+        return a
+
+    mixed = with_gains(rng.integers(-3, 4, n_cls))  # each class +-3 images of 40: +-7.5 points
+    res = group_contrast([mixed] * 3, [b] * 3, labels, list(range(10)))
+    assert res["group"]["n_classes"] == 10 and res["others"]["n_classes"] == 20 and res["group"]["n_images"] == 400
+    lo, hi = res["contrast"]["ci"]
+    assert lo < 0 < hi and hi - lo > 4  # class-to-class variation, not images, sets the width
+    boosted = with_gains([4] * 10 + [0] * 20)
+    assert verdict(group_contrast([boosted] * 3, [b] * 3, labels, list(range(10)))["contrast"]) == "higher"

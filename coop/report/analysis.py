@@ -57,6 +57,10 @@ def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]]) -> List[str]:
     return out
 
 
+CLASS_RULE_ZH = ("每类单独检验：区间来自该类图像上的配对自助法（2,000 次重采样），“高/低”还要求逐图的精确符号检验"
+                 "（每张图的差先在种子间平均）p < 0.05")
+
+
 def split_classes(rows: List[Dict[str, Any]]):
     """(higher, lower, count of the rest): the classes whose interval lies wholly on one side of 0,
     largest change first, and how many have no difference we can detect."""
@@ -81,10 +85,10 @@ def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -
     up, down, _ = split_classes(rows)
     counts = [r["n_test"] for r in rows]
     what = class_head(rows)
-    out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本，每类单独做配对自助法检验，每类 2,000 次重采样）："
+    out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本；{CLASS_RULE_ZH}）："
            f"{what}（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
            f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验"
-           f"一次，即使没有真实变化也预计约 {len(rows) * 0.05:.1f} 个类的区间不含 0，未做多重比较校正）。"]
+           f"一次，即使没有真实变化，也会有至多约 {len(rows) * 0.05:.1f} 个类被判为“高”或“低”，未做多重比较校正）。"]
     for name, group in (("提升", up), ("下降", down)):
         if group:
             out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点）"
@@ -105,9 +109,10 @@ def word_sentences(records: Sequence[Dict[str, Any]], kmax: int) -> List[str]:
     caveat = ("（最近词只是把连续的向量投影到离散词表上的粗略读法，不是模型“学到的提示语”；常见的词元在随机向量下"
               "也可能在几个种子里重复出现，重复本身不是检验。）")
     if recurring:
-        return [f"{kmax} shot 的 {len(per_seed)} 个种子中，有 {len(recurring)} 个词在至少两个种子的上下文向量最近词里都"
-                f"出现：" + "、".join(f"“{w}”（{n} 个种子）" for w, n in recurring[:5]) + "。" + caveat]
-    return [f"{kmax} shot 的 {len(per_seed)} 个种子各自的最近词没有一个在两个种子里重复出现：这些向量的读法随种子而变。"
+        return [f"{kmax} shot 的 {len(per_seed)} 个种子中，有 {len(recurring)} 个词在至少两个种子里都是某个上下文向量的"
+                f"第 1 近词：" + "、".join(f"“{w}”（{n} 个种子）" for w, n in recurring[:5]) + "。" + caveat]
+    return [f"{kmax} shot 的 {len(per_seed)} 个种子中，每个上下文向量的第 1 近词没有一个在两个种子里重复出现"
+            f"（7.7 节的表还列出第 2、3 近的词）。"
             + caveat]
 
 
@@ -127,9 +132,10 @@ def analysis(loaded: Dict[str, Any]) -> List[str]:
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
     base = coop.get("CoOp") or []
     n_seeds = max([len(v) for v in by_shots(base).values()] or [0])
-    seeds_note = (f"本次每个 shot 数最多有 {n_seeds} 个种子。对种子的重采样已把方差按 k/(k-1) 校正，但种子这么少时，"
-                  f"种子间波动大的比较，其百分位区间仍可能明显偏窄；所以“非劣于”的判断另取按种子的 t 区间"
-                  f"（自由度 k-1）的下界，两者中较低者为准。" if 1 < n_seeds < 10 else "")
+    seeds_note = (f"本次每个 shot 数最多有 {n_seeds} 个种子。种子这么少时，即使对种子的重采样已按 k/(k-1) 校正方差，"
+                  f"种子间波动大的比较，其百分位区间仍偏窄；所以有两对及以上种子时，下文的区间是配对自助法区间与按种子的"
+                  f" t 区间（各种子准确率差的均值，自由度 k-1）的并集，两者中更宽的一侧为准，宁可判为“没有可检测到的差异”。"
+                  if 1 < n_seeds < 10 else "")
     out: List[str] = [METHOD_NOTE_ZH + seeds_note + "下文的“高/低”都指 95% 置信区间整体在 0 的一侧；"
                       "“没有可检测到的差异”不等于两者相等。"]
     if zs and base:
@@ -150,17 +156,22 @@ def analysis(loaded: Dict[str, Any]) -> List[str]:
 
 def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> str:
     """Section 9.4's test of "does not hurt accuracy": at every shot count the lower of the two 95%
-    lower bounds (paired bootstrap; t over the seeds) lies above -margin."""
+    lower bounds (paired bootstrap; t over the seeds) lies above -margin. Bounds are printed with
+    two decimals, so that a rounded number never seems to contradict the verdict."""
     ni = noninferiority(mod, base)
     if ni is None:
         return ""
     m = ni["margin"]
-    lows = "、".join(f"{k} shot {v:+.1f}" for k, v in ni["lower"].items())
-    rule = (f"按第 9.4 节事先规定的非劣效界（-{m:.1f} 个百分点；下界取配对自助法与按种子的 t 区间中较低者；Piaggio 等 [17]）："
-            f"各 shot 数的下界为 {lows}，")
+    rule = (f"按第 9.4 节事先规定的非劣效界（-{m:.2f} 个百分点；下界取配对自助法与按种子的 t 区间中较低者；"
+            f"Piaggio 等 [17]）：")
+    if ni["lower"]:
+        rule += "各 shot 数的下界为 " + "、".join(f"{k} shot {v:+.2f}" for k, v in ni["lower"].items()) + "，"
+    if ni["untested"]:
+        return rule + (f"{'、'.join(map(str, ni['untested']))} shot 无法判断（缺少一方的运行、逐图预测，或可配对的种子"
+                       f"少于 2 对），因此不能说 {method} 非劣于 CoOp。")
     if ni["noninferior"]:
-        return rule + f"都高于 -{m:.1f}，可以说 {method} 非劣于 CoOp（损失不超过 {m:.1f} 个百分点）。"
-    return rule + f"并非都高于 -{m:.1f}，因此不能说 {method} 非劣于 CoOp。"
+        return rule + f"都高于 -{m:.2f}，可以说 {method} 非劣于 CoOp（损失不超过 {m:.2f} 个百分点）。"
+    return rule + f"并非都高于 -{m:.2f}，因此不能说 {method} 非劣于 CoOp。"
 
 
 METHOD_ZH = {"Linear probe CLIP": "线性探测 CLIP", "Zero-shot CLIP": "零样本 CLIP"}

@@ -5,7 +5,12 @@ the next, a block modification or a baseline against CoOp -- goes through :func:
 the runs of the two sides by seed (a seed one side lacks is left out, and the order of the records
 does not matter), aligns their per-image predictions by the test image's index in the split, and
 hands the correctness vectors to :func:`coop.report.stats.paired_bootstrap`. A one-run side (zero-shot
-CLIP, deterministic) is paired with every run of the other.
+CLIP, deterministic) is paired with every run of the other. With two or more seed pairs the interval
+that decides is the union of the bootstrap's and Student's t interval over the seeds' differences
+(:func:`coop.report.stats.seed_t_interval`): with 3 seeds the bootstrap alone covers too little when
+the seeds differ much (about 88% in a simulation where the seeds dominate), the t interval too
+little when they barely differ (it treats the test images as fixed); the union errs on the side of
+"no difference we can detect".
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ N_BOOT_CLASS = 2000  # per class (100 classes): the same test, fewer replicates
 # above -NI_MARGIN points (a one-sided test at the 2.5% level; Piaggio et al., JAMA 2012, CONSORT).
 # The lower end is the lower of the paired bootstrap's and the seeds' t interval's (stats.seed_t_interval).
 NI_MARGIN = 1.0
+MIN_CLASSES = 5  # a class-level bootstrap needs at least this many classes on each side
 
 
 def correctness(rec: Dict[str, Any]) -> Optional[Dict[int, bool]]:
@@ -63,7 +69,11 @@ def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: in
     _, va, vb = got
     res = paired_bootstrap(va, vb, n_boot=n_boot, seed=0)
     res["seeds"] = [s for s, _, _ in matched]
-    res["seed_t_ci"] = seed_t_interval(va, vb)
+    res["ci_bootstrap"], res["seed_t_ci"] = res["ci"], seed_t_interval(va, vb)
+    if res["seed_t_ci"] is not None:  # with 2+ seed pairs: the union of both intervals decides
+        (lo, hi), (tlo, thi) = res["ci"], res["seed_t_ci"]
+        res["ci"] = (min(lo, tlo), max(hi, thi))
+        res["method"] += ", widened to the seeds' t interval"
     return res
 
 
@@ -88,9 +98,9 @@ def compare_classes(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_
 
 def compare_group(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], classes: Sequence[str],
                   n_boot: int = N_BOOT_CLASS) -> Optional[Dict[str, Any]]:
-    """a against b on the test images of ``classes`` pooled, on the other images, and the contrast of
-    the two (is a's advantage larger inside the group?); None without pairs or without images on
-    either side."""
+    """a against b on the test images of ``classes`` pooled, on the other classes, and the contrast
+    of the two (:func:`coop.report.stats.group_contrast`, classes resampled); None without pairs, without
+    class names, or without test images on either side."""
     matched = pairs(a, b)
     got = _aligned(matched)
     if got is None:
@@ -99,21 +109,26 @@ def compare_group(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], clas
     ref = matched[0][1]
     names = list(ref.get("classnames") or [])
     labels_of = dict(zip(ref["test_predictions"]["index"], ref["test_predictions"]["label"]))
-    inside = np.array([names[int(labels_of[i])] in set(classes) for i in common])
-    if inside.all() or not inside.any():
-        return None
-    part = {name: paired_bootstrap([x[m] for x in va], [y[m] for y in vb], n_boot=n_boot, seed=0)
-            for name, m in (("group", inside), ("others", ~inside))}
-    return {**part, "contrast": group_contrast(va, vb, inside, n_boot=n_boot, seed=0),
-            "n_classes": len(set(classes) & set(names))}
+    labels = np.array([int(labels_of[i]) for i in common])
+    if not names or labels.max() >= len(names):
+        return None  # records without class names: the group cannot be found
+    group = [i for i, c in enumerate(names) if c in set(classes)]
+    present = set(labels.tolist())
+    if min(len(present & set(group)), len(present - set(group))) < MIN_CLASSES:
+        return None  # too few classes on a side to resample classes
+    return group_contrast(va, vb, labels, group, n_boot=n_boot, seed=0)
 
 
 def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
                    margin: float = NI_MARGIN) -> Optional[Dict[str, Any]]:
-    """Is ``a`` no worse than ``b`` by more than ``margin`` points at every shot count both have?
+    """Is ``a`` no worse than ``b`` by more than ``margin`` points at every shot count either has?
 
-    ``{"tests": {shots: compare result}, "noninferior": bool, "margin": margin}``; None when no shot
-    count can be paired. Decided by the lower ends of the paired 95% intervals, never by the means."""
+    ``{"tests", "lower", "margin", "untested", "noninferior"}``: per shot count the paired comparison and
+    its lower bound (the lower of the bootstrap's and the seeds' t interval's); ``untested`` lists the
+    shot counts that could not be judged -- missing on one side, without per-image predictions, or
+    with fewer than 2 seed pairs (no t bound, so the seeds' spread would be left out). Non-inferior
+    only when nothing is untested and every lower bound lies above -margin; None when nothing could
+    be paired at all. Decided by the bounds, never by the means."""
     def by_k(recs):
         out: Dict[int, List[Dict[str, Any]]] = {}
         for r in recs:
@@ -125,5 +140,8 @@ def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
     tests = {k: t for k, t in tests.items() if t is not None}
     if not tests:
         return None
-    lower = {k: min([t["ci"][0]] + ([t["seed_t_ci"][0]] if t.get("seed_t_ci") else [])) for k, t in tests.items()}
-    return {"tests": tests, "lower": lower, "margin": margin, "noninferior": all(v > -margin for v in lower.values())}
+    judged = {k: t for k, t in tests.items() if t.get("seed_t_ci") is not None}
+    lower = {k: t["ci"][0] for k, t in judged.items()}  # compare's interval: the union of both
+    untested = sorted((set(ka) | set(kb)) - set(judged))
+    return {"tests": tests, "lower": lower, "margin": margin, "untested": untested,
+            "noninferior": bool(lower) and not untested and all(v > -margin for v in lower.values())}

@@ -48,7 +48,6 @@ STANDALONE_REFERENCES = (
          "Algorithms. Neural Computation 10(7):1895-1923, 1998."),
     (17, "G. Piaggio, D. R. Elbourne, S. J. Pocock, et al. Reporting of Noninferiority and Equivalence Randomized "
          "Trials: Extension of the CONSORT 2010 Statement. JAMA 308(24):2594-2604, 2012."),
-    (18, "A. C. Davison, D. V. Hinkley. Bootstrap Methods and their Application. Cambridge University Press, 1997."),
 )
 
 
@@ -87,7 +86,7 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     lines += ["",
               "准确率为测试集 top-1 (%)，CoOp 取最后一个 epoch 的模型（不按测试集挑选）。"
               "标准差为各种子间的样本标准差（numpy.std，ddof=1；只有 1 个种子时记为 0）；“相对零样本”是同一测试图像上的配对差及其 95% 置信区间"
-              "（配对自助法，见 7.9 节开头），“高/低”表示区间整体在 0 的一侧。最后一列是最后一个 epoch 在随机裁剪上的训练准确率"
+              "（配对自助法，有两对及以上种子时与按种子的 t 区间取并集，见 7.9 节开头），“高/低”表示区间整体在 0 的一侧。最后一列是最后一个 epoch 在随机裁剪上的训练准确率"
               "（种子平均；与测试准确率不在同一批图像上，只作观察，见第 8 节）。", ""]
     lines += _provenance(loaded) + [""]
 

@@ -235,7 +235,12 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     ax.set_title(title_of(summary), color="firebrick" if summary["random_weights"] else "black",
                  fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
     ax.grid(True, linestyle="--", alpha=0.5)
-    ax.legend(loc="best", fontsize=8 if len(order) > 2 else 9, framealpha=0.9)
+    outside = len(order) > 2  # with the baselines the legend would cover points: it goes right of the axes
+    if outside:
+        fig.set_size_inches(9.4, 5.2)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, framealpha=0.9)
+    else:
+        ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
     notes = summary["notes"]
     if notes:
@@ -244,7 +249,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         bottom = min(0.1 + 0.028 * len(notes), 0.4)
     else:
         bottom = 0.1
-    fig.subplots_adjust(left=0.11, right=0.97, top=0.92, bottom=bottom + 0.02)
+    fig.subplots_adjust(left=0.08 if outside else 0.11, right=0.66 if outside else 0.97, top=0.92, bottom=bottom + 0.02)
     return fig
 
 

@@ -34,13 +34,13 @@ def _split_note(split_sha: Optional[str]) -> str:
     from ..utils.paths import SPLIT
 
     if split_sha == COOP_SPLIT_SHA256:
-        return "我们的记录也用 CoOp 的划分，测试图像相同；其余差异来自精度与实现。"
+        return "我们的记录也用 CoOp 的划分，测试图像相同；其余差异可能来自精度与实现。"
     try:
         ours = sha256_file(str(SPLIT))
     except OSError:
         ours = None
     if split_sha is None or split_sha != ours:
-        return "我们的记录用的是另一份划分文件，它与 CoOp 划分的重叠没有计算：只宜比较趋势。"
+        return "我们的记录用的是另一份划分文件，它与 CoOp 划分的重叠没有计算。"
     n = sum(COOP_TEST_IN_OURS.values())
     return (f"它们用的是 CoOp 的划分：CoOp 的 {n:,} 张测试图像中，{COOP_TEST_IN_OURS['train']:,} 张"
             f"（{100 * COOP_TEST_IN_OURS['train'] / n:.1f}%）在我们划分的训练部分、{COOP_TEST_IN_OURS['val']:,} 张在验证"
@@ -49,15 +49,20 @@ def _split_note(split_sha: Optional[str]) -> str:
 
 
 def markdown(zeroshot_accuracy: Optional[float] = None, split_sha: Optional[str] = None,
-             random_weights: bool = False) -> List[str]:
+             random_weights: bool = False, demo: bool = False) -> List[str]:
     """The published table and its caveats, for records made with ``split_sha`` (None: unknown)."""
+    from ..methods.departures import COOP_SPLIT_SHA256
+
     head = "| 方法（已发表，不是我们的结果） | " + " | ".join(f"{k} shot" for k in SHOTS) + " |"
     rows = [head, "|---|" + "---:|" * len(SHOTS)]
     rows += [f"| {m} | " + " | ".join(f"{a:.2f}" for a in accs) + " |" for m, accs in TABLE.items()]
+    source = f"来源：{SOURCE}。它们用 fp16 在 GPU 上运行，α、β 在 CoOp 划分的验证集上搜索。"
+    if demo:
+        return rows + ["", source + "演示数据是合成的，与已发表的数字没有可比性。"]
     ours = ""
     if zeroshot_accuracy is not None and not random_weights:
         ours = (f"我们的零样本为 {zeroshot_accuracy:.2f}%，与它们的 {TABLE[ZS_ROW][0]:.2f}% 之差可能来自测试图像不同与精度"
-                f"不同。")
-    return rows + ["", f"来源：{SOURCE}。它们用 fp16 在 GPU 上运行，α、β 在 CoOp 划分的验证集上搜索。"
-                   + _split_note(split_sha) + ours + "只宜比较趋势，不宜比较小数。"
-                   "要在同一划分上比较，用 `--split-file split_zhou_Caltech101.json` 重跑。"]
+                f"不同（两边不在同一批预测上，无法配对检验：这不是一个检验过的差异）。")
+    rerun = ("" if split_sha == COOP_SPLIT_SHA256 else
+             "要在同一划分上比较，用 `--split-file split_zhou_Caltech101.json` 重跑。")
+    return rows + ["", source + _split_note(split_sha) + ours + "只宜比较趋势，不宜比较小数。" + rerun]

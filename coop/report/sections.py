@@ -9,8 +9,8 @@ import numpy as np
 
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
-from .analysis import class_head, split_classes
-from .comparisons import compare, compare_classes, compare_group, mcnemar
+from .analysis import CLASS_RULE_ZH, class_head, split_classes
+from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, mcnemar
 from .stats import verdict
 from .tables import f2
 
@@ -44,7 +44,7 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
         out += ["（没有基线方法的结果：`bash scripts/run_all.sh` 默认在 CoOp 之后运行它们，`--baselines none` 跳过。）", ""]
     else:
         out += ["每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；“CoOp − 方法”是同一种子配对的"
-                "差值及其 95% 置信区间（配对自助法），超参数在少样本验证集上选出（README 的基线一节）。", "",
+                "差值及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），超参数在少样本验证集上选出（README 的基线一节）。", "",
                 "<!-- table:baselines -->",
                 "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 选出的超参数 |",
                 "|---|---:|---:|---:|---|---|"]
@@ -61,7 +61,8 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
     shas = {(r.get("split") or {}).get("sha256") for r in ([zs] if zs else []) + list(base)}
     return out + published.markdown(float(zs["accuracy"]) if zs else None,
                                     split_sha=shas.pop() if len(shas) == 1 else None,
-                                    random_weights=any_random(loaded))
+                                    random_weights=any_random(loaded),
+                                    demo=any(bool(r.get("demo")) for r in ([zs] if zs else []) + list(base)))
 
 
 def prompts_section(loaded: Dict[str, Any]) -> List[str]:
@@ -94,8 +95,9 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
     if not rows:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
     up, down, rest = split_classes(rows)
-    out = [f"CoOp（{kmax} shot，{len(runs)} 个种子）相对零样本 CLIP，每类单独做配对自助法检验（2,000 次重采样）：{class_head(rows)}。"
-           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，也预计约 {len(rows) * 0.05:.1f} 个类的区间不含 0（未做多重比较校正）。"]
+    out = [f"CoOp（{kmax} shot，{len(runs)} 个种子）相对零样本 CLIP（{CLASS_RULE_ZH}）：{class_head(rows)}。"
+           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，也会有至多约 {len(rows) * 0.05:.1f} 个类被判为“高”或“低”"
+           "（未做多重比较校正）。"]
     if not up and not down:
         return out
     out += ["", "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
@@ -106,7 +108,7 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
         lo, hi = r["ci"]
         out.append(f"| {r['class']} | {r['n_test']} | {f2(float(z.get(r['class'], float('nan'))))} | {f2(m)} | "
                    f"{r['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {VERDICT_ZH[r['verdict']]} |")
-    return out + ["", f"表中只列出 95% 区间整体在 0 一侧的类（先列高，再列低，各按变化大小排序）；其余 {rest} 个类没有可检测到的差异，"
+    return out + ["", f"表中只列出判为“高/低”的类（区间整体在 0 一侧且符号检验 p < 0.05；先列高，再列低，各按变化大小排序）；其余 {rest} 个类没有可检测到的差异，"
                    "即使其变化的数值大，也可能只是少数几张图。"]
 
 
@@ -121,13 +123,13 @@ def rare_name_classes(classnames: Sequence[str]) -> List[str]:
 
 def _ci(res: Dict[str, Any]) -> str:
     lo, hi = res["ci"]
-    return f"{res['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+    return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
     """Section 9.1's hypothesis, tested where the records allow: each modification against plain CoOp
-    on the rare-name classes pooled, on the other classes, and the contrast of the two (paired,
-    per image); and how far training moved the modification from the identity, per block."""
+    on the rare-name classes pooled, on the other classes, and the contrast of the two (paired, with
+    classes as the resampled unit); and how far training moved the modification from the identity."""
     coop = loaded["coop"]
     base = by_shots(coop.get("CoOp") or [])
     out: List[str] = []
@@ -138,21 +140,27 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
             continue
         k = common[-1]
         mine, theirs = list(recs[k].values()), list(base[k].values())
-        group = rare_name_classes(list(mine[0].get("classnames") or []))
+        names = next((list(r["classnames"]) for r in mine if r.get("classnames")), [])
+        group = rare_name_classes(names)
         res = compare_group(mine, theirs, group) if group else None
-        if not group:
+        if not names:
+            out.append("第 9.1 节的假设无法在这里检验：记录里没有类名。")
+        elif not group:
             out.append("第 9.1 节的假设无法在这里检验：没有一个类名含 CLIP 词表里没有单个词元的词。")
-        elif res is not None:
-            c = res["contrast"]
-            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（{k} shot，同一种子配对，2,000 次重采样）：类名含 CLIP 词表"
-                       f"没有的词的 {res['n_classes']} 个类（{c['n_images']} 张测试图）{VERDICT_ZH[verdict(res['group'])]}，"
-                       f"{_ci(res['group'])}；其余类（{c['n_other']} 张）{VERDICT_ZH[verdict(res['others'])]}，"
-                       f"{_ci(res['others'])}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
+        elif res is None:
+            out.append(f"第 9.1 节的假设无法在这里检验：类名含 CLIP 词表里没有单个词元的词的类（{len(group)} 个）或其余类"
+                       f"在测试集里少于 {MIN_CLASSES} 个可配对的类，无法以类为单位重采样。")
+        else:
+            g, o, c = res["group"], res["others"], res["contrast"]
+            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（{k} shot，同一种子配对；检验以类为单位，在组内对类重采样，"
+                       f"2,000 次）：类名含 CLIP 词表里没有单个词元的词的 {g['n_classes']} 个类（{g['n_images']} 张测试图）"
+                       f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']} 张）"
+                       f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
                        "这是对假设的部分检验：它不区分“罕见”与类名的其他性质，而已经全对的类无法再提高。")
         sizes = [r.get("block_mod_size") for r in mine if r.get("block_mod_size")]
         if sizes:
             mean = np.mean(np.array(sizes, dtype=float), axis=0)
-            what = "|g|（门控的绝对值）" if "adapter" in method else "‖BA‖（LoRA 更新的 Frobenius 范数）"
+            what = " |g|（门控的绝对值）" if "adapter" in method else " ‖BA‖（LoRA 更新的 Frobenius 范数）"
             out.append(f"{method} 训练后各块的{what}（{k} shot，{len(sizes)} 个种子的平均，第 1–{len(mean)} 块；"
                        f"0 即普通 CoOp）：" + "、".join(f"{v:.3f}" for v in mean) + "。")
     return out

@@ -193,7 +193,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
     from .sections import ci_cell
 
     out = ["同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
-           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（配对自助法）。", "",
+           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节）。", "",
            "<!-- table:block-mods -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 平均训练时间 (s) |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]
