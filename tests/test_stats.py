@@ -267,3 +267,24 @@ def test_the_group_contrast_resamples_classes():
     assert lo < 0 < hi and hi - lo > 4  # class-to-class variation, not images, sets the width
     boosted = with_gains([4] * 10 + [0] * 20)
     assert verdict(group_contrast([boosted] * 3, [b] * 3, labels, list(range(10)))["contrast"]) == "higher"
+
+
+def test_the_group_contrast_is_widened_to_the_seeds_t_interval_like_every_verdict():
+    from coop.report.stats import group_contrast
+
+    rng = np.random.default_rng(25)
+    labels = np.repeat(np.arange(20), 30)
+    b = rng.random(labels.size) < 0.6
+    runs = []
+    for gain in (6, 0, 3):  # the group's classes gain 6, 0 and 3 images of 30 in the three seeds
+        a = b.copy()
+        for c in range(6):
+            idx = np.flatnonzero((labels == c) & ~a)
+            a[idx[:gain]] = True
+        runs.append(a)
+    res = group_contrast(runs, [b] * 3, labels, list(range(6)))
+    for part in ("group", "others", "contrast"):
+        r = res[part]
+        if r["seed_t_ci"] is not None:
+            assert r["ci"][0] <= r["seed_t_ci"][0] and r["ci"][1] >= r["seed_t_ci"][1]
+    assert res["contrast"]["seed_t_ci"][1] - res["contrast"]["seed_t_ci"][0] > 10  # 3 seeds that disagree: wide

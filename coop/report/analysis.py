@@ -88,7 +88,7 @@ def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -
     out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本；{CLASS_RULE_ZH}）："
            f"{what}（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
            f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验"
-           f"一次，即使没有真实变化，也会有至多约 {len(rows) * 0.05:.1f} 个类被判为“高”或“低”，未做多重比较校正）。"]
+           f"一次，即使没有真实变化，平均也至多约 {len(rows) * 0.05:.1f} 个类会被误判为“高”或“低”（期望值），未做多重比较校正）。"]
     for name, group in (("提升", up), ("下降", down)):
         if group:
             out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点）"
@@ -132,10 +132,10 @@ def analysis(loaded: Dict[str, Any]) -> List[str]:
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
     base = coop.get("CoOp") or []
     n_seeds = max([len(v) for v in by_shots(base).values()] or [0])
-    seeds_note = (f"本次每个 shot 数最多有 {n_seeds} 个种子。种子这么少时，即使对种子的重采样已按 k/(k-1) 校正方差，"
-                  f"种子间波动大的比较，其百分位区间仍偏窄；所以有两对及以上种子时，下文的区间是配对自助法区间与按种子的"
-                  f" t 区间（各种子准确率差的均值，自由度 k-1）的并集，两者中更宽的一侧为准，宁可判为“没有可检测到的差异”。"
-                  if 1 < n_seeds < 10 else "")
+    seeds_note = (f"本次每个 shot 数最多有 {n_seeds} 个种子。即使种子部分已按上式校正，种子间波动大的比较，其百分位区间"
+                  f"仍偏窄；所以有两对及以上种子时，下文的区间是配对自助法区间与按种子的 t 区间（各种子准确率差的均值，"
+                  f"自由度 k-1）的并集：每一侧取两者中离 0 更远的端点，宁可判为“没有可检测到的差异”。"
+                  if n_seeds > 1 else "")
     out: List[str] = [METHOD_NOTE_ZH + seeds_note + "下文的“高/低”都指 95% 置信区间整体在 0 的一侧；"
                       "“没有可检测到的差异”不等于两者相等。"]
     if zs and base:

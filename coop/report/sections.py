@@ -96,8 +96,8 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
     up, down, rest = split_classes(rows)
     out = [f"CoOp（{kmax} shot，{len(runs)} 个种子）相对零样本 CLIP（{CLASS_RULE_ZH}）：{class_head(rows)}。"
-           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，也会有至多约 {len(rows) * 0.05:.1f} 个类被判为“高”或“低”"
-           "（未做多重比较校正）。"]
+           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，平均也至多约 {len(rows) * 0.05:.1f} 个类会被误判为“高”或“低”"
+           "（期望值；未做多重比较校正）。"]
     if not up and not down:
         return out
     out += ["", "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
@@ -152,8 +152,8 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
                        f"在测试集里少于 {MIN_CLASSES} 个可配对的类，无法以类为单位重采样。")
         else:
             g, o, c = res["group"], res["others"], res["contrast"]
-            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（{k} shot，同一种子配对；检验以类为单位，在组内对类重采样，"
-                       f"2,000 次）：类名含 CLIP 词表里没有单个词元的词的 {g['n_classes']} 个类（{g['n_images']} 张测试图）"
+            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（最大的 shot 数 {k}，同一种子配对；检验以类为单位，在组内对类"
+                       f"重采样，2,000 次，再与按种子的 t 区间取并集）：类名含 CLIP 词表里没有单个词元的词的 {g['n_classes']} 个类（{g['n_images']} 张测试图）"
                        f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']} 张）"
                        f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
                        "这是对假设的部分检验：它不区分“罕见”与类名的其他性质，而已经全对的类无法再提高。")

@@ -39,10 +39,11 @@ METHOD_NOTE_EN = (
     "Dietterich, \"Approximate Statistical Tests for Comparing Supervised Classification Learning Algorithms\", "
     "Neural Computation 10(7), 1998).")
 METHOD_NOTE_ZH = (
-    "差异的检验采用配对自助法（Efron 与 Tibshirani 1993 [12]）：两种方法在同一批测试图像上逐图配对，对测试图像（有两对及"
-    "以上种子时也对种子；k 个值的自助法均值方差用的是 ddof=0 的方差，比无偏估计小 (k-1)/k 倍，种子部分因此乘以 √(k/(k-1))）重采样（方法之间的比较 10,000 次，逐类比较每类 2,000 次；95% 百分位置信区间）。单对运行"
-    "（7.4 节的提示措辞）只对测试图像重采样，并另给出 McNemar 精确检验（McNemar 1947 [13]）的 p 值（Dietterich 1998 [14]）。各比较分别在 "
-    "95% 水平上检验，未做多重比较校正：比较越多，纯属偶然的“高/低”越可能出现。")
+    "差异的检验采用配对自助法（Efron 与 Tibshirani 1993 [12]）：两种方法在同一批测试图像上逐图配对，对测试图像重采样，"
+    "有两对及以上种子时也对种子重采样（方法之间的比较 10,000 次，逐类比较每类 2,000 次；95% 百分位置信区间）。"
+    "k 个值的自助法均值方差用的是 ddof=0 的方差，是无偏估计的 (k-1)/k，所以种子部分乘以 √(k/(k-1))。"
+    "单对运行（7.4 节的提示措辞）只对测试图像重采样，并另给出 McNemar 精确检验（McNemar 1947 [13]）的 p 值"
+    "（Dietterich 1998 [14]）。各比较分别在 95% 水平上检验，未做多重比较校正：比较越多，纯属偶然的“高/低”越可能出现。")
 
 
 def _vector(x: Any, what: str) -> np.ndarray:
@@ -164,7 +165,9 @@ def group_contrast(a: Sequence[Any], b: Sequence[Any], labels: Any, group: Seque
     The unit is the class, not the image: a hypothesis about *which classes* gain must not be decided
     by images of the same class, which move together. Each replicate draws classes with replacement
     within each side (a class brings all its test images, the same for every seed and both methods),
-    then seeds as :func:`paired_bootstrap` does (rescaled by sqrt(k/(k-1)))."""
+    then seeds as :func:`paired_bootstrap` does (rescaled by sqrt(k/(k-1))); with 2 or more seeds each
+    interval is then widened to the union with the t interval over the seeds' values, as
+    :func:`coop.report.comparisons.compare` does."""
     A, B = _paired_stacks(a, b)
     labels = np.asarray(labels)
     if labels.shape != (A.shape[1],):
@@ -202,29 +205,42 @@ def group_contrast(a: Sequence[Any], b: Sequence[Any], labels: Any, group: Seque
         lo, hi = np.quantile(reps, [alpha, 1 - alpha])
         return float(lo), float(hi)
 
-    def res(diff, per_seed, n_cls, n_img):
-        return {"diff": float(diff), "ci": interval(per_seed), "level": level, "n_classes": int(n_cls),
+    def seeds_of(classes: np.ndarray) -> np.ndarray:  # [k]: each seed's difference on all of the side's images
+        cols = [col[int(c)] for c in classes]
+        return 100.0 * sums[:, cols].sum(axis=1) / counts[cols].sum()
+
+    def res(diff, per_seed, per_seed_full, n_cls, n_img):
+        lo, hi = interval(per_seed)
+        t = _t_interval(per_seed_full, level)
+        if t is not None:  # as compare() does: the union with the seeds' t interval decides
+            lo, hi = min(lo, t[0]), max(hi, t[1])
+        return {"diff": float(diff), "ci": (lo, hi), "seed_t_ci": t, "level": level, "n_classes": int(n_cls),
                 "n_images": int(n_img)}
 
     n_in, n_out = int(counts[[col[int(c)] for c in inside]].sum()), int(counts[[col[int(c)] for c in outside]].sum())
-    return {"group": res(pin, sin, len(inside), n_in), "others": res(pout, sout, len(outside), n_out),
-            "contrast": res(pin - pout, sin - sout, len(inside), n_in)}
+    din, dout = seeds_of(inside), seeds_of(outside)
+    return {"group": res(pin, sin, din, len(inside), n_in), "others": res(pout, sout, dout, len(outside), n_out),
+            "contrast": res(pin - pout, sin - sout, din - dout, len(inside), n_in)}
 
 
 def seed_t_interval(a: Sequence[Any], b: Sequence[Any], level: float = 0.95) -> Optional[Tuple[float, float]]:
     """Student's t interval (k-1 degrees of freedom) of the mean of the k seeds' accuracy differences,
     in points; None for one seed. It treats the test set as fixed and the seeds as the sample: with
-    3 seeds it is wide (t = 4.30), and a claim that must not be too easy -- "no worse than" -- takes
-    the lower of its bound and the bootstrap's."""
+    3 seeds it is wide (t = 4.30). Every verdict takes the union of it and the bootstrap's interval
+    (:func:`coop.report.comparisons.compare`)."""
+    A, B = _paired_stacks(a, b)
+    return _t_interval(100.0 * (A.mean(axis=1) - B.mean(axis=1)), level)
+
+
+def _t_interval(d: np.ndarray, level: float) -> Optional[Tuple[float, float]]:
+    """Student's t interval of the mean of the per-seed values ``d`` (None for fewer than 2)."""
     from scipy.stats import t as student_t
 
-    A, B = _paired_stacks(a, b)
-    k = A.shape[0]
+    k = len(d)
     if k < 2:
         return None
-    d = 100.0 * (A.mean(axis=1) - B.mean(axis=1))
-    half = float(student_t.ppf(0.5 + level / 2, k - 1)) * float(d.std(ddof=1)) / math.sqrt(k)
-    return float(d.mean() - half), float(d.mean() + half)
+    half = float(student_t.ppf(0.5 + level / 2, k - 1)) * float(np.std(d, ddof=1)) / math.sqrt(k)
+    return float(np.mean(d) - half), float(np.mean(d) + half)
 
 
 def verdict(result: Dict[str, Any]) -> str:
