@@ -19,8 +19,8 @@ The search for the inverse regularisation strength C, as lpclip does it:
 
 Departures: none in the procedure. sklearn >= 1.8 deprecates ``penalty="l2"``; L2 is the default
 penalty in every version, so the argument is left out (same fit). ``random_state=0`` is passed
-(lbfgs does not use it). Fits of a C already tried are reused instead of refitted (lbfgs is
-deterministic, so the result is the same). Accuracies are reported in percent.
+(lbfgs does not use it). Fits of a C already tried are reused instead of refitted, and so is the
+chosen C's fit for the test predictions (lbfgs is deterministic, so the result is the same; tested). Accuracies are reported in percent.
 """
 from __future__ import annotations
 
@@ -74,19 +74,21 @@ def search_c(train_x: Any, train_y: Any, val_x: Any, val_y: Any, *, grid: Sequen
              num_step: int = NUM_STEP, max_iter: int = MAX_ITER) -> Dict[str, Any]:
     """lpclip's search for C on the validation set (see the module docstring).
 
-    Returns ``{"C": float, "val_accuracy": percent, "searched": [[C, val accuracy %], ...]}``,
+    Returns ``{"C": float, "val_accuracy": percent, "searched": [[C, val accuracy %], ...],
+    "classifier": the fitted LogisticRegression of that C}``,
     ``searched`` listing every evaluation in lpclip's order (grid, then left/right per step).
     With ``num_step=0`` (not an lpclip setting) the grid's peak is returned.
     """
     tx, ty, vx, vy = _features(train_x), _labels(train_y), _features(val_x), _labels(val_y)
     fitted: Dict[float, float] = {}
+    models: Dict[float, LogisticRegression] = {}
     searched: List[List[float]] = []
 
     def val_acc(c: float) -> float:
         c = float(c)
         if c not in fitted:
-            pred = _fit(tx, ty, c, max_iter).predict(vx)
-            fitted[c] = int(np.sum(pred == vy)) / len(vy)  # fraction, as lpclip compares it
+            models[c] = _fit(tx, ty, c, max_iter)
+            fitted[c] = int(np.sum(models[c].predict(vx) == vy)) / len(vy)  # fraction, as lpclip compares it
         searched.append([c, 100 * fitted[c]])
         return fitted[c]
 
@@ -110,7 +112,9 @@ def search_c(train_x: Any, train_y: Any, val_x: Any, val_y: Any, *, grid: Sequen
         c_left, c_right = np.power(10, c_left), np.power(10, c_right)
 
     log.info("lpclip search: C=%g, val accuracy %.2f%%", best_c, 100 * best_acc)
-    return {"C": best_c, "val_accuracy": 100 * best_acc, "searched": searched}
+    # the chosen C's classifier, already fitted on these training features (lbfgs is deterministic:
+    # lpclip's final refit would give the same model)
+    return {"C": best_c, "val_accuracy": 100 * best_acc, "searched": searched, "classifier": models[best_c]}
 
 
 def fit_predict(train_x: Any, train_y: Any, test_x: Any, C: float, *, max_iter: int = MAX_ITER) -> np.ndarray:
@@ -128,5 +132,5 @@ def run_linear_probe(train_x: Any, train_y: Any, val_x: Any, val_y: Any, test_x:
     """
     found = search_c(train_x, train_y, val_x, val_y, grid=C_GRID if grid is None else grid,
                      num_step=num_step, max_iter=max_iter)
-    found["predictions"] = fit_predict(train_x, train_y, test_x, found["C"], max_iter=max_iter)
+    found["predictions"] = found.pop("classifier").predict(_features(test_x)).astype(np.int64)
     return found
