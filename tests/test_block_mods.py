@@ -143,8 +143,9 @@ def test_train_coop_with_a_block_mod_writes_its_own_results(synthetic_root, synt
 
 
 def test_a_modifications_size_is_zero_at_start_and_sign_free(tiny_clip):
-    """What each run records per block (report 7.8): 0 at initialisation; |g| for the adapter (g and -g
-    with -up are the same function); |B A| for LoRA, the update itself (not B alone)."""
+    """What each run records per block (report 7.8): 0 at initialisation; |g| * |up| for the adapter (g and
+    -g with -up are the same function; the gate alone would miss a grown up); |B A| for LoRA, the update
+    itself (not B alone)."""
     import torch
 
     from coop.model.block_mods import make_block_mod
@@ -155,6 +156,7 @@ def test_a_modifications_size_is_zero_at_start_and_sign_free(tiny_clip):
     with torch.no_grad():
         adapter.gate.fill_(-0.25)
         lora.b.normal_()
-    assert adapter.size() == 0.25
+    up = torch.cat([adapter.up.weight.flatten(), adapter.up.bias]).detach()
+    assert abs(adapter.size() - 0.25 * float(up.norm())) < 1e-6 * adapter.size()
     expected = torch.sqrt(sum((lora.b[i] @ lora.a[i]).square().sum() for i in range(2))).detach()
     assert abs(lora.size() - float(expected)) < 1e-4 * float(expected)

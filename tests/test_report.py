@@ -419,7 +419,7 @@ def test_the_bonus_hypothesis_is_tested_on_rare_name_classes_and_the_trained_gat
     # one rare-name class among 7: too few to resample classes -- said, not tested
     assert "无法以类为单位重采样" in text and "（1 个）" in text
     sizes = np.mean([r["block_mod_size"] for r in loaded["coop"]["CoOp+adapter"] if r["shots"] == 4], axis=0)
-    assert " |g|（门控的绝对值）（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:.3f}" for v in sizes) in text
+    assert " ‖g·up‖（门控乘上投影 up 的权重与偏置的 Frobenius 范数）（4 shot，3 个种子的平均，第 1–3 块" in text and "、".join(f"{v:.3f}" for v in sizes) in text
     assert block_mod_evidence(load_results(make_results(tmp_path / "plain"))) == []
 
 

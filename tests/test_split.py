@@ -110,7 +110,7 @@ def test_the_published_tables_note_counts_overlap_only_for_the_split_it_was_coun
     note = "\n".join(published.markdown(86.0, split_sha=ours))
     assert "1,217 张" in note and "之差可能来自" in note
     same = "\n".join(published.markdown(86.0, split_sha=COOP_SPLIT_SHA256))
-    assert "测试图像相同" in same and "重跑" not in same and "无法配对检验" in same
+    assert "测试图像相同" in same and "重跑" not in same and "无法配对检验" in same and "测试图像不同" not in same
     assert "没有可比性" in "\n".join(published.markdown(10.0, split_sha=ours, random_weights=True, demo=True))
     other = "\n".join(published.markdown(86.0, split_sha="0" * 64, random_weights=True))
     assert "重叠没有计算" in other and "1,217" not in other and "我们的零样本" not in other

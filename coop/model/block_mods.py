@@ -32,9 +32,10 @@ class BlockMod(nn.Module):
         return None
 
     def size(self) -> float:
-        """How far the trained modification is from the identity (0 at initialisation): the adapter's
-        |g|, LoRA's Frobenius norm of its update B A (q and v together). Recorded per block in each run
-        (report section 7.8); signs are left out, as (g, up) and (-g, -up) are the same function."""
+        """How far the trained modification is from the identity (0 at initialisation): for the adapter
+        the Frobenius norm of g * up (its last layer's weight and bias scaled by the gate, so that a small
+        gate with a large up is not mistaken for a small change), for LoRA that of its update B A (q and
+        v together). Recorded per block in each run (report section 7.8); sign-free."""
         raise NotImplementedError
 
 
@@ -54,7 +55,8 @@ class GatedAdapter(BlockMod):
         return self.gate * self.up(h * torch.sigmoid(1.702 * h))  # QuickGELU, as CLIP's MLP
 
     def size(self) -> float:
-        return abs(float(self.gate.detach().float().cpu()))
+        up = torch.cat([self.up.weight.detach().float().flatten(), self.up.bias.detach().float()])
+        return abs(float(self.gate.detach().float().cpu())) * float(up.norm().cpu())
 
 
 class LoRA(BlockMod):

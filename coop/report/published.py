@@ -61,8 +61,9 @@ def markdown(zeroshot_accuracy: Optional[float] = None, split_sha: Optional[str]
         return rows + ["", source + "演示数据是合成的，与已发表的数字没有可比性。"]
     ours = ""
     if zeroshot_accuracy is not None and not random_weights:
-        ours = (f"我们的零样本为 {zeroshot_accuracy:.2f}%，与它们的 {TABLE[ZS_ROW][0]:.2f}% 之差可能来自测试图像不同与精度"
-                f"不同（两边不在同一批预测上，无法配对检验：这不是一个检验过的差异）。")
+        why = "精度与实现不同" if split_sha == COOP_SPLIT_SHA256 else "测试图像不同与精度不同"
+        ours = (f"我们的零样本为 {zeroshot_accuracy:.2f}%，与它们的 {TABLE[ZS_ROW][0]:.2f}% 之差可能来自{why}"
+                f"（两边不在同一批预测上，无法配对检验：这不是一个检验过的差异）。")
     rerun = ("" if split_sha == COOP_SPLIT_SHA256 else
              "要在同一划分上比较，用 `--split-file split_zhou_Caltech101.json` 重跑。")
     return rows + ["", source + _split_note(split_sha) + ours + "只宜比较趋势，不宜比较小数。" + rerun]
