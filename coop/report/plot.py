@@ -111,7 +111,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
          "random_weights": bool, "demo": bool,
          "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}
 
-    ``std`` is the *sample* standard deviation over seeds (``numpy.std``, ddof=1); one seed gives 0. Every note is also logged as a warning. Raises :class:`UserError`
+    ``std`` is the *sample* standard deviation over seeds (``numpy.std``, ddof=1); one seed gives 0.
+    Every note is also logged as a warning. Raises :class:`UserError`
     if there is no record at all (``source`` names the folder in the message).
     """
     zs = loaded.get("zeroshot")
