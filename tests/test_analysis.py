@@ -93,7 +93,7 @@ def test_per_class_changes_state_counts_and_need_more_than_one_image():
     c = ZS_RIGHT.copy()
     c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True  # class 'bass' gains 60 of its 500 images
     big["coop"]["CoOp"] = [record(c, 1, 1)]
-    assert "提升的类：bass（500 张测试图，+12.0 个百分点）" in text(big)
+    assert re.search(r"提升的类：bass（500 张测试图，\+12\.0 个百分点，95% 置信区间 \[\+\d+\.\d, \+\d+\.\d\]）", text(big))
 
 
 def test_nearest_words_only_what_recurs_across_seeds():
@@ -142,7 +142,7 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
         assert ni["lower"][k] == min(test["ci_bootstrap"][0], test["seed_t_ci"][0]) == test["ci"][0]
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
-    said = "可以说 CoOp+lora 非劣于 CoOp（损失不超过 1.00 个百分点）" if ok else "因此不能说 CoOp+lora 非劣于 CoOp"
+    said = "可以说 CoOp+lora 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok else "因此不能说 CoOp+lora 非劣于 CoOp"
     assert said in t and said in c and "非劣效界（-1.00 个百分点；" in c
 
 

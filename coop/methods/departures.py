@@ -104,11 +104,11 @@ DEPARTURES: List[Departure] = [
     Departure(
         "text_path", "The text encoder is truncated after the last EOT and shares the [SOS] v1..vM prefix "
                      "across classes",
-        "exact in exact arithmetic (causal mask); in fp32 equal to about 1e-5 relative "
+        "exact in exact arithmetic (causal mask); in fp32 equal to within 1e-5 relative "
         "(tests/test_text_encoder.py); the text side 30-40x faster (bench.py (b))",
         "--no-fast",
         "文本编码器在最后一个 EOT 处截断，并在类别间共享 [SOS] v1..vM 前缀",
-        "在精确算术下完全等价（因果掩码）；fp32 下相对误差约 1e-5（tests/test_text_encoder.py）；计算量见第 5.3 节，实测速度见 README",
+        "在精确算术下完全等价（因果掩码）；fp32 下相对误差在 1e-5 以内（tests/test_text_encoder.py）；计算量见第 5.3 节，实测速度见 README",
         lambda cfg: cfg.get("fast", True)),
 ]
 

@@ -91,7 +91,8 @@ def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -
            f"一次，即使没有真实变化，平均也至多约 {len(rows) * 0.05:.1f} 个类会被误判为“高”或“低”（期望值），未做多重比较校正）。"]
     for name, group in (("提升", up), ("下降", down)):
         if group:
-            out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点）"
+            out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点，"
+                                                 f"95% 置信区间 [{r['ci'][0]:+.1f}, {r['ci'][1]:+.1f}]）"
                                                  for r in group[:TOP]) + "。")
     return out
 
@@ -171,7 +172,7 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
         return rule + (f"{'、'.join(map(str, ni['untested']))} shot 无法判断（缺少一方的运行、逐图预测，或可配对的种子"
                        f"少于 2 对），因此不能说 {method} 非劣于 CoOp。")
     if ni["noninferior"]:
-        return rule + f"都高于 -{m:.2f}，可以说 {method} 非劣于 CoOp（损失不超过 {m:.2f} 个百分点）。"
+        return rule + f"都高于 -{m:.2f}，可以说 {method} 非劣于 CoOp（以 95% 置信区间判断，损失不超过 {m:.2f} 个百分点）。"
     return rule + f"并非都高于 -{m:.2f}，因此不能说 {method} 非劣于 CoOp。"
 
 

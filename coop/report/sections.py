@@ -154,8 +154,8 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
             g, o, c = res["group"], res["others"], res["contrast"]
             out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（最大的 shot 数 {k}，同一种子配对；检验以类为单位，在组内对类"
                        f"重采样，2,000 次，再与按种子的 t 区间取并集；方括号内为 95% 置信区间）：类名含 CLIP 词表里没有单个词元的词的 "
-                       f"{g['n_classes']} 个类（{g['n_images']} 张测试图）"
-                       f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']} 张）"
+                       f"{g['n_classes']} 个类（{g['n_images']:,} 张测试图）"
+                       f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']:,} 张）"
                        f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
                        "这是对假设的部分检验：它不区分“罕见”与类名的其他性质，而已经全对的类无法再提高。")
         sizes = [r.get("block_mod_size") for r in mine if r.get("block_mod_size")]
