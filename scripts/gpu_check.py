@@ -6,8 +6,9 @@
 
 1. the demo end to end on the GPU in fp32, amp and fp16 (synthetic data, random weights: its
    numbers are not accuracies; it shows every path runs on CUDA);
-2. CUDA fp32 against the CPU on the same images and prompts (random:RN50): image features, text
-   features and logits, with the bound they must meet (fp32 is fp32: TF32 is off);
+2. CUDA fp32 against the CPU on the same images and prompts (random:RN50): the encoder's input bit
+   for bit, image features, text features and logits, with the bound they must meet (fp32 is fp32:
+   TF32 is off);
 3. ``scripts/bench.py --device cuda`` on random:RN50, the numbers README's GPU section asks for.
 Writes ``results/gpu_check/gpu_check.json`` (its ``ok`` says whether every check passed).
 """
@@ -78,7 +79,14 @@ def compare_with_cpu(device: str, image_root: Path, relpaths) -> dict:
             logits = coop(feats.to(dev))
         out[dev] = {"image": feats, "zeroshot_text": w, "coop_text": text, "coop_logits": logits}
     diffs = {k: rel_diff(out[device][k], out["cpu"][k]) for k in out["cpu"]}
-    return {"relative_max_diff": diffs, "bound": FP32_BOUND, "ok": all(d <= FP32_BOUND for d in diffs.values())}
+    # the encoder's input itself must be the CPU's bit for bit (uint8 -> /255 -> CLIP's normalisation on
+    # the GPU): every uint8 value in every channel
+    from coop.features.views import to_input
+
+    pixels = torch.arange(256, dtype=torch.uint8).repeat(3, 1).reshape(1, 3, 16, 16)
+    same_input = bool(torch.equal(to_input(pixels.to(device)).cpu(), to_input(pixels)))
+    return {"relative_max_diff": diffs, "bound": FP32_BOUND, "input_bit_for_bit": same_input,
+            "ok": same_input and all(d <= FP32_BOUND for d in diffs.values())}
 
 
 @cli

@@ -281,3 +281,33 @@ def test_concurrent_writers_leave_a_complete_cache(clip_tiny, synthetic_root, sy
     feats, index, bad = cache.test_features(model, synthetic_root, rels, TestView(RES))
     assert bad == {} and len(index) == len(rels)
     assert rel_err(feats, encode_one_by_one(model, preprocess, [synthetic_root / r for r in rels])) < 1e-5
+
+
+def test_the_255_divisor_lives_on_the_pixels_device(monkeypatch):
+    """CUDA divides by a Python scalar through its reciprocal (the last bit differs for about half of
+    the uint8 values); to_input divides by a 0-dim tensor on the pixels' device, which CUDA divides
+    truly, as the CPU does. Checked here on the meta device (no GPU): the divisor follows the input."""
+    from coop.features.views import to_input
+
+    seen = []
+    real_div = torch.Tensor.div_
+
+    class Seen(Exception):
+        pass
+
+    def spy(self, other, *a, **k):  # the first division is the /255; stop there (normalize needs values)
+        seen.append(other)
+        raise Seen
+
+    monkeypatch.setattr(torch.Tensor, "div_", spy)
+    with pytest.raises(Seen):
+        to_input(torch.zeros(1, 3, 4, 4, dtype=torch.uint8, device="meta"))
+    assert isinstance(seen[0], torch.Tensor) and seen[0].device.type == "meta" and seen[0].ndim == 0
+    every = torch.arange(256, dtype=torch.uint8).repeat(3, 1).reshape(1, 3, 16, 16)
+    monkeypatch.setattr(torch.Tensor, "div_", real_div)
+    assert torch.equal(to_input(every), TF_normalize_reference(every))
+
+
+def TF_normalize_reference(pixels):
+    """torchvision's per-image path: to_tensor's float /255 (a Python scalar on the CPU), then Normalize."""
+    return torch.stack([T.Normalize(CLIP_MEAN, CLIP_STD)(p.to(torch.float32).div(255)) for p in pixels])

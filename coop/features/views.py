@@ -39,8 +39,15 @@ FORMAT = 2  # bump when the computation of a view changes: old cache files stop 
 
 
 def to_input(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., 3, R, R] -> the encoder's float input: ``to_tensor``'s /255, then CLIP's normalisation."""
-    return TF.normalize(pixels.to(dtype=torch.float32).div(255), CLIP_MEAN, CLIP_STD)
+    """uint8 [..., 3, R, R] -> the encoder's float input: ``to_tensor``'s /255, then CLIP's normalisation.
+
+    The divisor is a tensor on the pixels' device: CUDA divides by a Python (CPU) scalar as a
+    multiplication by its reciprocal, which differs from true division in the last bit for about half
+    of the 256 values; by a tensor it divides, as the CPU does. In place after the one conversion, so a
+    batch costs one float copy."""
+    x = pixels.to(dtype=torch.float32)
+    x.div_(torch.full((), 255.0, dtype=torch.float32, device=x.device))
+    return TF.normalize(x, CLIP_MEAN, CLIP_STD, inplace=True)
 
 
 def _uint8_chw(img: Image.Image) -> torch.Tensor:

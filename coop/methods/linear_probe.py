@@ -19,8 +19,9 @@ The search for the inverse regularisation strength C, as lpclip does it:
 
 Departures: none in the procedure. sklearn >= 1.8 deprecates ``penalty="l2"``; L2 is the default
 penalty in every version, so the argument is left out (same fit). ``random_state=0`` is passed
-(lbfgs does not use it). Fits of a C already tried are reused instead of refitted, and so is the
-chosen C's fit for the test predictions (lbfgs is deterministic, so the result is the same; tested). Accuracies are reported in percent.
+(lbfgs does not use it). Fits of a C already tried are reused instead of refitted (lbfgs is
+deterministic, so the result is the same); the test set is predicted with the chosen C's fit from the
+search, as lpclip does (tested equal to a direct fit). Accuracies are reported in percent.
 """
 from __future__ import annotations
 
@@ -112,8 +113,7 @@ def search_c(train_x: Any, train_y: Any, val_x: Any, val_y: Any, *, grid: Sequen
         c_left, c_right = np.power(10, c_left), np.power(10, c_right)
 
     log.info("lpclip search: C=%g, val accuracy %.2f%%", best_c, 100 * best_acc)
-    # the chosen C's classifier, already fitted on these training features (lbfgs is deterministic:
-    # lpclip's final refit would give the same model)
+    # the chosen C's classifier, as lpclip predicts the test set with the classifier its search fitted
     return {"C": best_c, "val_accuracy": 100 * best_acc, "searched": searched, "classifier": models[best_c]}
 
 
@@ -126,7 +126,7 @@ def fit_predict(train_x: Any, train_y: Any, test_x: Any, C: float, *, max_iter: 
 def run_linear_probe(train_x: Any, train_y: Any, val_x: Any, val_y: Any, test_x: Any, *,
                      num_step: int = NUM_STEP, max_iter: int = MAX_ITER,
                      grid: Optional[Sequence[float]] = None) -> Dict[str, Any]:
-    """Search C on validation as lpclip does, refit with it on train, predict the test features.
+    """Search C on validation as lpclip does, predict the test features with that C's classifier.
 
     Returns ``C``, ``val_accuracy`` (percent), ``searched`` and ``predictions`` (int64 array).
     """

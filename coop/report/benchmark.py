@@ -107,10 +107,16 @@ def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: i
 
 @torch.inference_mode()
 def image_throughput(clip_model: torch.nn.Module, batch: int = 32, repeat: int = 2, fast: bool = True) -> float:
-    """Images per second through the frozen image encoder (model only, random pixels)."""
+    """Images per second through the frozen image encoder (model only, random pixels), under
+    ``torch.inference_mode`` as the runs' encoding is."""
     res = clip_model.visual.input_resolution
     device = device_of(clip_model)
     x = torch.randn(batch, 3, res, res, device=device)
+    with torch.inference_mode():
+        return _image_throughput(clip_model, x, batch, repeat, fast, device)
+
+
+def _image_throughput(clip_model, x, batch, repeat, fast, device) -> float:
     if fast:
         with channels_last(clip_model.visual):
             t = timeit(lambda: clip_model.encode_image(x.contiguous(memory_format=torch.channels_last)), repeat,
@@ -168,15 +174,22 @@ def pipeline_throughput(clip_model: torch.nn.Module, image_root: Path, relpaths:
     return len(items) / (time.perf_counter() - t)
 
 
-def input_path_ms(image_root: Path, relpaths: Sequence[str], resolution: int, crops_per_image: int,
-                  old: bool, batch: int = 32) -> float:
-    """Milliseconds per training crop to make the encoder's input in this process, without the encoder.
+INPUT_PATHS = ("decode_per_crop", "float_per_crop", "ours")
 
-    ``old``: the input path before issue 22 -- every crop decodes its image again and goes through
-    torchvision's functional crop, flip, ``to_tensor`` and ``normalize`` one crop at a time. New: the
-    run's path (``ViewDataset``: one decode per image, uint8 pixels; ``to_input`` per batch). Both give
-    the same tensors (tests/test_features.py, tests/test_fresh_crops.py).
-    """
+
+def input_path_ms(image_root: Path, relpaths: Sequence[str], resolution: int, crops_per_image: int,
+                  path: str, batch: int = 32) -> float:
+    """Milliseconds per training crop to make the encoder's input batches in this process, without
+    the encoder. ``path``:
+
+    - ``decode_per_crop``: before issue 22 -- every crop decodes its image again, then torchvision's
+      functional crop, flip, ``to_tensor`` and ``normalize`` one crop at a time, batches stacked;
+    - ``float_per_crop``: the path of commit c22aa4e -- one decode per image, the same per-crop float
+      path and stacking;
+    - ``ours``: the run's path (``ViewDataset``: one decode per image, uint8 pixels; ``to_input`` per batch).
+
+    All three give the same tensors (tests/test_features.py, tests/test_fresh_crops.py). In one process;
+    in a run the decoding happens in DataLoader workers and ``to_input`` on the encoder's device."""
     import torchvision.transforms.functional as TF
     from torchvision.transforms import InterpolationMode
 
@@ -184,21 +197,28 @@ def input_path_ms(image_root: Path, relpaths: Sequence[str], resolution: int, cr
     from ..features.encoder import ViewDataset
     from ..features.views import CLIP_MEAN, CLIP_STD, TrainCrop, to_input
 
+    if path not in INPUT_PATHS:
+        raise ValueError(f"path must be one of {INPUT_PATHS}, got {path!r}")
     view, root = TrainCrop(resolution, "bench"), Path(image_root)
     items = [(r, e) for r in relpaths for e in range(crops_per_image)]
     if not items:
         raise ValueError("input_path_ms needs at least one image and one crop per image")
+    decoded: dict = {}
+
+    def per_crop_float(rel, e):
+        img = load_image(root / rel) if path == "decode_per_crop" else decoded.setdefault(rel, load_image(root / rel))
+        i, j, h, w, flip = view.params(img, rel, e)
+        x = TF.resized_crop(img, i, j, h, w, [resolution, resolution], interpolation=InterpolationMode.BICUBIC)
+        return TF.normalize(TF.to_tensor(TF.hflip(x) if flip else x), CLIP_MEAN, CLIP_STD)
+
+    ds = ViewDataset(root, items, view)
     t = time.perf_counter()
-    if old:
-        for rel, e in items:
-            img = load_image(root / rel)
-            i, j, h, w, flip = view.params(img, rel, e)
-            x = TF.resized_crop(img, i, j, h, w, [resolution, resolution], interpolation=InterpolationMode.BICUBIC)
-            TF.normalize(TF.to_tensor(TF.hflip(x) if flip else x), CLIP_MEAN, CLIP_STD)
-    else:
-        ds = ViewDataset(root, items, view)
-        for b in range(0, len(items), batch):
-            to_input(torch.stack([ds[k][0] for k in range(b, min(b + batch, len(items)))]))
+    for b in range(0, len(items), batch):
+        chunk = range(b, min(b + batch, len(items)))
+        if path == "ours":
+            to_input(torch.stack([ds[k][0] for k in chunk]))
+        else:
+            torch.stack([per_crop_float(*items[k]) for k in chunk])
     return 1000 * (time.perf_counter() - t) / len(items)
 
 
