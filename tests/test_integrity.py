@@ -209,9 +209,9 @@ def test_a_code_change_on_the_feature_path_equals_a_cold_cache(demo, tmp_path):
     before = accuracy("warm", "a")
     views = proj / "coop" / "features" / "views.py"
     text = views.read_text()
-    line = "_uint8_chw(TF.center_crop(TF.resize(img, R, interpolation=InterpolationMode.BICUBIC), [R, R]))"
+    line = "TF.pil_to_tensor(TF.center_crop(TF.resize(img, R, interpolation=InterpolationMode.BICUBIC), [R, R]))"
     assert line in text
-    views.write_text(text.replace(line, "_uint8_chw(TF.hflip(TF.center_crop(TF.resize(img, R, "
+    views.write_text(text.replace(line, "TF.pil_to_tensor(TF.hflip(TF.center_crop(TF.resize(img, R, "
                                         "interpolation=InterpolationMode.BICUBIC), [R, R])))"))
     warm = accuracy("warm", "b")
     cold = accuracy("cold", "c")

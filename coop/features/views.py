@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, Optional, Tuple
 
-import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
@@ -48,11 +47,6 @@ def to_input(pixels: torch.Tensor) -> torch.Tensor:
     x = pixels.to(dtype=torch.float32)
     x.div_(torch.full((), 255.0, dtype=torch.float32, device=x.device))
     return TF.normalize(x, CLIP_MEAN, CLIP_STD, inplace=True)
-
-
-def _uint8_chw(img: Image.Image) -> torch.Tensor:
-    """An RGB PIL image -> uint8 [3, H, W] (torchvision's ``pil_to_tensor``, without its checks)."""
-    return torch.from_numpy(np.array(img, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
 
 
 class ImageView:
@@ -86,7 +80,7 @@ class TestView(ImageView):
 
     def pixels(self, img: Image.Image, relpath: str, index: Optional[int] = None) -> torch.Tensor:
         R = self.resolution
-        return _uint8_chw(TF.center_crop(TF.resize(img, R, interpolation=InterpolationMode.BICUBIC), [R, R]))
+        return TF.pil_to_tensor(TF.center_crop(TF.resize(img, R, interpolation=InterpolationMode.BICUBIC), [R, R]))
 
 
 class TrainCrop(ImageView):
@@ -118,4 +112,4 @@ class TrainCrop(ImageView):
         img = img.crop((j, i, j + w, i + h)).resize((R, R), Image.BICUBIC)
         if flip:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        return _uint8_chw(img)
+        return TF.pil_to_tensor(img)

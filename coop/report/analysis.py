@@ -179,11 +179,11 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
 METHOD_ZH = {"Linear probe CLIP": "线性探测 CLIP", "Zero-shot CLIP": "零样本 CLIP"}
 
 
-def zh(method: str, after_chinese: bool = True) -> str:
-    """A method's name as Chinese prose writes it (tables keep the records' names), with a space before
-    a Latin name when it follows Chinese text."""
+def zh(method: str) -> str:
+    """A method's name as Chinese prose writes it after Chinese text (tables keep the records' names):
+    a Latin name gets a space before it."""
     name = METHOD_ZH.get(method, method)
-    return (" " if after_chinese and name[:1].isascii() else "") + name
+    return (" " if name[:1].isascii() else "") + name
 
 
 def _what(zs: Dict[str, Any]) -> str:

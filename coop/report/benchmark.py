@@ -106,17 +106,13 @@ def training_step(coop: CoOp, clip_model: torch.nn.Module, naive: bool, batch: i
 
 
 @torch.inference_mode()
+@torch.inference_mode()
 def image_throughput(clip_model: torch.nn.Module, batch: int = 32, repeat: int = 2, fast: bool = True) -> float:
     """Images per second through the frozen image encoder (model only, random pixels), under
     ``torch.inference_mode`` as the runs' encoding is."""
     res = clip_model.visual.input_resolution
     device = device_of(clip_model)
     x = torch.randn(batch, 3, res, res, device=device)
-    with torch.inference_mode():
-        return _image_throughput(clip_model, x, batch, repeat, fast, device)
-
-
-def _image_throughput(clip_model, x, batch, repeat, fast, device) -> float:
     if fast:
         with channels_last(clip_model.visual):
             t = timeit(lambda: clip_model.encode_image(x.contiguous(memory_format=torch.channels_last)), repeat,

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .stats import class_difference, group_contrast, mcnemar_exact, paired_bootstrap, seed_t_interval
+from ..runs.results import by_shots
+from .stats import class_difference, group_contrast, mcnemar_exact, paired_bootstrap, seed_t_interval, widen
 
 N_BOOT = 10000
 N_BOOT_CLASS = 2000  # per class (100 classes): the same test, fewer replicates
@@ -70,9 +71,8 @@ def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: in
     res = paired_bootstrap(va, vb, n_boot=n_boot, seed=0)
     res["seeds"] = [s for s, _, _ in matched]
     res["ci_bootstrap"], res["seed_t_ci"] = res["ci"], seed_t_interval(va, vb)
-    if res["seed_t_ci"] is not None:  # with 2+ seed pairs: the union of both intervals decides
-        (lo, hi), (tlo, thi) = res["ci"], res["seed_t_ci"]
-        res["ci"] = (min(lo, tlo), max(hi, thi))
+    res["ci"] = widen(res["ci"], res["seed_t_ci"])  # with 2+ seed pairs: the union of both intervals decides
+    if res["seed_t_ci"] is not None:
         res["method"] += ", widened to the seeds' t interval"
     return res
 
@@ -91,9 +91,13 @@ def compare_classes(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_
         return []
     common, va, vb = got
     ref = matched[0][1]
+    return class_difference(va, vb, _labels(ref, common), list(ref.get("classnames") or []), n_boot=n_boot, seed=0)
+
+
+def _labels(ref: Dict[str, Any], common: Sequence[int]) -> np.ndarray:
+    """The class index of each of the test images ``common``, from a record's per-image predictions."""
     labels_of = dict(zip(ref["test_predictions"]["index"], ref["test_predictions"]["label"]))
-    labels = np.array([int(labels_of[i]) for i in common])
-    return class_difference(va, vb, labels, list(ref.get("classnames") or []), n_boot=n_boot, seed=0)
+    return np.array([int(labels_of[i]) for i in common])
 
 
 def compare_group(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], classes: Sequence[str],
@@ -107,9 +111,7 @@ def compare_group(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], clas
         return None
     common, va, vb = got
     ref = matched[0][1]
-    names = list(ref.get("classnames") or [])
-    labels_of = dict(zip(ref["test_predictions"]["index"], ref["test_predictions"]["label"]))
-    labels = np.array([int(labels_of[i]) for i in common])
+    names, labels = list(ref.get("classnames") or []), _labels(ref, common)
     if not names or labels.max() >= len(names):
         return None  # records without class names: the group cannot be found
     group = [i for i, c in enumerate(names) if c in set(classes)]
@@ -129,14 +131,8 @@ def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
     with fewer than 2 seed pairs (no t bound, so the seeds' spread would be left out). Non-inferior
     only when nothing is untested and every lower bound lies above -margin; None when nothing could
     be paired at all. Decided by the bounds, never by the means."""
-    def by_k(recs):
-        out: Dict[int, List[Dict[str, Any]]] = {}
-        for r in recs:
-            out.setdefault(int(r["shots"]), []).append(r)
-        return out
-
-    ka, kb = by_k(a), by_k(b)
-    tests = {k: compare(ka[k], kb[k]) for k in sorted(set(ka) & set(kb))}
+    ka, kb = by_shots(list(a)), by_shots(list(b))
+    tests = {k: compare(list(ka[k].values()), list(kb[k].values())) for k in sorted(set(ka) & set(kb))}
     tests = {k: t for k, t in tests.items() if t is not None}
     if not tests:
         return None

@@ -58,11 +58,11 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
         out.append("")
     out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
     zs = loaded.get("zeroshot")
-    shas = {(r.get("split") or {}).get("sha256") for r in ([zs] if zs else []) + list(base)}
+    recs = ([zs] if zs else []) + list(base)
+    shas = {(r.get("split") or {}).get("sha256") for r in recs}
     return out + published.markdown(float(zs["accuracy"]) if zs else None,
                                     split_sha=shas.pop() if len(shas) == 1 else None,
-                                    random_weights=any_random(loaded),
-                                    demo=any(bool(r.get("demo")) for r in ([zs] if zs else []) + list(base)))
+                                    random_weights=any_random(loaded), demo=any(bool(r.get("demo")) for r in recs))
 
 
 def prompts_section(loaded: Dict[str, Any]) -> List[str]:
@@ -115,9 +115,9 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
 def rare_name_classes(classnames: Sequence[str]) -> List[str]:
     """Section 9.1's group: the classes with a word of their name that CLIP's BPE vocabulary has no
     single token for (e.g. dalmatian -> dalmati + an), i.e. words rare in CLIP's pre-training text."""
-    from clip.simple_tokenizer import SimpleTokenizer
+    import clip
 
-    tok = SimpleTokenizer()
+    tok = clip.clip._tokenizer  # the instance clip.tokenize uses, as coop.methods.train does
     return [c for c in classnames if any(len(tok.encode(w)) > 1 for w in c.replace("_", " ").split())]
 
 

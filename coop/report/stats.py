@@ -106,6 +106,27 @@ def _paired_stacks(a: Sequence[Any], b: Sequence[Any]):
     return A, B
 
 
+def _check_boot(level: float, n_boot: int) -> None:
+    if not 0 < level < 1 or n_boot < 1:
+        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+
+
+def _seed_resampled(per_seed: np.ndarray, drawn: Optional[np.ndarray]) -> np.ndarray:
+    """Replicates [n_boot] from each replicate's per-seed values [n_boot, k]: with seed draws
+    ``drawn`` [n_boot, k] (k >= 2) the mean over the drawn seeds, its deviation from the all-seed mean
+    scaled by sqrt(k/(k-1)); with one seed, that seed's value."""
+    if drawn is None:
+        return per_seed[:, 0]
+    k = per_seed.shape[1]
+    centre = per_seed.mean(axis=1)
+    return centre + math.sqrt(k / (k - 1)) * (np.take_along_axis(per_seed, drawn, axis=1).mean(axis=1) - centre)
+
+
+def widen(ci: Tuple[float, float], t: Optional[Tuple[float, float]]) -> Tuple[float, float]:
+    """The union of a bootstrap interval and the seeds' t interval (None: no t interval, ``ci`` as is)."""
+    return ci if t is None else (min(ci[0], t[0]), max(ci[1], t[1]))
+
+
 def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, seed: int = 0,
                      level: float = 0.95) -> Dict[str, Any]:
     """Accuracy of A minus accuracy of B in percentage points, averaged over seed pairs, with a
@@ -124,8 +145,7 @@ def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, se
     :func:`seed_t_interval`. ``p_value`` is approximate: twice the fraction of replicates at or
     beyond 0 on the side opposite the point estimate, capped at 1 (1 when the estimate is 0)."""
     A, B = _paired_stacks(a, b)
-    if not 0 < level < 1 or n_boot < 1:
-        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    _check_boot(level, n_boot)
     k, n = A.shape
     D = A.astype(np.int8) - B.astype(np.int8)  # +1: only A right, -1: only B right
     diff = 100.0 * float(D.sum(dtype=np.int64)) / (k * n)
@@ -137,12 +157,7 @@ def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, se
         idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int32 if n < 2 ** 31 else np.int64)
         per_seed[start:stop] = np.take(D, idx, axis=1).sum(axis=2, dtype=np.int64).T  # take: fast gather
     per_seed *= 100.0 / n
-    if k >= 2:
-        drawn = rng.integers(0, k, size=(n_boot, k))
-        centre = per_seed.mean(axis=1)
-        reps = centre + math.sqrt(k / (k - 1)) * (np.take_along_axis(per_seed, drawn, axis=1).mean(axis=1) - centre)
-    else:
-        reps = per_seed[:, 0]
+    reps = _seed_resampled(per_seed, rng.integers(0, k, size=(n_boot, k)) if k >= 2 else None)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(reps, [alpha, 1 - alpha])
     if diff > 0:
@@ -172,55 +187,36 @@ def group_contrast(a: Sequence[Any], b: Sequence[Any], labels: Any, group: Seque
     labels = np.asarray(labels)
     if labels.shape != (A.shape[1],):
         raise ValueError(f"labels cover {labels.size} images but the runs cover {A.shape[1]}")
-    if not 0 < level < 1 or n_boot < 1:
-        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
+    _check_boot(level, n_boot)
     present = np.unique(labels)
-    inside = np.array([c for c in present if c in set(int(g) for g in group)])
-    outside = np.array([c for c in present if c not in set(inside.tolist())])
-    if len(inside) == 0 or len(outside) == 0:
+    in_group = np.isin(present, np.asarray(list(group), dtype=present.dtype))
+    if in_group.all() or not in_group.any():
         raise ValueError("group_contrast needs test images of at least one class inside the group and one outside")
     k = A.shape[0]
     D = A.astype(np.int64) - B.astype(np.int64)  # +1: only A right, -1: only B right
     sums = np.stack([D[:, labels == c].sum(axis=1) for c in present], axis=1)  # [k, classes]
     counts = np.array([(labels == c).sum() for c in present])
-    col = {int(c): i for i, c in enumerate(present)}
     rng = np.random.default_rng(seed)
 
-    def side(classes: np.ndarray):
-        cols = np.array([col[int(c)] for c in classes])
-        point = 100.0 * sums[:, cols].sum() / (k * counts[cols].sum())
+    def side(cols: np.ndarray):
+        """Point difference, per-seed replicates [n_boot, k] (classes drawn), per-seed values [k], images."""
         drawn = cols[rng.integers(0, len(cols), size=(n_boot, len(cols)))]  # [n_boot, m] column indices
-        per_seed = 100.0 * sums[:, drawn].sum(axis=2).T / counts[drawn].sum(axis=1)[:, None]  # [n_boot, k]
-        return point, per_seed
+        per_seed = 100.0 * sums[:, drawn].sum(axis=2).T / counts[drawn].sum(axis=1)[:, None]
+        per_seed_full = 100.0 * sums[:, cols].sum(axis=1) / counts[cols].sum()
+        return 100.0 * sums[:, cols].sum() / (k * counts[cols].sum()), per_seed, per_seed_full, int(counts[cols].sum())
 
-    (pin, sin), (pout, sout) = side(inside), side(outside)
-    alpha = (1 - level) / 2
+    (pin, sin, din, n_in), (pout, sout, dout, n_out) = side(np.flatnonzero(in_group)), side(np.flatnonzero(~in_group))
     seed_draw = rng.integers(0, k, size=(n_boot, k)) if k >= 2 else None
 
-    def interval(per_seed: np.ndarray) -> Tuple[float, float]:
-        reps = per_seed[:, 0]
-        if seed_draw is not None:
-            centre = per_seed.mean(axis=1)
-            reps = centre + math.sqrt(k / (k - 1)) * (np.take_along_axis(per_seed, seed_draw, axis=1).mean(axis=1) - centre)
-        lo, hi = np.quantile(reps, [alpha, 1 - alpha])
-        return float(lo), float(hi)
-
-    def seeds_of(classes: np.ndarray) -> np.ndarray:  # [k]: each seed's difference on all of the side's images
-        cols = [col[int(c)] for c in classes]
-        return 100.0 * sums[:, cols].sum(axis=1) / counts[cols].sum()
-
     def res(diff, per_seed, per_seed_full, n_cls, n_img):
-        lo, hi = interval(per_seed)
-        t = _t_interval(per_seed_full, level)
-        if t is not None:  # as compare() does: the union with the seeds' t interval decides
-            lo, hi = min(lo, t[0]), max(hi, t[1])
-        return {"diff": float(diff), "ci": (lo, hi), "seed_t_ci": t, "level": level, "n_classes": int(n_cls),
-                "n_images": int(n_img)}
+        lo, hi = np.quantile(_seed_resampled(per_seed, seed_draw), [(1 - level) / 2, (1 + level) / 2])
+        t = _t_interval(per_seed_full, level)  # as compare() does: the union with the seeds' t interval decides
+        return {"diff": float(diff), "ci": widen((float(lo), float(hi)), t), "seed_t_ci": t, "level": level,
+                "n_classes": int(n_cls), "n_images": int(n_img)}
 
-    n_in, n_out = int(counts[[col[int(c)] for c in inside]].sum()), int(counts[[col[int(c)] for c in outside]].sum())
-    din, dout = seeds_of(inside), seeds_of(outside)
-    return {"group": res(pin, sin, din, len(inside), n_in), "others": res(pout, sout, dout, len(outside), n_out),
-            "contrast": res(pin - pout, sin - sout, din - dout, len(inside), n_in)}
+    n_cls_in = int(in_group.sum())
+    return {"group": res(pin, sin, din, n_cls_in, n_in), "others": res(pout, sout, dout, len(present) - n_cls_in, n_out),
+            "contrast": res(pin - pout, sin - sout, din - dout, n_cls_in, n_in)}
 
 
 def seed_t_interval(a: Sequence[Any], b: Sequence[Any], level: float = 0.95) -> Optional[Tuple[float, float]]:
