@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: naive CoOp vs ours (cached image features + exact fast text encoder), side by side.
 
-Prints a table and writes ``results/bench-<date>.json`` (the reference numbers README quotes stay in
+Prints a table and writes ``results/bench-<date>.json`` (the reference numbers docs/speed.md quotes stay in
 ``results/bench.json``): (a) the full training step, (b) the text side forward+backward, (c) image
 encoder throughput -- the model alone, and with --data-root the whole input path (JPEG decoding,
 CLIP's test view or CoOp's fresh crops, DataLoader workers) in fp32 and amp, (d) peak memory,
@@ -44,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=5, help="timed repetitions of the fast measurements (default: %(default)s)")
     p.add_argument("--no-naive", dest="naive", action="store_false", help="skip the slow naive measurements")
     p.add_argument("--out", default=None, help="JSON to write (default: results/bench-<date>.json; results/bench.json "
-                                               "holds the reference numbers README quotes)")
+                                               "holds the reference numbers docs/speed.md quotes)")
     return p.parse_args(argv)
 
 

@@ -9,7 +9,7 @@
 2. CUDA fp32 against the CPU on the same images and prompts (random:RN50): the encoder's input bit
    for bit, image features, text features and logits, with the bound they must meet (fp32 is fp32:
    TF32 is off);
-3. ``scripts/bench.py --device cuda`` on random:RN50, the numbers README's GPU section asks for.
+3. ``scripts/bench.py --device cuda`` on random:RN50, the numbers docs/gpu.md asks for.
 Writes ``results/gpu_check/gpu_check.json`` (its ``ok`` says whether every check passed).
 """
 from __future__ import annotations

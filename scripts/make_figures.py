@@ -63,10 +63,10 @@ def main(argv=None) -> int:
     log.info("wrote %s", out / "coop_params.md")
     draw_architecture(rows, out / "architecture.png", tot=tot)
     log.info("wrote %s", out / "architecture.png")
-    from coop.report.document import REPO_REPORT, refresh_departures
+    from coop.report.document import DOCS_RECIPE, REPO_REPORT, refresh_departures
 
-    refresh_departures(REPO_REPORT, readme=REPO_REPORT.parents[1] / "README.md")
-    log.info("refreshed the departures table of %s from coop/methods/departures.py", REPO_REPORT)
+    refresh_departures(REPO_REPORT, recipe=DOCS_RECIPE)
+    log.info("refreshed the departures tables of %s and %s from coop/methods/departures.py", REPO_REPORT, DOCS_RECIPE)
     return 0
 
 

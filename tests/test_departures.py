@@ -1,5 +1,5 @@
-"""One list of departures from CoOp (issue 11): README states it, the flags it names exist, and each
-run's JSON names the items that applied to it."""
+"""One list of departures from CoOp (issue 11): docs/recipe.md states it, the flags it names exist, and
+each run's JSON names the items that applied to it."""
 from __future__ import annotations
 
 import re
@@ -11,16 +11,17 @@ from coop.methods.train import TrainConfig
 from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "docs" / "recipe.md"  # "Where we depart from CoOp", generated between its markers
 
 
-def readme_rows():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def recipe_rows():
+    text = RECIPE.read_text(encoding="utf-8")
     table = text.split("<!-- departures:begin -->")[1].split("<!-- departures:end -->")[0]
     return [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.strip().splitlines()[2:]]
 
 
-def test_readme_lists_every_departure_with_its_flag():
-    rows = readme_rows()
+def test_recipe_lists_every_departure_with_its_flag():
+    rows = recipe_rows()
     assert [int(r[0]) for r in rows] == list(range(1, len(DEPARTURES) + 1))
     for row, d in zip(rows, DEPARTURES):
         if d.flag is None:
@@ -41,11 +42,26 @@ def test_every_flag_that_removes_a_departure_exists():
     assert flags and all(f in help_text for f in flags), flags - {f for f in flags if f in help_text}
 
 
-def test_readme_table_is_the_codes():
+def test_recipe_table_is_the_codes():
     from coop.methods.departures import markdown_en
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = RECIPE.read_text(encoding="utf-8")
     assert text.split("<!-- departures:begin -->")[1].split("<!-- departures:end -->")[0].strip() == markdown_en()
+
+
+def test_the_code_writes_the_table_where_the_docs_keep_it(tmp_path):
+    """make_figures refreshes docs/recipe.md (no longer README) through refresh_departures(recipe=...)."""
+    from coop.methods.departures import markdown_en
+    from coop.report.document import (DEPARTURES_BEGIN, DEPARTURES_END, DOCS_RECIPE, RECIPE_BEGIN, RECIPE_END,
+                                      refresh_departures)
+
+    assert DOCS_RECIPE == RECIPE and RECIPE_BEGIN in RECIPE.read_text(encoding="utf-8")
+    assert RECIPE_BEGIN not in (ROOT / "README.md").read_text(encoding="utf-8")
+    report, recipe = tmp_path / "REPORT.md", tmp_path / "recipe.md"
+    report.write_text(f"a\n{DEPARTURES_BEGIN}\nold\n{DEPARTURES_END}\nb\n", encoding="utf-8")
+    recipe.write_text(f"# r\n{RECIPE_BEGIN}\nold\n{RECIPE_END}\ntail\n", encoding="utf-8")
+    refresh_departures(report, recipe=recipe)
+    assert recipe.read_text(encoding="utf-8") == f"# r\n{RECIPE_BEGIN}\n{markdown_en()}\n{RECIPE_END}\ntail\n"
 
 
 def test_active_departures_follow_the_config(tmp_path, monkeypatch):

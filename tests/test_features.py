@@ -142,14 +142,14 @@ def test_a_feature_does_not_depend_on_its_batch(clip_tiny, synthetic_root, synth
     b, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=0)).crop_features(
         model, synthetic_root, rels[::-1][:7], view, [2, 1])  # other companions, other order
     # Same batch size, other companions and order: bit for bit with torch 2.14 here; the bound for any
-    # build is 1e-6 relative (1.6e-7 measured with torch 2.0.1), as README states.
+    # build is 1e-6 relative (1.6e-7 measured with torch 2.0.1), as docs/recipe.md states.
     assert rel_err(b[1], a[2, ia[3:]].flip(0)) < 1e-6 and rel_err(b[0], a[1, ia[3:]].flip(0)) < 1e-6
     c, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=8, workers=2)).crop_features(
         model, synthetic_root, rels, view, [0, 1, 2])
     assert torch.equal(c, a)  # worker processes change nothing
     d, _, _ = FeatureCache(None, sha, EncodeOptions(batch_size=3, workers=0)).crop_features(
         model, synthetic_root, rels, view, [0, 1, 2])
-    assert rel_err(d.flatten(0, 1), a.flatten(0, 1)) < 1e-5  # another batch size: rounding only (README)
+    assert rel_err(d.flatten(0, 1), a.flatten(0, 1)) < 1e-5  # another batch size: rounding only (docs/recipe.md)
 
 
 def test_changed_image_file_is_recomputed(clip_tiny, synthetic_root, tmp_path):

@@ -8,7 +8,7 @@ vectors N(0, 0.02) with the class token at the end, SGD lr 0.002 / momentum 0.9 
 5e-4, batch 32 with the last incomplete batch dropped, one constant warm-up epoch at 1e-5 then
 cosine, 50/100/100/200/200 epochs at 1/2/4/8/16 shots, and the last epoch evaluated on the test set.
 
-README.md ("Where we depart from CoOp") and report/REPORT.md give the same list; each run's JSON
+docs/recipe.md ("Where we depart from CoOp") and report/REPORT.md give the same list; each run's JSON
 names the departures that applied to it (:func:`active`), so a result says how it was made.
 """
 from __future__ import annotations
@@ -127,7 +127,7 @@ def active_zeroshot(cfg: Dict[str, Any]) -> List[str]:
 
 
 def markdown_en() -> str:
-    """The list as README's English table (rendered between its departures markers)."""
+    """The list as the English table of docs/recipe.md (rendered between its departures markers)."""
     rows = ["| # | where we differ | why | flag that removes it |", "|---|---|---|---|"]
     for i, d in enumerate(DEPARTURES, 1):
         rows.append(f"| {i} | {d.title} | {d.reason} | {f'`{d.flag}`' if d.flag else '—'} |")

@@ -165,7 +165,9 @@ def departures_block(text: str) -> str:
     return text.split(DEPARTURES_BEGIN)[1].split(DEPARTURES_END)[0].strip("\n")
 
 
-README_BEGIN, README_END = "<!-- departures:begin -->", "<!-- departures:end -->"
+# The English table lives in docs/recipe.md ("Where we depart from CoOp"), between these markers.
+DOCS_RECIPE = PROJECT_ROOT / "docs" / "recipe.md"
+RECIPE_BEGIN, RECIPE_END = "<!-- departures:begin -->", "<!-- departures:end -->"
 
 
 def _between(path: str | os.PathLike, begin: str, end: str, body: str) -> None:
@@ -174,14 +176,15 @@ def _between(path: str | os.PathLike, begin: str, end: str, body: str) -> None:
     write_text(path, text[:i] + "\n" + body + "\n" + text[j:])
 
 
-def refresh_departures(path: str | os.PathLike = REPO_REPORT, readme: Optional[str | os.PathLike] = None) -> None:
+def refresh_departures(path: str | os.PathLike = REPO_REPORT, recipe: Optional[str | os.PathLike] = None) -> None:
     """Render :data:`coop.methods.departures.DEPARTURES` between the report's departures markers (in
-    Chinese) and, with ``readme``, between README's (in English): one list, two languages."""
+    Chinese) and, with ``recipe``, between those of docs/recipe.md (:data:`DOCS_RECIPE`, in English):
+    one list, two languages."""
     from ..methods.departures import markdown_en, markdown_zh
 
     _between(path, DEPARTURES_BEGIN, DEPARTURES_END, markdown_zh())
-    if readme is not None:
-        _between(readme, README_BEGIN, README_END, markdown_en())
+    if recipe is not None:
+        _between(recipe, RECIPE_BEGIN, RECIPE_END, markdown_en())
 
 
 def write_report(results: str | os.PathLike, out: str | os.PathLike, figures: bool = True) -> Path:

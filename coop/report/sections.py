@@ -44,7 +44,7 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
         out += ["（没有基线方法的结果：`bash scripts/run_all.sh` 默认在 CoOp 之后运行它们，`--baselines none` 跳过。）", ""]
     else:
         out += ["每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；“CoOp − 方法”是同一种子配对的"
-                "差值及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），超参数在少样本验证集上选出（README 的基线一节）。", "",
+                "差值及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），超参数在少样本验证集上选出（见 docs/baselines.md）。", "",
                 "<!-- table:baselines -->",
                 "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 选出的超参数 |",
                 "|---|---:|---:|---:|---|---|"]
