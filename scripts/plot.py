@@ -29,6 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--results", default=str(RESULTS), help="results folder to read (default: %(default)s)")
     p.add_argument("--out", default=None,
                    help="output path without suffix; .png and .pdf are written (default: RESULTS/fewshot)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files at --out that this project did not write (they are kept, renamed)")
     return p.parse_args(argv)
 
 
@@ -41,6 +43,12 @@ def main(argv=None) -> int:
         raise UserError(f"results folder {results} does not exist: run scripts/zeroshot.py and "
                         f"scripts/train_coop.py first, or pass --results DIR")
     out = Path(args.out) if args.out else results / "fewshot"
+    if out.suffix.lower() in (".png", ".pdf"):
+        out = out.with_suffix("")
+    from coop.report.outputs import check_may_overwrite
+
+    if args.out:  # the default, RESULTS/fewshot.*, is this project's own name
+        check_may_overwrite([out.with_name(out.name + s) for s in (".png", ".pdf")], args.force)
     summary = plot_fewshot(load_results(results), out, source=results)
     for line in summary_table(summary):
         log.info("%s", line)

@@ -30,6 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--results", default=str(RESULTS), help="results folder (default: %(default)s)")
     p.add_argument("--out", required=True, help="Markdown file to write or update")
     p.add_argument("--no-figures", dest="figures", action="store_false", help="tables only, no images")
+    p.add_argument("--force", action="store_true",
+                   help="replace an --out file this project did not write (it is kept, renamed)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -48,6 +50,9 @@ def main(argv=None) -> int:
     from coop.runs.preflight import check_output_file
 
     check_output_file(args.out, "--out")
+    from coop.report.outputs import check_may_overwrite
+
+    check_may_overwrite([args.out], args.force)
     out = write_report(results, args.out, figures=args.figures)
     print(out)
     return 0

@@ -35,6 +35,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", default="1 2 3", help='seeds (default: "%(default)s")')
     p.add_argument("--templates", default="single", help="zero-shot prompt(s), see scripts/zeroshot.py")
     p.add_argument("--no-report", dest="report", action="store_false", help="do not regenerate the report")
+    p.add_argument("--print-commands", action="store_true",
+                   help="print the sweep's pending runs as one shell command each (for xargs -P, GNU parallel or a "
+                        "SLURM array; see docs/parallel.md) and exit; then run_all with the same flags collects them")
+    p.add_argument("--only", action="append", metavar="RUN", default=None,
+                   help="make only this run (e.g. coop/shots1_seed1, zeroshot, baselines/linear_probe/shots1_seed1; "
+                        "repeatable), beside other such processes on the same folders; draws nothing")
     p.add_argument("--baselines", default="all", choices=["none", "lp", "tip", "all"],
                    help="after CoOp, on the same few-shot images and test features: lp = linear-probe CLIP, "
                         "tip = Tip-Adapter and Tip-Adapter-F, all = both (default: %(default)s; seconds from a warm cache)")
@@ -151,7 +157,13 @@ def main(argv=None) -> int:
                             encode_batch_size=args.encode_batch_size, results=args.results, clip_dir=args.clip_dir,
                             cache_dir=args.cache_dir, demo=args.demo)
              for m in BASELINE_SETS[args.baselines] for k in shots for s in seeds]
-    run_sweep(SweepPlan(zs, runs, args.force), after=lambda r, changed: finish(r, changed, args.report))
+    plan = SweepPlan(zs, runs, args.force)
+    if args.print_commands:
+        from coop.pipeline.commands import print_commands
+
+        print_commands(plan, sys.argv[1:] if argv is None else list(argv))
+        return 0
+    run_sweep(plan, after=lambda r, changed: finish(r, changed, args.report), only=args.only)
     return 0
 
 

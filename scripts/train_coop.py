@@ -80,19 +80,20 @@ def main(argv=None) -> int:
     from coop.utils.atomic import remove_stale_temp_files
     from coop.runs.preflight import check_run
     from coop.runs.results import write_result
-    from coop.pipeline.sweep import already_done, result_path
+    from coop.pipeline.sweep import already_done, result_path, single_run
     from coop.methods.train import run_coop
 
     cfg = train_config(args, args.shots, args.seed)
     check_run(cfg)
     remove_stale_temp_files(args.results)
-    if already_done(cfg, force=args.force):
-        log.info("%s is already done (pass --force to redo it)", result_path(cfg))
-        return 0
-    from coop.utils.progress import run_log
+    with single_run(cfg):
+        if already_done(cfg, force=args.force):
+            log.info("%s is already done (pass --force to redo it)", result_path(cfg))
+            return 0
+        from coop.utils.progress import run_log
 
-    with run_log(result_path(cfg).with_suffix(".log")) as log_file:
-        write_result(result_path(cfg), run_coop(cfg))
+        with run_log(result_path(cfg).with_suffix(".log")) as log_file:
+            write_result(result_path(cfg), run_coop(cfg))
     log.info("log: %s", log_file)
     return 0
 

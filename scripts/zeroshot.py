@@ -4,7 +4,7 @@ CoOp context with --context.
 
     python scripts/zeroshot.py                              # results/zeroshot.json
     python scripts/zeroshot.py --templates ensemble --out results/zeroshot_ensemble.json
-    python scripts/zeroshot.py --context results/coop/shots4_seed1.pt --out results/eval.json
+    python scripts/zeroshot.py --context results/coop/shots4_seed1.pt   # results/eval_coop_shots4_seed1_<hash>.json
 """
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     from coop.utils.atomic import remove_stale_temp_files
     from coop.runs.preflight import check_run
-    from coop.runs.results import check_may_replace, read_result, write_result
-    from coop.pipeline.sweep import already_done, result_path
+    from coop.runs.overwrite import check_may_replace
+    from coop.runs.results import read_result, write_result
+    from coop.pipeline.sweep import already_done, result_path, single_run
     from coop.methods.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
     resolve_templates(args.templates)  # bad templates fail before anything loads
@@ -52,19 +53,35 @@ def main(argv=None) -> int:
     check_run(cfg)
     remove_stale_temp_files(args.results)
     if args.context:
-        out = Path(args.out or Path(args.results) / f"eval_{Path(args.context).stem}.json")
+        from coop.methods.context import read_context
+        from coop.utils.hashing import sha256_file
+
+        read_context(args.context)  # a wrong file is one clear line, before anything else
+        digest = sha256_file(args.context)
+        out = Path(args.out) if args.out else evaluation_path(args.results, args.context, digest)
         old = read_result(out) if out.is_file() else None
-        if not (old and old.get("kind") == "evaluation" and old.get("context_file") == str(args.context)):
-            check_may_replace(out, ("evaluation",), args.force)  # never a run's record, nor a user's file
-        write_result(out, evaluate_context(cfg, args.context))
+        if not (old and old.get("kind") == "evaluation" and old.get("context_sha256") == digest):
+            # an evaluation of another context, a run's record or a user's file: never replaced unasked
+            check_may_replace(out, ("evaluation",) if old is None or old.get("kind") != "evaluation" else (),
+                              args.force)
+        with single_run(cfg, out):
+            write_result(out, {**evaluate_context(cfg, args.context), "context_sha256": digest})
         return 0
     out = Path(args.out) if args.out else result_path(cfg)
     check_may_replace(out, ("zeroshot",), args.force)
-    if already_done(cfg, out, force=args.force):
-        log.info("%s is already done (pass --force to redo it)", out)
-        return 0
-    write_result(out, run_zeroshot(cfg))
+    with single_run(cfg, out):
+        if already_done(cfg, out, force=args.force):
+            log.info("%s is already done (pass --force to redo it)", out)
+            return 0
+        write_result(out, run_zeroshot(cfg))
     return 0
+
+
+def evaluation_path(results: str, context: str, digest: str) -> Path:
+    """``RESULTS/eval_<folder>_<stem>_<8 hex of the context's SHA-256>.json``: two contexts never share one
+    (``coop/shots4_seed1.pt`` and ``coop_adapter/shots4_seed1.pt`` included)."""
+    ctx = Path(context).resolve()
+    return Path(results) / f"eval_{ctx.parent.name}_{ctx.stem}_{digest[:8]}.json"
 
 
 if __name__ == "__main__":

@@ -18,7 +18,28 @@ SHARED_DATA = Path(os.environ.get("COOP_TEST_DATA") or ROOT.parent / "shared" / 
 REAL_IMAGES = SHARED_DATA / "caltech101" / "101_ObjectCategories"
 COOP_SPLIT = SHARED_DATA / "split_zhou_Caltech101.json"
 
-needs_real_data = pytest.mark.skipif(not REAL_IMAGES.is_dir(), reason=f"real Caltech101 not at {REAL_IMAGES}")
+def _real_caltech101() -> str:
+    """'' when SHARED_DATA holds the real Caltech101 and CoOp's split (checked, not assumed), else why not:
+    $COOP_TEST_DATA pointing at other data makes these tests skip, never fail."""
+    import hashlib
+
+    from coop.methods.departures import COOP_SPLIT_SHA256  # CoOp's published file
+
+    if not REAL_IMAGES.is_dir():
+        return f"real Caltech101 not at {REAL_IMAGES}"
+    try:
+        digest = hashlib.sha256(COOP_SPLIT.read_bytes()).hexdigest()
+    except OSError:
+        return f"CoOp's split not at {COOP_SPLIT}"
+    if digest != COOP_SPLIT_SHA256:
+        return f"{COOP_SPLIT} is not CoOp's published split (sha256 {digest[:12]}...)"
+    folders = sum(1 for d in REAL_IMAGES.iterdir() if d.is_dir())
+    if folders != 102:
+        return f"{REAL_IMAGES} has {folders} folders, not Caltech101's 102"
+    return ""
+
+
+needs_real_data = pytest.mark.skipif(bool(_real_caltech101()), reason=_real_caltech101() or "real data present")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

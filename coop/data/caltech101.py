@@ -94,7 +94,21 @@ def list_classes(image_root: Path) -> List[ClassInfo]:
         if by_name.setdefault(c.classname, c.folder) != c.folder:
             raise UserError(f"{image_root}: the folders {by_name[c.classname]!r} and {c.folder!r} are both class "
                             f"{c.classname!r}; merge or rename one of them")
+    by_tokens: Dict[Tuple[int, ...], str] = {}
+    for c in classes:  # what CLIP reads: case, '_' vs ' ' and Unicode forms (NFC/NFD) all vanish in its tokenizer
+        tokens = prompt_tokens(c.prompt_name)
+        if by_tokens.setdefault(tokens, c.folder) != c.folder:
+            raise UserError(f"{image_root}: the folders {by_tokens[tokens]!r} and {c.folder!r} give CLIP the same "
+                            f"prompt words ({c.prompt_name.lower()!r}), so one of them could never be predicted; "
+                            f"merge them or rename one")
     return classes
+
+
+def prompt_tokens(words: str) -> Tuple[int, ...]:
+    """The BPE tokens CLIP's tokenizer makes of ``words`` (it lower-cases, fixes Unicode, folds white space)."""
+    import clip
+
+    return tuple(clip.clip._tokenizer.encode(words))
 
 
 def list_images(image_root: Path, folder: str) -> List[str]:

@@ -124,6 +124,12 @@ def read_split(path: str | os.PathLike) -> Split:
 
 def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[ClassInfo]) -> None:
     """Every image of the split exists under ``image_root``, in a folder of a known class."""
+    absolute = [rel for p in PARTS for rel, _, _ in getattr(split, p) if rel.startswith("/") or rel[1:3] == ":\\"]
+    if absolute:
+        raise UserError(f"split file {split.path} holds absolute paths (e.g. {absolute[0]}, class folder "
+                        f"{Path(absolute[0]).parent.name!r}); CoOp's format names images relative to {image_root.name}/, "
+                        f"e.g. {Path(absolute[0]).parent.name}/{Path(absolute[0]).name}: rewrite them so, or regenerate "
+                        f"the split with scripts/make_split.py")
     folders = {c.folder for c in classes}
     unknown = sorted({rel.split("/")[0] for p in PARTS for rel, _, _ in getattr(split, p)} - folders)
     if unknown:
@@ -139,6 +145,15 @@ def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[C
     if no_train:
         raise UserError(f"split file {split.path} has no training image of class {no_train[0]!r}"
                         f"{f' (and {len(no_train) - 1} more)' if len(no_train) > 1 else ''}; regenerate it")
+    by_folder = {c.folder: c for c in classes}
+    for part in PARTS:  # the prompts use the split's names: each must be its folder's, its label the sorted order's
+        for rel, label, name in getattr(split, part):
+            c = by_folder[rel.split("/")[0]]
+            if (name, label) != (c.classname, c.label):
+                raise UserError(f"split file {split.path}: {rel} is listed as class {name!r} (label {label}), but its "
+                                f"folder {c.folder!r} is class {c.classname!r} (label {c.label} in sorted folder order"
+                                f"{', CoOp renames the folder' if c.folder != c.classname else ''}); the prompts would "
+                                f"use the wrong name: fix the file, or regenerate it with scripts/make_split.py")
     missing = [rel for p in PARTS for rel, _, _ in getattr(split, p) if not (image_root / rel).is_file()]
     if missing:
         raise UserError(f"{len(missing)} images of split file {split.path} are missing from {image_root}, "

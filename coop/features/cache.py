@@ -49,7 +49,7 @@ def feature_code_sha256() -> str:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("COOP_CACHE", os.path.expanduser("~/.cache/coop-caltech101")))
+    return Path(os.path.expanduser(os.environ.get("COOP_CACHE") or "~/.cache/coop-caltech101"))  # empty = unset
 
 
 def file_key(image_root: Path, relpath: str) -> str:

@@ -28,7 +28,7 @@ from ..runs.results import environment, now
 
 log = logging.getLogger(__name__)
 
-# CoOp's template for Caltech101 (CoOp/configs: CUSTOM_TEMPLATES["Caltech101"]).
+# CoOp's template for Caltech101 (CoOp's trainers/zsclip.py and trainers/coop.py: CUSTOM_TEMPLATES["Caltech101"]).
 DEFAULT_TEMPLATE = "a photo of a {}."
 # Prompt ensembles that --templates may name instead of giving templates literally.
 TEMPLATE_SETS: Dict[str, List[str]] = {

@@ -6,6 +6,7 @@ run leaves nothing half-written. When every run is already done, nothing is load
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,10 +16,13 @@ from typing import Callable, List, Optional, Sequence, Union
 from ..utils.atomic import remove_stale_temp_files
 from ..model.clip_loader import weights_fingerprint
 from ..utils.paths import RESULTS
+from ..runs.locks import folder_lock, run_lock
 from ..runs.preflight import check_run
 from ..utils.progress import run_log
 from ..features.encoder import EncodeOptions
-from ..runs.results import any_random, coop_result_path, existing, load_results, shot_stats, write_result, zeroshot_result_path
+from ..runs.overwrite import set_aside
+from ..runs.results import (any_random, coop_result_path, existing, load_results, shot_stats, write_result,
+                            zeroshot_result_path)
 from ..utils.errors import UserError
 from ..data.split import fewshot, read_split
 from ..methods.train import TrainConfig, run_coop
@@ -110,45 +114,95 @@ def already_done(cfg: Config, path: Optional[Path] = None, force: bool = False,
     """True if ``path`` (default: :func:`result_path`) holds a finished result of ``cfg``'s settings
     and of the same inputs (split, weights, image contents, code). See :func:`coop.runs.results.existing`."""
     path = path or result_path(cfg)
-    if force or not Path(path).exists():
+    if force:
+        set_aside(path)  # a file we cannot use is redone, but kept under another name with its context
+        return False
+    if not Path(path).exists():
         return False
     model_sha = model_sha256 if model_sha256 is not None else weights_fingerprint(cfg.model)
     return existing(path, cfg.identity(), expected_inputs(cfg, model_sha), force, rerun_changed) is not None
 
 
-def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None) -> int:
+@contextlib.contextmanager
+def single_run(cfg: Config, path: Optional[Path] = None):
+    """The locks of one run made on its own (``train_coop.py``, ``zeroshot.py``): the results folder
+    shared with other single runs, not with a sweep; the run's own result exclusively."""
+    with folder_lock(cfg.results, exclusive=False), run_lock(cfg.results, path or result_path(cfg)):
+        yield
+
+
+def run_key(cfg: Config) -> str:
+    """A run's name in its results folder (its result file without ``.json``): what ``--only`` takes."""
+    return Path(result_path(cfg)).relative_to(Path(cfg.results)).with_suffix("").as_posix()
+
+
+def pending(plan: SweepPlan, model_sha: Optional[str] = None) -> List[Config]:
+    """The runs of ``plan`` that are not done yet (all of them with ``force``), in the sweep's order."""
+    for cfg in [plan.zeroshot, *plan.runs]:
+        check_run(cfg)
+    model_sha = model_sha or weights_fingerprint(plan.zeroshot.model)  # hashed once: a checkpoint is 244 MB
+    return [cfg for cfg in [plan.zeroshot, *plan.runs]
+            if not already_done(cfg, force=plan.force, model_sha256=model_sha, rerun_changed=True)]
+
+
+def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None,
+              only: Optional[Sequence[str]] = None) -> int:
     """Run what is not done yet; returns the number of runs computed. ``after(results, changed)``
-    is called at the end (the figure and the report)."""
+    is called at the end (the figure and the report).
+
+    The whole sweep holds the results folder's lock exclusively (:mod:`coop.runs.locks`): a second
+    sweep on the same folder is refused. With ``only`` (run keys, :func:`run_key`), just those runs
+    are made, each under its own lock and beside other such processes (``run_all --only``, the lines
+    of ``run_all --print-commands``); nothing is drawn then.
+    """
+    results = Path(plan.zeroshot.results)
+    if only is not None:
+        keys = {run_key(c): c for c in [plan.zeroshot, *plan.runs]}
+        unknown = [k for k in only if k not in keys]
+        if unknown:
+            raise UserError(f"--only {unknown[0]} is not a run of this sweep; its runs are: {', '.join(keys)}")
+        plan = SweepPlan(plan.zeroshot, [keys[k] for k in only if keys[k] is not plan.zeroshot], plan.force)
+        with folder_lock(results, exclusive=False):
+            return _run(plan, results, with_zeroshot=plan.zeroshot in [keys[k] for k in only], each_locked=True)
+    with folder_lock(results, exclusive=True):
+        n = _run(plan, results, with_zeroshot=True, each_locked=False)
+        if after is not None:
+            after(results, bool(n))
+    return n
+
+
+def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool) -> int:
     from ..runs.experiment import Experiment
 
     z = plan.zeroshot
-    results = Path(z.results)
     if remove_stale_temp_files(results):
         log.info("removed temporary files that an interrupted run left in %s", results)
-    for cfg in [z, *plan.runs]:
-        check_run(cfg)
-    model_sha = weights_fingerprint(z.model)  # hashed once: a local checkpoint is 244 MB
-    todo = [cfg for cfg in [z, *plan.runs]
-            if not already_done(cfg, force=plan.force, model_sha256=model_sha, rerun_changed=True)]
-    done = 1 + len(plan.runs) - len(todo)
-    log.info("sweep: %d runs, %d already done, %d to do", 1 + len(plan.runs), done, len(todo))
-    if todo:
-        exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, download_root=z.clip_dir,
-                         encode=EncodeOptions.of(z))
-        for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
-            if not isinstance(cfg, ZeroShotConfig):
-                fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
-        t0 = time.time()
-        for i, cfg in enumerate(todo, 1):
-            log.info("[%d/%d] %s (log: %s)", i, len(todo), describe_run(cfg), result_path(cfg).with_suffix(".log"))
-            with run_log(result_path(cfg).with_suffix(".log")):
-                write_result(result_path(cfg), run_one(cfg, exp))
-            elapsed = time.time() - t0
-            log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
-                     1 + len(plan.runs), len(todo), _minutes(elapsed),
-                     f", about {_minutes(elapsed / i * (len(todo) - i))} left" if i < len(todo) else "")
-    if after is not None:
-        after(results, bool(todo))
+    model_sha = weights_fingerprint(z.model)
+    todo = [c for c in pending(plan, model_sha) if with_zeroshot or c is not z]
+    total = len(plan.runs) + with_zeroshot
+    done = total - len(todo)
+    log.info("sweep: %d runs, %d already done, %d to do", total, done, len(todo))
+    if not todo:
+        return 0
+    exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, download_root=z.clip_dir,
+                     encode=EncodeOptions.of(z))
+    for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
+        if not isinstance(cfg, ZeroShotConfig):
+            fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
+    t0 = time.time()
+    for i, cfg in enumerate(todo, 1):
+        path = result_path(cfg)
+        with run_lock(results, path) if each_locked else contextlib.nullcontext():
+            if each_locked and not plan.force and already_done(cfg, model_sha256=model_sha, rerun_changed=True):
+                log.info("[%d/%d] %s: done meanwhile by another process", i, len(todo), describe_run(cfg))
+                continue
+            log.info("[%d/%d] %s (log: %s)", i, len(todo), describe_run(cfg), path.with_suffix(".log"))
+            with run_log(path.with_suffix(".log")):
+                write_result(path, run_one(cfg, exp))
+        elapsed = time.time() - t0
+        log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
+                 total, len(todo), _minutes(elapsed),
+                 f", about {_minutes(elapsed / i * (len(todo) - i))} left" if i < len(todo) else "")
     return len(todo)
 
 

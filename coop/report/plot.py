@@ -33,6 +33,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from ..utils.atomic import atomic_path  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..runs.results import any_random, shot_stats  # noqa: E402
+from .outputs import FIGURE_TITLE  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
         for suffix in (".png", ".pdf"):
             target = out_stem.with_name(out_stem.name + suffix)
             with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=suffix[1:], dpi=150)
+                fig.savefig(tmp, format=suffix[1:], dpi=150, metadata={"Title": FIGURE_TITLE})
             paths.append(target)
     finally:
         plt.close(fig)  # a no-op for a pyplot-free Figure, but keeps the promise if that changes

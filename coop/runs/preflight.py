@@ -49,3 +49,20 @@ def check_run(cfg) -> None:
     from ..features.cache import default_cache_dir
 
     check_writable_dir(cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir(), "--cache-dir")
+    check_outside_images(cfg)
+
+
+def check_outside_images(cfg) -> None:
+    """Nothing we write may land among the class folders: the next run would read it as a class."""
+    from ..data.caltech101 import find_image_root
+    from ..features.cache import default_cache_dir
+
+    try:
+        images = find_image_root(cfg.data_root).resolve()
+    except UserError:
+        return  # no data yet: the run itself says so
+    for flag, folder in (("--results", cfg.results), ("--cache-dir", cfg.cache_dir or default_cache_dir())):
+        p = Path(folder).expanduser().resolve()
+        if p == images or images in p.parents:
+            raise UserError(f"{flag} {folder} is inside the image folder {images}: the next run would read it as a "
+                            f"class. Choose a folder outside it")

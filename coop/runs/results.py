@@ -107,22 +107,18 @@ def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
     log.info("wrote %s", path)
 
 
-def check_may_replace(path: str | os.PathLike, kinds: tuple, force: bool = False) -> None:
-    """Refuse to replace a file at ``path`` that is not a result of one of ``kinds`` (another run's
-    record, a user's file), unless ``force``: nothing is overwritten by surprise."""
-    path = Path(path)
-    if force or not path.exists():
-        return
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; give a file name for the result")
-    rec = read_result(path)
-    if rec is None or rec.get("kind") not in kinds:
-        what = f"a {rec.get('kind')} result ({rec.get('method')})" if rec else "not a result file of this project"
-        raise UserError(f"{path} exists and is {what}; pass --force to replace it, or write elsewhere with --out")
-
-
 def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
-    """The record at ``path`` if it is a complete result of this schema, else None.
+    """The record at ``path`` if it is a complete result of this schema, else None (see :func:`why_unreadable`)."""
+    return _read(path)[0]
+
+
+def why_unreadable(path: str | os.PathLike) -> Optional[str]:
+    """Why the file at ``path`` is not a complete result we can use; None if it is one, or if there is no file."""
+    return _read(path)[1] if Path(path).exists() else None
+
+
+def _read(path: str | os.PathLike) -> tuple:
+    """(record, None) for a complete result of this schema, else (None, why).
 
     A CoOp record is complete only with its learned context beside it, carrying the same run_id:
     a ``.json`` and a ``.pt`` of two different runs (a kill or a full disk between the two writes)
@@ -130,21 +126,28 @@ def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
     """
     try:
         rec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(rec, dict) or rec.get("schema") != SCHEMA or rec.get("complete") is not True:
-        return None
-    if any(k not in rec for k in REQUIRED_KEYS):
-        return None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        return None, f"not readable as JSON ({getattr(e, 'strerror', None) or e})"
+    if not isinstance(rec, dict):
+        return None, f"holds a JSON {type(rec).__name__}, not a result record"
+    if rec.get("schema") != SCHEMA:
+        newer = isinstance(rec.get("schema"), int) and rec["schema"] > SCHEMA
+        return None, (f"written by a newer version of this project (schema {rec['schema']}, this one reads "
+                      f"{SCHEMA}): update the project" if newer else f"schema {rec.get('schema')!r}, not {SCHEMA}")
+    if rec.get("complete") is not True:
+        return None, "not marked complete"
+    missing = [k for k in REQUIRED_KEYS if k not in rec]
+    if missing:
+        return None, f"lacks {', '.join(missing)}"
     bad = problems(rec, Path(path))
     if bad:
         log.warning("%s is refused: %s", path, "; ".join(bad))
-        return None
+        return None, "refused by validation: " + "; ".join(bad)
     if rec.get("kind") == "coop" and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
         log.warning("%s and its context file %s come from different runs (or the context is missing): "
                     "the run counts as unfinished", path, rec.get("context_file"))
-        return None
-    return rec
+        return None, f"its context file {rec.get('context_file')} is missing or from another run"
+    return rec, None
 
 
 def context_run_id(path: Path) -> Optional[str]:
@@ -164,14 +167,23 @@ def load_results(results: str | os.PathLike, select: bool = True) -> Dict[str, A
     (:func:`coop.runs.selection.select`: one frame of inputs, methods split by settings).
     """
     results = Path(results)
-    out: Dict[str, Any] = {"zeroshot": read_result(zeroshot_result_path(results)), "coop": {}, "baselines": {}}
+    notes: List[str] = []
+
+    def usable(f: Path) -> Optional[Dict[str, Any]]:
+        rec, why = _read(f) if f.exists() else (None, None)
+        if why is not None:  # named, never taken for "not run yet"
+            log.warning("skipping %s: %s", f, why)
+            notes.append(f"{f.relative_to(results).as_posix()} left out: {why}")
+        return rec
+
+    out: Dict[str, Any] = {"zeroshot": usable(zeroshot_result_path(results)), "coop": {}, "baselines": {},
+                           "notes": notes}
     folders = [("coop", d) for d in sorted(results.glob("coop*")) if d.is_dir()]
     folders += [("baselines", d) for d in sorted((results / "baselines").glob("*")) if d.is_dir()]
     for group, d in folders:
         for f in sorted(d.glob("shots*_seed*.json")):
-            rec = read_result(f)
+            rec = usable(f)
             if rec is None:
-                log.warning("skipping %s: not a complete result file", f)
                 continue
             out[group].setdefault(rec["method"], []).append(rec)
     for recs in [*out["coop"].values(), *out["baselines"].values()]:
@@ -203,7 +215,13 @@ def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional
     """
     from .provenance import changed_inputs
 
-    rec = None if force else read_result(path)
+    if force:
+        return None
+    rec, why = _read(path) if Path(path).exists() else (None, None)
+    if why is not None:
+        raise UserError(f"{path} exists but is not a result this version can use ({why}); it is left as it is: "
+                        f"pass --force to move it aside (renamed {Path(path).name}.set-aside-<time>) and redo the run, "
+                        f"or --results DIR to work elsewhere")
     if rec is None:
         return None
     old = rec.get("identity", {})
