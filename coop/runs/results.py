@@ -140,12 +140,9 @@ def _read(path: str | os.PathLike) -> tuple:
     if missing:
         return None, f"lacks {', '.join(missing)}"
     bad = problems(rec, Path(path))
-    if bad:
-        log.warning("%s is refused: %s", path, "; ".join(bad))
+    if bad:  # said by whoever asked: the run's error line, or the figure's and report's notes
         return None, "refused by validation: " + "; ".join(bad)
     if rec.get("kind") == "coop" and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
-        log.warning("%s and its context file %s come from different runs (or the context is missing): "
-                    "the run counts as unfinished", path, rec.get("context_file"))
         return None, f"its context file {rec.get('context_file')} is missing or from another run"
     return rec, None
 
