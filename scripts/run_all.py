@@ -44,6 +44,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--baselines", default="all", choices=["none", "lp", "tip", "all"],
                    help="after CoOp, on the same few-shot images and test features: lp = linear-probe CLIP, "
                         "tip = Tip-Adapter and Tip-Adapter-F, all = both (default: %(default)s; seconds from a warm cache)")
+    p.add_argument("--protocol", default="fewshot", choices=["fewshot", "base2new"],
+                   help="fewshot (default): the assignment's sweep over all classes; base2new: CoOp's repository's "
+                        "second protocol -- zero-shot CLIP, CoOp and CoCoOp trained on the base half of the classes, "
+                        "tested on base and new (records in RESULTS/base2new/; see docs/base2new.md)")
+    p.add_argument("--base2new-shots", dest="b2n_shots", type=int, default=None,
+                   help="shots per base class in --protocol base2new (default: 16, as CoOp's base2new scripts)")
     p.add_argument("--tip-search", default="fewshot", choices=["fewshot", "val"],
                    help="Tip-Adapter's alpha/beta search: on the few-shot validation set (default), or on the whole "
                         "val part as Tip-Adapter's code does")
@@ -110,6 +116,31 @@ def finish(results: Path, changed: bool, report: bool) -> None:
         log.info("wrote the report's results section: %s", out)
 
 
+def base2new(args: argparse.Namespace, seeds, argv) -> int:
+    """``--protocol base2new``: its own runs, records (RESULTS/base2new/), figure and report section."""
+    from coop.methods.base2new import sweep_configs
+    from coop.pipeline.sweep import SweepPlan, run_sweep
+
+    if args.baselines != "all" or args.block_mod:
+        raise UserError("--protocol base2new runs zero-shot CLIP, CoOp and CoCoOp only; leave out --baselines and "
+                        "--block-mod")
+    zs, runs = sweep_configs(args, seeds, args.demo)
+    plan = SweepPlan(zs, runs, args.force)
+    if args.print_commands:
+        from coop.pipeline.commands import print_commands
+
+        print_commands(plan, sys.argv[1:] if argv is None else list(argv))
+        return 0
+
+    def after(results: Path, changed: bool) -> None:
+        from coop.report.base2new import finish_base2new
+
+        finish_base2new(results / "base2new", changed, args.report)
+
+    run_sweep(plan, after=after, only=args.only)
+    return 0
+
+
 @cli
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -135,11 +166,18 @@ def main(argv=None) -> int:
         args.workers = 0 if args.workers is None else args.workers
         log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
                     args.model)
+        if args.protocol == "base2new":  # tiny: the synthetic classes have 6 training images each
+            args.b2n_shots = args.b2n_shots or 4
+            args.epochs = args.epochs or 3
+            log.warning("DEMO base-to-new: %d shots per base class, %d epochs (the protocol's are 16 shots; CoOp 200, "
+                        "CoCoOp 10 epochs)", args.b2n_shots, args.epochs)
     zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
                         templates=args.templates, device=args.device, results=args.results,
                         cache_dir=args.cache_dir, clip_dir=args.clip_dir, demo=args.demo, precision=args.precision,
                         workers=args.workers,
                         encode_batch_size=args.encode_batch_size)
+    if args.protocol == "base2new":
+        return base2new(args, seeds, argv)
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
     from dataclasses import replace
 

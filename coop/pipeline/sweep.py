@@ -28,18 +28,19 @@ from ..data.split import fewshot, read_split
 from ..methods.train import TrainConfig, run_coop
 from ..methods.zeroshot import ZeroShotConfig, run_zeroshot
 from ..methods.baselines import BaselineConfig, baseline_result_path, run_baseline
+from ..methods.base2new import METHODS, Base2NewConfig, base2new_result_path, run_base2new
 
 log = logging.getLogger(__name__)
 
 DEMO_DIR = RESULTS / "demo"
 
 
-Config = Union[ZeroShotConfig, TrainConfig, BaselineConfig]
+Config = Union[ZeroShotConfig, TrainConfig, BaselineConfig, Base2NewConfig]
 
 
 @dataclass
 class SweepPlan:
-    zeroshot: ZeroShotConfig
+    zeroshot: Union[ZeroShotConfig, Base2NewConfig]  # the run every other one is compared with
     runs: List[Union[TrainConfig, BaselineConfig]] = field(default_factory=list)  # CoOp, then the baselines
     force: bool = False
 
@@ -72,6 +73,8 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
 
 def result_path(cfg: Config) -> Path:
     """Where a run of ``cfg`` writes its result."""
+    if isinstance(cfg, Base2NewConfig):
+        return base2new_result_path(cfg.results, cfg.method, cfg.shots, cfg.seed)
     if isinstance(cfg, ZeroShotConfig):
         return zeroshot_result_path(cfg.results, cfg.templates, primary=not cfg.prompt_variant)
     if isinstance(cfg, BaselineConfig):
@@ -80,6 +83,8 @@ def result_path(cfg: Config) -> Path:
 
 
 def describe_run(cfg: Config) -> str:
+    if isinstance(cfg, Base2NewConfig):
+        return f"base-to-new, {METHODS[cfg.method]}" + (f", seed {cfg.seed}" if cfg.method != "zeroshot" else "")
     if isinstance(cfg, ZeroShotConfig):
         return f"zero-shot ({cfg.templates} prompts)" if cfg.prompt_variant else "zero-shot"
     what = f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
@@ -89,6 +94,8 @@ def describe_run(cfg: Config) -> str:
 
 
 def run_one(cfg: Config, exp) -> dict:
+    if isinstance(cfg, Base2NewConfig):
+        return run_base2new(cfg, exp)
     if isinstance(cfg, ZeroShotConfig):
         return run_zeroshot(cfg, exp)
     if isinstance(cfg, BaselineConfig):

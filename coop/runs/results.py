@@ -142,7 +142,8 @@ def _read(path: str | os.PathLike) -> tuple:
     bad = problems(rec, Path(path))
     if bad:  # said by whoever asked: the run's error line, or the figure's and report's notes
         return None, "refused by validation: " + "; ".join(bad)
-    if rec.get("kind") == "coop" and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
+    trained = rec.get("kind") == "coop" or (rec.get("kind") == "base2new" and rec.get("context_file"))
+    if trained and context_run_id(Path(path).parent / str(rec.get("context_file"))) != rec["run_id"]:
         return None, f"its context file {rec.get('context_file')} is missing or from another run"
     return rec, None
 

@@ -34,6 +34,8 @@ def expected_method(path: Path) -> Optional[str]:
         return "Zero-shot CLIP"
     if folder == "coop":
         return "CoOp"
+    if folder == "cocoop":
+        return "CoCoOp"
     if folder.startswith("coop_"):
         return f"CoOp+{folder[len('coop_'):]}"
     return None
@@ -82,4 +84,19 @@ def problems(rec: Dict[str, Any], path: Optional[Path] = None) -> List[str]:
         m = FILE_NAME.match(Path(path).name)
         if m and (int(m.group(1)), int(m.group(2))) != (rec.get("shots"), rec.get("seed")):
             out.append(f"it holds shots {rec.get('shots')}, seed {rec.get('seed')}, not those of its file name")
+    if rec.get("kind") == "base2new":  # each half is a test of its own; the record's accuracy is their H
+        return out + _base2new_problems(rec)
     return out + _accuracy_problems(rec)
+
+
+def _base2new_problems(rec: Dict[str, Any]) -> List[str]:
+    halves = rec.get("halves") or {}
+    if set(halves) != {"base", "new"}:
+        return ["a base-to-new record needs its base and new halves"]
+    out = [f"{name} half: {p}" for name in ("base", "new") for p in _accuracy_problems(halves[name])]
+    b, n = halves["base"].get("accuracy"), halves["new"].get("accuracy")
+    if not out:
+        h = 0.0 if b + n == 0 else 2 * b * n / (b + n)
+        if abs(h - rec.get("accuracy", -1)) > TOL or abs(h - rec.get("H", -1)) > TOL:
+            out.append(f"H {rec.get('H')} is not the harmonic mean {h:.4f} of its halves")
+    return out

@@ -1,0 +1,58 @@
+"""The sweep spread over processes with tools users already have (issue 28): ``run_all --print-commands``
+lists one command per pending run; ``xargs -P 2`` runs them two at a time on one results folder and
+one feature cache; ``run_all`` then collects them. The records equal a sequential sweep's."""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from coop.runs.results import read_result
+from conftest import ROOT, load_script
+
+run_all = load_script("run_all")
+ARGV = ["--demo", "--shots", "1 2", "--seeds", "1", "--epochs", "2", "--baselines", "lp", "--no-report",
+        "--device", "cpu"]
+
+
+def _records(results: Path) -> dict:
+    out = {}
+    for f in sorted(results.rglob("*.json")):
+        rec = read_result(f) if f.parent.name != "cache" else None
+        if rec is not None:
+            out[f.relative_to(results).as_posix()] = rec
+    return out
+
+
+def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path):
+    seq, par = tmp_path / "seq", tmp_path / "par"
+    assert run_all.main(ARGV + ["--results", str(seq)]) == 0
+    script = [sys.executable, str(ROOT / "scripts" / "run_all.py")]
+    listing = subprocess.run(script + ARGV + ["--results", str(par), "--print-commands"], capture_output=True,
+                             text=True, timeout=300, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.strip().splitlines()
+    expected = _records(seq / "demo")
+    assert len(lines) == len(expected)  # one command per run, nothing else on stdout
+    keys = [shlex.split(line)[-1] for line in lines]
+    assert keys[0] == "zeroshot" and sorted(keys) == sorted(k[: -len(".json")] for k in expected)
+    # two processes at a time, sharing the results folder and the feature cache (--demo: RESULTS/demo/cache)
+    runs = subprocess.run(["xargs", "-P", "2", "-I{}", "sh", "-c", "{}"], input=listing.stdout,
+                          capture_output=True, text=True, timeout=600, cwd="/")
+    assert runs.returncode == 0, runs.stderr[-3000:]
+    wrote = [line for line in runs.stderr.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) == len(set(wrote)) == len(expected)  # no run written twice, none lost
+    collect = subprocess.run(script + ARGV + ["--results", str(par)], capture_output=True, text=True, timeout=300)
+    assert collect.returncode == 0 and "0 to do" in collect.stderr, collect.stderr
+    got = _records(par / "demo")
+    assert sorted(got) == sorted(expected)
+    for name, rec in expected.items():
+        other = got[name]
+        assert other["run_id"] == rec["run_id"], name  # same settings and inputs
+        assert other["accuracy"] == rec["accuracy"], name
+        assert json.dumps(other.get("test_predictions")) == json.dumps(rec.get("test_predictions")), name
+    again = subprocess.run(script + ARGV + ["--results", str(par), "--print-commands"], capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout == ""  # nothing pending
