@@ -55,16 +55,17 @@ def text(res):
 
 def test_a_clear_gain_is_higher_with_its_interval():
     t = text(loaded({1: [200, 210, 190], 2: [260, 250, 270]}))  # about +10 and +13 points
-    assert re.search(r"1 shot 时 CoOp 为 \d+\.\d\d%（3 个种子[^）]*），相对零样本高 10\.0 个百分点（95% 置信区间 \[\d", t)
-    assert re.search(r"学到的上下文相对手写提示（同一测试图像上的配对差）：1 shot 时高 10\.0 个百分点（95% 置信区间 \[\d+\.\d, "
-                     r"\d+\.\d\]）；2 shot 时高 13\.0 个百分点（95% 置信区间", t)
+    assert re.search(r"1 shot 时 CoOp 为 \d+\.\d\d%（3 个种子[^）]*），相对零样本高 10\.00 个百分点（95% 置信区间 \[\+\d", t)
+    assert re.search(r"学到的上下文相对手写提示（同一测试图像上的配对差）：1 shot 时高 10\.00 个百分点（95% 置信区间 \[\+\d+\.\d\d, "
+                     r"\+\d+\.\d\d\]，3 个种子与同一次运行配对）；2 shot 时高 13\.00 个百分点（95% 置信区间", t)
     assert "低于零样本" not in t and "低于手写提示" not in t
 
 
 def test_a_clear_loss_is_lower_and_the_explanation_is_a_hypothesis():
     t = text(loaded({1: [-200, -180, -220], 2: [100, 110, 90]}))
-    assert "相对零样本低 10.0 个百分点" in t and "在 1 shot 时 CoOp 低于零样本" in t and "假设" in t
-    assert "1 shot 时低 10.0 个百分点（95% 置信区间 [-" in t and "；2 shot 时高 5.0 个百分点（95% 置信区间" in t
+    assert "相对零样本低 10.00 个百分点" in t and "在 1 shot 时 CoOp 低于零样本" in t and "假设" in t
+    assert "1 shot 时低 10.00 个百分点（95% 置信区间 [-" in t and "；2 shot 时高 5.00 个百分点（95% 置信区间" in t
+    assert "过拟合" in t and "训练不足" in t  # the rival explanation is named beside the first
     assert "低于手写提示的情形可能的原因见第 8 节（属于假设）" in t
 
 
@@ -82,20 +83,60 @@ def test_a_plateau_is_no_difference_and_no_list_is_empty():
 
 
 def test_per_class_changes_state_counts_and_need_more_than_one_image():
+    """Said once, in section 7.5 (per_class_section); section 7.9 only refers to it (issue 29)."""
+    from coop.report.sections import per_class_section
+
     res = loaded({1: [0, 0]})
     for r in res["coop"]["CoOp"]:  # one image of class 'ant' flipped to right, all else as zero-shot
         c = ZS_RIGHT.copy()
         c[np.flatnonzero((LABELS == 0) & ~c)[0]] = True
         r.update(record(c, r["shots"], r["seed"]))
+    sec = "\n".join(per_class_section(res))
+    assert "4 个类中 4 个没有可检测到的差异" in sec and "每类 500 张测试图像" in sec and "未做多重比较校正" in sec
     t = text(res)
-    assert "4 个类都没有可检测到的差异" in t and "每类 500 张测试图像" in t and "未做多重比较校正" in t
+    assert "每类 500 张测试图像" not in t and "逐类检验只在第 7.5 节给出" in t
     big = loaded({1: [0]})
     c = ZS_RIGHT.copy()
     c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True  # class 'bass' gains 60 of its 500 images
     big["coop"]["CoOp"] = [record(c, 1, 1)]
-    assert re.search(r"提升的类：bass（500 张测试图，\+12\.0 个百分点，95% 置信区间 \[\+\d+\.\d, \+\d+\.\d\]）", text(big))
+    assert re.search(r"\| bass \| 500 \| [\d.]+ \| [\d.]+ \| \+12\.00 \[\+\d+\.\d\d, \+\d+\.\d\d\] 高 \|",
+                     "\n".join(per_class_section(big)))
 
 
+def test_the_per_class_paragraph_is_written_once_not_twice():
+    """Issue 29: section 7.5's per-class paragraph used to be repeated in 7.9 (the rendered file has it once)."""
+    res = loaded({1: [0]})
+    c = ZS_RIGHT.copy()
+    c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True
+    res["coop"]["CoOp"] = [record(c, 1, 1)]
+    from coop.report.sections import per_class_section
+
+    body = "\n".join(per_class_section(res)) + "\n" + text(res)
+    assert body.count("每类单独检验") == 1 and body.count("未做多重比较校正）") == 1
+
+
+def test_classes_too_small_for_the_sign_test_are_said_to_be_untestable():
+    """Issue 29: a class of n <= 5 test images can never reach p < 0.05 in an exact two-sided sign test
+    (2/2**5 = 0.0625): it is called untestable, and the text says why; 6 images can (0.03125)."""
+    from coop.report.sections import per_class_section
+
+    labels = np.repeat([0, 1, 2, 3], [5, 5, 6, 6])
+    n = labels.size
+    zs_c = np.zeros(n, bool)
+    co_c = np.ones(n, bool)  # every image flips to right
+    def rec(c, **kw):
+        pred = np.where(c, labels, (labels + 1) % 4)
+        r = record(ZS_RIGHT, **kw)
+        r.update(accuracy=100.0 * c.mean(), n_test=n, per_class_accuracy={k: 100.0 * float(c[labels == i].mean())
+                                                                          for i, k in enumerate(CLASSES)},
+                 test_predictions={"index": list(range(n)), "label": labels.tolist(), "pred": pred.tolist()})
+        return r
+    res = {"zeroshot": rec(zs_c, method="Zero-shot CLIP", kind="zeroshot"),
+           "coop": {"CoOp": [rec(co_c, shots=1, seed=s) for s in (1, 2, 3)]}, "baselines": {}, "notes": []}
+    sec = "\n".join(per_class_section(res))
+    assert "4 个类中 2 个高、0 个低" in sec and "2 个类测试图像少于 6 张、无法检验" in sec
+    assert "2/2^5 = 0.0625" in sec and "ant、bass" in sec and "| chair | 6 |" in sec and "| ant |" not in sec
+    assert "2 个可检验的类各检验一次" in sec
 def test_nearest_words_only_what_recurs_across_seeds():
     res = loaded({1: [10, 10]})
     res["coop"]["CoOp"][0]["nearest_words"] = [[["photo", 0.5]], [["dog", 0.4]]]
@@ -109,7 +150,7 @@ def test_nearest_words_only_what_recurs_across_seeds():
 @pytest.mark.parametrize("mod,word", [({1: [300, 290], 2: [350, 340]}, "高"), ({1: [100, 90], 2: [150, 140]}, "低")])
 def test_block_mod_compared_with_plain_coop_by_pairs(mod, word):
     t = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+adapter": mod}))
-    assert re.search(rf"CoOp\+adapter 相对普通 CoOp（同一 \(shots, seed\) 配对）：1 shot {word} \d+\.\d 个百分点.*，2 对种子）", t)
+    assert re.search(rf"CoOp\+adapter 相对普通 CoOp（同一 \(shots, seed\) 配对）：1 shot {word} \d+\.\d\d 个百分点.*，2 对种子）", t)
 
 
 def test_pairing_is_by_seed_whatever_the_order_and_missing_seeds():
@@ -117,7 +158,7 @@ def test_pairing_is_by_seed_whatever_the_order_and_missing_seeds():
     tip = res["baselines"]["Tip-Adapter"]
     res["baselines"]["Tip-Adapter"] = [tip[2], tip[0]]  # seeds 3 and 1, out of order; seed 2 missing
     t = text(res)
-    assert "CoOp 相对 Tip-Adapter（同一 few-shot 图像、同一种子）：1 shot 高 5.0 个百分点" in t and "，2 对种子）" in t
+    assert "CoOp 相对 Tip-Adapter（同一 few-shot 图像、同一种子）：1 shot 高 5.00 个百分点" in t and "，2 对种子）" in t
 
 
 def test_the_conclusion_names_model_and_data_and_random_weights():
@@ -179,7 +220,7 @@ def test_the_per_class_table_lists_only_classes_with_a_verdict():
     res["coop"]["CoOp"] = [record(c, 1, 1)]
     rows = [line for line in per_class_section(res) if line.startswith("| ") and "类别" not in line]
     assert len(rows) == 1 and rows[0].startswith("| bass | 500 |") and rows[0].endswith(" 高 |")
-    assert "其余 3 个类没有可检测到的差异" in "\n".join(per_class_section(res))
+    assert "其余 3 个可检验的类没有可检测到的差异" in "\n".join(per_class_section(res))
     flat = loaded({1: [0]})
     assert "<!-- table:per-class -->" not in "\n".join(per_class_section(flat))
 
@@ -209,3 +250,39 @@ def test_every_verdict_uses_the_union_with_the_seeds_t_interval():
     t = compare(res["coop"]["CoOp"], [res["zeroshot"]])
     assert t["ci_bootstrap"][0] > 0 > t["seed_t_ci"][0] and t["ci"] == (t["seed_t_ci"][0], max(t["ci_bootstrap"][1], t["seed_t_ci"][1]))
     assert "1 shot 时没有可检测到的差异" in conclusion(res)
+
+
+def _comparison_sentences(t: str):
+    """The generated sentences that state a comparison's verdict with its interval."""
+    return [x for x in re.split(r"[；。]", t) if "置信区间 [" in x]
+
+
+@pytest.mark.parametrize("coop_seeds,base_seeds", [(3, 1), (3, 3), (2, 3)])
+def test_every_comparison_sentence_says_over_how_many_seed_pairs(coop_seeds, base_seeds):
+    """Issue 29: the conclusion compared CoOp over 3 seeds with a baseline over 1 without saying so.
+    Every generated comparison sentence (analysis and conclusion) states its seed pairs -- always."""
+    gains = [200, 210, 190][:coop_seeds]
+    res = loaded({1: gains, 2: [g + 50 for g in gains]}, baselines={"Linear probe CLIP": {1: [100, 90, 110][:base_seeds],
+                                                                                          2: [150, 140, 160][:base_seeds]}},
+                 mods={"CoOp+lora": {1: gains, 2: gains}})
+    sentences = _comparison_sentences(text(res))
+    assert len(sentences) >= 8
+    for s in sentences:
+        assert re.search(r"\d+ 对种子|\d+ 个种子与同一次运行配对", s), s
+    pairs = min(coop_seeds, base_seeds)
+    assert re.search(rf"在 2 shot 时，CoOp 与线性探测 CLIP 相比(高 [\d.]+ 个百分点|没有可检测到的差异)（95% 置信区间 "
+                     rf"\[[^\]]+\]，{pairs} 对种子）", conclusion(res))
+
+
+def test_intervals_have_one_format_in_tables_and_sentences():
+    """Issue 29: section 7.1's table printed [+1.10, +3.50] and 7.9 printed [1.1, 3.5]; now both print
+    the same interval the same way."""
+    from coop.report.comparisons import compare
+    from coop.report.fmt import interval
+    from coop.report.tables import _accuracy_table, accuracy_summary
+
+    res = loaded({1: [200, 210, 190]})
+    table = "\n".join(_accuracy_table(res, accuracy_summary(res), ["CoOp"]))
+    shown = interval(compare(res["coop"]["CoOp"], [res["zeroshot"]])["ci"])
+    assert re.fullmatch(r"\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]", shown)
+    assert shown in table and shown in text(res) and shown in conclusion(res)

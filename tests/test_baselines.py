@@ -106,3 +106,43 @@ def test_a_baseline_is_redone_when_the_split_changes(sweep, tmp_path):
     after = _mtimes(results)
     assert all(after[p] != before[p] for p in before)
     assert all(r["n_test"] == len(split["test"]) for r in _records(results, "baselines/tip_adapter").values())
+
+
+def test_each_baseline_record_names_its_departures_from_the_shared_list(sweep):
+    """Issue 29: the two protocol choices the docs state -- the baselines train on the CoOp run's
+    few-shot images, and Tip's views are seeded by the image only (shared across seeds and shots) --
+    are departures like the others, named by key in every record, from coop.methods.departures."""
+    from coop.methods.departures import BASELINE_DEPARTURES, active_baseline
+
+    keys = {d.key for d in BASELINE_DEPARTURES}
+    for key, folder in FOLDERS.items():
+        for rec in _records(sweep, f"baselines/{folder}").values():
+            assert rec["departures"] == active_baseline(rec["config"]) and set(rec["departures"]) <= keys
+            assert "coop_fewshot" in rec["departures"]
+            assert ("tip_views_by_image" in rec["departures"]) == (key != "lp")
+            assert ("tip_f_last_epoch" in rec["departures"]) == (key == "tip_f")
+    # the shared views really are shared: seeds 1 and 2 of one image read the same cached Tip views
+    from coop.methods.baselines import TIP_CROP_SEED
+
+    assert "seed" not in TIP_CROP_SEED
+
+
+def test_a_validation_set_smaller_than_asked_is_said_and_recorded(tmp_path, capsys):
+    """Issue 29: at 4 shots lpclip's validation set is min(4, 4) = 4 per class, but the demo's classes
+    have 2 val images each: the run says so in one warning line naming the classes and the count, and
+    records it; at 2 shots nothing is short and nothing is said."""
+    argv = ["--demo", "--results", str(tmp_path), "--epochs", "2", "--views", "1", "--shots", "2 4", "--seeds", "1",
+            "--baselines", "lp", "--no-report", "--device", "cpu"]
+    assert run_all.main(argv) == 0
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "validation image(s) per class" in x]
+    assert len(lines) == 1, err
+    assert "4 shots seed 1" in lines[0] and "uses 2 validation image(s) per class (20 in all), not the 4 asked for" in lines[0]
+    assert "10 class(es) have fewer val images" in lines[0] and "'face' (2)" in lines[0]
+    recs = _records(tmp_path / "demo", "baselines/linear_probe")
+    v4, v2 = recs[(4, 1)]["validation"], recs[(2, 1)]["validation"]
+    assert (v4["per_class"], v4["requested_per_class"], v4["images"]) == (2, 4, 20)
+    assert len(v4["short_classes"]) == 10 and set(v4["short_classes"].values()) == {2} and v4["warning"] == lines[0]
+    assert (v2["per_class"], v2["requested_per_class"], v2["short_classes"], v2["warning"]) == (2, 2, {}, None)
+    log = (tmp_path / "demo" / "baselines" / "linear_probe" / "shots4_seed1.log").read_text()
+    assert lines[0] in log

@@ -182,3 +182,28 @@ def test_tip_adapter_f_is_deterministic_trains_keys_and_reduces_to_tip_adapter(d
     assert torch.equal(zero["keys"], cache_keys) and zero["losses"] == []
     assert torch.equal(zero["predictions"], plain["predictions"])
     assert (zero["alpha"], zero["beta"], zero["val_accuracy"]) == (plain["alpha"], plain["beta"], plain["val_accuracy"])
+
+
+def test_lpclip_refits_the_grid_peak_at_the_second_step_as_the_docstring_says():
+    """Issue 29: the docstring said the grid's peak is never refitted; lpclip's second step fits
+    10 ** log10(peak) as one end of its range (the same C up to rounding), and so does search_c."""
+    import math
+
+    import numpy as np
+
+    from coop.methods import linear_probe
+
+    doc = linear_probe.__doc__
+    assert "never refitted" not in doc and "The grid's peak is refitted" in doc
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6))
+    y = np.arange(40) % 4
+    x[:, :4] += 2.0 * np.eye(4)[y]
+    vx = rng.normal(size=(20, 6))
+    vy = np.arange(20) % 4
+    vx[:, :4] += 2.0 * np.eye(4)[vy]
+    found = linear_probe.search_c(x, y, vx, vy, num_step=2)
+    grid = [c for c, _ in found["searched"][:7]]
+    peak = grid[int(np.argmax([a for _, a in found["searched"][:7]]))]
+    second_step = [c for c, _ in found["searched"][9:11]]
+    assert any(math.isclose(c, peak, rel_tol=1e-12) for c in second_step), (peak, second_step)

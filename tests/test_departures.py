@@ -81,3 +81,38 @@ def test_active_departures_follow_the_config(tmp_path, monkeypatch):
     assert "split" in active(asdict(TrainConfig(split_file=str(ours_named_like_theirs))))
     approx = active(asdict(TrainConfig(views=4, ctx_init="a photo of a", n_ctx=4)))
     assert "views" in approx and "ctx_init" in approx and "crop_sharing" not in approx
+
+
+def test_the_baselines_departures_are_one_list_in_two_languages(tmp_path):
+    """docs/baselines.md and the report's section 6 render coop.methods.departures.BASELINE_DEPARTURES;
+    refresh_departures (what make_figures calls) rewrites both."""
+    from coop.methods.departures import BASELINE_DEPARTURES, baselines_markdown_en, baselines_markdown_zh
+    from coop.report.document import (BASELINES_BEGIN, BASELINES_END, BASELINES_ZH_BEGIN, BASELINES_ZH_END,
+                                      DEPARTURES_BEGIN, DEPARTURES_END, RECIPE_BEGIN, RECIPE_END, refresh_departures)
+
+    docs = (ROOT / "docs" / "baselines.md").read_text(encoding="utf-8")
+    assert docs.split(BASELINES_BEGIN)[1].split(BASELINES_END)[0].strip() == baselines_markdown_en()
+    report = (ROOT / "report" / "REPORT.md").read_text(encoding="utf-8")
+    assert report.split(BASELINES_ZH_BEGIN)[1].split(BASELINES_ZH_END)[0].strip() == baselines_markdown_zh()
+    keys = [d.key for d in BASELINE_DEPARTURES]
+    assert {"coop_fewshot", "tip_views_by_image"} <= set(keys) and len(keys) == len(set(keys))
+    for d in BASELINE_DEPARTURES:  # every row in both tables
+        assert d.title in baselines_markdown_en() and d.title_zh in baselines_markdown_zh()
+    r, rec, b = tmp_path / "REPORT.md", tmp_path / "recipe.md", tmp_path / "baselines.md"
+    r.write_text(f"{DEPARTURES_BEGIN}\n{DEPARTURES_END}\n{BASELINES_ZH_BEGIN}\nold\n{BASELINES_ZH_END}\n", encoding="utf-8")
+    rec.write_text(f"{RECIPE_BEGIN}\n{RECIPE_END}\n", encoding="utf-8")
+    b.write_text(f"x\n{BASELINES_BEGIN}\nold\n{BASELINES_END}\ny\n", encoding="utf-8")
+    refresh_departures(r, recipe=rec)  # baselines.md beside recipe.md is found
+    assert b.read_text(encoding="utf-8") == f"x\n{BASELINES_BEGIN}\n{baselines_markdown_en()}\n{BASELINES_END}\ny\n"
+    assert baselines_markdown_zh() in r.read_text(encoding="utf-8")
+
+
+def test_active_baseline_departures_follow_the_config():
+    from coop.methods.baselines import BaselineConfig
+    from coop.methods.departures import active_baseline
+
+    assert active_baseline(asdict(BaselineConfig(method="lp"))) == ["coop_fewshot", "val_fewshot_ours", "fp32_features"]
+    tip = active_baseline(asdict(BaselineConfig(method="tip")))
+    assert tip == ["coop_fewshot", "tip_views_by_image", "tip_search_fewshot", "tip_fp32"]
+    assert "tip_search_fewshot" not in active_baseline(asdict(BaselineConfig(method="tip_f", tip_search="val")))
+    assert active_baseline(asdict(BaselineConfig(method="tip_f")))[-2:] == ["tip_f_cached_views", "tip_f_last_epoch"]

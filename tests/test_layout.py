@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from imports import PACKAGE, imports_of, module_names
+from imports import PACKAGE, import_cycles, import_graph, imports_of, module_names
 
 # The stages in the order data flows through them; a module may import its own stage and the ones before.
 STAGES = ["utils", "data", "model", "features", "runs", "methods", "report", "pipeline"]
@@ -51,3 +51,29 @@ def test_public_names_stay_importable_from_coop():
 
     for name in ("CoOp", "random_clip", "load_clip", "BLOCK_MODS", "set_seed", "UserError", "__version__"):
         assert hasattr(coop, name), name
+
+
+def test_no_import_cycle_inside_coop():
+    """Issue 30: no two coop modules import each other, directly or through others (imports inside
+    function bodies included: a lazy import is still a circle in the design)."""
+    graph = import_graph()
+    assert "report.fmt" in graph and graph[""], "the walk sees the package and its root's imports"
+    assert not import_cycles(graph), import_cycles(graph)
+
+
+def test_the_cycle_check_finds_a_synthetic_circle(tmp_path):
+    """The check can fail: three modules in a circle (one edge a lazy import) and a module importing
+    itself are found; a chain that only points down is not."""
+    files = {"report.a": "from .b import x\n", "report.b": "def f():\n    from .c import y\n",
+             "report.c": "from ..report import a\n", "report.d": "from .a import z\nfrom ..utils import atomic\n",
+             "utils.atomic": "import os\n"}
+    modules = {}
+    for name, text in files.items():
+        path = tmp_path / (name.replace(".", "_") + ".py")
+        path.write_text(text)
+        modules[name] = path
+    graph = import_graph(modules)
+    assert graph["report.c"] == {"report.a"} and graph["report.b"] == {"report.c"}
+    assert import_cycles(graph) == [["report.a", "report.b", "report.c"]]
+    assert import_cycles({"x": {"x"}, "y": set()}) == [["x"]]
+    assert import_cycles({"x": {"y"}, "y": set()}) == []

@@ -267,7 +267,7 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     delta = {c: np.mean([x["per_class_accuracy"][c] for x in top]) - zs["per_class_accuracy"][c] for c in CLASSES}
     # only the classes whose interval lies wholly on one side of 0: higher ones first, then lower ones
     rows = _table(md, "per-class") if "<!-- table:per-class -->" in md else []
-    rest = int(re.search(r"其余 (\d+) 个类没有可检测到的差异", md).group(1)) if rows else len(CLASSES)
+    rest = int(re.search(r"其余 (\d+) 个可检验的类没有可检测到的差异", md).group(1)) if rows else len(CLASSES)
     assert len(rows) + rest == len(CLASSES)
     signs = []
     for r in rows:
@@ -430,3 +430,51 @@ def test_the_rare_name_count_in_section_9_is_the_codes():
     rare = rare_name_classes(read_split(ROOT / "splits" / "caltech101.json").classnames)
     assert len(rare) == 21 and {"dalmatian", "gerenuk"} <= set(rare) and "yin_yang" not in rare
     assert f"100 个类中有 {len(rare)} 个" in (ROOT / "report" / "REPORT.md").read_text(encoding="utf-8")
+
+
+def test_block_mod_table_uses_the_seeds_it_shares_with_coop(tmp_path):
+    """Issue 29: with mismatched seed sets the "CoOp 同种子" column is CoOp's mean over the seeds the
+    modification shares with it (the pairs its verdict uses), says which seeds when they are not all of
+    CoOp's, and the comparison cell says over how many seed pairs; training times show their range
+    and the caveat that a shared machine's timings vary."""
+    from coop.runs.results import load_results
+    from coop.report.tables import _block_mod_section, accuracy_summary
+
+    d = make_results(tmp_path / "results", mods=("adapter",), seeds=(1, 2, 3, 4))
+    for p in (d / "coop").glob("*seed1.*"):  # CoOp lacks seed 1; the modification lacks seed 4
+        p.unlink()
+    for p in (d / "coop_adapter").glob("*seed4.*"):
+        p.unlink()
+    times = {2: 10.0, 3: 14.0, 1: 12.0}
+    for p in (d / "coop_adapter").glob("shots4_seed*.json"):
+        rec = json.loads(p.read_text())
+        rec["time_s"] = {"train": times[rec["seed"]]}
+        p.write_text(json.dumps(rec))
+    loaded = load_results(d)
+    rows = {(r[0], int(r[1])): r for r in _table("\n".join(_block_mod_section(loaded, accuracy_summary(loaded))),
+                                                 "block-mods")}
+    coop = {json.loads(p.read_text())["seed"]: json.loads(p.read_text())["accuracy"] for p in (d / "coop").glob("shots4_*.json")}
+    assert sorted(coop) == [2, 3, 4]
+    row = rows[("CoOp+adapter", 4)]
+    assert row[5] == f"{np.mean([coop[2], coop[3]]):.2f}（种子 2、3）"  # not the mean of CoOp's seeds 2, 3, 4
+    assert row[6].endswith("（2 对种子）")
+    assert row[8] == "12.00（10.00–14.00）"
+    text = "\n".join(_block_mod_section(loaded, accuracy_summary(loaded)))
+    assert "最小–最大" in text and "随机器负载波动" in text
+
+
+def test_the_demo_is_not_titled_or_captioned_caltech101(tmp_path):
+    """Issue 29: demo records ("demo": true) come from synthetic images: the results file's title, the
+    few-shot figure's alt text and caption and the training curves' caption say synthetic data."""
+    d = make_results(tmp_path / "results", random_weights=True)  # fake_record marks random weights as the demo
+    out = tmp_path / "out" / "DEMO.md"
+    assert run_script(["--results", str(d), "--out", str(out)]) == 0
+    md = out.read_text(encoding="utf-8")
+    title = next(line for line in md.splitlines() if line.startswith("# "))
+    assert "合成数据" in title and "（Caltech101）" not in title
+    assert "![few-shot: synthetic demo data](" in md and "few-shot: Caltech101" not in md
+    assert "图 2：演示用合成数据" in md and "图 2：Caltech101" not in md and "图 3：演示（合成数据、随机权重）的训练曲线" in md
+    real = make_results(tmp_path / "real")
+    assert run_script(["--results", str(real), "--out", str(tmp_path / "real.md")]) == 0
+    md = (tmp_path / "real.md").read_text(encoding="utf-8")
+    assert "# 结果：零样本 CLIP 与 CoOp（Caltech101）" in md and "图 2：Caltech101 上的 few-shot 曲线" in md

@@ -110,3 +110,121 @@ def test_section_9_4_names_the_phrases_the_generated_text_writes():
     for phrase in ("非劣于 CoOp", "不能说"):
         assert phrase in section and phrase in code
     assert f"−{NI_MARGIN:g} 个百分点" in section
+
+
+def _first_citation_order(text: str):
+    """Reference numbers in the order of their first citation in ``text`` (the list itself left out)."""
+    body = text.split("## 参考文献")[0]
+    order = []
+    for m in re.finditer(r"\[(\d{1,2})\]", body):
+        n = int(m.group(1))
+        if n not in order:
+            order.append(n)
+    return order
+
+
+def test_references_are_numbered_in_order_of_first_citation(tmp_path):
+    """Issue 29: [1], [2], ... first appear in that order -- in the hand-written report, and in the report
+    with a generated results part put in (the generated text cites only references first cited before
+    the results markers, under the report's numbers, with the report's entries)."""
+    from coop.report.references import REFERENCES
+
+    text = REPORT.read_text(encoding="utf-8")
+    refs = text.split("## 参考文献")[1]
+    entries = {int(m.group(1)): " ".join(x.strip() for x in m.group(2).splitlines())
+               for m in re.finditer(r"^(\d+)\. (.*?)(?=^\d+\. |\Z)", refs, flags=re.M | re.S)}
+    assert _first_citation_order(text) == list(range(1, len(entries) + 1))
+    before_results = text.split("<!-- results:begin -->")[0]
+    for key, (n, entry) in REFERENCES.items():
+        assert entries[n] == entry, key
+        assert f"[{n}]" in before_results, f"{key} [{n}] must be first cited before the generated part"
+
+    # a rendered report (real-looking records, two methods so that every generated citation appears)
+    from test_report import make_results
+
+    d = make_results(tmp_path / "results", mods=("lora",))
+    copy = tmp_path / "REPORT.md"
+    copy.write_text(text, encoding="utf-8")
+    write_report(d, copy, figures=False)
+    rendered = copy.read_text(encoding="utf-8")
+    generated = rendered.split("<!-- results:begin -->")[1].split("<!-- results:end -->")[0]
+    assert {f"[{n}]" for n, _ in REFERENCES.values()} <= set(re.findall(r"\[\d{1,2}\]", generated))
+    assert _first_citation_order(rendered) == list(range(1, len(entries) + 1))
+
+
+def test_the_order_check_can_fail():
+    assert _first_citation_order("a [2] b [1] c [2]") == [2, 1]
+
+
+def test_a_standalone_results_file_lists_what_it_cites_under_the_reports_numbers(tmp_path):
+    from coop.report.references import REFERENCES
+    from test_report import make_results
+
+    d = make_results(tmp_path / "results", mods=("lora",))
+    out = write_report(d, tmp_path / "alone.md", figures=False)
+    text = out.read_text(encoding="utf-8")
+    listed = re.findall(r"^(\d+)\. ", text.split("### 参考文献")[1], flags=re.M)
+    cited = sorted({int(n) for n in re.findall(r"\[(\d{1,2})\]", text.split("### 参考文献")[0])})
+    assert [int(n) for n in listed] == cited == sorted(n for n, _ in REFERENCES.values())
+
+
+def test_the_context_init_is_stated_the_same_way_everywhere():
+    """Issue 29: docs said N(0, 0.02) and the report N(0, 0.02²); CoOp's nn.init.normal_(std=0.02) is a
+    standard deviation of 0.02, written N(0, 0.02²) wherever the project's own text states it."""
+    files = [ROOT / "README.md", REPORT, ROOT / "coop" / "methods" / "departures.py", *sorted((ROOT / "docs").glob("*.md"))]
+    seen = 0
+    for f in files:
+        for m in re.finditer(r"N\(0, 0\.02(.)", f.read_text(encoding="utf-8")):
+            seen += 1
+            assert m.group(1) == "²", f"{f.name}: {m.group(0)}"
+    assert seen >= 3
+    assert "标准差 0.02" in REPORT.read_text(encoding="utf-8")
+
+
+def test_the_report_names_the_benchmark_files_as_bench_writes_them():
+    """Issue 29: bench.py writes results/bench-<date>.json; results/bench.json is the committed reference."""
+    import inspect
+
+    from conftest import load_script
+
+    section = REPORT.read_text(encoding="utf-8").split("### 5.3")[1].split("## 6.")[0]
+    assert "`results/bench-<日期>.json`" in section and "`results/bench.json` 是" in section
+    assert 'f"bench-{' in inspect.getsource(load_script("bench").main)
+
+
+def test_departure_2_does_not_say_coop_computes_logits_in_fp32():
+    """Issue 29: the Chinese of departure 2 read as if CoOp also cast its logits to fp32."""
+    from coop.methods.departures import DEPARTURES
+
+    d = next(d for d in DEPARTURES if d.key == "precision")
+    coop_part, ours = d.title_zh.split("。")[:2]
+    assert "logits" in coop_part and "半精度" in coop_part and "fp32" not in coop_part.split("CoOp 默认")[1]
+    assert "我们的 --precision fp16" in ours and "CoOp 不做" in ours
+    assert "which CoOp does not do" in d.title
+
+
+def test_the_training_budget_in_steps_is_the_codes():
+    """Section 5.2's 150 / 600 / 1,200 steps = epochs x batches per epoch of coop.methods.train.batches."""
+    from coop.methods.train import TrainConfig, batches, coop_epochs
+
+    recipe = REPORT.read_text(encoding="utf-8").split("### 5.2")[1].split("### 5.3")[0]
+    for k in (1, 2, 4):
+        steps = coop_epochs(k) * len(batches(100 * k, TrainConfig().batch_size))
+        assert f"**{steps:,} 步**" in recipe, (k, steps)
+    assert "训练不足" in REPORT.read_text(encoding="utf-8").split("## 8.")[1].split("## 9.")[0]
+
+
+def test_section_9_names_the_group_for_what_it_is():
+    """Issue 29: the group is the names CLIP's BPE splits into several tokens, not "rare names"."""
+    text = REPORT.read_text(encoding="utf-8")
+    nine = text.split("## 9. ")[1].split("## 10.")[0]
+    assert "多词元类名" in nine and "罕见的类名" not in text and "少见的类名" not in text
+    assert "“罕见”与类名的其他性质" not in text
+    import inspect
+
+    from coop.report import sections
+
+    code = inspect.getsource(sections.block_mod_evidence)
+    assert "多词元类名" in code and "罕见" not in code
+    nine3 = nine.split("### 9.3")[1].split("### 9.4")[0]
+    assert "对输入的梯度" in nine3 and "对分支自身参数的梯度" in nine3  # the backward pass through the branch

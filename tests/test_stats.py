@@ -9,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from coop.report.stats import (METHOD_NOTE_EN, METHOD_NOTE_ZH, class_difference, describe,
-                               mcnemar_exact, paired_bootstrap, verdict)
+from coop.report.analysis import METHOD_NOTE_EN, METHOD_NOTE_ZH
+from coop.report.fmt import describe
+from coop.report.stats import class_difference, mcnemar_exact, paired_bootstrap, verdict
 
 N = 2000
 
@@ -84,7 +85,7 @@ def test_identical_runs():
     a = [rng.random(N) < 0.85 for _ in range(3)]
     r = paired_bootstrap(a, [x.copy() for x in a])
     assert r["diff"] == 0 and r["ci"] == (0.0, 0.0) and r["p_value"] == 1.0
-    assert verdict(r) == "no difference" and describe(r) == "没有可检测到的差异（95% 置信区间 [0.0, 0.0]）"
+    assert verdict(r) == "no difference" and describe(r, pairs=False) == "没有可检测到的差异（95% 置信区间 [+0.00, +0.00]）"
     assert mcnemar_exact(a[0], a[0]) == {"n01": 0, "n10": 0, "p_value": 1.0}
 
 
@@ -185,18 +186,23 @@ def test_deterministic_for_a_seed():
 
 
 def test_phrases_and_notes():
-    up = {"diff": 2.34, "ci": (1.06, 3.51), "level": 0.95}
-    assert describe(up) == "高 2.3 个百分点（95% 置信区间 [1.1, 3.5]）"
-    assert describe(up, "en") == "higher by 2.3 points (95% CI [1.1, 3.5])"
-    down = {"diff": -2.34, "ci": (-3.51, -1.06), "level": 0.95}
-    assert describe(down) == "低 2.3 个百分点（95% 置信区间 [-3.5, -1.1]）" and verdict(down) == "lower"
-    flat = {"diff": 0.4, "ci": (-0.42, 1.2), "level": 0.95}
-    assert describe(flat) == "没有可检测到的差异（95% 置信区间 [-0.4, 1.2]）"
-    assert describe(flat, "en") == "no difference we can detect (95% CI [-0.4, 1.2])"
+    """One format (two decimals, signed intervals) and the seed pairs in every phrase (issue 29)."""
+    up = {"diff": 2.34, "ci": (1.06, 3.51), "level": 0.95, "seeds": [1, 2, 3]}
+    assert describe(up) == "高 2.34 个百分点（95% 置信区间 [+1.06, +3.51]，3 对种子）"
+    assert describe(up, "en") == "higher by 2.34 points (95% CI [+1.06, +3.51], 3 seed pairs)"
+    down = {"diff": -2.34, "ci": (-3.51, -1.06), "level": 0.95, "seeds": [1]}
+    assert describe(down) == "低 2.34 个百分点（95% 置信区间 [-3.51, -1.06]，1 对种子）" and verdict(down) == "lower"
+    flat = {"diff": 0.4, "ci": (-0.42, 1.2), "level": 0.95, "seeds": [1, 2], "single_reference": True}
+    assert describe(flat) == "没有可检测到的差异（95% 置信区间 [-0.42, +1.20]，2 个种子与同一次运行配对）"
+    assert describe(flat, "en") == ("no difference we can detect (95% CI [-0.42, +1.20], 2 seeds, each paired with "
+                                    "the other side's one run)")
+    assert describe(flat, pairs=False) == "没有可检测到的差异（95% 置信区间 [-0.42, +1.20]）"
     assert verdict({"diff": 0.5, "ci": (0.0, 1.0)}) == "no difference"  # touching 0 is not above it
-    # a bound that would print as 0.0 keeps its digits, so the printed interval never contradicts the verdict
-    assert describe({"diff": 0.2, "ci": (-0.04, 0.46), "level": 0.95}, "en") == "no difference we can detect (95% CI [-0.04, 0.5])"
-    assert describe({"diff": 0.3, "ci": (0.004, 0.6), "level": 0.95}) == "高 0.3 个百分点（95% 置信区间 [0.004, 0.6]）"
+    # a bound that would print as 0.00 keeps its digits, so the printed interval never contradicts the verdict
+    assert describe({"diff": 0.2, "ci": (-0.004, 0.46), "level": 0.95, "seeds": [1]}, "en") == \
+        "no difference we can detect (95% CI [-0.004, +0.46], 1 seed pair)"
+    assert describe({"diff": 0.3, "ci": (0.0004, 0.6), "level": 0.95, "seeds": [1]}) == \
+        "高 0.30 个百分点（95% 置信区间 [+0.0004, +0.60]，1 对种子）"
     for note in (METHOD_NOTE_ZH, METHOD_NOTE_EN):
         assert all(s in note for s in ("Efron", "McNemar", "1947", "Dietterich", "1998", "10,000", "95%"))
 
@@ -288,3 +294,19 @@ def test_the_group_contrast_is_widened_to_the_seeds_t_interval_like_every_verdic
         if r["seed_t_ci"] is not None:
             assert r["ci"][0] <= r["seed_t_ci"][0] and r["ci"][1] >= r["seed_t_ci"][1]
     assert res["contrast"]["seed_t_ci"][1] - res["contrast"]["seed_t_ci"][0] > 10  # 3 seeds that disagree: wide
+
+
+def test_classes_too_small_for_the_sign_test_are_untestable_not_level():
+    """Issue 29: with n images the smallest two-sided sign-test p is 2/2**n, so n <= 5 can never reach
+    p < 0.05 (n = 5: 0.0625; n = 6: 0.03125). Such a class is "untestable", not "no difference"."""
+    from coop.report.stats import sign_test_min_n, sign_test_p
+
+    assert sign_test_min_n() == 6 and sign_test_p(5, 0) == 0.0625 and sign_test_p(6, 0) == 0.03125
+    assert sign_test_min_n(0.01) == 8  # 2/2**8 = 0.0078
+    labels = np.repeat([0, 1, 2], [4, 5, 6])
+    b = np.zeros(15, bool)
+    a = np.ones(15, bool)  # every image of every class flips to right in every seed
+    rows = {r["class"]: r for r in class_difference([a] * 3, [b] * 3, labels, ["four", "five", "six"], n_boot=500)}
+    assert rows["four"]["verdict"] == "untestable" and not rows["four"]["testable"] and rows["four"]["p_sign"] == 0.125
+    assert rows["five"]["verdict"] == "untestable" and rows["five"]["p_sign"] == 0.0625
+    assert rows["six"]["verdict"] == "higher" and rows["six"]["testable"] and rows["six"]["p_sign"] == 0.03125

@@ -6,13 +6,17 @@ test features, and takes its features from the same cache:
 
 - **Linear probe** (CoOp's ``lpclip/``, :mod:`coop.methods.linear_probe`): CLIP's test view of the
   few-shot images (no augmentation), raw image-encoder outputs (the cache keeps them unnormalised);
-  C chosen on a few-shot validation set from our ``val`` part (K per class, lpclip: min(shots, 4)).
+  C chosen on a few-shot validation set from our ``val`` part (K per class, lpclip: min(shots, 4);
+  lowered to the smallest class's val count when a class has fewer, with a warning naming those
+  classes, recorded in the run's ``validation``).
 - **Tip-Adapter / Tip-Adapter-F** (:mod:`coop.methods.tip_adapter`): cache keys from 10 augmented
   views of each few-shot image with Tip-Adapter's own crop (RandomResizedCrop scale 0.5-1, bicubic,
   flip), one more view kind in our feature cache; alpha/beta searched on the same few-shot
   validation set (``--tip-search val``: on the whole validation part, as their code does).
 
-Records go to ``results/baselines/<method>/shots{K}_seed{S}.json`` with the same identity and
+Where each departs from its original code is :data:`coop.methods.departures.BASELINE_DEPARTURES`
+(each record's ``departures`` lists the keys that applied). Records go to
+``results/baselines/<method>/shots{K}_seed{S}.json`` with the same identity and
 provenance rules as a CoOp run (a changed split, image, weight or line of code redoes them).
 """
 from __future__ import annotations
@@ -33,7 +37,7 @@ from ..runs.experiment import Experiment, accuracy, predictions_record
 from ..runs.provenance import run_id, run_images
 from ..runs.results import environment, now
 from ..utils.errors import UserError
-from . import linear_probe, tip_adapter
+from . import departures, linear_probe, tip_adapter
 from .zeroshot import DEFAULT_TEMPLATE, zeroshot_weights
 
 log = logging.getLogger(__name__)
@@ -49,18 +53,8 @@ BASELINE_SETS = {"none": (), "lp": ("lp",), "tip": ("tip", "tip_f"), "all": ("lp
 TIP_CROP_SCALE = (0.5, 1.0)  # Tip-Adapter's train transform: RandomResizedCrop(224, scale=(0.5, 1), bicubic)
 TIP_CROP_SEED = "tip-adapter"  # its views depend on the image only, so runs that share an image share them
 
-# Where each baseline departs from its original code (recorded in each run, listed in README).
-DEPARTURES: Dict[str, List[str]] = {
-    "lp": ["C is searched on a few-shot validation set drawn from our split's val part (lpclip draws it "
-           "from the dataset's val split the same way); features from our fp32 cache, not fp16"],
-    "tip": ["alpha/beta searched on the few-shot validation set (their code: the whole validation split; "
-            "--tip-search val)", "fp32 on every device (their code: fp16 on CUDA)"],
-    "tip_f": ["alpha/beta searched on the few-shot validation set (their code: the whole validation split; "
-              "--tip-search val)", "fp32 on every device (their code: fp16 on CUDA)",
-              "fine-tuned on the 10 cached augmented views, epoch e on view e mod 10 (their code: a fresh crop "
-              "per epoch)", "the keys after the last epoch are kept (their code keeps the epoch with the best "
-              "test accuracy and reports max(best, last) on the test set)"],
-}
+# Where each baseline departs from its original code: coop.methods.departures.BASELINE_DEPARTURES (recorded
+# in each run as the keys that applied, rendered in docs/baselines.md and the report).
 
 
 @dataclass
@@ -114,17 +108,45 @@ class BaselineConfig:
         return ident
 
     def val_items(self, split: Split) -> List[Item]:
-        """The validation images the hyper-parameter search reads: K per class from ``val`` (at most
-        the smallest class's count there), or the whole val part with ``--tip-search val``."""
+        """The validation images the hyper-parameter search reads (see :meth:`validation_plan`)."""
+        return self.validation_plan(split)["items"]
+
+    def validation_plan(self, split: Split) -> Dict:
+        """The validation set of the hyper-parameter search and how it was drawn.
+
+        K per class from ``val`` (K = ``--val-shots``, default min(shots, 4) as lpclip), drawn with
+        the run's seed and sampling; or the whole val part with ``--tip-search val``. When a class has
+        fewer than K val images, K is lowered to the smallest class's count for every class (lpclip
+        would stop), and ``short_classes`` names the classes below the requested K with their counts.
+        Returns ``{"items", "search", "per_class", "requested_per_class", "short_classes"}``."""
         if self.method != "lp" and self.tip_search == "val":
-            return list(split.val)
+            return {"items": list(split.val), "search": "val", "per_class": None, "requested_per_class": None,
+                    "short_classes": {}}
         if not split.val:
             raise UserError(f"{split.path} has no val images: the baselines choose their hyper-parameters there")
         counts: Dict[int, int] = {}
+        names: Dict[int, str] = {}
         for it in split.val:
             counts[it[1]] = counts.get(it[1], 0) + 1
-        k = min(self.val_shots or min(self.shots, 4), min(counts.values()))
-        return fewshot(split.val, k, self.seed, self.sampling)
+            names.setdefault(it[1], it[2] if len(it) > 2 else str(it[1]))
+        want = self.val_shots or min(self.shots, 4)
+        k = min(want, min(counts.values()))
+        short = {names[c]: n for c, n in sorted(counts.items()) if n < want}
+        return {"items": fewshot(split.val, k, self.seed, self.sampling), "search": "fewshot", "per_class": k,
+                "requested_per_class": want, "short_classes": short}
+
+
+def validation_warning(cfg: "BaselineConfig", plan: Dict) -> Optional[str]:
+    """The line a run prints when its few-shot validation set is smaller than asked (None when it is not)."""
+    short = plan.get("short_classes") or {}
+    if not short:
+        return None
+    shown = ", ".join(f"{c!r} ({n})" for c, n in list(short.items())[:5]) + (
+        f" and {len(short) - 5} more" if len(short) > 5 else "")
+    return (f"{BASELINES[cfg.method][0]} {cfg.shots} shot{'s' if cfg.shots != 1 else ''} seed {cfg.seed}: the "
+            f"hyper-parameter search uses {plan['per_class']} validation image(s) per class "
+            f"({len(plan['items'])} in all), not the {plan['requested_per_class']} asked for: "
+            f"{len(short)} class(es) have fewer val images: {shown}")
 
 
 def baseline_result_path(results: str | Path, method: str, shots: int, seed: int) -> Path:
@@ -148,7 +170,11 @@ def run_baseline(cfg: BaselineConfig, exp: Optional[Experiment] = None) -> Dict:
                             download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
     name = BASELINES[cfg.method][0]
     train_items = fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
-    val_items = cfg.val_items(exp.split)
+    plan = cfg.validation_plan(exp.split)
+    val_items = plan["items"]
+    warning = validation_warning(cfg, plan)
+    if warning:
+        log.warning(warning)
     test = exp.test_set()
     val_x, val_y, bad = _center_features(exp, val_items)
     dev = exp.device
@@ -185,9 +211,11 @@ def run_baseline(cfg: BaselineConfig, exp: Optional[Experiment] = None) -> Dict:
         "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
         "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
         "test_predictions": predictions_record(logits, test), "hyperparameters": hyper,
-        "validation": {"images": len(val_y), "search": "fewshot" if cfg.method == "lp" or cfg.tip_search == "fewshot"
-                       else "val", "items": val_items},
-        "fewshot_train": train_items, "departures": DEPARTURES[cfg.method], "precision": exp.precision,
+        "validation": {"images": len(val_y), "search": plan["search"], "per_class": plan["per_class"],
+                       "requested_per_class": plan["requested_per_class"], "short_classes": plan["short_classes"],
+                       "warning": warning, "items": val_items},
+        "fewshot_train": train_items, "departures": departures.active_baseline(asdict(cfg)),
+        "precision": exp.precision,
         "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
         "split": exp.split_record(), "skipped_images": {**bad, **bad_train, **test.skipped},
         "config": asdict(cfg), "identity": cfg.identity(), "environment": environment(exp.device),

@@ -4,12 +4,18 @@ CoOp = ``KaiyangZhou/CoOp`` (``trainers/coop.py``, ``configs/trainers/CoOp/rn50_
 Dassl (transforms, samplers, optimiser, scheduler). Everything not listed here follows that code:
 CLIP's preprocessing for test images, RandomResizedCrop(scale 0.08-1, ratio 3/4-4/3, bicubic) +
 flip + CLIP normalisation for training, a fresh crop of every image in every epoch, M = 16 context
-vectors N(0, 0.02) with the class token at the end, SGD lr 0.002 / momentum 0.9 / weight decay
+vectors drawn from N(0, 0.02²) (standard deviation 0.02: CoOp's ``nn.init.normal_(ctx_vectors, std=0.02)``)
+with the class token at the end, SGD lr 0.002 / momentum 0.9 / weight decay
 5e-4, batch 32 with the last incomplete batch dropped, one constant warm-up epoch at 1e-5 then
 cosine, 50/100/100/200/200 epochs at 1/2/4/8/16 shots, and the last epoch evaluated on the test set.
 
 docs/recipe.md ("Where we depart from CoOp") and report/REPORT.md give the same list; each run's JSON
 names the departures that applied to it (:func:`active`), so a result says how it was made.
+
+The baselines (linear-probe CLIP, Tip-Adapter, Tip-Adapter-F) depart from *their* original code
+(CoOp's ``lpclip/``, gaopengcuhk/Tip-Adapter) in the ways of :data:`BASELINE_DEPARTURES`; each
+baseline record's ``departures`` names those that applied to it (:func:`active_baseline`), and
+docs/baselines.md and the report render the same list (:func:`baselines_markdown_en`, ``_zh``).
 """
 from __future__ import annotations
 
@@ -51,12 +57,14 @@ DEPARTURES: List[Departure] = [
         "作业要求自建划分；类别集合、类名改写和比例与 CoOp 相同",
         _split_is_ours),
     Departure(
-        "precision", "fp32 by default; CoOp's default is fp16 (CLIP weights and context in half precision; under "
-                     "our --precision fp16 the logits are still computed in fp32 from the fp16 features)",
+        "precision", "fp32 by default; CoOp's default is fp16 (CLIP weights, the context and the logits in half "
+                     "precision); under our --precision fp16 the logits are still computed in fp32 from the fp16 "
+                     "features, which CoOp does not do",
         "exact and available on every device (a CPU has no fast fp16); fp16 SGD on the context can underflow "
         "small updates",
         "--precision fp16 (CUDA only)",
-        "默认 fp32；CoOp 默认 fp16（CLIP 权重与上下文向量均为半精度；我们在 fp16 下也把 logits 转成 fp32 计算）",
+        "默认 fp32；CoOp 默认 fp16（CLIP 权重、上下文向量与 logits 都是半精度）。即使在我们的 --precision fp16 下，"
+        "logits 仍由 fp16 特征转成 fp32 后计算，这一点 CoOp 不做",
         "fp32 精确且在所有设备上可用（CPU 没有高效的 fp16）；fp16 下对上下文向量的 SGD 小步更新可能下溢",
         lambda cfg: cfg.get("precision", "fp32") != "fp16"),
     Departure(
@@ -108,7 +116,7 @@ DEPARTURES: List[Departure] = [
         "(tests/test_text_encoder.py); the text side 30-40x faster (bench.py (b))",
         "--no-fast",
         "文本编码器在最后一个 EOT 处截断，并在类别间共享 [SOS] v1..vM 前缀",
-        "在精确算术下完全等价（因果掩码）；fp32 下相对误差在 1e-5 以内（tests/test_text_encoder.py）；计算量见第 5.3 节，实测速度见 README",
+        "在精确算术下完全等价（因果掩码）；fp32 下相对误差在 1e-5 以内（tests/test_text_encoder.py）；计算量见第 5.3 节，实测速度见 docs/speed.md",
         lambda cfg: cfg.get("fast", True)),
 ]
 
@@ -144,4 +152,119 @@ def markdown_zh() -> str:
     rows = ["| # | 与 CoOp 的差异 | 原因 | 消除它的参数 |", "|---|---|---|---|"]
     for i, d in enumerate(DEPARTURES, 1):
         rows.append(f"| {i} | {d.title_zh} | {d.reason_zh} | {FLAG_ZH.get(d.flag, f'`{d.flag}`') if d.flag else '—'} |")
+    return "\n".join(rows)
+
+
+# --- the baselines -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BaselineDeparture:
+    """Where a baseline run departs from the baseline's own code (lpclip, Tip-Adapter)."""
+    key: str
+    methods: tuple        # the baselines it concerns: "lp", "tip", "tip_f"
+    title: str
+    reason: str
+    flag: Optional[str]
+    title_zh: str
+    reason_zh: str
+    applies: Callable[[Dict[str, Any]], bool] = lambda cfg: True  # given the run's config (method included)
+
+
+BASELINE_NAMES = {"lp": "linear probe", "tip": "Tip-Adapter", "tip_f": "Tip-Adapter-F"}
+BASELINE_NAMES_ZH = {"lp": "线性探测", "tip": "Tip-Adapter", "tip_f": "Tip-Adapter-F"}
+
+BASELINE_DEPARTURES: List[BaselineDeparture] = [
+    BaselineDeparture(
+        "coop_fewshot", ("lp", "tip", "tip_f"),
+        "Trains on the few-shot images of the CoOp run of the same (shots, seed), not on a draw of its own "
+        "(lpclip draws with np.random.choice per class; Tip-Adapter's loaders draw their own few-shot set)",
+        "every method of a (shots, seed) sees the same images, so the paired comparisons with CoOp compare "
+        "methods, not draws",
+        None,
+        "用同一 (shots, seed) 的 CoOp 运行的 few-shot 图像训练，而不是自己另抽一份（lpclip 对每类用 np.random.choice "
+        "抽取；Tip-Adapter 的数据加载代码自己抽取 few-shot 集合）",
+        "同一 (shots, seed) 的各方法看到相同的图像，与 CoOp 的配对比较比较的是方法，而不是抽样"),
+    BaselineDeparture(
+        "val_fewshot_ours", ("lp",),
+        "The few-shot validation set (min(shots, 4) per class, at most the smallest class's count, which the "
+        "run then warns about and records) is drawn from our split's val part; lpclip draws it from the data "
+        "set's val split and stops if a class has too few",
+        "our split has its own val part; a class with few val images must not stop the baseline",
+        None,
+        "少样本验证集（每类 min(shots, 4) 张，不超过验证图像最少的类的张数；不足时运行会警告并记录）取自我们划分的验证部分；"
+        "lpclip 从数据集的验证划分抽取，某类不够时直接出错",
+        "我们的划分有自己的验证部分；验证图像少的类不应让基线无法运行"),
+    BaselineDeparture(
+        "fp32_features", ("lp",),
+        "Features from our fp32 feature cache; lpclip extracts them with CLIP in fp16 on a GPU",
+        "the same cache as CoOp's runs, exact on every device",
+        None,
+        "特征来自本项目的 fp32 特征缓存；lpclip 在 GPU 上用 fp16 的 CLIP 提取",
+        "与 CoOp 的运行共用同一缓存，在所有设备上精确"),
+    BaselineDeparture(
+        "tip_views_by_image", ("tip", "tip_f"),
+        "The 10 augmented views of each few-shot image are seeded by the image only, so every seed and shot "
+        "count that uses an image uses the same 10 views; their code draws them from the global random "
+        "generator in each run",
+        "each image's views are encoded once for the whole sweep; the views of one run still follow Tip-Adapter's "
+        "crop distribution",
+        None,
+        "每张 few-shot 图像的 10 个增强视图只由图像决定随机性，因此用到同一图像的所有种子与 shot 数共享这 10 个视图；"
+        "其代码在每次运行中从全局随机数生成器抽取",
+        "每张图像的视图在整个扫描中只编码一次；单次运行看到的视图仍服从 Tip-Adapter 的裁剪分布"),
+    BaselineDeparture(
+        "tip_search_fewshot", ("tip", "tip_f"),
+        "alpha/beta are searched on the few-shot validation set; their code searches on the whole validation split",
+        "the same validation budget as the linear probe's search",
+        "--tip-search val",
+        "α、β 在少样本验证集上搜索；其代码在整个验证划分上搜索",
+        "与线性探测的搜索用同样多的验证数据",
+        lambda cfg: cfg.get("tip_search", "fewshot") == "fewshot"),
+    BaselineDeparture(
+        "tip_fp32", ("tip", "tip_f"),
+        "fp32 on every device; their code runs fp16 on CUDA",
+        "exact and available on every device",
+        None,
+        "在所有设备上用 fp32；其代码在 CUDA 上用 fp16",
+        "精确且在所有设备上可用"),
+    BaselineDeparture(
+        "tip_f_cached_views", ("tip_f",),
+        "Fine-tuned on the 10 cached augmented views, epoch e on view e mod 10; their code draws a fresh crop "
+        "per epoch",
+        "no image is encoded during fine-tuning",
+        None,
+        "在缓存的 10 个增强视图上微调，第 e 个 epoch 用第 e mod 10 个视图；其代码每个 epoch 重新裁剪",
+        "微调期间不需要再编码任何图像"),
+    BaselineDeparture(
+        "tip_f_last_epoch", ("tip_f",),
+        "The keys after the last epoch are kept; their code keeps the epoch with the best test accuracy and "
+        "reports max(best, last) on the test set",
+        "nothing is chosen on the test set",
+        None,
+        "保留最后一个 epoch 之后的键；其代码保留测试准确率最高的 epoch，并报告测试集上 max(最好, 最后)",
+        "不在测试集上挑选任何东西"),
+]
+
+
+def active_baseline(cfg: Dict[str, Any]) -> List[str]:
+    """Keys of the baseline departures that apply to a baseline run with config ``cfg`` (a dict with ``method``)."""
+    return [d.key for d in BASELINE_DEPARTURES if cfg.get("method") in d.methods and d.applies(cfg)]
+
+
+def baselines_markdown_en() -> str:
+    """The baselines' list as the English table of docs/baselines.md (between its markers)."""
+    rows = ["| # | baselines | where we differ from their code | why | flag that removes it |",
+            "|---|---|---|---|---|"]
+    for i, d in enumerate(BASELINE_DEPARTURES, 1):
+        who = ", ".join(BASELINE_NAMES[m] for m in d.methods)
+        rows.append(f"| {i} | {who} | {d.title} | {d.reason} | {f'`{d.flag}`' if d.flag else '—'} |")
+    return "\n".join(rows)
+
+
+def baselines_markdown_zh() -> str:
+    """The baselines' list as the report's Chinese table (between its markers)."""
+    rows = ["| # | 基线 | 与其原始代码的差异 | 原因 | 消除它的参数 |", "|---|---|---|---|---|"]
+    for i, d in enumerate(BASELINE_DEPARTURES, 1):
+        who = "、".join(BASELINE_NAMES_ZH[m] for m in d.methods)
+        rows.append(f"| {i} | {who} | {d.title_zh} | {d.reason_zh} | {f'`{d.flag}`' if d.flag else '—'} |")
     return "\n".join(rows)

@@ -14,13 +14,16 @@ The search for the inverse regularisation strength C, as lpclip does it:
    keep the right end only if it is strictly better (a tie keeps the left end); the next range is
    [midpoint, right] or [left, midpoint] with the midpoint taken in log10, and the ends come back
    as ``10 ** log10(end)``;
-3. the result is the end chosen at the last step (not the best C seen overall; the grid's peak
-   itself is never refitted), with that fit's validation accuracy.
+3. the result is the end chosen at the last step (not the best C seen overall), with that fit's
+   validation accuracy. The grid's peak is refitted: after the first step the midpoint of
+   [0.1 * peak, 10 * peak] in log10 is log10(peak), so the second step fits ``10 ** log10(peak)``
+   (the peak, up to floating-point rounding) as one end of its range, as lpclip does.
 
 Departures: none in the procedure. sklearn >= 1.8 deprecates ``penalty="l2"``; L2 is the default
 penalty in every version, so the argument is left out (same fit). ``random_state=0`` is passed
-(lbfgs does not use it). Fits of a C already tried are reused instead of refitted (lbfgs is
-deterministic, so the result is the same); the test set is predicted with the chosen C's fit from the
+(lbfgs does not use it). Where lpclip refits a C already tried (the peak at the second step,
+whenever ``10 ** log10(peak)`` equals the peak exactly), its fit is reused instead of refitted: lbfgs
+is deterministic, so the result is the same; the test set is predicted with the chosen C's fit from the
 search, as lpclip does (tested equal to a direct fit). Accuracies are reported in percent.
 """
 from __future__ import annotations

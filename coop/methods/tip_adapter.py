@@ -21,6 +21,9 @@ one-hot values). Tip-Adapter-F trains on precomputed views (epoch e uses view e 
 of re-encoding fresh random crops, shuffled by a seeded generator. The source keeps the epoch of
 the best *test* accuracy and reports max(best test, final test); here the keys after the last
 epoch are kept and nothing looks at the test set before the final prediction. Top-1 uses argmax.
+What the functions are given is the caller's choice: :mod:`coop.methods.baselines` passes the views
+of the CoOp run's few-shot images, seeded by the image only (shared by every seed and shot count);
+the full list, with these, is :data:`coop.methods.departures.BASELINE_DEPARTURES`.
 """
 from __future__ import annotations
 

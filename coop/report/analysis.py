@@ -5,7 +5,9 @@ a paired bootstrap over the same test images and seeds (:mod:`coop.report.compar
 :mod:`coop.report.stats`), written as higher, lower, or "no difference we can detect" with its 95%
 interval. Runs are paired by (shots, seed). Per-class changes are tested class by class with the
 class's test count stated; the words nearest to the learned context get a sentence only about what
-recurs across seeds. Nothing here is typed in; tests feed result sets of different shapes (a clear
+recurs across seeds; the per-class tests are written once, in section 7.5
+(:func:`coop.report.sections.per_class_section`), and only referred to here. Every comparison
+states over how many seed pairs it was made (:func:`coop.report.fmt.describe`). Nothing here is typed in; tests feed result sets of different shapes (a clear
 gain, a clear loss, a small gain with a large spread, a plateau) and check the sentences.
 """
 from __future__ import annotations
@@ -14,10 +16,28 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..runs.results import by_shots, shot_stats
-from .comparisons import compare, compare_classes, noninferiority
-from .stats import METHOD_NOTE_ZH, describe, verdict
+from .comparisons import compare, noninferiority
+from .fmt import describe
+from .references import cite
+from .stats import verdict
 
 TOP = 3
+
+METHOD_NOTE_EN = (
+    "Differences are tested with a paired bootstrap over the same test images, resampling the images and, "
+    "with two or more seed pairs, the seeds (their part rescaled by sqrt(k/(k-1)): the bootstrap variance of a mean of k "
+    "values uses the ddof=0 variance) (10,000 replicates for the method comparisons, 2,000 per class; "
+    "95% percentile interval; Efron & Tibshirani, An Introduction to the Bootstrap, 1993). A single pair of "
+    "runs (the prompt wordings) also gets McNemar's exact test (McNemar, Psychometrika 12(2):153-157, 1947; "
+    "Dietterich, \"Approximate Statistical Tests for Comparing Supervised Classification Learning Algorithms\", "
+    "Neural Computation 10(7), 1998). Every comparison states over how many seed pairs it was made.")
+METHOD_NOTE_ZH = (
+    f"差异的检验采用配对自助法（Efron 与 Tibshirani 1993 {cite('efron')}）：两种方法在同一批测试图像上逐图配对，对测试图像重采样，"
+    "有两对及以上种子时也对种子重采样（方法之间的比较 10,000 次，逐类比较每类 2,000 次；95% 百分位置信区间）。"
+    "对 k 个种子重采样时，均值的自助法方差是 ddof=0 的方差除以 k，为无偏估计 s²/k 的 (k-1)/k 倍，所以种子部分乘以 √(k/(k-1))。"
+    f"单对运行（7.4 节的提示措辞）只对测试图像重采样，并另给出 McNemar 精确检验（McNemar 1947 {cite('mcnemar')}）的 p 值"
+    f"（Dietterich 1998 {cite('dietterich')}）。各比较分别在双侧 5% 显著性水平（95% 置信区间）上检验，未做多重比较校正：比较越多，纯属偶然的“高/低”越可能出现。"
+    "每个比较都注明它基于几对种子（两边同一种子的运行各成一对；零样本只有一次运行，与 CoOp 的每个种子各配一次）。")
 
 
 def _shots(k: int) -> str:
@@ -51,49 +71,10 @@ def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]]) -> List[str]:
     lower = [k for k in ks if tests[k] and verdict(tests[k]) == "lower"]
     if lower:
         n_ctx = sorted({str((r.get("config") or {}).get("n_ctx", "?")) for r in recs})
-        out.append(f"在 {'、'.join(map(str, lower))} shot 时 CoOp 低于零样本（95% 区间整体在 0 以下）。一个可能的解释"
-                   f"（假设；第 8 节给出它的可检验预测）：每类只有这么少的训练图像时，{'/'.join(n_ctx)} 个上下文向量会"
-                   f"拟合到这几张图像的偶然特征上，而手写提示不需要训练样本。")
-    return out
-
-
-CLASS_RULE_ZH = ("每类单独检验：区间来自该类图像上的配对自助法（2,000 次重采样），“高/低”还要求逐图的精确符号检验"
-                 "（每张图的差先在种子间平均）p < 0.05")
-
-
-def split_classes(rows: List[Dict[str, Any]]):
-    """(higher, lower, count of the rest): the classes whose interval lies wholly on one side of 0,
-    largest change first, and how many have no difference we can detect."""
-    up = sorted((r for r in rows if r["verdict"] == "higher"), key=lambda r: -r["diff"])
-    down = sorted((r for r in rows if r["verdict"] == "lower"), key=lambda r: r["diff"])
-    return up, down, len(rows) - len(up) - len(down)
-
-
-def class_head(rows: List[Dict[str, Any]]) -> str:
-    """"100 个类中 3 个高、1 个低（95% 区间整体在 0 的一侧），其余 96 个没有可检测到的差异"."""
-    up, down, rest = split_classes(rows)
-    if not up and not down:
-        return f"{len(rows)} 个类都没有可检测到的差异"
-    return (f"{len(rows)} 个类中 {len(up)} 个高、{len(down)} 个低（95% 区间整体在 0 的一侧）"
-            + (f"，其余 {rest} 个没有可检测到的差异" if rest else ""))
-
-
-def class_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], kmax: int) -> List[str]:
-    rows = compare_classes(recs, [zs])
-    if not rows:
-        return []
-    up, down, _ = split_classes(rows)
-    counts = [r["n_test"] for r in rows]
-    what = class_head(rows)
-    out = [f"按类别看（CoOp {kmax} shot 的 {len(recs)} 个种子对零样本；{CLASS_RULE_ZH}）："
-           f"{what}（每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
-           f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点；{len(rows)} 个类各检验"
-           f"一次，即使没有真实变化，平均也至多约 {len(rows) * 0.05:.1f} 个类会被误判为“高”或“低”（期望值），未做多重比较校正）。"]
-    for name, group in (("提升", up), ("下降", down)):
-        if group:
-            out.append(f"{name}的类：" + "、".join(f"{r['class']}（{r['n_test']} 张测试图，{r['diff']:+.1f} 个百分点，"
-                                                 f"95% 置信区间 [{r['ci'][0]:+.1f}, {r['ci'][1]:+.1f}]）"
-                                                 for r in group[:TOP]) + "。")
+        out.append(f"在 {'、'.join(map(str, lower))} shot 时 CoOp 低于零样本（95% 区间整体在 0 以下）。两个可能的解释"
+                   f"（都是假设；第 8 节给出区分它们的预测）：过拟合——每类只有这么少的训练图像时，{'/'.join(n_ctx)} 个上下文"
+                   f"向量会拟合到这几张图像的偶然特征上，而手写提示不需要训练样本；训练不足——shot 少时优化步数也少"
+                   f"（第 5.2 节），上下文可能还没离开随机初始化附近。")
     return out
 
 
@@ -124,7 +105,7 @@ def paired_sentences(title: str, a: List[Dict[str, Any]], b: List[Dict[str, Any]
     for k in sorted(set(ba) & set(bb)):
         res = compare(list(ba[k].values()), list(bb[k].values()))
         if res is not None:
-            parts.append(f"{k} shot {describe(res, 'zh')[:-1]}，{len(res['seeds'])} 对种子）")
+            parts.append(f"{k} shot {describe(res, 'zh')}")
     return f"{title}：" + "；".join(parts) + "。" if parts else None
 
 
@@ -136,14 +117,13 @@ def analysis(loaded: Dict[str, Any]) -> List[str]:
     seeds_note = (f"本次每个 shot 数最多有 {n_seeds} 个种子。即使种子部分已按上式校正，种子间波动大的比较，其百分位区间"
                   f"仍偏窄；所以有两对及以上种子时，下文的区间是配对自助法区间与按种子的 t 区间（各种子准确率差的均值，"
                   f"自由度 k-1）的并集：每一侧取两者中离 0 更远的端点，宁可判为“没有可检测到的差异”（逐类比较除外：它用该类图像上的"
-                  f"配对自助法区间，再加逐图符号检验把关，见下文）。"
+                  f"配对自助法区间，再加逐图符号检验把关，见第 7.5 节）。"
                   if n_seeds > 1 else "")
     out: List[str] = [METHOD_NOTE_ZH + seeds_note + "下文的“高/低”都指 95% 置信区间整体在 0 的一侧；"
                       "“没有可检测到的差异”不等于两者相等。"]
     if zs and base:
         out += gain_sentences(zs, base)
-        kmax = max(int(r["shots"]) for r in base)
-        out += class_sentences(zs, list(by_shots(base)[kmax].values()), kmax)
+        out.append("各类别相对零样本的逐类检验只在第 7.5 节给出（方法、可检验的类与结果都在那里），此处不重复。")
     if base:
         kmax = max(int(r["shots"]) for r in base)
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)
@@ -165,7 +145,7 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
         return ""
     m = ni["margin"]
     rule = (f"按第 9.4 节事先规定的非劣效界（-{m:.2f} 个百分点；下界取配对自助法与按种子的 t 区间中较低者；"
-            f"Piaggio 等 [17]）：")
+            f"Piaggio 等 {cite('piaggio')}）：")
     if ni["lower"]:
         rule += "各 shot 数的下界为 " + "、".join(f"{k} shot {v:+.2f}" for k, v in ni["lower"].items()) + "，"
     if ni["untested"]:

@@ -62,7 +62,8 @@ def _aligned(matched: List[tuple]):
 
 def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: int = N_BOOT) -> Optional[Dict[str, Any]]:
     """The paired bootstrap of accuracy(a) - accuracy(b), in points, with its 95% interval and the
-    seeds it used; None when the runs cannot be paired (no common seed, no per-image predictions)."""
+    seeds it used (``seeds``; ``single_reference``: b is one unseeded run, paired with every seed of a);
+    None when the runs cannot be paired (no common seed, no per-image predictions)."""
     matched = pairs(a, b)
     got = _aligned(matched)
     if got is None:
@@ -70,6 +71,7 @@ def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: in
     _, va, vb = got
     res = paired_bootstrap(va, vb, n_boot=n_boot, seed=0)
     res["seeds"] = [s for s, _, _ in matched]
+    res["single_reference"] = len(b) == 1 and b[0].get("seed") is None  # one unseeded run paired with each seed
     res["ci_bootstrap"], res["seed_t_ci"] = res["ci"], seed_t_interval(va, vb)
     res["ci"] = widen(res["ci"], res["seed_t_ci"])  # with 2+ seed pairs: the union of both intervals decides
     if res["seed_t_ci"] is not None:

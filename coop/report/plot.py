@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TITLE = "Caltech101"
 RANDOM_TITLE = "random weights: not CLIP/CoOp accuracies"
-DEMO_TITLE = "DEMO (random weights): not CLIP/CoOp accuracies"
+DEMO_TITLE = "DEMO on synthetic images, random weights: not CLIP/CoOp accuracies"
 XLABEL = "Number of labeled training examples per class"
 YLABEL = "Accuracy (%)"
 ZEROSHOT_LABEL = "Zero-shot CLIP"
@@ -188,8 +188,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
 
 
 def title_of(summary: Dict[str, Any]) -> str:
-    if summary["demo"]:
-        return f"{TITLE} — {DEMO_TITLE}"
+    if summary["demo"]:  # synthetic images: the title does not name Caltech101
+        return DEMO_TITLE
     if summary["random_weights"]:
         return f"{TITLE} — {RANDOM_TITLE}"
     return TITLE

@@ -1,6 +1,7 @@
-"""The report's comparison tables: CoOp against the baselines and the published numbers, the
-zero-shot prompt wordings, and the per-class changes -- each difference with its paired 95% interval
-(:mod:`coop.report.comparisons`)."""
+"""The report's comparison sections: CoOp against the baselines and the published numbers, the
+zero-shot prompt wordings, the per-class changes (said once, in section 7.5) and section 9.1's group
+test -- each difference with its paired 95% interval (:mod:`coop.report.comparisons`), written in
+:mod:`coop.report.fmt`'s one format."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
@@ -9,21 +10,9 @@ import numpy as np
 
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
-from .analysis import CLASS_RULE_ZH, class_head, split_classes
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, mcnemar
-from .stats import verdict
-from .tables import f2
-
-VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": "没有可检测到的差异"}
-VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": "没有可检测到的差异"}
-
-
-def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH) -> str:
-    """``+2.30 [1.10, 3.50] 高`` -- the paired difference, its 95% interval and the verdict."""
-    if res is None:
-        return "—"
-    lo, hi = res["ci"]
-    return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {words[verdict(res)]}"
+from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, f2, interval, num, pairs_zh
+from .stats import sign_test_min_n, sign_test_p, verdict
 
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
@@ -44,7 +33,8 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
         out += ["（没有基线方法的结果：`bash scripts/run_all.sh` 默认在 CoOp 之后运行它们，`--baselines none` 跳过。）", ""]
     else:
         out += ["每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；“CoOp − 方法”是同一种子配对的"
-                "差值及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），超参数在少样本验证集上选出（见 docs/baselines.md）。", "",
+                "差值及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），括号里是它基于几对种子；超参数在少样本验证集上选出"
+                "（见 docs/baselines.md；验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）。", "",
                 "<!-- table:baselines -->",
                 "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 选出的超参数 |",
                 "|---|---:|---:|---:|---|---|"]
@@ -76,7 +66,7 @@ def prompts_section(loaded: Dict[str, Any]) -> List[str]:
            "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
            "|---|---:|---:|---|---:|"]
     for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
-        cell = "—" if name == ref_name else ci_cell(compare([dict(rec, seed=0)], [dict(ref, seed=0)]))
+        cell = "—" if name == ref_name else ci_cell(compare([dict(rec, seed=0)], [dict(ref, seed=0)]), pairs=False)
         test = None if name == ref_name else mcnemar(rec, ref)
         p_cell = "—" if test is None else f"{test['p_value']:.3g}"
         shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
@@ -85,7 +75,35 @@ def prompts_section(loaded: Dict[str, Any]) -> List[str]:
     return out
 
 
+CLASS_RULE_ZH = ("每类单独检验：区间来自该类图像上的配对自助法（2,000 次重采样），“高/低”还要求逐图的精确符号检验"
+                 "（每张图的差先在种子间平均）p < 0.05")
+
+
+def split_classes(rows: List[Dict[str, Any]]):
+    """(higher, lower, untestable, count of the rest): the classes whose interval lies wholly on one side
+    of 0 (largest change first), those too small for the sign test, and how many have no difference we
+    can detect."""
+    up = sorted((r for r in rows if r["verdict"] == "higher"), key=lambda r: -r["diff"])
+    down = sorted((r for r in rows if r["verdict"] == "lower"), key=lambda r: r["diff"])
+    small = [r for r in rows if r["verdict"] == "untestable"]
+    return up, down, small, len(rows) - len(up) - len(down) - len(small)
+
+
+def class_head(rows: List[Dict[str, Any]]) -> str:
+    """"100 个类中 3 个高、1 个低（95% 区间整体在 0 的一侧），其余 96 个没有可检测到的差异"."""
+    up, down, small, rest = split_classes(rows)
+    n_min = sign_test_min_n()
+    untested = f"，{len(small)} 个类测试图像少于 {n_min} 张、无法检验" if small else ""
+    if not up and not down:
+        if not rest:
+            return f"{len(rows)} 个类都无法检验（测试图像都少于 {n_min} 张）"
+        return f"{len(rows)} 个类中 {rest} 个没有可检测到的差异{untested}"
+    return (f"{len(rows)} 个类中 {len(up)} 个高、{len(down)} 个低（95% 区间整体在 0 的一侧）"
+            + (f"，{rest} 个没有可检测到的差异" if rest else "") + untested)
+
+
 def per_class_section(loaded: Dict[str, Any]) -> List[str]:
+    """Section 7.5, the one place the per-class tests are written (7.9 refers to it)."""
     zs, recs = loaded["zeroshot"], loaded["coop"].get("CoOp") or []
     if not zs or not recs:
         return ["（需要 zeroshot.json 和 CoOp 的记录才能比较各类别。）"]
@@ -94,10 +112,22 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
     rows = compare_classes(runs, [zs])
     if not rows:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
-    up, down, rest = split_classes(rows)
-    out = [f"CoOp（{kmax} shot，{len(runs)} 个种子）相对零样本 CLIP（{CLASS_RULE_ZH}）：{class_head(rows)}。"
-           f"{len(rows)} 个类各检验一次，即使没有任何真实变化，平均也至多约 {len(rows) * 0.05:.1f} 个类会被误判为“高”或“低”"
-           "（期望值；未做多重比较校正）。"]
+    up, down, small, rest = split_classes(rows)
+    counts = [r["n_test"] for r in rows]
+    n_min = sign_test_min_n()
+    testable = len(rows) - len(small)
+    text = (f"CoOp（{kmax} shot，{len(runs)} 个种子，各与零样本的同一次运行配对）相对零样本 CLIP（{CLASS_RULE_ZH}）："
+            f"{class_head(rows)}。每类 {min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} 张测试图像；"
+            f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点。")
+    if small:
+        names = "、".join(r["class"] for r in small[:10]) + (f" 等 {len(small)} 个" if len(small) > 10 else "")
+        text += (f"测试图像少于 {n_min} 张的类无法检验：即使每张图都朝同一方向变化，精确符号检验的 p 也至少是 "
+                 f"2/2^{n_min - 1} = {sign_test_p(n_min - 1, 0):.4f}（{n_min} 张时才可能低到 {sign_test_p(n_min, 0):.5f} < 0.05），"
+                 f"所以这些类（{names}）不能判为“高”或“低”，也不算“没有可检测到的差异”。")
+    if testable:
+        text += (f"{testable} 个可检验的类各检验一次，即使没有任何真实变化，平均也至多约 {testable * 0.05:.1f} 个类会被误判为"
+                 "“高”或“低”（期望值；未做多重比较校正）。")
+    out = [text]
     if not up and not down:
         return out
     out += ["", "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
@@ -105,31 +135,32 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
     z = zs["per_class_accuracy"]
     for r in up + down:
         m = float(np.mean([float(x["per_class_accuracy"].get(r["class"], float("nan"))) for x in runs]))
-        lo, hi = r["ci"]
         out.append(f"| {r['class']} | {r['n_test']} | {f2(float(z.get(r['class'], float('nan'))))} | {f2(m)} | "
-                   f"{r['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] {VERDICT_ZH[r['verdict']]} |")
-    return out + ["", f"表中只列出判为“高/低”的类（区间整体在 0 一侧且符号检验 p < 0.05；先列高，再列低，各按变化大小排序）；其余 {rest} 个类没有可检测到的差异，"
-                   "即使其变化的数值大，也可能只是少数几张图。"]
+                   f"{num(r['diff'], True)} {interval(r['ci'])} {VERDICT_ZH[r['verdict']]} |")
+    return out + ["", f"表中只列出判为“高/低”的类（区间整体在 0 一侧且符号检验 p < 0.05；先列高，再列低，各按变化大小排序）；其余 {rest} 个"
+                   "可检验的类没有可检测到的差异，即使其变化的数值大，也可能只是少数几张图。"]
 
 
 def rare_name_classes(classnames: Sequence[str]) -> List[str]:
-    """Section 9.1's group: the classes with a word of their name that CLIP's BPE vocabulary has no
-    single token for (e.g. dalmatian -> dalmati + an), i.e. words rare in CLIP's pre-training text."""
+    """Section 9.1's group, the multi-token names: the classes with a word of their name that CLIP's
+    BPE vocabulary has no single token for (e.g. dalmatian -> dalmati + an). BPE merges the strings
+    frequent in the text it was built on, so such words are likely rarer there -- a proxy for
+    rarity, not a measure of it. (The function keeps its old name; the report calls the group what
+    it is.)"""
     import clip
 
     tok = clip.clip._tokenizer  # the instance clip.tokenize uses, as coop.methods.train does
     return [c for c in classnames if any(len(tok.encode(w)) > 1 for w in c.replace("_", " ").split())]
 
 
-def _ci(res: Dict[str, Any]) -> str:
-    lo, hi = res["ci"]
-    return f"{res['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+multi_token_classes = rare_name_classes
 
 
 def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
     """Section 9.1's hypothesis, tested where the records allow: each modification against plain CoOp
-    on the rare-name classes pooled, on the other classes, and the contrast of the two (paired, with
-    classes as the resampled unit); and how far training moved the modification from the identity."""
+    on the classes with multi-token names pooled, on the other classes, and the contrast of the two
+    (paired, with classes as the resampled unit); and how far training moved the modification from
+    the identity."""
     coop = loaded["coop"]
     base = by_shots(coop.get("CoOp") or [])
     out: List[str] = []
@@ -146,18 +177,19 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
         if not names:
             out.append("第 9.1 节的假设无法在这里检验：记录里没有类名。")
         elif not group:
-            out.append("第 9.1 节的假设无法在这里检验：没有一个类名含 CLIP 词表里没有单个词元的词。")
+            out.append("第 9.1 节的假设无法在这里检验：没有一个类名是多词元类名（含 CLIP 词表里没有单个词元的词）。")
         elif res is None:
-            out.append(f"第 9.1 节的假设无法在这里检验：类名含 CLIP 词表里没有单个词元的词的类（{len(group)} 个）或其余类"
+            out.append(f"第 9.1 节的假设无法在这里检验：多词元类名的类（{len(group)} 个）或其余类"
                        f"在测试集里少于 {MIN_CLASSES} 个可配对的类，无法以类为单位重采样。")
         else:
             g, o, c = res["group"], res["others"], res["contrast"]
-            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（最大的 shot 数 {k}，同一种子配对；检验以类为单位，在组内对类"
-                       f"重采样，2,000 次，再与按种子的 t 区间取并集；方括号内为 95% 置信区间）：类名含 CLIP 词表里没有单个词元的词的 "
-                       f"{g['n_classes']} 个类（{g['n_images']:,} 张测试图）"
+            pairs = pairs_zh({"seeds": sorted(set(r["seed"] for r in mine) & set(r["seed"] for r in theirs))})
+            out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（最大的 shot 数 {k}，同一种子配对，{pairs}；检验以类为单位，"
+                       f"在组内对类重采样，2,000 次，再与按种子的 t 区间取并集；方括号内为 95% 置信区间）：多词元类名"
+                       f"（名字里有 CLIP 词表没有单个词元的词）的 {g['n_classes']} 个类（{g['n_images']:,} 张测试图）"
                        f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']:,} 张）"
                        f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
-                       "这是对假设的部分检验：它不区分“罕见”与类名的其他性质，而已经全对的类无法再提高。")
+                       "这是对假设的部分检验：它不区分“被切成多个词元”与类名的其他性质，而已经全对的类无法再提高。")
         sizes = [r.get("block_mod_size") for r in mine if r.get("block_mod_size")]
         if sizes:
             mean = np.mean(np.array(sizes, dtype=float), axis=0)

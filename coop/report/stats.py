@@ -13,8 +13,11 @@ or "lower" only when the whole interval lies on one side of 0, otherwise "no dif
 detect" -- which is not a claim that the methods are equal.
 
     res = paired_bootstrap(coop_runs, [zs] * len(coop_runs))   # lists of bool arrays, paired by seed
-    verdict(res), describe(res)                                 # "higher", "高 2.3 个百分点（95% 置信区间 [..]）"
+    verdict(res)                                                # "higher", "lower" or "no difference"
     mcnemar_exact(coop_runs[0], zs)                             # one pair of runs
+
+Numbers only: how they are written (Chinese or English) is :mod:`coop.report.fmt`'s business, and
+the note that states the method in the report is :data:`coop.report.analysis.METHOD_NOTE_ZH`.
 
 References: B. Efron & R. J. Tibshirani, An Introduction to the Bootstrap, Chapman & Hall (1993);
 Q. McNemar, Psychometrika 12(2):153-157 (1947); T. G. Dietterich, "Approximate Statistical Tests
@@ -28,23 +31,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 VERDICTS = ("higher", "lower", "no difference")
+CLASS_VERDICTS = VERDICTS + ("untestable",)  # a class too small for the sign test ever to reach p < 0.05
 _CHUNK_ELEMENTS = 4_000_000  # bound on (replicates x seeds x images) gathered at once
-
-METHOD_NOTE_EN = (
-    "Differences are tested with a paired bootstrap over the same test images, resampling the images and, "
-    "with two or more seed pairs, the seeds (their part rescaled by sqrt(k/(k-1)): the bootstrap variance of a mean of k "
-    "values uses the ddof=0 variance) (10,000 replicates for the method comparisons, 2,000 per class; "
-    "95% percentile interval; Efron & Tibshirani, An Introduction to the Bootstrap, 1993). A single pair of "
-    "runs (the prompt wordings) also gets McNemar's exact test (McNemar, Psychometrika 12(2):153-157, 1947; "
-    "Dietterich, \"Approximate Statistical Tests for Comparing Supervised Classification Learning Algorithms\", "
-    "Neural Computation 10(7), 1998).")
-METHOD_NOTE_ZH = (
-    "差异的检验采用配对自助法（Efron 与 Tibshirani 1993 [12]）：两种方法在同一批测试图像上逐图配对，对测试图像重采样，"
-    "有两对及以上种子时也对种子重采样（方法之间的比较 10,000 次，逐类比较每类 2,000 次；95% 百分位置信区间）。"
-    "对 k 个种子重采样时，均值的自助法方差是 ddof=0 的方差除以 k，为无偏估计 s²/k 的 (k-1)/k 倍，所以种子部分乘以 √(k/(k-1))。"
-    "单对运行（7.4 节的提示措辞）只对测试图像重采样，并另给出 McNemar 精确检验（McNemar 1947 [13]）的 p 值"
-    "（Dietterich 1998 [14]）。各比较分别在双侧 5% 显著性水平（95% 置信区间）上检验，未做多重比较校正：比较越多，纯属偶然的“高/低”越可能出现。")
-
 
 def _vector(x: Any, what: str) -> np.ndarray:
     v = np.asarray(x)
@@ -245,44 +233,29 @@ def verdict(result: Dict[str, Any]) -> str:
     return "higher" if lo > 0 else ("lower" if hi < 0 else "no difference")
 
 
-def _num(x: float) -> str:
-    """One decimal; a non-zero value that would print as 0.0 keeps two or three, so that an interval
-    printed as "[0.0, 3.5]" is never called "higher". Never "-0.0"."""
-    x = float(x)
-    for digits in (1, 2, 3):
-        r = round(x, digits)
-        if r != 0 or x == 0:
-            break
-    return f"{(0.0 if r == 0 else r):.{digits}f}"
-
-
-def describe(result: Dict[str, Any], lang: str = "zh") -> str:
-    """A short phrase: "高 2.3 个百分点（95% 置信区间 [1.1, 3.5]）" / "higher by 2.3 points (95% CI [1.1, 3.5])"."""
-    v, (lo, hi) = verdict(result), result["ci"]
-    pct = f"{100 * result.get('level', 0.95):g}%"
-    size = _num(abs(result["diff"]))
-    if lang == "zh":
-        ci = f"（{pct} 置信区间 [{_num(lo)}, {_num(hi)}]）"
-        head = {"higher": f"高 {size} 个百分点", "lower": f"低 {size} 个百分点"}.get(v, "没有可检测到的差异")
-        return head + ci
-    if lang == "en":
-        ci = f" ({pct} CI [{_num(lo)}, {_num(hi)}])"
-        head = {"higher": f"higher by {size} points", "lower": f"lower by {size} points"}.get(
-            v, "no difference we can detect")
-        return head + ci
-    raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+def sign_test_min_n(alpha: float = 0.05) -> int:
+    """The fewest images on which an exact two-sided sign test can reach p < ``alpha``: with every
+    image changing the same way p = 2 / 2**n, so n = 6 at 0.05 (p = 0.03125; n = 5 gives 0.0625)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    n = 1
+    while sign_test_p(n, 0) >= alpha:
+        n += 1
+    return n
 
 
 def class_difference(a_correct_list: Sequence[Any], b_correct_list: Sequence[Any], labels: Any,
                      classnames: Sequence[str], n_boot: int = 10000, seed: int = 0) -> List[Dict[str, Any]]:
-    """Per class: ``{"class", "n_test", "diff", "ci", "p_sign", "verdict"}``, in ``classnames`` order.
+    """Per class: ``{"class", "n_test", "diff", "ci", "p_sign", "testable", "verdict"}``, in ``classnames`` order.
 
     ``labels[i]`` is the class index (into ``classnames``) of test image i. Each class gets the same
     paired bootstrap as :func:`paired_bootstrap`, restricted to its own images, for its interval. A
     percentile interval over 9-15 images is too narrow, so the verdict also needs an exact sign test
     over the class's images (each image's difference averaged over the seeds; positive, negative or
-    zero) at p < 0.05: "higher" only if the interval lies above 0 *and* the test agrees. Classes
-    without any test image are left out."""
+    zero) at p < 0.05: "higher" only if the interval lies above 0 *and* the test agrees. A class with
+    fewer test images than :func:`sign_test_min_n` (6 at the 95% level) can never pass the sign test:
+    it is "untestable" (``testable`` False), not "no difference". Classes without any test image are
+    left out."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
@@ -297,6 +270,9 @@ def class_difference(a_correct_list: Sequence[Any], b_correct_list: Sequence[Any
         res = paired_bootstrap(list(A[:, mask]), list(B[:, mask]), n_boot=n_boot, seed=seed)
         per_image = (A[:, mask].astype(np.int64) - B[:, mask].astype(np.int64)).sum(axis=0)  # sign of the seed mean
         p = sign_test_p(int((per_image > 0).sum()), int((per_image < 0).sum()))
+        alpha = 1 - res["level"]
+        testable = int(mask.sum()) >= sign_test_min_n(alpha)
         rows.append({"class": name, "n_test": int(mask.sum()), "diff": res["diff"], "ci": res["ci"], "p_sign": p,
-                     "verdict": verdict(res) if p < 1 - res["level"] else "no difference"})
+                     "testable": testable,
+                     "verdict": ("untestable" if not testable else verdict(res) if p < alpha else "no difference")})
     return rows

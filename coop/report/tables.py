@@ -14,6 +14,8 @@ import numpy as np
 
 from ..utils.atomic import atomic_path
 from ..runs.results import any_random, by_shots, shot_stats
+from .comparisons import compare
+from .fmt import ci_cell, f2, md_escape, rel_link, signed, timing  # noqa: F401  (rel_link, signed: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +28,6 @@ CURVES_NAME = "curves.png"
 def accuracy_summary(loaded: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
     """``{method: {shots: {"seeds", "accuracies", "mean", "std", "n"}}}`` for every CoOp method."""
     return {method: shot_stats(recs) for method, recs in loaded["coop"].items()}
-
-
-# --- formatting ----------------------------------------------------------------------------------
-
-def f2(x: float) -> str:
-    return f"{x:.2f}"
-
-
-def signed(x: float) -> str:
-    return f"{x:+.2f}"
-
-
-_MD_SPECIAL = "\\`*_[]<>|"
-
-
-def md_escape(text: str) -> str:
-    """Plain text in a Markdown table cell: every Markdown-special character backslash-escaped."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text)).replace("\n", " ")
-
-
-def rel_link(target: Path, out: Path) -> str:
-    """``target`` relative to the folder of ``out``, with forward slashes (for Markdown links)."""
-    return Path(os.path.relpath(Path(target).resolve(), Path(out).resolve().parent)).as_posix()
 
 
 def _method_order(methods) -> List[str]:
@@ -94,8 +73,10 @@ def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
             ax.grid(alpha=0.3)
         row[1].legend(fontsize=7.5, ncol=2)
     title = "Training curves (last epoch is evaluated)"
-    if any_random(loaded):
-        title = "DEMO with random weights: NOT CLIP/CoOp training curves"
+    if any(r.get("demo") for r in _all_records(loaded)):
+        title = "DEMO on synthetic images with random weights: NOT CLIP/CoOp training curves"
+    elif any_random(loaded):
+        title = "Random weights: NOT CLIP/CoOp training curves"
     fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -146,9 +127,6 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
            "|---|---:|---:|---:|---|---|---:|"]
     if zs:
         out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — | — |")
-    from .comparisons import compare
-    from .sections import ci_cell
-
     for method in methods:
         runs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary[method].items():
@@ -189,24 +167,27 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
     if not mods:
         return []
     base = summary.get("CoOp", {})
-    from .comparisons import compare
-    from .sections import ci_cell
-
     out = ["同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
-           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节）。", "",
+           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），括号里是它基于几对种子；"
+           "“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），在共享的机器上测得，随机器负载波动，"
+           "只作粗略参考，不作检验。", "",
            "<!-- table:block-mods -->",
-           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 平均训练时间 (s) |",
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]
     base_recs = by_shots(loaded["coop"].get("CoOp") or [])
     for method in ["CoOp"] + mods:
         recs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary.get(method, {}).items():
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
-            common = [sd for sd in s["seeds"] if k in base and sd in base[k]["seeds"]]
-            if method != "CoOp" and common:
-                b = [base[k]["accuracies"][base[k]["seeds"].index(sd)] for sd in common]
-                res = compare(list(recs[k].values()), list(base_recs.get(k, {}).values()))
-                ref = f2(float(np.mean(b)))
+            res = (compare(list(recs[k].values()), list(base_recs.get(k, {}).values()))
+                   if method != "CoOp" and k in base_recs else None)
+            # the seeds the verdict pairs (compare's own), else the seeds both sides have
+            common = (res["seeds"] if res else
+                      [sd for sd in s["seeds"] if k in base and sd in base[k]["seeds"]] if method != "CoOp" else [])
+            if common:
+                b = [float(base_recs[k][sd]["accuracy"]) for sd in common]
+                ref = f2(float(np.mean(b))) + ("" if len(common) == len(base[k]["seeds"]) else
+                                               f"（种子 {'、'.join(map(str, common))}）")
                 diff = ci_cell(res) if res else "无法检验（缺少逐图预测）"
             else:
                 ref, diff = "—", "—"
@@ -214,7 +195,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
             t = [((r.get("time_s") or {}).get("train")) for r in recs[k].values()]
             t = [x for x in t if x is not None]
             out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | {diff} | "
-                       f"{', '.join(f'{x:,}' for x in n_tr) or '—'} | {f2(float(np.mean(t))) if t else '—'} |")
+                       f"{', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |")
     return out
 
 

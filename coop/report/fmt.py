@@ -1,0 +1,108 @@
+"""How the report writes a number, an interval, a verdict and the seeds behind a comparison.
+
+One format for every table and sentence of the generated text: accuracies and differences with two
+decimals, intervals signed (``[+1.10, +3.50]``), and every comparison says over how many seed pairs it
+was made. The statistics live below this module (:mod:`coop.report.stats`,
+:mod:`coop.report.comparisons`); the modules that write (:mod:`coop.report.tables`,
+:mod:`coop.report.sections`, :mod:`coop.report.analysis`) import it, and it imports none of them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .stats import verdict
+
+VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": "没有可检测到的差异", "untestable": "无法检验"}
+VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": "没有可检测到的差异"}
+
+
+def f2(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def signed(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+def num(x: float, sign: bool = False) -> str:
+    """Two decimals; a non-zero value that would print as 0.00 keeps three or four, so that an interval
+    printed as "[+0.00, +3.50]" is never called "higher". Never "-0.00"."""
+    x = float(x)
+    for digits in (2, 3, 4):
+        r = round(x, digits)
+        if r != 0 or x == 0:
+            break
+    r = 0.0 if r == 0 else r
+    return f"{r:+.{digits}f}" if sign else f"{r:.{digits}f}"
+
+
+def interval(ci) -> str:
+    """``[+1.10, +3.50]``: the one way an interval is printed, in tables and in sentences."""
+    lo, hi = ci
+    return f"[{num(lo, True)}, {num(hi, True)}]"
+
+
+def pairs_zh(res: Dict[str, Any]) -> str:
+    """Over how many seed pairs a comparison was made: "3 对种子", or, against one unseeded run
+    (zero-shot), "3 个种子与同一次运行配对"."""
+    n = len(res.get("seeds") or []) or int(res.get("n_seeds", 1))
+    return f"{n} 个种子与同一次运行配对" if res.get("single_reference") else f"{n} 对种子"
+
+
+def pairs_en(res: Dict[str, Any]) -> str:
+    n = len(res.get("seeds") or []) or int(res.get("n_seeds", 1))
+    if res.get("single_reference"):
+        return f"{n} seed{'s' if n != 1 else ''}, each paired with the other side's one run"
+    return f"{n} seed pair{'s' if n != 1 else ''}"
+
+
+def describe(result: Dict[str, Any], lang: str = "zh", pairs: bool = True) -> str:
+    """"高 2.30 个百分点（95% 置信区间 [+1.10, +3.50]，3 对种子）" / "higher by 2.30 points (95% CI
+    [+1.10, +3.50], 3 seed pairs)". ``pairs=False`` leaves the seed pairs out (a single pair of
+    unseeded runs, such as two prompt wordings)."""
+    v = verdict(result)
+    pct = f"{100 * result.get('level', 0.95):g}%"
+    size = num(abs(result["diff"]))
+    if lang == "zh":
+        tail = f"，{pairs_zh(result)}" if pairs else ""
+        head = {"higher": f"高 {size} 个百分点", "lower": f"低 {size} 个百分点"}.get(v, "没有可检测到的差异")
+        return f"{head}（{pct} 置信区间 {interval(result['ci'])}{tail}）"
+    if lang == "en":
+        tail = f", {pairs_en(result)}" if pairs else ""
+        head = {"higher": f"higher by {size} points", "lower": f"lower by {size} points"}.get(
+            v, "no difference we can detect")
+        return f"{head} ({pct} CI {interval(result['ci'])}{tail})"
+    raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+
+
+def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH, pairs: bool = True) -> str:
+    """``+2.30 [+1.10, +3.50] 高（3 对种子）`` -- a table cell: the paired difference, its 95% interval,
+    the verdict and the seed pairs it rests on."""
+    if res is None:
+        return "—"
+    tail = f"（{pairs_zh(res)}）" if pairs else ""
+    return f"{num(res['diff'], True)} {interval(res['ci'])} {words[verdict(res)]}{tail}"
+
+
+_MD_SPECIAL = "\\`*_[]<>|"
+
+
+def md_escape(text: str) -> str:
+    """Plain text in a Markdown table cell: every Markdown-special character backslash-escaped."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text)).replace("\n", " ")
+
+
+def rel_link(target: Path, out: Path) -> str:
+    """``target`` relative to the folder of ``out``, with forward slashes (for Markdown links)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(out).resolve().parent)).as_posix()
+
+
+def timing(values) -> str:
+    """Wall times of several runs: "12.30（11.90–12.80）", the mean and the range (one run: its value)."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return "—"
+    mean = sum(vals) / len(vals)
+    return f2(mean) if len(vals) == 1 else f"{f2(mean)}（{f2(min(vals))}–{f2(max(vals))}）"
