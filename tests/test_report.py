@@ -478,3 +478,20 @@ def test_the_demo_is_not_titled_or_captioned_caltech101(tmp_path):
     assert run_script(["--results", str(real), "--out", str(tmp_path / "real.md")]) == 0
     md = (tmp_path / "real.md").read_text(encoding="utf-8")
     assert "# 结果：零样本 CLIP 与 CoOp（Caltech101）" in md and "图 2：Caltech101 上的 few-shot 曲线" in md
+
+
+def test_the_baselines_section_says_when_a_search_ran_on_fewer_validation_images():
+    """Issue 29: a run whose few-shot validation set was smaller than asked warned and recorded it;
+    the report's section 7.3 says so too, under the table."""
+    from coop.report.sections import baselines_section
+    from test_analysis import loaded
+
+    res = loaded({2: [10, 10], 4: [20, 20]}, baselines={"Linear probe CLIP": {2: [5, 5], 4: [5, 5]}})
+    for r in res["baselines"]["Linear probe CLIP"]:
+        short = {"face": 2, "leopard": 2} if r["shots"] == 4 else {}
+        r["validation"] = {"images": 8 if short else 8, "per_class": 2, "requested_per_class": 4 if short else 2,
+                           "short_classes": short, "search": "fewshot"}
+    text = "\n".join(baselines_section(res))
+    assert ("注意：Linear probe CLIP 4 shot（种子 1、2）的超参数只在每类 2 张、共 8 张验证图像上搜索，少于要求的每类 4 张："
+            "2 个类的验证图像不足") in text
+    assert "2 shot（种子" not in text

@@ -46,6 +46,7 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
                 out.append(f"| {method} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | {ci_cell(res, VERDICT_COOP)} | "
                            f"{_hyper(list(rb[k].values()))} |")
         out.append("")
+        out += short_validation_notes(others)
     out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
     zs = loaded.get("zeroshot")
     recs = ([zs] if zs else []) + list(base)
@@ -53,6 +54,23 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
     return out + published.markdown(float(zs["accuracy"]) if zs else None,
                                     split_sha=shas.pop() if len(shas) == 1 else None,
                                     random_weights=any_random(loaded), demo=any(bool(r.get("demo")) for r in recs))
+
+
+def short_validation_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
+    """One sentence per (method, shots) whose hyper-parameter search ran on fewer validation images per
+    class than asked (a class had too few in ``val``; the run warned and recorded it in ``validation``)."""
+    out = []
+    for method, recs in baselines.items():
+        for k, runs in sorted(by_shots(recs).items()):
+            short = [r for _, r in sorted(runs.items()) if (r.get("validation") or {}).get("short_classes")]
+            if not short:
+                continue
+            v = short[0]["validation"]
+            seeds = "、".join(str(r["seed"]) for r in short)
+            out += [f"注意：{method} {k} shot（种子 {seeds}）的超参数只在每类 {v['per_class']} 张、共 {v['images']} 张验证图像上"
+                    f"搜索，少于要求的每类 {v['requested_per_class']} 张：{len(v['short_classes'])} 个类的验证图像不足"
+                    f"（运行时已警告，名单在结果文件的 validation 字段）。", ""]
+    return out
 
 
 def prompts_section(loaded: Dict[str, Any]) -> List[str]:
