@@ -472,6 +472,7 @@ def test_the_demo_is_not_titled_or_captioned_caltech101(tmp_path):
     md = out.read_text(encoding="utf-8")
     title = next(line for line in md.splitlines() if line.startswith("# "))
     assert "合成数据" in title and "（Caltech101）" not in title
+    assert "节号与 report/REPORT.md 相同" in md  # its "see section 8" points somewhere
     assert "![few-shot: synthetic demo data](" in md and "few-shot: Caltech101" not in md
     assert "图 2：演示用合成数据" in md and "图 2：Caltech101" not in md and "图 3：演示（合成数据、随机权重）的训练曲线" in md
     real = make_results(tmp_path / "real")

@@ -79,8 +79,8 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     lines: List[str] = []
     if random_weights:
         lines += [BANNER, ""]
-    if title:
-        lines += [title, ""]
+    if title:  # a file of its own: the sections it refers to are report/REPORT.md's
+        lines += [title, "", "> 节号与 report/REPORT.md 相同：文中提到的第 2–6、8、9 节及参考文献编号都指该报告。", ""]
     lines += [f"{GENERATED_LINE} from {shown_path(results)}; edit the code, not this text -->", ""]
 
     for n in loaded.get("notes") or []:  # what the selection left out or split (coop.runs.selection)
