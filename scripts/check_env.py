@@ -104,6 +104,14 @@ def report_lines(r: Dict[str, Any], uncertainty: float) -> List[str]:
                               for k, p in proj["sweep"].items() if k.startswith(mode + "_"))
             lines.append(f"               sweep, {label}, {counts['sweep']['n_test']:,} test images + {n:,} crops + "
                          f"{counts['sweep']['steps']:,} steps: {times}")
+        b2n, bc = proj.get("base2new"), counts.get("base2new")
+        if b2n and bc:
+            u = m["base2new_units"]
+            lines.append(f"               base-to-new (--protocol base2new, fp32; CoOp step {fmt_s(u['coop_step_s'])}, "
+                         f"CoCoOp step {fmt_s(u['cocoop_step_s'])}, CoCoOp eval {fmt_s(u['cocoop_eval_img_s'])}/image): "
+                         f"{bc['crops']['fresh']:,} crops + {bc['coop_steps']:,} CoOp + {bc['cocoop_steps']:,} CoCoOp "
+                         f"steps: fresh crops {fmt_range(b2n['fresh']['total_s'], uncertainty)}, --views 4 "
+                         f"{fmt_range(b2n['views4']['total_s'], uncertainty)}")
     lines.append(f"  next         {r['next']}")
     return lines
 
@@ -150,6 +158,11 @@ def main(argv=None) -> int:
             precisions = ["fp32"] + (["amp"] if choice == "amp" else [])
             r["measurements"] = m = M.measure(device, precisions, root, demo, split.classnames)
             r["projections"] = M.project(m, r["counts"])
+            from coop.pipeline.base2new_projection import base2new_counts, project_base2new
+
+            r["counts"]["base2new"] = base2new_counts(len(split.test), len(split.classnames))
+            r["projections"]["base2new"] = project_base2new(r["counts"]["base2new"], m["base2new_units"],
+                                                            m["units"]["fp32"]["crops_img_s"], m["load_s"])
             busy = M.busy_note(m["others_cpu_share"])
             amp = M.amp_note(r["projections"])
             r["notes"] += [n for n in (busy, amp) if n]

@@ -47,7 +47,13 @@ def read_context(path: str | Path) -> Dict:
                             f"beside it ({Path(path).with_suffix('.pt').name})")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(saved, dict) and (saved.get("config") or {}).get("protocol") == "base2new":
+            raise UserError(f"--context {path} was learned in the base-to-new protocol "
+                            f"({saved['config'].get('method')}, on the base classes): it is evaluated on both halves "
+                            f"by its own run (bash scripts/run_all.sh --protocol base2new), not on all classes here")
         saved["config"], saved["classnames"], saved["state"], saved["model"]["sha256"]  # the keys a context has
+    except UserError:
+        raise
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0][:120]
         raise UserError(f"--context {path} is not a context file written by scripts/train_coop.py "

@@ -196,6 +196,10 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
     for p in precisions:
         log.info("measuring random:RN50 in %s", p)
         units[p] = _units(model, coop, root, precision=p, step_repeat=2, encoder=True, **rn50)
+    log.info("measuring the base-to-new protocol's steps (CoOp M=4, CoCoOp) in fp32")
+    from .base2new_projection import measure_base2new
+
+    b2n = measure_base2new(model, names)
     del model, coop
     log.info("measuring the demo's random:tiny in fp32")
     t1 = time.perf_counter()
@@ -207,7 +211,7 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
     wall = time.perf_counter() - t0
     workers = "DataLoader workers" if rn50["workers"] is None else "decoded in this process"
     return {"model": "random:RN50", "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
-            "units": units, "demo": {"model": "random:tiny", "load_s": demo_load_s, "units": demo_units},
+            "units": units, "base2new_units": b2n, "demo": {"model": "random:tiny", "load_s": demo_load_s, "units": demo_units},
             "elapsed_s": wall, "others_cpu_share": others_share(cpu0, cpu_seconds(), wall, os.cpu_count()),
             "what": f"encoder: batch 32 channels-last, 1 timed batch after 1 warm-up; input path: "
                     f"{len(rn50['rels'])} synthetic JPEGs x {rn50['crops']} fresh crops, {workers}, batches of "

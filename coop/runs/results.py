@@ -167,20 +167,22 @@ def load_results(results: str | os.PathLike, select: bool = True) -> Dict[str, A
     results = Path(results)
     notes: List[str] = []
 
-    def usable(f: Path) -> Optional[Dict[str, Any]]:
+    def usable(f: Path, kind: str) -> Optional[Dict[str, Any]]:
         rec, why = _read(f) if f.exists() else (None, None)
+        if rec is not None and rec.get("kind") != kind:  # e.g. a base-to-new record copied among all-class runs
+            rec, why = None, f"a {rec.get('kind')!r} record where {kind!r} records belong (never averaged with them)"
         if why is not None:  # named, never taken for "not run yet"
             log.warning("skipping %s: %s", f, why)
             notes.append(f"{f.relative_to(results).as_posix()} left out: {why}")
         return rec
 
-    out: Dict[str, Any] = {"zeroshot": usable(zeroshot_result_path(results)), "coop": {}, "baselines": {},
+    out: Dict[str, Any] = {"zeroshot": usable(zeroshot_result_path(results), "zeroshot"), "coop": {}, "baselines": {},
                            "notes": notes}
     folders = [("coop", d) for d in sorted(results.glob("coop*")) if d.is_dir()]
     folders += [("baselines", d) for d in sorted((results / "baselines").glob("*")) if d.is_dir()]
     for group, d in folders:
         for f in sorted(d.glob("shots*_seed*.json")):
-            rec = usable(f)
+            rec = usable(f, "coop" if group == "coop" else "baseline")
             if rec is None:
                 continue
             out[group].setdefault(rec["method"], []).append(rec)
