@@ -153,7 +153,9 @@ def main(argv=None) -> int:
     r["counts"] = {"sweep": M.split_counts(split)}
     with tempfile.TemporaryDirectory(prefix="coop-check-") as tmp:
         root, demo = M.demo_tree(Path(tmp))
-        r["counts"]["demo"] = M.split_counts(demo)
+        from coop.pipeline.sweep import DEMO_EPOCHS
+
+        r["counts"]["demo"] = M.split_counts(demo, epochs=DEMO_EPOCHS)
         if args.measure and r["torchvision_ops"]["ok"]:
             precisions = ["fp32"] + (["amp"] if choice == "amp" else [])
             r["measurements"] = m = M.measure(device, precisions, root, demo, split.classnames)

@@ -311,3 +311,35 @@ def test_the_255_divisor_lives_on_the_pixels_device(monkeypatch):
 def TF_normalize_reference(pixels):
     """torchvision's per-image path: to_tensor's float /255 (a Python scalar on the CPU), then Normalize."""
     return torch.stack([T.Normalize(CLIP_MEAN, CLIP_STD)(p.to(torch.float32).div(255)) for p in pixels])
+
+
+def test_a_killed_encoding_keeps_what_it_had_encoded(clip_tiny, synthetic_root, synthetic_split, tmp_path):
+    """Real size (issue 28): a run encodes its crops for up to an hour before training; a kill then must not
+    lose them. The cache saves every ``checkpoint_every`` images; a rerun encodes only the rest, and the
+    features equal a cache that was never interrupted."""
+    model, _ = clip_tiny
+    sha = model.clip_info.sha256
+    rels = [it[0] for it in synthetic_split.train[:12]]
+    view, opts = TrainCrop(RES, "5"), EncodeOptions(batch_size=8, workers=0)
+    whole, _, _ = FeatureCache(None, sha, opts).crop_features(model, synthetic_root, rels, view, [0, 1, 2])
+    cache = FeatureCache(tmp_path, sha, opts)
+    cache.checkpoint_every = 8
+    real, calls = model.encode_image, []
+
+    def dies_on_the_fourth_batch(x):
+        calls.append(len(x))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(x)
+
+    model.encode_image = dies_on_the_fourth_batch
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cache.crop_features(model, synthetic_root, rels, view, [0, 1, 2])
+        calls.clear()
+        model.encode_image = lambda x: (calls.append(len(x)), real(x))[1]
+        again, _, _ = FeatureCache(tmp_path, sha, opts).crop_features(model, synthetic_root, rels, view, [0, 1, 2])
+    finally:
+        model.encode_image = real
+    assert len(calls) == 2  # 36 crops: 24 were kept before the kill, the rerun encodes 12 (two batches of 8)
+    assert torch.equal(again, whole)

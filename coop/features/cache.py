@@ -96,6 +96,7 @@ class FeatureCache:
                  device_type: str = "cpu"):
         self.opts = opts or EncodeOptions()
         self.device_type = device_type
+        self.checkpoint_every = 2048  # images encoded between saves: a killed run loses at most this much
         self.code = feature_code_sha256()
         sub = f"{device_type}-{self.code[:12]}"
         self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision / sub) if cache_dir is not None else None
@@ -183,17 +184,26 @@ class FeatureCache:
         bad: Dict[str, str] = {}
         if missing:
             missing.sort(key=lambda r: (r[2], -1 if r[3] is None else r[3]))  # by image: one decode each
-            feats, failed = encode(model, image_root, [(r[2], r[3]) for r in missing], view, self.opts, desc)
-            per_file: Dict[str, Dict[str, torch.Tensor]] = {}
-            for pos, r in enumerate(missing):
-                if pos in failed:
-                    if r[2] not in bad:
-                        log.warning("unreadable image left out: %s (%s)", image_root / r[2], failed[pos])
-                    bad[r[2]] = failed[pos]
-                    continue
-                per_file.setdefault(r[0], {})[r[1]] = found[(r[0], r[1])] = feats[pos].clone()
-            for name, new in per_file.items():
-                self._save(name, view, new, dim, image_of[name])
+            done = [0]  # requests before done[0] are saved
+
+            def keep(feats: torch.Tensor, failed: Dict[int, str], upto: int) -> None:
+                """Save what is encoded up to ``upto`` (merged into each file): a kill loses only the rest."""
+                per_file: Dict[str, Dict[str, torch.Tensor]] = {}
+                for pos in range(done[0], upto):
+                    r = missing[pos]
+                    if pos in failed:
+                        if r[2] not in bad:
+                            log.warning("unreadable image left out: %s (%s)", image_root / r[2], failed[pos])
+                        bad[r[2]] = failed[pos]
+                        continue
+                    per_file.setdefault(r[0], {})[r[1]] = found[(r[0], r[1])] = feats[pos].clone()
+                done[0] = upto
+                for name, new in per_file.items():
+                    self._save(name, view, new, dim, image_of[name])
+
+            feats, failed = encode(model, image_root, [(r[2], r[3]) for r in missing], view, self.opts, desc,
+                                   checkpoint=keep, every=self.checkpoint_every)
+            keep(feats, failed, len(missing))
         return found, bad
 
     def _keys(self, image_root: Path, relpaths: Sequence[str]) -> Tuple[List[Optional[str]], Dict[str, str]]:

@@ -103,9 +103,14 @@ def pad_to(x: torch.Tensor, n: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view: ImageView,
-           opts: EncodeOptions, desc: str = "encoding images") -> Tuple[torch.Tensor, Dict[int, str]]:
+           opts: EncodeOptions, desc: str = "encoding images",
+           checkpoint: Optional[Callable[[torch.Tensor, Dict[int, str], int], None]] = None,
+           every: int = 2048) -> Tuple[torch.Tensor, Dict[int, str]]:
     """Features [len(items), D] (fp32, CPU; rows of unreadable images are NaN) and
-    ``{item position: reason}`` for the unreadable ones."""
+    ``{item position: reason}`` for the unreadable ones. ``checkpoint(features, bad, k)`` is called
+    each time about ``every`` more items are done, rows ``[0, k)`` final: the caller can keep them
+    (the feature cache saves them, so a killed run loses minutes, not the hour a real-size run
+    encodes)."""
     device = next(model.parameters()).device
     dim = model.text_projection.shape[1]
     out = torch.full((len(items), dim), float("nan"), device="cpu")
@@ -116,6 +121,7 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
     loader = DataLoader(ViewDataset(image_root, items, view), batch_size=opts.batch_size, shuffle=False,
                         num_workers=min(workers, max(0, len(items) // opts.batch_size)),
                         collate_fn=_collate, pin_memory=device.type == "cuda", worker_init_fn=_init_worker)
+    saved = 0
     with channels_last(model.visual), bar(total=len(items), desc=desc, unit="img", mininterval=2.0,
               disable=len(items) < 4 * opts.batch_size) as progress:
         for x, idx, errors in loader:
@@ -133,4 +139,8 @@ def encode(model: torch.nn.Module, image_root: Path, items: Sequence[Item], view
                     f = model.encode_image(x.contiguous(memory_format=torch.channels_last))
                 out[idx[ok]] = f[:n_ok].float().cpu()
             progress.update(len(idx))
+            done = int(idx.max()) + 1  # the loader keeps the items' order
+            if checkpoint is not None and done - saved >= every and done < len(items):
+                checkpoint(out, bad, done)
+                saved = done
     return out, bad

@@ -70,6 +70,7 @@ class BaselineConfig:
     tip_search: str = "fewshot"  # "fewshot" (the few-shot validation set) or "val" (the whole val part)
     tip_views: int = tip_adapter.AUGMENT_EPOCH
     tip_epochs: int = tip_adapter.TRAIN_EPOCH
+    lp_max_iter: int = linear_probe.MAX_ITER  # lpclip's 1000; the demo caps it (its features are random)
     precision: str = "fp32"
     device: str = "auto"
     workers: Optional[int] = None
@@ -89,7 +90,7 @@ class BaselineConfig:
             raise UserError(f"--tip-search {self.tip_search!r}: use fewshot or val")
         if self.sampling not in SAMPLINGS or self.precision not in PRECISIONS:
             raise UserError(f"--sampling {self.sampling!r} / --precision {self.precision!r}: unknown")
-        for name in ("shots", "tip_views", "encode_batch_size") + (("val_shots",) if self.val_shots is not None else ()):
+        for name in ("shots", "tip_views", "encode_batch_size", "lp_max_iter") + (("val_shots",) if self.val_shots is not None else ()):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
@@ -180,7 +181,7 @@ def run_baseline(cfg: BaselineConfig, exp: Optional[Experiment] = None) -> Dict:
     dev = exp.device
     if cfg.method == "lp":
         train_x, train_y, bad_train = _center_features(exp, train_items)
-        out = linear_probe.run_linear_probe(train_x, train_y, val_x, val_y, test.features)
+        out = linear_probe.run_linear_probe(train_x, train_y, val_x, val_y, test.features, max_iter=cfg.lp_max_iter)
         pred = torch.as_tensor(out["predictions"], device="cpu")
         hyper = {"C": out["C"], "val_accuracy": out["val_accuracy"], "searched": out["searched"]}
     else:

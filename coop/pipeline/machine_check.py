@@ -149,13 +149,14 @@ def choose_precision(device_type: str, cpu_bf16: bool, cuda: bool) -> Tuple[str,
 
 
 def split_counts(split: Split, shots: Sequence[int] = (1, 2, 4), seeds: Sequence[int] = (1, 2, 3),
-                 views: int = 4) -> Dict[str, Any]:
-    """The work a sweep over ``split`` does: test images, training crops per mode, steps."""
+                 views: int = 4, epochs: Optional[int] = None) -> Dict[str, Any]:
+    """The work a sweep over ``split`` does: test images, training crops per mode, steps (``epochs``:
+    the same at every shot count, as the demo's; default CoOp's)."""
     n_cls = len(split.classnames)
     return {"n_test": len(split.test), "n_classes": n_cls, "shots": list(shots), "seeds": list(seeds),
-            "crops": {"fresh": B.crops_to_encode(split.train, shots, seeds),
-                      f"views{views}": B.crops_to_encode(split.train, shots, seeds, views)},
-            "steps": sum(B.steps_per_run(n_cls, k) for k in shots) * len(seeds)}
+            "epochs": epochs, "crops": {"fresh": B.crops_to_encode(split.train, shots, seeds, epochs=epochs),
+                                        f"views{views}": B.crops_to_encode(split.train, shots, seeds, views, epochs)},
+            "steps": sum(B.steps_per_run(n_cls, k, epochs=epochs) for k in shots) * len(seeds)}
 
 
 def demo_tree(folder: Path) -> Tuple[Path, Split]:
@@ -232,7 +233,8 @@ def project(meas: Dict[str, Any], counts: Dict[str, Any]) -> Dict[str, Dict[str,
     dm, demo = counts.get("demo"), meas.get("demo")
     for prec, u in (demo["units"].items() if dm and demo else ()):
         p = B.project_sweep(dm["n_test"], dm["crops"]["fresh"], dm["n_classes"], dm["shots"], dm["seeds"],
-                            u["crops_img_s"], u["crops_img_s"], u["step_s"], load_s=demo.get("load_s", 0.0))
+                            u["crops_img_s"], u["crops_img_s"], u["step_s"], load_s=demo.get("load_s", 0.0),
+                            epochs=dm.get("epochs"))
         out["demo"][prec] = {**p, "fixed_s": DEMO_FIXED_S, "total_s": p["total_s"] + DEMO_FIXED_S}
     return out
 

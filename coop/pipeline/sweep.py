@@ -33,6 +33,11 @@ from ..methods.base2new import METHODS, Base2NewConfig, base2new_result_path, ru
 log = logging.getLogger(__name__)
 
 DEMO_DIR = RESULTS / "demo"
+# The demo checks every stage in seconds: CoOp's fresh-crop recipe with 10 epochs at every shot count (CoOp:
+# 50/100/100) and the linear probe's L-BFGS capped at 100 iterations (lpclip: 1000; on random features it
+# never converges, and the search fits 15 models per run). Flags given with --demo override both.
+DEMO_EPOCHS = 10
+DEMO_LP_MAX_ITER = 100
 
 
 Config = Union[ZeroShotConfig, TrainConfig, BaselineConfig, Base2NewConfig]

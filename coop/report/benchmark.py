@@ -127,7 +127,8 @@ def steps_per_run(n_cls: int, shots: int, batch_size: int = 32, epochs: Optional
     return (epochs or coop_epochs(shots)) * len(batches(n_cls * shots, batch_size))
 
 
-def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int], views: Optional[int] = None) -> int:
+def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int], views: Optional[int] = None,
+                    epochs: Optional[int] = None) -> int:
     """Distinct training crops the sweep encodes, from the runs' own crop plans: per seed, an image
     needs as many crops as the longest run that trains on it (fresh) or ``views`` (approximate)."""
     from ..methods.train import TrainConfig, crop_plan
@@ -135,16 +136,17 @@ def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int],
     need: Dict[tuple, int] = {}
     for s in seeds:
         for k in shots:
-            name, plan = crop_plan(TrainConfig(shots=k, seed=s, views=views))
+            name, plan = crop_plan(TrainConfig(shots=k, seed=s, views=views, epochs=epochs))
             for it in fewshot(train, k, s):
                 need[(name, it[0])] = max(need.get((name, it[0]), 0), len(set(plan)))
     return sum(need.values())
 
 
 def project_sweep(n_test: int, n_crops: int, n_cls: int, shots: Sequence[int], seeds: Sequence[int],
-                  test_img_s: float, crop_img_s: float, step_s: float, load_s: float = 0.0) -> Dict[str, float]:
+                  test_img_s: float, crop_img_s: float, step_s: float, load_s: float = 0.0,
+                  epochs: Optional[int] = None) -> Dict[str, float]:
     """Projected wall time of the sweep (zero-shot + every CoOp run) from measured unit costs."""
-    steps = sum(steps_per_run(n_cls, k) for k in shots) * len(seeds)
+    steps = sum(steps_per_run(n_cls, k, epochs=epochs) for k in shots) * len(seeds)
     encode = n_test / test_img_s + n_crops / crop_img_s
     train = steps * step_s
     return {"steps": steps, "images_encoded": n_test + n_crops, "crops": n_crops, "encode_s": encode,
