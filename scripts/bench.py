@@ -136,6 +136,17 @@ def main(argv=None) -> int:
         out["baselines"] = B.baselines_seconds(len(names), model.text_projection.shape[1], shots, seeds,
                                                n_test=len(split.test))
 
+        log.info("(g) CoCoOp, the base half's %d classes: naive (77 tokens) against ours (per-image prefix)",
+                 (len(names) + 1) // 2)
+        from coop.pipeline.base2new_projection import base2new_counts, measure_base2new, project_base2new
+        from coop.report.bench_cocoop import cocoop_step_times
+
+        paths = ("naive", "fast") if args.naive else ("fast",)
+        out["cocoop"] = cocoop_step_times(model, names[: (len(names) + 1) // 2], train_batch=1, eval_batch=32,
+                                          repeat=max(1, min(args.repeat, 3)), eval_repeat=1, paths=paths)
+        b2n_units = measure_base2new(model, names, repeat=2)
+        b2n_counts = base2new_counts(len(split.test), len(names), seeds=seeds, views=args.views)
+
         crops = {"fresh": B.crops_to_encode(split.train, shots, seeds), "views": B.crops_to_encode(split.train, shots, seeds, args.views)}
         proj = {}
         for prec in precisions:
@@ -150,6 +161,9 @@ def main(argv=None) -> int:
             first = proj["fresh_fp32"]
             naive_total = first["steps"] * step["naive"]["median_s"] + len(split.test) / img["plain_img_s"] + load_s
         out["projected_sweep"] = {**proj, "naive_total_s": naive_total, "crops": crops, "shots": shots, "seeds": seeds}
+        rate = img.get("fresh_crops_fp32_img_s") or img["ours_channels_last_img_s"]
+        out["projected_base2new"] = {"counts": b2n_counts, "units": b2n_units,
+                                     **project_base2new(b2n_counts, b2n_units, rate, load_s)}
         out["environment"] = environment(device)
         cpu = cpu_info()
         out["environment"]["cpu"] = cpu_label(cpu)
@@ -199,6 +213,13 @@ def main(argv=None) -> int:
         mode, prec = name.split("_")
         label = "fresh crops (default)" if mode == "fresh" else f"--views {args.views} (approximate)"
         row(f"(e) sweep, {label}, {prec}", naive_total if name == "fresh_fp32" else None, p["total_s"])
+    cc = out["cocoop"]
+    row(f"(g) CoCoOp training step, batch 1, {cc['n_cls']} classes", cc.get("train_naive_wall_s"), cc["train_fast_wall_s"])
+    row(f"    ... CoCoOp evaluation, {cc['eval_batch']} images", cc.get("eval_naive_wall_s"), cc["eval_fast_wall_s"])
+    pb = out["projected_base2new"]
+    for mode in ("fresh", f"views{args.views}"):
+        row(f"(h) base-to-new protocol, {'fresh crops' if mode == 'fresh' else '--views ' + str(args.views)}, fp32",
+            None, pb[mode]["total_s"])
     w = max(len(r[0]) for r in rows)
     lines = [f"Benchmark {args.model} on {device} ({torch.get_num_threads()} threads; {cpu_label(cpu)}), {now()}",
              f"| {'measure':{w}} | {'naive/old':>10} | {'ours':>10} | {'speed-up':>11} |",

@@ -163,8 +163,9 @@ def main(argv=None) -> int:
             from coop.pipeline.base2new_projection import base2new_counts, project_base2new
 
             r["counts"]["base2new"] = base2new_counts(len(split.test), len(split.classnames))
-            r["projections"]["base2new"] = project_base2new(r["counts"]["base2new"], m["base2new_units"],
-                                                            m["units"]["fp32"]["crops_img_s"], m["load_s"])
+            if m.get("base2new_units"):
+                r["projections"]["base2new"] = project_base2new(r["counts"]["base2new"], m["base2new_units"],
+                                                                m["units"]["fp32"]["crops_img_s"], m["load_s"])
             busy = M.busy_note(m["others_cpu_share"])
             amp = M.amp_note(r["projections"])
             r["notes"] += [n for n in (busy, amp) if n]

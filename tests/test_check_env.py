@@ -167,10 +167,15 @@ def test_script_reports_the_projections_of_a_faked_measurement(monkeypatch, caps
         m = fake_meas(10.0, 0.1)
         m["units"] = {p: {"encoder_img_s": 12.0, "crops_img_s": 10.0, "step_s": 0.1} for p in precisions}
         return {**m, "model": "random:RN50", "device": device, "threads": 2, "elapsed_s": 14.0,
-                "others_cpu_share": 0.0, "what": "faked"}
+                "others_cpu_share": 0.0, "what": "faked",
+                "base2new_units": {"coop_step_s": 0.2, "cocoop_step_s": 0.3, "cocoop_eval_img_s": 0.1}}
     monkeypatch.setattr(M, "measure", fake_measure)
     assert load_script("check_env").main([]) == 0
     out = capsys.readouterr().out
+    # base-to-new, 100 classes: 3 seeds x 800 base images; CoOp 200 epochs x 25 steps, CoCoOp 10 x 800 steps
+    b2n = (3 * 800 * 200 / 10 + 3 * 5000 * 0.2 + 3 * 8000 * 0.3 + 3 * len(json.loads(SPLIT.read_text())["test"]) * 0.1
+           + len(json.loads(SPLIT.read_text())["test"]) / 10) / 60
+    assert re.search(rf"base-to-new .*480,000 crops \+ 15,000 CoOp \+ 24,000 CoCoOp steps: fresh crops {b2n:.0f} min", out)
     raw = json.loads(SPLIT.read_text())
     exp = expected_work(len({it[1] for part in raw.values() for it in part}), len(raw["test"]))
     fresh_min = (exp["n_test"] / 10 + exp["fresh"] / 10 + exp["steps"] * 0.1) / 60
