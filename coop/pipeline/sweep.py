@@ -201,6 +201,9 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
     for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
         if not isinstance(cfg, ZeroShotConfig):
             fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
+    from .eta import left, work_units
+
+    units = work_units(todo, exp.split.train, len(exp.split.test))  # the time left is weighed by work, not runs
     t0 = time.time()
     for i, cfg in enumerate(todo, 1):
         path = result_path(cfg)
@@ -214,7 +217,7 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
         elapsed = time.time() - t0
         log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
                  total, len(todo), _minutes(elapsed),
-                 f", about {_minutes(elapsed / i * (len(todo) - i))} left" if i < len(todo) else "")
+                 f", about {_minutes(left(elapsed, units, i))} left" if i < len(todo) else "")
     return len(todo)
 
 
