@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from ..runs.overwrite import move_aside
+from ..utils.atomic import move_aside
 from ..utils.errors import UserError
 
 FIGURE_TITLE = "coop-caltech101 few-shot figure"  # PNG tEXt "Title" / PDF Info /Title

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -27,34 +26,32 @@ FOLDER_LOCK = ".lock"
 RUN_LOCKS = ".locks"
 
 
-def _owner() -> str:
-    return f"pid {os.getpid()}: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]}"
-
-
 def _holder(path: Path) -> str:
-    """Who said they hold the lock at ``path`` (if that process still runs), for the error line."""
+    """Who holds the lock at ``path``, for the error line: the kernel's list of file locks (Linux's
+    /proc/locks) names the process, so the lock file itself is never written (a finished sweep that
+    runs again changes no byte of its folder)."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
-        pid = int(text.split(":", 1)[0].split()[1])
-        os.kill(pid, 0)
+        st = path.stat()
+        want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()
+            if "FLOCK" in parts and want in parts:
+                pid = parts[parts.index(want) - 1]
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f" (pid {pid}: {cmd[:300]})" if int(pid) != os.getpid() else ""
     except (OSError, ValueError, IndexError):
-        return ""
-    return f" ({text})"
+        pass
+    return ""
 
 
 @contextlib.contextmanager
 def _flock(path: Path, exclusive: bool, refused: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as f:  # "a+": opening never truncates what another holder wrote
+    with open(path, "a", encoding="utf-8") as f:  # created once, never written: its bytes and time stay
         try:
             fcntl.flock(f, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(refused.format(holder=_holder(path))) from None
-        if exclusive:
-            f.seek(0)
-            f.truncate()
-            f.write(_owner() + "\n")
-            f.flush()
         try:
             yield
         finally:

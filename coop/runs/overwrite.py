@@ -7,21 +7,15 @@ aside, renamed ``NAME.set-aside-<UTC time>`` beside it (with its context file), 
 """
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import os
 from pathlib import Path
 
+from ..utils.atomic import move_aside
 from ..utils.errors import UserError
 from .results import read_result, why_unreadable
 
 log = logging.getLogger(__name__)
-
-
-def aside_name(path: Path) -> Path:
-    """Where :func:`set_aside` moves ``path``: beside it, named by the time, never read as a result."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return path.with_name(f"{path.name}.set-aside-{stamp}")
 
 
 def set_aside(path: str | os.PathLike) -> None:
@@ -34,14 +28,6 @@ def set_aside(path: str | os.PathLike) -> None:
     for p in (path, path.with_suffix(".pt")) if path.suffix == ".json" else (path,):
         if p.is_file():
             move_aside(p, "it was not a result this version can use")
-
-
-def move_aside(path: Path, why: str) -> Path:
-    """Rename ``path`` to :func:`aside_name` and say so; returns the new path."""
-    target = aside_name(path)
-    os.replace(path, target)
-    log.warning("moved %s aside to %s (%s)", path, target.name, why)
-    return target
 
 
 def check_may_replace(path: str | os.PathLike, kinds: tuple, force: bool = False) -> None:

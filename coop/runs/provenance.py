@@ -22,7 +22,8 @@ COMPUTING_MODULES = ("data.caltech101", "data.split", "features.cache", "feature
                      "methods.baselines", "methods.linear_probe", "methods.tip_adapter",
                      "methods.train", "methods.train_config", "methods.zeroshot", "model.block_mods",
                      "model.clip_loader", "model.precision", "model.prompt_learner", "model.text_encoder",
-                     "runs.experiment", "utils.hashing", "utils.seed")
+                     "runs.experiment", "utils.hashing", "utils.seed",
+                     "data.base2new", "methods.base2new", "methods.cocoop_train", "model.cocoop")
 
 def _digest_or_state(path: Path) -> str:
     """An image's content hash; for an image that cannot be read (gone, no permission), its state:

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from ..utils.atomic import write_json
+from ..utils.atomic import move_aside, write_json
 from ..utils.errors import UserError
 from ..utils.seed import numerics_record
 from .validation import problems
@@ -148,6 +148,18 @@ def _read(path: str | os.PathLike) -> tuple:
     return rec, None
 
 
+def _killed_between_writes(path: Path) -> bool:
+    """A trained run writes its ``.pt``, then its ``.json``: a complete-looking record beside a ``.pt`` of
+    another run is a rerun that was killed between the two writes."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        other = context_run_id(path.parent / str(rec.get("context_file")))
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (isinstance(rec, dict) and rec.get("schema") == SCHEMA and rec.get("complete") is True
+            and rec.get("context_file") and other is not None and other != rec.get("run_id"))
+
+
 def context_run_id(path: Path) -> Optional[str]:
     """The run_id stored in a learned-context file, None if it is missing or unreadable."""
     try:
@@ -218,6 +230,9 @@ def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional
     if force:
         return None
     rec, why = _read(path) if Path(path).exists() else (None, None)
+    if why is not None and _killed_between_writes(Path(path)):  # a crash, not a user's file: redo, keep the old
+        move_aside(Path(path), "its context file is a newer run's: that run was interrupted; redoing it")
+        return None
     if why is not None:
         raise UserError(f"{path} exists but is not a result this version can use ({why}); it is left as it is: "
                         f"pass --force to move it aside (renamed {Path(path).name}.set-aside-<time>) and redo the run, "

@@ -82,3 +82,22 @@ def torch_save(obj: Any, target: PathLike) -> None:
 def write_bytes(target: PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def aside_name(path: Path) -> Path:
+    """Where :func:`move_aside` puts ``path``: beside it, named by the UTC time, never read as a result."""
+    import datetime
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return path.with_name(f"{path.name}.set-aside-{stamp}")
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename ``path`` to :func:`aside_name` (never delete it) and say so; returns the new path."""
+    import logging
+
+    target = aside_name(Path(path))
+    os.replace(path, target)
+    logging.getLogger(__name__).warning("moved %s aside to %s (%s)", path, target.name, why)
+    return target
+
