@@ -302,7 +302,9 @@ def test_random_weights_get_the_banner_and_are_refused_for_the_report(tmp_path):
     out = tmp_path / "demo.md"
     assert run_script(["--results", str(d), "--out", str(out), "--no-figures"]) == 0
     md = out.read_text(encoding="utf-8")
-    assert md.startswith(rep.BANNER) and "RANDOM WEIGHTS" in md.split("\n")[0]
+    assert md.startswith((rep.BANNER, rep.BANNER_REAL_DATA)) and "RANDOM WEIGHTS" in md.split("\n")[0]
+    demo = any(json.loads(f.read_text()).get("demo") for f in d.rglob("*.json") if f.name != ".drawn.json")
+    assert ("合成数据" in md.split("\n")[0]) == demo  # synthetic data is said only for the demo's records
     assert "NOT accuracies of CLIP or CoOp" in md.split("\n")[0]
     # writing it again to the same (marker-less) file works: the demo report is regenerable
     assert run_script(["--results", str(d), "--out", str(out), "--no-figures"]) == 0

@@ -39,6 +39,15 @@ REPO_REPORT = REPORT
 BANNER = ("> **⚠️ DEMO — RANDOM WEIGHTS. 演示：随机权重。** 下面的数字来自随机权重的模型"
           "（以及演示用的合成数据），**不是 CLIP 或 CoOp 的准确率**，只说明流程能跑通、报告能生成。"
           "These numbers are NOT accuracies of CLIP or CoOp.")
+# random weights on real images (the "no weights yet" check of the real data): no demo, no synthetic data
+BANNER_REAL_DATA = ("> **⚠️ RANDOM WEIGHTS. 随机权重。** 下面的数字来自随机权重的模型（真实图像上的流程检查），"
+                    "**不是 CLIP 或 CoOp 的准确率**，只说明数据、划分、缓存与报告能在这些图像上运行。"
+                    "These numbers are NOT accuracies of CLIP or CoOp.")
+
+
+def banner(loaded: Dict[str, Any]) -> str:
+    """The warning a report of random-weight records opens and closes with: the demo's, or real images'."""
+    return BANNER if is_demo(loaded) else BANNER_REAL_DATA
 
 
 def is_demo(loaded: Dict[str, Any]) -> bool:
@@ -78,7 +87,7 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     methods = [m for m in _method_order(summary) if m == "CoOp"] or _method_order(summary)[:1]
     lines: List[str] = []
     if random_weights:
-        lines += [BANNER, ""]
+        lines += [banner(loaded), ""]
     if title:  # a file of its own: the sections it refers to are report/REPORT.md's
         lines += [title, "", "> 节号与 report/REPORT.md 相同：文中提到的第 2–6、8、9 节及参考文献编号都指该报告。", ""]
     lines += [f"{GENERATED_LINE} from {shown_path(results)}; edit the code, not this text -->", ""]
@@ -129,7 +138,7 @@ def render_results(loaded: Dict[str, Any], out: Path, results: Path, figures: bo
     if title:  # a file of its own: the references the text cites (numbered as in the report)
         lines += ["### 参考文献（编号与 report/REPORT.md 相同）", ""] + cited_list("\n".join(lines)) + [""]
     if random_weights:
-        lines += ["", BANNER]
+        lines += ["", banner(loaded)]
     return "\n".join(lines).rstrip() + "\n"
 
 
