@@ -147,6 +147,7 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
         "run_id": saved.get("run_id"), "inputs": exp.inputs(run_images(exp.split, cfg)),
         "seed": saved["config"]["seed"], "accuracy": acc, "mean_per_class_accuracy": mean_pc,
         "per_class_accuracy": per_class, "n_test": len(test.labels), "context_file": str(context_file),
+        "classnames": exp.classnames, "test_predictions": predictions_record(logits, test),
         "trained_with": saved["config"], "model": exp.model_record(), "random_weights": exp.info.random_weights,
         "split": exp.split_record(), "skipped_images": test.skipped, "config": asdict(cfg),
         "environment": environment(exp.device), "started_at": started, "finished_at": now(),
