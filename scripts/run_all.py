@@ -166,13 +166,14 @@ def main(argv=None) -> int:
         args.workers = 0 if args.workers is None else args.workers
         log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
                     args.model)
-        from coop.pipeline.sweep import DEMO_EPOCHS, DEMO_LP_MAX_ITER
+        from coop.pipeline.sweep import DEMO_EPOCHS, DEMO_LP_MAX_ITER, DEMO_TIP_VIEWS
 
         if args.protocol == "fewshot":
             args.epochs = args.epochs or DEMO_EPOCHS
-            args.lp_max_iter = DEMO_LP_MAX_ITER
-            log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100) and the linear probe's L-BFGS capped "
-                        "at %d iterations (lpclip: 1000), to check every stage in seconds", args.epochs, DEMO_LP_MAX_ITER)
+            args.demo_baselines = {"lp_max_iter": DEMO_LP_MAX_ITER, "tip_views": DEMO_TIP_VIEWS}
+            log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100), the linear probe's L-BFGS capped at %d "
+                        "iterations (lpclip: 1000), %d Tip-Adapter views per image (10), to check every stage in seconds",
+                        args.epochs, DEMO_LP_MAX_ITER, DEMO_TIP_VIEWS)
         if args.protocol == "base2new":  # tiny: the synthetic classes have 6 training images each
             args.b2n_shots = args.b2n_shots or 4
             args.epochs = args.epochs or 3
@@ -201,7 +202,7 @@ def main(argv=None) -> int:
                             precision=args.precision, device=args.device, workers=args.workers,
                             encode_batch_size=args.encode_batch_size, results=args.results, clip_dir=args.clip_dir,
                             cache_dir=args.cache_dir, demo=args.demo,
-                            **({"lp_max_iter": args.lp_max_iter} if getattr(args, "lp_max_iter", None) else {}))
+                            **getattr(args, "demo_baselines", {}))
              for m in BASELINE_SETS[args.baselines] for k in shots for s in seeds]
     plan = SweepPlan(zs, runs, args.force)
     if args.print_commands:

@@ -66,3 +66,30 @@ def test_search_with_no_point_above_zero_gives_alpha_and_beta_zero():
     never = torch.full((len(val_f),), N_CLASSES)  # a label no prediction can equal
     assert tip.search_alpha_beta(val_f, never, text_w, keys, values, search_step=(6, 4)) == \
         {"alpha": 0.0, "beta": 0.0, "val_accuracy": 0.0}
+
+
+def test_the_search_over_all_alphas_at_once_equals_one_alpha_at_a_time():
+    """The search evaluates a beta's 20 alphas in one batch (the demo's time); the plain double loop of
+    Tip-Adapter's ``search_hp`` must choose the same point with the same accuracy."""
+    import torch
+
+    from coop.methods import tip_adapter as T
+
+    g = torch.Generator().manual_seed(3)
+    for n, c in ((40, 10), (200, 50)):
+        f = torch.randn(n, 32, generator=g)
+        y = torch.randint(c, (n,), generator=g)
+        text_w = T._normalise(torch.randn(c, 32, generator=g))
+        keys = T._normalise(torch.randn(3 * c, 32, generator=g))
+        values = torch.nn.functional.one_hot(torch.arange(3 * c) % c, c).float()
+        got = T.search_alpha_beta(f, y, text_w, keys, values)
+        fn = T._normalise(f)
+        best = (0.0, 0.0, 0.0)
+        betas, alphas = T.search_grid(T.SEARCH_SCALE, T.SEARCH_STEP)
+        for beta in betas:
+            cache = ((-1) * (beta - beta * (fn @ keys.t()))).exp() @ values
+            for alpha in alphas:
+                acc = T.accuracy(T.CLIP_SCALE * fn @ text_w.t() + cache * alpha, y)
+                if acc > best[0]:
+                    best = (acc, beta, alpha)
+        assert (got["val_accuracy"], got["beta"], got["alpha"]) == best

@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 
 DEMO_DIR = RESULTS / "demo"
 # The demo checks every stage in seconds: CoOp's fresh-crop recipe with 10 epochs at every shot count (CoOp:
-# 50/100/100) and the linear probe's L-BFGS capped at 100 iterations (lpclip: 1000; on random features it
-# never converges, and the search fits 15 models per run). Flags given with --demo override both.
+# 50/100/100), the linear probe's L-BFGS capped at 20 iterations (lpclip: 1000; on random features it
+# never converges, and the search fits 15 models per run) and 4 Tip-Adapter views per image (10). --epochs overrides.
 DEMO_EPOCHS = 10
-DEMO_LP_MAX_ITER = 100
+DEMO_LP_MAX_ITER = 20
+DEMO_TIP_VIEWS = 4  # Tip-Adapter's cache views per image (Tip-Adapter: 10)
 
 
 Config = Union[ZeroShotConfig, TrainConfig, BaselineConfig, Base2NewConfig]
