@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 CPU_WHEELS = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
-# The demo's work that does not scale with the counts: start-up and imports (3.5 s), the 27 baseline
-# runs (about 9 s, 6.5 of them the linear probe's C search), the figure and the report (1.5 s) --
-# about 15 s on 2 CPU cores of an AMD EPYC (2026-11-30).
-DEMO_FIXED_S = 15.0
+# The demo's work that does not scale with the counts: start-up and imports (about 4 s), the 27 baseline
+# runs from the cache (about 5 s with the demo's capped linear probe and 4 Tip views), the zero-shot prompt
+# ensemble, the figure and the report (about 3 s) -- about 13 s on 2 CPU cores of an AMD EPYC with AVX2
+# (2026-12-04; cProfile of `run_all.sh --demo`, the whole demo measured 14.5 s, median of 3).
+DEMO_FIXED_S = 13.0
 UNCERTAINTY = 0.25
 
 
