@@ -53,7 +53,8 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
                          "measured_s": t.get("train"), "projected_s": steps * units["step_s"] if units else None})
         else:
             rows.append({"stage": f"{r['method']} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
-                         "work": "from the cache" + (" + its own views" if "Tip" in r["method"] else ""),
+                         "work": "its images' test views" + (" + 10 views each" if "Tip" in r["method"] else "")
+                                 + ", then the fit",
                          "measured_s": r["wall_time_s"], "projected_s": None})
     return rows
 
