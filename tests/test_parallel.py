@@ -39,7 +39,7 @@ def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path):
     keys = [shlex.split(line)[-1] for line in lines]
     assert keys[0] == "zeroshot" and sorted(keys) == sorted(k[: -len(".json")] for k in expected)
     # two processes at a time, sharing the results folder and the feature cache (--demo: RESULTS/demo/cache)
-    runs = subprocess.run(["xargs", "-P", "2", "-I{}", "sh", "-c", "{}"], input=listing.stdout,
+    runs = subprocess.run(["xargs", "-d", "\n", "-P", "2", "-I{}", "sh", "-c", "{}"], input=listing.stdout,
                           capture_output=True, text=True, timeout=600, cwd="/")
     assert runs.returncode == 0, runs.stderr[-3000:]
     wrote = [line for line in runs.stderr.splitlines() if line.startswith("wrote ")]

@@ -430,7 +430,7 @@ def test_a_baseline_run_hashes_exactly_the_images_it_reads(synthetic_root, synth
     import coop.methods.linear_probe as linear_probe
     from coop.methods.baselines import BaselineConfig, run_baseline
 
-    def quick_probe(train_x, train_y, val_x, val_y, test_x):  # the features are read before; C's search reads nothing
+    def quick_probe(train_x, train_y, val_x, val_y, test_x, **_):  # the features are read before; C's search reads nothing
         return {"predictions": [0] * len(test_x), "C": 1.0, "val_accuracy": 0.0, "searched": []}
 
     monkeypatch.setattr(linear_probe, "run_linear_probe", quick_probe)  # lbfgs at C=1e6 takes seconds

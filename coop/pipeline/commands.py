@@ -6,7 +6,7 @@ split that every other run reads from the shared feature cache). Any tool that r
 spreads them over cores, GPUs or machines::
 
     python scripts/run_all.py --print-commands > runs.txt
-    xargs -P 2 -I{} sh -c {} < runs.txt           # or: parallel < runs.txt; or a SLURM array
+    xargs -d '\n' -P 2 -I{} sh -c {} < runs.txt           # or: parallel < runs.txt; or a SLURM array
     python scripts/run_all.py                      # collects them: the figure and the report
 
 Paths in the printed commands are absolute, so a line runs the same from any folder or machine that

@@ -37,7 +37,7 @@ def _holder(path: Path) -> str:
             parts = line.split()
             if "FLOCK" in parts and want in parts:
                 pid = parts[parts.index(want) - 1]
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                cmd = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split())
                 return f" (pid {pid}: {cmd[:300]})" if int(pid) != os.getpid() else ""
     except (OSError, ValueError, IndexError):
         pass

@@ -108,8 +108,12 @@ def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
 
 
 def read_result(path: str | os.PathLike) -> Optional[Dict[str, Any]]:
-    """The record at ``path`` if it is a complete result of this schema, else None (see :func:`why_unreadable`)."""
-    return _read(path)[0]
+    """The record at ``path`` if it is a complete result of this schema, else None (see :func:`why_unreadable`);
+    a record that exists and is refused is named in a warning."""
+    rec, why = _read(path)
+    if why is not None and Path(path).exists() and not why.startswith(("not readable", "schema")):
+        log.warning("%s is refused: %s", path, why)
+    return rec
 
 
 def why_unreadable(path: str | os.PathLike) -> Optional[str]:
