@@ -17,7 +17,7 @@ import numpy as np
 
 from ..runs.results import read_result
 from ..utils.atomic import atomic_path, write_text
-from .comparisons import N_BOOT, compare, correctness, pairs
+from .comparisons import N_BOOT, _aligned, compare, pairs
 from .published import BASE2NEW_SOURCE, BASE2NEW_TABLE
 from .stats import _t_interval, verdict, widen
 
@@ -53,13 +53,11 @@ def compare_h(a: List[Dict[str, Any]], b: List[Dict[str, Any]], n_boot: int = N_
     methods), seed pairs resampled, widened to the t interval over the seeds' H differences."""
     sides = {}
     for part in ("base", "new"):
-        matched = pairs(_half(a, part), _half(b, part))
-        if not matched:
+        got = _aligned(pairs(_half(a, part), _half(b, part)))  # the seed pairs' vectors on their common images
+        if got is None:
             return None
-        cs = [(correctness(x), correctness(y)) for _, x, y in matched]
-        common = sorted(set.intersection(*[set(x) & set(y) for x, y in cs]))
-        sides[part] = (np.array([[x[i] for i in common] for x, _ in cs], float),
-                       np.array([[y[i] for i in common] for _, y in cs], float))
+        _, va, vb = got
+        sides[part] = (np.array(va, float), np.array(vb, float))
     k = len(sides["base"][0])
     rng = np.random.default_rng(0)
     reps = np.empty(n_boot)
