@@ -119,25 +119,31 @@ def finish(results: Path, changed: bool, report: bool) -> None:
 def base2new(args: argparse.Namespace, seeds, argv) -> int:
     """``--protocol base2new``: its own runs, records (RESULTS/base2new/), figure and report section."""
     from coop.methods.base2new import sweep_configs
-    from coop.pipeline.sweep import SweepPlan, run_sweep
+    from coop.pipeline.sweep import SweepPlan
 
     if args.baselines != "all" or args.block_mod:
         raise UserError("--protocol base2new runs zero-shot CLIP, CoOp and CoCoOp only; leave out --baselines and "
                         "--block-mod")
     zs, runs = sweep_configs(args, seeds, args.demo)
-    plan = SweepPlan(zs, runs, args.force)
-    if args.print_commands:
-        from coop.pipeline.commands import print_commands
-
-        print_commands(plan, sys.argv[1:] if argv is None else list(argv))
-        return 0
 
     def after(results: Path, changed: bool) -> None:
         from coop.report.base2new import finish_base2new
 
         finish_base2new(results / "base2new", changed, args.report)
 
-    run_sweep(plan, after=after, only=args.only)
+    return execute(SweepPlan(zs, runs, args.force), after, args, argv)
+
+
+def execute(plan, after, args: argparse.Namespace, argv) -> int:
+    """Either list the plan's pending runs as commands (--print-commands) or run them, then ``after``."""
+    from coop.pipeline.sweep import run_sweep
+
+    if args.print_commands:
+        from coop.pipeline.commands import print_commands
+
+        print_commands(plan, sys.argv[1:] if argv is None else list(argv))
+    else:
+        run_sweep(plan, after=after, only=args.only)
     return 0
 
 
@@ -145,7 +151,7 @@ def base2new(args: argparse.Namespace, seeds, argv) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.pipeline.sweep import DEMO_DIR, SweepPlan, prepare_demo, run_sweep
+    from coop.pipeline.sweep import DEMO_DIR, SweepPlan, prepare_demo
     from coop.methods.zeroshot import ZeroShotConfig, resolve_templates
 
     shots = parse_int_list(args.shots, "--shots")
@@ -204,14 +210,7 @@ def main(argv=None) -> int:
                             cache_dir=args.cache_dir, demo=args.demo,
                             **getattr(args, "demo_baselines", {}))
              for m in BASELINE_SETS[args.baselines] for k in shots for s in seeds]
-    plan = SweepPlan(zs, runs, args.force)
-    if args.print_commands:
-        from coop.pipeline.commands import print_commands
-
-        print_commands(plan, sys.argv[1:] if argv is None else list(argv))
-        return 0
-    run_sweep(plan, after=lambda r, changed: finish(r, changed, args.report), only=args.only)
-    return 0
+    return execute(SweepPlan(zs, runs, args.force), lambda r, changed: finish(r, changed, args.report), args, argv)
 
 
 if __name__ == "__main__":
