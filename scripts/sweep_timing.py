@@ -26,6 +26,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--results", required=True, help="the sweep's results folder")
     p.add_argument("--check", default=None, help="check_env.py --json output made before the sweep (the projection)")
     p.add_argument("--out", default=None, help="also write the table and its rows as JSON here")
+    p.add_argument("--cache-dir", default=None, help="the sweep's feature cache folder (its size is reported)")
+    p.add_argument("--no-draw", dest="draw", action="store_false",
+                   help="do not time the figure and the report (drawn again into a temporary folder)")
+    p.add_argument("--peak-rss-mb", type=float, default=None,
+                   help="the sweep's peak memory measured outside it (e.g. /usr/bin/time -v), for records "
+                        "that carry none")
     p.add_argument("--note", default="", help="a line to keep with the table (machine, load, what was run)")
     return p.parse_args(argv)
 
@@ -34,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging()
-    from coop.report.sweep_timing import stages, table
+    from coop.report.sweep_timing import drawing_rows, folder_mb, shares, stages, table
     from coop.utils.atomic import write_json
 
     results = Path(args.results)
@@ -50,10 +56,22 @@ def main(argv=None) -> int:
     rows = stages(results, check)
     if not rows:
         raise UserError(f"no finished run in {results}")
+    if args.draw:
+        rows += drawing_rows(results)
     lines = table(rows)
+    peaks = [r["peak_rss_mb"] for r in rows if r.get("peak_rss_mb")] + ([args.peak_rss_mb] if args.peak_rss_mb else [])
+    totals = {"measured_s": sum(r["measured_s"] or 0.0 for r in rows), "shares": shares(rows),
+              "peak_rss_mb": max(peaks) if peaks else None,
+              "disk_mb": {"results": folder_mb(results), "cache": folder_mb(Path(args.cache_dir)) if args.cache_dir else None}}
     print("\n".join(lines))
+    mb = lambda v: "—" if v is None else f"{v:,.0f} MB"  # noqa: E731
+    print(f"\ntotal {totals['measured_s'] / 60:.1f} min; shares: "
+          + ", ".join(f"{k} {v:.0%}" for k, v in totals["shares"].items())
+          + f"; peak RSS {mb(totals['peak_rss_mb'])}; disk: results {mb(totals['disk_mb']['results'])}, "
+            f"feature cache {mb(totals['disk_mb']['cache'])}")
     if args.out:
         write_json(args.out, {"results": str(results), "note": args.note, "rows": rows, "table": lines,
+                              "totals": totals,
                               "check_env": {k: (check or {}).get(k) for k in ("when", "cpu", "measurements")}})
         log.info("wrote %s", args.out)
     return 0

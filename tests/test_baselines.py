@@ -146,3 +146,46 @@ def test_a_validation_set_smaller_than_asked_is_said_and_recorded(tmp_path, caps
     assert (v2["per_class"], v2["requested_per_class"], v2["short_classes"], v2["warning"]) == (2, 2, {}, None)
     log = (tmp_path / "demo" / "baselines" / "linear_probe" / "shots4_seed1.log").read_text()
     assert lines[0] in log
+
+
+def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
+    """scripts/sweep_timing.py: one row per record (CoOp: encoding and training), the work counted
+    from the records, the projection = work x check_env's unit costs, the figure and report timed
+    without touching the sweep's own outputs, the folders' sizes as du would add them."""
+    from coop.report.sweep_timing import folder_mb, shares, stages
+
+    coop = _records(sweep, "coop")
+    units = {"crops_img_s": 50.0, "step_s": 0.25}
+    rows = stages(sweep, {"measurements": {"units": {"fp32": units}}})
+    enc = [r for r in rows if r["stage"].endswith("crops encoded")]
+    train = [r for r in rows if r["stage"].endswith(": training")]
+    assert len(enc) == len(train) == len(coop)
+    # nested sampling: each (image, crop) pair is encoded once, by the first run that needs it
+    pairs = {(rec["augmentation"]["crop_seed"], rel, c) for rec in coop.values() for rel, _, _ in rec["fewshot_train"]
+             for c in range(rec["augmentation"]["crops_per_image"])}
+    assert sum(int(r["work"].split()[0].replace(",", "")) for r in enc) == len(pairs)
+    for r in enc:
+        assert r["projected_s"] == pytest.approx(int(r["work"].split()[0].replace(",", "")) / 50.0)
+    for r in train:
+        assert r["projected_s"] == pytest.approx(int(r["work"].split()[0].replace(",", "")) * 0.25)
+    assert all(r["peak_rss_mb"] and r["peak_rss_mb"] > 10 for r in rows)
+    share = shares(rows)
+    assert sum(share.values()) == pytest.approx(1.0, abs=1e-3) and share["training"] > 0
+
+    size = sum(p.stat().st_size for p in sweep.rglob("*") if p.is_file() and not p.is_symlink())
+    assert folder_mb(sweep) == pytest.approx(size / 2 ** 20)
+    assert folder_mb(tmp_path / "absent") is None
+
+    sweep_timing = load_script("sweep_timing")
+    before = {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()}
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps({"when": "t", "cpu": {}, "measurements": {"units": {"fp32": units}}}))
+    assert sweep_timing.main(["--results", str(sweep), "--check", str(check), "--out", str(tmp_path / "t.json"),
+                              "--cache-dir", str(sweep), "--note", "n"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()} == before  # nothing redrawn in place
+    out = json.loads((tmp_path / "t.json").read_text())
+    drawn = [r for r in out["rows"] if r["stage"].startswith(("figure", "report"))]
+    assert len(drawn) == 2 and all(r["measured_s"] > 0 for r in drawn)
+    assert out["totals"]["disk_mb"]["results"] == pytest.approx(size / 2 ** 20)
+    assert out["totals"]["peak_rss_mb"] == max(r["peak_rss_mb"] for r in out["rows"] if r.get("peak_rss_mb"))
+    assert len(out["table"]) == len(out["rows"]) + 2

@@ -175,7 +175,8 @@ def _units(model: torch.nn.Module, coop: torch.nn.Module, root: Path, rels: List
     if encoder:
         with autocast(precision, B.device_of(model)):
             out["encoder_img_s"] = B.image_throughput(model, batch=32, repeat=1)
-    out["crops_img_s"] = B.pipeline_throughput(model, root, rels, precision, crops, workers=workers, batch=batch)
+    out["crops_img_s"] = B.pipeline_throughput(model, root, rels, precision, crops, workers=workers, batch=batch,
+                                               warm_up=not encoder)  # the encoder has just run at this batch
     step = B.training_step(coop, model, naive=False, precision=precision)
     return {**out, "step_s": B.timeit(step, repeat=step_repeat, device=B.device_of(model))["median_s"]}
 
@@ -183,14 +184,16 @@ def _units(model: torch.nn.Module, coop: torch.nn.Module, root: Path, rels: List
 def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, names: List[str]) -> Dict[str, Any]:
     """Time ``random:RN50`` and the demo's ``random:tiny`` here (about 15 s on 2 idle CPU cores).
 
-    On a CPU the RN50 input path decodes in this process: a DataLoader worker's start-up would
-    dominate so short a timing, and on 2 cores a worker takes its time from the encoder anyway."""
+    The RN50 input path is timed as a run makes it: batches of 32 (the encoder's pace depends on the
+    batch size: on a 2-core CPU batches of 8 went 25% faster per image than a run's 32, and the
+    projection was that much short -- issue 28), the run's DataLoader workers decoding beside the
+    encoder, one batch straight after the encoder's own timing warmed it up."""
     from ..model.clip_loader import load_clip
 
     cpu0 = cpu_seconds()
     rels = sorted({it[0] for it in demo.train})[::7][:8]  # 8 images of different classes
     cuda = torch.device(device).type == "cuda"
-    rn50 = dict(rels=rels, crops=16, batch=32, workers=None) if cuda else dict(rels=rels[:4], crops=4, batch=8, workers=0)
+    rn50 = dict(rels=rels, crops=16 if cuda else 4, batch=32, workers=None)
     t0 = time.perf_counter()
     model, _ = load_clip("random:RN50", device=device)
     load_s = time.perf_counter() - t0
@@ -211,13 +214,15 @@ def measure(device: str, precisions: Sequence[str], root: Path, demo: Split, nam
     demo_units = {"fp32": _units(tiny, B.build_coop(tiny, demo.classnames), root, rels, "fp32", crops=64, batch=32,
                                  workers=0, step_repeat=5, encoder=False)}
     wall = time.perf_counter() - t0
-    workers = "DataLoader workers" if rn50["workers"] is None else "decoded in this process"
+    from ..features.encoder import default_workers
+
+    workers = f"{default_workers()} DataLoader worker{'s' if default_workers() != 1 else ''}"
     return {"model": "random:RN50", "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
             "units": units, "base2new_units": b2n, "demo": {"model": "random:tiny", "load_s": demo_load_s, "units": demo_units},
             "elapsed_s": wall, "others_cpu_share": others_share(cpu0, cpu_seconds(), wall, os.cpu_count()),
             "what": f"encoder: batch 32 channels-last, 1 timed batch after 1 warm-up; input path: "
                     f"{len(rn50['rels'])} synthetic JPEGs x {rn50['crops']} fresh crops, {workers}, batches of "
-                    f"{rn50['batch']} after one warm-up batch (tiny: {len(rels)} x 64 crops, in this process as the demo); "
+                    f"{rn50['batch']} after the encoder's (tiny: {len(rels)} x 64 crops, in this process as the demo); "
                     f"CoOp step: batch 32, {len(names)} classes, median of 2 after 1 warm-up (tiny: of 5)"}
 
 

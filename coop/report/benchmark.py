@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 
 from ..features.encoder import channels_last
 from ..model.prompt_learner import CoOp
+from ..utils.memory import peak_rss_mb
 from ..utils.paths import PROJECT_ROOT
 from ..data.split import fewshot
 from ..methods.train import batches, coop_epochs
@@ -154,9 +154,11 @@ def project_sweep(n_test: int, n_crops: int, n_cls: int, shots: Sequence[int], s
 
 
 def pipeline_throughput(clip_model: torch.nn.Module, image_root: Path, relpaths: Sequence[str], precision: str,
-                        crops_per_image: int = 0, workers: Optional[int] = None, batch: int = 32) -> float:
+                        crops_per_image: int = 0, workers: Optional[int] = None, batch: int = 32,
+                        warm_up: bool = True) -> float:
     """Images per second through the whole input path (JPEG decode, crop or resize, DataLoader
-    workers, encoder) at ``precision``: CLIP's test view, or ``crops_per_image`` fresh crops of each."""
+    workers, encoder) at ``precision``: CLIP's test view, or ``crops_per_image`` fresh crops of each
+    (``warm_up=False``: the encoder has just run at this batch size, skip the warm-up batch)."""
     from ..features.encoder import EncodeOptions, encode
     from ..features.views import TestView, TrainCrop
 
@@ -166,7 +168,8 @@ def pipeline_throughput(clip_model: torch.nn.Module, image_root: Path, relpaths:
         items, view = [(r, e) for r in relpaths for e in range(crops_per_image)], TrainCrop(res, "bench")
     else:
         items, view = [(r, None) for r in relpaths], TestView(res)
-    encode(clip_model, image_root, items[:batch], view, opts)  # warm-up
+    if warm_up:
+        encode(clip_model, image_root, items[:batch], view, opts)
     t = time.perf_counter()
     encode(clip_model, image_root, items, view, opts)
     return len(items) / (time.perf_counter() - t)
@@ -218,22 +221,6 @@ def input_path_ms(image_root: Path, relpaths: Sequence[str], resolution: int, cr
         else:
             torch.stack([per_crop_float(*items[k]) for k in chunk])
     return 1000 * (time.perf_counter() - t) / len(items)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (MB).
-
-    Linux's VmHWM is per address space, so a fresh child starts from zero; ``ru_maxrss`` would
-    carry the parent's peak across fork+exec and is only the fallback (kB on Linux, bytes on macOS).
-    """
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 2 ** 20 if sys.platform == "darwin" else r / 1024
 
 
 def measure_in_child(kind: str, model: str, classnames: List[str], steps: int, device: str) -> Dict[str, float]:

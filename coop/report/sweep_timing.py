@@ -8,6 +8,9 @@ one docs/speed.md quotes).
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -28,6 +31,7 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
     rows: List[Dict[str, Any]] = []
     seen: Dict[tuple, int] = {}
     for r in _records(results):
+        start = len(rows)
         if r["kind"] == "zeroshot":
             first = not any(row["stage"].startswith("zero-shot") for row in rows)
             work = r["n_test"] if first else 0
@@ -56,7 +60,58 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
                          "work": "its images' test views" + (" + 10 views each" if "Tip" in r["method"] else "")
                                  + ", then the fit",
                          "measured_s": r["wall_time_s"], "projected_s": None})
+        for row in rows[start:]:
+            row["peak_rss_mb"] = (r.get("environment") or {}).get("peak_rss_mb")  # the process's so far
     return rows
+
+
+def drawing_rows(results: Path) -> List[Dict[str, Any]]:
+    """The figure and the report's results section, drawn again from ``results``' records into a
+    temporary folder (the sweep's own outputs are left as they are) and timed."""
+    from ..runs.results import load_results
+    from .document import write_report
+    from .plot import plot_fewshot
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="coop-timing-") as tmp:
+        t = time.perf_counter()
+        loaded = load_results(results)
+        plot_fewshot(loaded, Path(tmp) / "fewshot")
+        rows.append({"stage": "figure (fewshot.png, .pdf)", "work": f"{len(loaded)} records read",
+                     "measured_s": time.perf_counter() - t, "projected_s": None})
+        t = time.perf_counter()
+        write_report(results, Path(tmp) / "REPORT.md", figures=False)  # it would draw the figure into results
+        rows.append({"stage": "report (results section)", "work": "the records' tables, without its figures",
+                     "measured_s": time.perf_counter() - t, "projected_s": None})
+    return rows
+
+
+def folder_mb(folder: Optional[Path]) -> Optional[float]:
+    """Bytes in the files under ``folder`` (MB), or None when there is no such folder."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total / 2 ** 20
+
+
+def shares(rows: List[Dict[str, Any]]) -> Dict[str, float]:
+    """Each kind of stage's share of the measured time: image encoding (test features and crops,
+    input path included), CoOp training, the baselines, drawing."""
+    kinds = {"encoding": 0.0, "training": 0.0, "baselines": 0.0, "drawing": 0.0}
+    for row in rows:
+        s, m = row["stage"], row["measured_s"] or 0.0
+        kind = ("encoding" if s.startswith("zero-shot") or s.endswith("crops encoded") else
+                "training" if s.endswith(": training") else
+                "drawing" if s.startswith(("figure", "report")) else "baselines")
+        kinds[kind] += m
+    total = sum(kinds.values())
+    return {k: round(v / total, 4) for k, v in kinds.items()} if total else {}
 
 
 def table(rows: List[Dict[str, Any]]) -> List[str]:

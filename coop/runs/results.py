@@ -29,6 +29,7 @@ import torch
 
 from ..utils.atomic import move_aside, write_json
 from ..utils.errors import UserError
+from ..utils.memory import peak_rss_mb
 from ..utils.seed import numerics_record
 from .validation import problems
 
@@ -84,6 +85,7 @@ def environment(device: torch.device | str) -> Dict[str, Any]:
         "numerics": numerics_record(device),
         "platform": platform.platform(),
         "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
+        "peak_rss_mb": round(peak_rss_mb(), 1),  # this process's so far: in a sweep, growth run after run shows
     }
 
 
