@@ -23,7 +23,7 @@ from ..features.encoder import EncodeOptions
 from ..runs.overwrite import set_aside
 from ..runs.results import (any_random, coop_result_path, existing, load_results, shot_stats, write_result,
                             zeroshot_result_path)
-from ..utils.errors import UserError
+from ..utils.errors import UserError, raise_if_interrupted
 from ..data.split import fewshot, read_split
 from ..methods.train import TrainConfig, run_coop
 from ..methods.zeroshot import ZeroShotConfig, run_zeroshot
@@ -207,6 +207,7 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
     units = work_units(todo, exp.split.train, len(exp.split.test))  # the time left is weighed by work, not runs
     t0 = time.time()
     for i, cfg in enumerate(todo, 1):
+        raise_if_interrupted()
         path = result_path(cfg)
         with run_lock(results, path) if each_locked else contextlib.nullcontext():
             if each_locked and not plan.force and already_done(cfg, model_sha256=model_sha, rerun_changed=True):

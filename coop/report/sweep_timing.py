@@ -37,7 +37,8 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
             work = r["n_test"] if first else 0
             rows.append({"stage": f"zero-shot ({(r.get('config') or {}).get('templates', 'single')} prompts)",
                          "work": f"{work:,} test images encoded" if work else "test features from the cache",
-                         "measured_s": r["wall_time_s"], "projected_s": work / rate if rate else None})
+                         "measured_s": r["wall_time_s"],
+                         "projected_s": work / rate if rate and work else None})  # its text: not projected
         elif r["kind"] == "coop":
             aug, hist = r.get("augmentation") or {}, r.get("history") or {}
             need = aug.get("crops_per_image", 0)
@@ -77,7 +78,7 @@ def drawing_rows(results: Path) -> List[Dict[str, Any]]:
         t = time.perf_counter()
         loaded = load_results(results)
         plot_fewshot(loaded, Path(tmp) / "fewshot")
-        rows.append({"stage": "figure (fewshot.png, .pdf)", "work": f"{len(loaded)} records read",
+        rows.append({"stage": "figure (fewshot.png, .pdf)", "work": f"{len(_records(results))} records read",
                      "measured_s": time.perf_counter() - t, "projected_s": None})
         t = time.perf_counter()
         write_report(results, Path(tmp) / "REPORT.md", figures=False)  # it would draw the figure into results
@@ -117,7 +118,7 @@ def shares(rows: List[Dict[str, Any]]) -> Dict[str, float]:
 def table(rows: List[Dict[str, Any]]) -> List[str]:
     """Markdown: stage, work, measured, projected, measured/projected."""
     def fmt(s: Optional[float]) -> str:
-        return "—" if s is None else f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+        return "—" if s is None else f"{s:.1f} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
     out = ["| stage | work | measured | projected | measured / projected |", "|---|---|---|---|---|"]
     for row in rows:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -47,12 +49,35 @@ def os_error_line(e: OSError) -> str:
     return f"{e.strerror or e}: {where} ({hint}; see --help for the output flags)" if where else f"{e} ({hint})"
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def raise_if_interrupted() -> None:
+    """Raise the Ctrl-C that Python swallowed: one that arrives while a ``__del__`` or a garbage
+    collection runs (a DataLoader's workers shutting down between two runs, say) is printed as
+    "Exception ignored" and lost. Long loops call this between their units of work."""
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
 def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Optional[Sequence[str]]], int]:
     """Wrap a script's ``main(argv)``: user errors become one line on stderr and exit code 2."""
 
     def wrapped(argv: Optional[Sequence[str]] = None) -> int:
+        global _interrupted
+        _interrupted, previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, _on_sigint)
         try:
-            return int(main(argv) or 0)
+            code = int(main(argv) or 0)
+            raise_if_interrupted()  # a Ctrl-C that was swallowed still ends as one
+            return code
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USER_ERROR
@@ -69,6 +94,8 @@ def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Opti
             print("interrupted: finished results are kept, unfinished ones were not written", file=sys.stderr)
             return EXIT_INTERRUPTED
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if main.__module__ == "__main__":  # the process ends next: its last garbage collection would walk
                 gc.freeze()  # torch's and torchvision's ~10^6 module objects for about 1 s; the OS frees it all anyway
 
