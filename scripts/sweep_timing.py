@@ -64,8 +64,20 @@ def main(argv=None) -> int:
               "peak_rss_mb": max(peaks) if peaks else None,
               "disk_mb": {"results": folder_mb(results), "cache": folder_mb(Path(args.cache_dir)) if args.cache_dir else None}}
     print("\n".join(lines))
+    projected = [r for r in rows if r["measured_s"] and r["projected_s"]]
+    if projected:
+        m, pr = sum(r["measured_s"] for r in projected), sum(r["projected_s"] for r in projected)
+        totals["projected_stages"] = {"measured_s": m, "projected_s": pr}
+        print(f"\nprojected: check_env's unit costs for the records' model and precision times the work counted "
+              f"from the records (model loading not included); those {len(projected)} stages took "
+              f"{m / 60:.1f} min against {pr / 60:.1f} min projected ({m / pr:.2f})")
+    elif check is not None:
+        log.warning("nothing projected: %s timed %s, not the records' model and precision", args.check,
+                    ", ".join(sorted({f"{mm.get('model')} {'/'.join(mm.get('units') or {})}" for mm in
+                                      [check.get("measurements") or {}, (check.get("measurements") or {}).get("demo") or {}]
+                                      if mm})))
     mb = lambda v: "—" if v is None else f"{v:,.0f} MB"  # noqa: E731
-    print(f"\ntotal {totals['measured_s'] / 60:.1f} min; shares: "
+    print(f"total of the stages {totals['measured_s'] / 60:.1f} min (not the wall time: no model loading, no pauses); shares: "
           + ", ".join(f"{k} {v:.0%}" for k, v in totals["shares"].items())
           + f"; peak RSS {mb(totals['peak_rss_mb'])}; disk: results {mb(totals['disk_mb']['results'])}, "
             f"feature cache {mb(totals['disk_mb']['cache'])}")

@@ -156,7 +156,12 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
 
     coop = _records(sweep, "coop")
     units = {"crops_img_s": 50.0, "step_s": 0.25}
-    rows = stages(sweep, {"measurements": {"units": {"fp32": units}}})
+    model = next(iter(coop.values()))["model"]["name"]
+    rows = stages(sweep, {"measurements": {"model": "random:RN50", "units": {"fp32": {}},
+                                           "demo": {"model": model, "units": {"fp32": units}}}})
+    # another model's or another precision's unit costs project nothing
+    for other in [{"model": "random:RN50", "units": {"fp32": units}}, {"model": model, "units": {"amp": units}}]:
+        assert all(r["projected_s"] is None for r in stages(sweep, {"measurements": other}))
     enc = [r for r in rows if r["stage"].endswith("crops encoded")]
     train = [r for r in rows if r["stage"].endswith(": training")]
     assert len(enc) == len(train) == len(coop)
@@ -171,6 +176,13 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     assert all(r["peak_rss_mb"] and r["peak_rss_mb"] > 10 for r in rows)
     share = shares(rows)
     assert sum(share.values()) == pytest.approx(1.0, abs=1e-3) and share["training"] > 0
+    total = sum(r["measured_s"] for r in rows)
+    images = [r for r in rows if r["stage"].startswith("zero-shot") and "encoded" in r["work"]]
+    assert len(images) == 1 and share["encoding"] == pytest.approx(  # the prompt ensemble's text is no image
+        (images[0]["measured_s"] + sum(r["measured_s"] for r in enc)) / total, abs=1e-4)
+    tip = [(r, rec) for r in rows for rec in _records(sweep, "baselines/tip_adapter").values()
+           if r["stage"] == f"Tip-Adapter {rec['shots']} shot{'s' if rec['shots'] != 1 else ''}, seed {rec['seed']}"]
+    assert tip and all(f"+ {rec['config']['tip_views']} augmented views each" in r["work"] for r, rec in tip)
 
     size = sum(p.stat().st_size for p in sweep.rglob("*") if p.is_file() and not p.is_symlink())
     assert folder_mb(sweep) == pytest.approx(size / 2 ** 20)
@@ -179,7 +191,7 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     sweep_timing = load_script("sweep_timing")
     before = {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()}
     check = tmp_path / "check.json"
-    check.write_text(json.dumps({"when": "t", "cpu": {}, "measurements": {"units": {"fp32": units}}}))
+    check.write_text(json.dumps({"when": "t", "cpu": {}, "measurements": {"model": model, "units": {"fp32": units}}}))
     assert sweep_timing.main(["--results", str(sweep), "--check", str(check), "--out", str(tmp_path / "t.json"),
                               "--cache-dir", str(sweep), "--note", "n"]) == 0
     assert {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()} == before  # nothing redrawn in place

@@ -24,21 +24,46 @@ def _records(results: Path) -> List[Dict[str, Any]]:
     return sorted([r for r in recs if r is not None], key=lambda r: r.get("started_at") or "")
 
 
+def unit_costs(check: Optional[Dict[str, Any]], model: str, precision: str) -> Optional[Dict[str, float]]:
+    """check_env's unit costs for ``model`` at ``precision`` (its RN50-sized model or its demo's), or None
+    when the check timed neither that model nor that precision: then nothing is projected."""
+    meas = (check or {}).get("measurements") or {}
+    for m in (meas, meas.get("demo") or {}):
+        if m.get("model") == model:
+            return (m.get("units") or {}).get(precision)
+    return None
+
+
+def _row(stage: str, kind: str, work: str, measured: Optional[float], projected: Optional[float]) -> Dict[str, Any]:
+    return {"stage": stage, "kind": kind, "work": work, "measured_s": measured, "projected_s": projected}
+
+
 def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-    """One row per stage: what, the work, measured seconds, projected seconds (None without ``check``)."""
-    units = (check or {}).get("measurements", {}).get("units", {}).get("fp32")
-    rate = units["crops_img_s"] if units else None
+    """One row per stage: what, its kind, the work, measured seconds, projected seconds (None without
+    ``check``, or when ``check`` timed another model or precision).
+
+    The work is counted from the records in their start order: test images the first zero-shot record
+    encoded, and the crops a CoOp run needed that no earlier record of this folder needed (the nested
+    1/2/4-shot runs of one seed share theirs). A cache filled before the sweep, or runs made at once in
+    several processes, make that count an upper bound of what was encoded.
+    """
     rows: List[Dict[str, Any]] = []
     seen: Dict[tuple, int] = {}
     for r in _records(results):
         start = len(rows)
+        cfg = r.get("config") or {}
+        units = unit_costs(check, (r.get("model") or {}).get("name") or cfg.get("model"),
+                           r.get("precision") or cfg.get("precision") or "fp32")
+        rate = units["crops_img_s"] if units else None
         if r["kind"] == "zeroshot":
             first = not any(row["stage"].startswith("zero-shot") for row in rows)
             work = r["n_test"] if first else 0
-            rows.append({"stage": f"zero-shot ({(r.get('config') or {}).get('templates', 'single')} prompts)",
-                         "work": f"{work:,} test images encoded" if work else "test features from the cache",
-                         "measured_s": r["wall_time_s"],
-                         "projected_s": work / rate if rate and work else None})  # its text: not projected
+            stage = f"zero-shot ({cfg.get('templates', 'single')} prompts)"
+            if work:
+                rows.append(_row(stage, "encoding", f"{work:,} test images encoded", r["wall_time_s"],
+                                 work / rate if rate else None))
+            else:  # its prompts' text and the cached test features: not projected
+                rows.append(_row(stage, "baselines", "its prompts; test features from the cache", r["wall_time_s"], None))
         elif r["kind"] == "coop":
             aug, hist = r.get("augmentation") or {}, r.get("history") or {}
             need = aug.get("crops_per_image", 0)
@@ -49,18 +74,19 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
                 seen[(aug.get("crop_seed"), rel)] = max(have, need)
             epochs = len(hist.get("epoch", []))
             n = len(r.get("fewshot_train") or [])
-            steps = epochs * max(1, n // (r.get("config") or {}).get("batch_size", 32))
+            steps = epochs * max(1, n // cfg.get("batch_size", 32))  # as train.batches(): no partial batch
             t = r.get("time_s") or {}
             what = f"CoOp {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}"
-            rows.append({"stage": what + ": crops encoded", "work": f"{new:,} crops",
-                         "measured_s": t.get("features"), "projected_s": new / rate if rate else None})
-            rows.append({"stage": what + ": training", "work": f"{steps:,} steps",
-                         "measured_s": t.get("train"), "projected_s": steps * units["step_s"] if units else None})
+            rows.append(_row(what + ": crops encoded", "encoding", f"{new:,} crops", t.get("features"),
+                             new / rate if rate else None))
+            rows.append(_row(what + ": training", "training", f"{steps:,} steps", t.get("train"),
+                             steps * units["step_s"] if units else None))
         else:
-            rows.append({"stage": f"{r['method']} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
-                         "work": "its images' test views" + (" + 10 views each" if "Tip" in r["method"] else "")
-                                 + ", then the fit",
-                         "measured_s": r["wall_time_s"], "projected_s": None})
+            views = cfg.get("tip_views")
+            rows.append(_row(f"{r['method']} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
+                             "baselines", "its images' test views"
+                             + (f" + {views} augmented views each" if r["method"] == "Tip-Adapter" and views else "")
+                             + ", then the fit", r["wall_time_s"], None))
         for row in rows[start:]:
             row["peak_rss_mb"] = (r.get("environment") or {}).get("peak_rss_mb")  # the process's so far
     return rows
@@ -78,12 +104,12 @@ def drawing_rows(results: Path) -> List[Dict[str, Any]]:
         t = time.perf_counter()
         loaded = load_results(results)
         plot_fewshot(loaded, Path(tmp) / "fewshot")
-        rows.append({"stage": "figure (fewshot.png, .pdf)", "work": f"{len(_records(results))} records read",
-                     "measured_s": time.perf_counter() - t, "projected_s": None})
+        rows.append(_row("figure (fewshot.png, .pdf)", "drawing", f"{len(_records(results))} records read",
+                         time.perf_counter() - t, None))
         t = time.perf_counter()
         write_report(results, Path(tmp) / "REPORT.md", figures=False)  # it would draw the figure into results
-        rows.append({"stage": "report (results section)", "work": "the records' tables, without its figures",
-                     "measured_s": time.perf_counter() - t, "projected_s": None})
+        rows.append(_row("report (results section)", "drawing", "the records' tables, without its figures",
+                         time.perf_counter() - t, None))
     return rows
 
 
@@ -102,15 +128,11 @@ def folder_mb(folder: Optional[Path]) -> Optional[float]:
 
 
 def shares(rows: List[Dict[str, Any]]) -> Dict[str, float]:
-    """Each kind of stage's share of the measured time: image encoding (test features and crops,
-    input path included), CoOp training, the baselines, drawing."""
+    """Each kind of stage's share of the measured time: image encoding (the test split and the crops,
+    input path included), CoOp training, the baselines (prompt ensembling included), drawing."""
     kinds = {"encoding": 0.0, "training": 0.0, "baselines": 0.0, "drawing": 0.0}
     for row in rows:
-        s, m = row["stage"], row["measured_s"] or 0.0
-        kind = ("encoding" if s.startswith("zero-shot") or s.endswith("crops encoded") else
-                "training" if s.endswith(": training") else
-                "drawing" if s.startswith(("figure", "report")) else "baselines")
-        kinds[kind] += m
+        kinds[row["kind"]] += row["measured_s"] or 0.0
     total = sum(kinds.values())
     return {k: round(v / total, 4) for k, v in kinds.items()} if total else {}
 
