@@ -37,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-report", dest="report", action="store_false", help="do not regenerate the report")
     p.add_argument("--print-commands", action="store_true",
                    help="print the sweep's pending runs as one shell command each (for xargs -P, GNU parallel or a "
-                        "SLURM array; see docs/parallel.md) and exit; then run_all with the same flags collects them")
+                        "SLURM array; see docs/parallel.md) and exit; then run_all with the same flags (without --force) "
+                        "collects them; with --only, just those runs")
     p.add_argument("--only", action="append", metavar="RUN", default=None,
                    help="make only this run (e.g. coop/shots1_seed1, zeroshot, baselines/linear_probe/shots1_seed1; "
                         "repeatable), beside other such processes on the same folders; draws nothing")
@@ -141,7 +142,7 @@ def execute(plan, after, args: argparse.Namespace, argv) -> int:
     if args.print_commands:
         from coop.pipeline.commands import print_commands
 
-        print_commands(plan, sys.argv[1:] if argv is None else list(argv))
+        print_commands(plan, sys.argv[1:] if argv is None else list(argv), args.only)
     else:
         run_sweep(plan, after=after, only=args.only)
     return 0

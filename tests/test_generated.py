@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from coop.utils.atomic import remove_stale_temp_files
+from coop.utils.atomic import _writer_tag, atomic_path, remove_stale_temp_files
 from coop.data.caltech101 import IMAGE_DIR
 from coop.utils.errors import UserError
 from coop.pipeline.sweep import prepare_demo
@@ -77,12 +77,17 @@ def test_temp_files_of_a_killed_writer_are_removed_and_a_live_ones_kept(tmp_path
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / "coop").mkdir()
-    stale = tmp_path / "coop" / f".shots1_seed1.json.{dead.pid}.abc123.tmp"
-    live = tmp_path / f".zeroshot.json.{os.getpid()}.def456.tmp"
-    stale.write_text("half")
-    live.write_text("being written")
+    host = _writer_tag().split("@")[1]
+    stale = tmp_path / "coop" / f".shots1_seed1.json.{dead.pid}@{host}.abc123.tmp"
+    live = tmp_path / f".zeroshot.json.{os.getpid()}@{host}.def456.tmp"
+    # another machine's writer on a shared folder: its pid means nothing here, so it is never judged
+    other = tmp_path / "coop" / f".shots2_seed1.json.{dead.pid}@another-node.abc123.tmp"
+    for p in (stale, live, other):
+        p.write_text("half")
     assert remove_stale_temp_files(tmp_path) == 1
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and other.exists()
+    with atomic_path(tmp_path / "x.json") as tmp:  # our own temp files carry this machine's name
+        assert tmp.name.startswith(f".x.json.{os.getpid()}@{host}.")
 
 
 def test_demo_refuses_flags_it_would_ignore(tmp_path, capsys):

@@ -56,3 +56,29 @@ def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path):
     again = subprocess.run(script + ARGV + ["--results", str(par), "--print-commands"], capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0 and again.stdout == ""  # nothing pending
+
+
+def test_the_listing_takes_only_whole_flags_names_only_and_says_how_to_collect(tmp_path, capsys):
+    """A shortened flag (--res, --print) would be copied into every line unseen: refused. --only narrows
+    the listing; a corrupt zero-shot record stops only the lines that read it, and its error names the one
+    run to redo; the collect command on stderr never carries --force (it would redo every run)."""
+    argv = ARGV + ["--results", str(tmp_path)]
+    assert run_all.main(ARGV + ["--res", str(tmp_path), "--print-commands"]) == 2
+    assert "unrecognized arguments: --res" in capsys.readouterr().err
+    assert run_all.main(argv + ["--print"]) == 2 and not (tmp_path / "demo").exists()
+    capsys.readouterr()
+    assert run_all.main(argv + ["--print-commands", "--force", "--only", "coop/shots2_seed1"]) == 0
+    out, err = capsys.readouterr()
+    assert [shlex.split(line)[-2:] for line in out.splitlines()] == [["--only", "coop/shots2_seed1"]]
+    assert "--force" in out and "1 run to do" in err
+    collect = shlex.split(err.split("collect them: ")[1].splitlines()[0])
+    assert collect[1].endswith("run_all.py") and "--force" not in collect and "--only" not in collect
+    assert run_all.main(argv + ["--print-commands", "--only", "coop/shots9_seed1"]) == 2
+    assert "is not a run of this sweep" in capsys.readouterr().err
+    # a record that cannot be read: the whole listing names the one run to redo; a line of another run goes on
+    (tmp_path / "demo").mkdir(exist_ok=True)
+    (tmp_path / "demo" / "zeroshot.json").write_text('{"schema": 1, "kind": "zeroshot", "accu')
+    assert run_all.main(argv + ["--print-commands"]) == 2
+    assert "--only zeroshot --force to redo just this run" in capsys.readouterr().err
+    assert run_all.main(argv + ["--print-commands", "--only", "coop/shots1_seed1"]) == 0
+    assert capsys.readouterr()[0].rstrip().endswith("--only coop/shots1_seed1")

@@ -110,3 +110,20 @@ def test_the_fingerprint_sees_zero_shot_and_baselines():
     other_base = copy.deepcopy(a)
     other_base["baselines"]["Tip-Adapter"][0]["run_id"] = "another"
     assert len({fingerprint(a), fingerprint(other_zs), fingerprint(other_base)}) == 3
+
+
+def test_the_plain_name_does_not_depend_on_the_order_the_records_were_read():
+    """Two groups alike in size: the plain name (what the report compares with) goes by the records'
+    contents -- fewer departures from the recipe first -- never by which file came first."""
+    faithful = [rec(1, 1), rec(1, 2)]
+    departing = [rec(1, 1, lr=0.01, run="d"), rec(1, 2, lr=0.01, run="d")]
+    for r in departing:
+        r["departures"] = ["views"]
+    for coop in (faithful + departing, departing + faithful, departing[::-1] + faithful[::-1]):
+        out = select(loaded(copy.deepcopy(coop)))
+        assert all(r["settings"]["lr"] == 0.002 for r in out["coop"]["CoOp"])
+        assert any('"CoOp" is the one with lr=0.002' in n for n in out["notes"])
+    # a group that covers more (shots, seed) cells wins over one with fewer departures
+    wide = [rec(1, s, lr=0.01, run="w") for s in (1, 2, 3)]
+    out = select(loaded([rec(1, 1), rec(1, 2)] + wide))
+    assert [r["seed"] for r in out["coop"]["CoOp"]] == [1, 2, 3]

@@ -16,13 +16,17 @@ else is written outside those two folders.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
+from ..utils.errors import UserError
 from .sweep import SweepPlan, pending, run_key
+
+log = logging.getLogger(__name__)
 
 PATH_FLAGS = ("--results", "--data-root", "--split-file", "--cache-dir", "--clip-dir", "--model")
 DROP_FLAGS = ("--print-commands",)
@@ -54,15 +58,43 @@ def base_argv(argv: Sequence[str]) -> List[str]:
     return out
 
 
-def commands(plan: SweepPlan, argv: Sequence[str]) -> List[str]:
-    """One shell line per pending run of ``plan`` (every run with ``--force``)."""
-    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0].endswith("run_all.py") else \
+def _script() -> Path:
+    return Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0].endswith("run_all.py") else \
         Path(__file__).resolve().parents[2] / "scripts" / "run_all.py"
-    todo = [plan.zeroshot, *plan.runs] if plan.force else pending(plan)
-    base = [sys.executable, str(script), *base_argv(argv)]
+
+
+def commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence[str]] = None) -> List[str]:
+    """One shell line per pending run of ``plan`` (every run with ``--force``), or of the runs named
+    by ``only``."""
+    runs = [plan.zeroshot, *plan.runs]
+    if only is not None:
+        keys = {run_key(c): c for c in runs}
+        unknown = [k for k in only if k not in keys]
+        if unknown:
+            raise UserError(f"--only {unknown[0]} is not a run of this sweep; its runs are: {', '.join(keys)}")
+        runs = [c for c in runs if run_key(c) in only]
+    todo = runs if plan.force else pending(SweepPlan(plan.zeroshot, [c for c in runs if c is not plan.zeroshot],
+                                                     plan.force), with_zeroshot=plan.zeroshot in runs)
+    base = [sys.executable, str(_script()), *base_argv(argv)]
     return [shlex.join([*base, "--only", run_key(cfg)]) for cfg in todo]
 
 
-def print_commands(plan: SweepPlan, argv: Sequence[str]) -> None:
-    for line in commands(plan, argv):
+def collect_command(argv: Sequence[str]) -> str:
+    """The command that draws the figure and the report once the lines are done: the same flags,
+    without ``--force`` (it would make the sweep redo every run, one after another)."""
+    return shlex.join([sys.executable, str(_script()), *[a for a in base_argv(argv) if a != "--force"]])
+
+
+def print_commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence[str]] = None) -> None:
+    """The lines on stdout (nothing else: they are fed to xargs, parallel or an array job); how many,
+    and how to collect them, on stderr."""
+    lines = commands(plan, argv, only)
+    for line in lines:
         print(line)
+    if not lines:
+        log.info("nothing to do: every run is done; collect them: %s", collect_command(argv))
+        return
+    log.info("%d run%s to do%s; when %s done, collect them: %s", len(lines), "" if len(lines) == 1 else "s",
+             " (zero-shot first: it encodes the test split the others read)" if len(lines) > 1
+             and lines[0].endswith("--only zeroshot") else "", "it is" if len(lines) == 1 else "they are",
+             collect_command(argv))

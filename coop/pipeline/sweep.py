@@ -149,13 +149,23 @@ def run_key(cfg: Config) -> str:
     return Path(result_path(cfg)).relative_to(Path(cfg.results)).with_suffix("").as_posix()
 
 
-def pending(plan: SweepPlan, model_sha: Optional[str] = None) -> List[Config]:
-    """The runs of ``plan`` that are not done yet (all of them with ``force``), in the sweep's order."""
-    for cfg in [plan.zeroshot, *plan.runs]:
+def pending(plan: SweepPlan, model_sha: Optional[str] = None, with_zeroshot: bool = True) -> List[Config]:
+    """The runs of ``plan`` that are not done yet (all of them with ``force``: their records are set
+    aside later, under each run's lock), in the sweep's order; only ``plan``'s runs are read."""
+    runs = [plan.zeroshot, *plan.runs] if with_zeroshot else list(plan.runs)
+    for cfg in runs:
         check_run(cfg)
+    if plan.force:
+        return runs
     model_sha = model_sha or weights_fingerprint(plan.zeroshot.model)  # hashed once: a checkpoint is 244 MB
-    return [cfg for cfg in [plan.zeroshot, *plan.runs]
-            if not already_done(cfg, force=plan.force, model_sha256=model_sha, rerun_changed=True)]
+    todo = []
+    for cfg in runs:
+        try:
+            if not already_done(cfg, model_sha256=model_sha, rerun_changed=True):
+                todo.append(cfg)
+        except UserError as e:  # a record it cannot use: redo that run alone, not the whole sweep
+            raise UserError(f"{e} (in run_all: add --only {run_key(cfg)} --force to redo just this run)") from None
+    return todo
 
 
 def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None,
@@ -191,7 +201,7 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
     if remove_stale_temp_files(results):
         log.info("removed temporary files that an interrupted run left in %s", results)
     model_sha = weights_fingerprint(z.model)
-    todo = [c for c in pending(plan, model_sha) if with_zeroshot or c is not z]
+    todo = pending(plan, model_sha, with_zeroshot)
     total = len(plan.runs) + with_zeroshot
     done = total - len(todo)
     log.info("sweep: %d runs, %d already done, %d to do", total, done, len(todo))
@@ -210,7 +220,9 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
         raise_if_interrupted()
         path = result_path(cfg)
         with run_lock(results, path) if each_locked else contextlib.nullcontext():
-            if each_locked and not plan.force and already_done(cfg, model_sha256=model_sha, rerun_changed=True):
+            if plan.force:
+                set_aside(path)  # the record it replaces is kept under another name with its context
+            elif each_locked and already_done(cfg, model_sha256=model_sha, rerun_changed=True):
                 log.info("[%d/%d] %s: done meanwhile by another process", i, len(todo), describe_run(cfg))
                 continue
             log.info("[%d/%d] %s (log: %s)", i, len(todo), describe_run(cfg), path.with_suffix(".log"))

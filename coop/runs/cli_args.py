@@ -12,6 +12,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, description: str | None = None, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        # --res for --results would be taken silently, and run_all --print-commands copies the flags it
+        # is given into its lines: only whole flag names, so that none is misread or passed on unseen
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(description=description, **kwargs)
 
     def error(self, message: str):

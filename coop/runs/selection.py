@@ -49,14 +49,19 @@ def _split_by_settings(method: str, recs: List[Dict[str, Any]], notes: List[str]
     if len(groups) == 1:
         return {method: recs}
     keys = _differing(list(groups))
-    # the largest group keeps the plain name; the others are named by their differing settings
-    order = sorted(groups, key=lambda g: -len(groups[g]))
+    label = lambda g: ", ".join(f"{k}={dict(g)[k]}" for k in keys if k in dict(g))  # noqa: E731
+    # The plain name (what the report compares with) goes to the group that covers the most (shots, seed)
+    # cells, then the one with the fewest departures from the method's recipe, then the most runs; the
+    # last tie is broken by the settings themselves, never by which file was read first.
+    order = sorted(groups, key=lambda g: (-len({(r["shots"], r["seed"]) for r in groups[g]}),
+                                          min(len(r.get("departures") or []) for r in groups[g]),
+                                          -len(groups[g]), label(g)))
     out = {method: groups[order[0]]}
     for g in order[1:]:
-        name = f"{method} [{', '.join(f'{k}={dict(g)[k]}' for k in keys if k in dict(g))}]"
-        out[name] = groups[g]
+        out[f"{method} [{label(g)}]"] = groups[g]
     notes.append(f"{method}: runs with different settings ({', '.join(keys)}) are shown as separate lines, "
-                 f"not averaged")
+                 f"not averaged; \"{method}\" is the one with {label(order[0])} (the most shots and seeds, "
+                 f"then the fewest departures from the recipe)")
     return out
 
 

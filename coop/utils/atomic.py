@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Union
@@ -29,13 +31,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _writer_tag() -> str:
+    """This process as its temp files name it: ``PID@HOST`` (the host's name reduced to [A-Za-z0-9_-]),
+    so that a folder shared by several machines (a SLURM array) never has one machine judge another's
+    writer by a process id that means nothing on it."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname() or "") or "host"
+    return f"{os.getpid()}@{host}"
+
+
 def remove_stale_temp_files(folder: PathLike) -> int:
-    """Remove the temporary files that killed writers left below ``folder`` (``.NAME.PID.XXXX.tmp``
-    whose process no longer runs); a live writer's files are kept. Returns how many were removed."""
+    """Remove the temporary files that killed writers of this machine left below ``folder``
+    (``.NAME.PID@HOST.XXXX.tmp`` whose process no longer runs here); a live writer's files, and another
+    machine's, are kept. Returns how many were removed."""
+    here = _writer_tag().split("@", 1)[1]
     removed = 0
     for p in Path(folder).rglob(f".*{TMP_SUFFIX}") if Path(folder).is_dir() else []:
-        parts = p.name.rsplit(".", 3)  # [".NAME", "PID", "XXXX", "tmp"]
-        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+        parts = p.name.rsplit(".", 3)  # [".NAME", "PID@HOST", "XXXX", "tmp"]
+        pid, _, host = parts[1].partition("@") if len(parts) == 4 else ("", "", "")
+        if pid.isdigit() and host == here and not _alive(int(pid)):
             try:
                 p.unlink()
                 removed += 1
@@ -49,7 +62,7 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it is renamed onto ``target``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_writer_tag()}.", suffix=TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
