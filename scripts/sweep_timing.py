@@ -53,6 +53,9 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as e:
             raise UserError(f"--check {args.check} is not check_env.py's JSON ({e}); make it with "
                             f"python scripts/check_env.py --json {args.check}") from None
+        if not isinstance(check, dict) or not isinstance(check.get("measurements") or {}, dict):
+            raise UserError(f"--check {args.check} is not check_env.py's JSON (no measurements object); make it "
+                            f"with python scripts/check_env.py --json {args.check}")
     rows = stages(results, check)
     if not rows:
         raise UserError(f"no finished run in {results}")
@@ -72,10 +75,9 @@ def main(argv=None) -> int:
               f"from the records (model loading not included); those {len(projected)} stages took "
               f"{m / 60:.1f} min against {pr / 60:.1f} min projected ({m / pr:.2f})")
     elif check is not None:
-        log.warning("nothing projected: %s timed %s, not the records' model and precision", args.check,
-                    ", ".join(sorted({f"{mm.get('model')} {'/'.join(mm.get('units') or {})}" for mm in
-                                      [check.get("measurements") or {}, (check.get("measurements") or {}).get("demo") or {}]
-                                      if mm})))
+        log.warning("nothing projected: %s holds no usable unit costs for the records' model and precision "
+                    "(check_env.py times random:RN50, and random:tiny for the demo, on the machine it runs on)",
+                    args.check)
     mb = lambda v: "—" if v is None else f"{v:,.0f} MB"  # noqa: E731
     print(f"total of the stages {totals['measured_s'] / 60:.1f} min (not the wall time: no model loading, no pauses); shares: "
           + ", ".join(f"{k} {v:.0%}" for k, v in totals["shares"].items())

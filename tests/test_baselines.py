@@ -159,7 +159,10 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     model = next(iter(coop.values()))["model"]["name"]
     rows = stages(sweep, {"measurements": {"model": "random:RN50", "units": {"fp32": {}},
                                            "demo": {"model": model, "units": {"fp32": units}}}})
-    # another model's or another precision's unit costs project nothing
+    # the same architecture with other weights is timed alike; another model's or precision's costs project nothing
+    from coop.report.sweep_timing import architecture, unit_costs
+    assert {architecture(m) for m in ("random:RN50", "RN50", "/w/clip/RN50.pt")} == {"RN50"}
+    assert unit_costs({"measurements": {"model": "random:RN50", "units": {"fp32": units}}}, "RN50", "fp32") == units
     for other in [{"model": "random:RN50", "units": {"fp32": units}}, {"model": model, "units": {"amp": units}}]:
         assert all(r["projected_s"] is None for r in stages(sweep, {"measurements": other}))
     enc = [r for r in rows if r["stage"].endswith("crops encoded")]

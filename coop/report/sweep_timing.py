@@ -24,13 +24,24 @@ def _records(results: Path) -> List[Dict[str, Any]]:
     return sorted([r for r in recs if r is not None], key=lambda r: r.get("started_at") or "")
 
 
+def architecture(model: Optional[str]) -> Optional[str]:
+    """``RN50`` for ``random:RN50``, ``RN50`` and ``.../RN50.pt``: weights do not change the time."""
+    if not model:
+        return None
+    return model[len("random:"):] if model.startswith("random:") else Path(model).stem if model.endswith(".pt") else model
+
+
 def unit_costs(check: Optional[Dict[str, Any]], model: str, precision: str) -> Optional[Dict[str, float]]:
-    """check_env's unit costs for ``model`` at ``precision`` (its RN50-sized model or its demo's), or None
-    when the check timed neither that model nor that precision: then nothing is projected."""
+    """check_env's unit costs for ``model``'s architecture at ``precision`` (its RN50's or its demo's),
+    or None when the check timed neither: then nothing is projected."""
     meas = (check or {}).get("measurements") or {}
     for m in (meas, meas.get("demo") or {}):
-        if m.get("model") == model:
-            return (m.get("units") or {}).get(precision)
+        if isinstance(m, dict) and architecture(m.get("model")) == architecture(model):
+            u = m.get("units")
+            u = u.get(precision) if isinstance(u, dict) else None
+            ok = isinstance(u, dict) and all(isinstance(u.get(k), (int, float)) and u[k] > 0
+                                             for k in ("crops_img_s", "step_s"))
+            return u if ok else None  # a unit cost it did not measure projects nothing
     return None
 
 
