@@ -26,26 +26,26 @@ def _records(results: Path) -> dict:
     return out
 
 
-def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path):
+def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path, capsys):
     seq, par = tmp_path / "seq", tmp_path / "par"
     assert run_all.main(ARGV + ["--results", str(seq)]) == 0
-    script = [sys.executable, str(ROOT / "scripts" / "run_all.py")]
-    listing = subprocess.run(script + ARGV + ["--results", str(par), "--print-commands"], capture_output=True,
-                             text=True, timeout=300, cwd=tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    lines = listing.stdout.strip().splitlines()
+    capsys.readouterr()
+    assert run_all.main(ARGV + ["--results", str(par), "--print-commands"]) == 0  # the lines name scripts/run_all.py
+    listing = capsys.readouterr().out
+    lines = listing.strip().splitlines()
     expected = _records(seq / "demo")
     assert len(lines) == len(expected)  # one command per run, nothing else on stdout
     keys = [shlex.split(line)[-1] for line in lines]
     assert keys[0] == "zeroshot" and sorted(keys) == sorted(k[: -len(".json")] for k in expected)
     # two processes at a time, sharing the results folder and the feature cache (--demo: RESULTS/demo/cache)
-    runs = subprocess.run(["xargs", "-d", "\n", "-P", "2", "-I{}", "sh", "-c", "{}"], input=listing.stdout,
+    assert all(shlex.split(line)[:2] == [sys.executable, str(ROOT / "scripts" / "run_all.py")] for line in lines)
+    runs = subprocess.run(["xargs", "-d", "\n", "-P", "2", "-I{}", "sh", "-c", "{}"], input=listing,
                           capture_output=True, text=True, timeout=600, cwd="/")
     assert runs.returncode == 0, runs.stderr[-3000:]
     wrote = [line for line in runs.stderr.splitlines() if line.startswith("wrote ")]
     assert len(wrote) == len(set(wrote)) == len(expected)  # no run written twice, none lost
-    collect = subprocess.run(script + ARGV + ["--results", str(par)], capture_output=True, text=True, timeout=300)
-    assert collect.returncode == 0 and "0 to do" in collect.stderr, collect.stderr
+    assert run_all.main(ARGV + ["--results", str(par)]) == 0  # collects them
+    assert "0 to do" in capsys.readouterr().err
     got = _records(par / "demo")
     assert sorted(got) == sorted(expected)
     for name, rec in expected.items():
@@ -53,9 +53,9 @@ def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path):
         assert other["run_id"] == rec["run_id"], name  # same settings and inputs
         assert other["accuracy"] == rec["accuracy"], name
         assert json.dumps(other.get("test_predictions")) == json.dumps(rec.get("test_predictions")), name
-    again = subprocess.run(script + ARGV + ["--results", str(par), "--print-commands"], capture_output=True,
-                           text=True, timeout=300)
-    assert again.returncode == 0 and again.stdout == ""  # nothing pending
+    assert run_all.main(ARGV + ["--results", str(par), "--print-commands"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "nothing to do" in err  # nothing pending
 
 
 def test_the_listing_takes_only_whole_flags_names_only_and_says_how_to_collect(tmp_path, capsys):
