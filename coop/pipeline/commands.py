@@ -96,5 +96,5 @@ def print_commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence
         return
     log.info("%d run%s to do%s; when %s done, collect them: %s", len(lines), "" if len(lines) == 1 else "s",
              " (zero-shot first: it encodes the test split the others read)" if len(lines) > 1
-             and lines[0].endswith("--only zeroshot") else "", "it is" if len(lines) == 1 else "they are",
+             and lines[0].endswith("zeroshot") else "", "it is" if len(lines) == 1 else "they are",
              collect_command(argv))
