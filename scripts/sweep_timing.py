@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as e:
             raise UserError(f"--check {args.check} is not check_env.py's JSON ({e}); make it with "
                             f"python scripts/check_env.py --json {args.check}") from None
-        if not isinstance(check, dict) or not isinstance(check.get("measurements") or {}, dict):
+        if not isinstance(check, dict) or not isinstance(check.get("measurements", {}), dict):
             raise UserError(f"--check {args.check} is not check_env.py's JSON (no measurements object); make it "
                             f"with python scripts/check_env.py --json {args.check}")
     rows = stages(results, check)

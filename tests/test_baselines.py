@@ -163,6 +163,8 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     from coop.report.sweep_timing import architecture, unit_costs
     assert {architecture(m) for m in ("random:RN50", "RN50", "/w/clip/RN50.pt")} == {"RN50"}
     assert unit_costs({"measurements": {"model": "random:RN50", "units": {"fp32": units}}}, "RN50", "fp32") == units
+    on_gpu = {"measurements": {"model": "random:RN50", "device": "cuda", "units": {"fp32": units}}}
+    assert unit_costs(on_gpu, "RN50", "fp32", "cuda:1") == units and unit_costs(on_gpu, "RN50", "fp32", "cpu") is None
     for other in [{"model": "random:RN50", "units": {"fp32": units}}, {"model": model, "units": {"amp": units}}]:
         assert all(r["projected_s"] is None for r in stages(sweep, {"measurements": other}))
     enc = [r for r in rows if r["stage"].endswith("crops encoded")]

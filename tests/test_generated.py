@@ -82,10 +82,11 @@ def test_temp_files_of_a_killed_writer_are_removed_and_a_live_ones_kept(tmp_path
     live = tmp_path / f".zeroshot.json.{os.getpid()}@{host}.def456.tmp"
     # another machine's writer on a shared folder: its pid means nothing here, so it is never judged
     other = tmp_path / "coop" / f".shots2_seed1.json.{dead.pid}@another-node.abc123.tmp"
-    for p in (stale, live, other):
+    older = tmp_path / f".zeroshot.json.{dead.pid}.ghi789.tmp"  # named before hosts were: this machine's
+    for p in (stale, live, other, older):
         p.write_text("half")
-    assert remove_stale_temp_files(tmp_path) == 1
-    assert not stale.exists() and live.exists() and other.exists()
+    assert remove_stale_temp_files(tmp_path) == 2
+    assert not stale.exists() and not older.exists() and live.exists() and other.exists()
     with atomic_path(tmp_path / "x.json") as tmp:  # our own temp files carry this machine's name
         assert tmp.name.startswith(f".x.json.{os.getpid()}@{host}.")
 

@@ -45,3 +45,20 @@ def test_a_ctrl_c_in_plain_code_ends_at_once(capsys):
 
     assert cli(main)([]) == EXIT_INTERRUPTED and not went_on
     assert capsys.readouterr().err.count("interrupted") == 1
+
+
+def test_an_inherited_ignore_of_ctrl_c_is_kept():
+    """A background job of a shell script starts with SIGINT ignored; cli() leaves that as it is."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        def main(argv=None):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):
+                pass
+            return 0
+
+        assert cli(main)([]) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -92,7 +92,8 @@ def print_commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence
     for line in lines:
         print(line)
     if not lines:
-        log.info("nothing to do: every run is done; collect them: %s", collect_command(argv))
+        log.info("nothing to do: %s done; collect them: %s", "the runs of --only are" if only else "every run is",
+                 collect_command(argv))
         return
     log.info("%d run%s to do%s; when %s done, collect them: %s", len(lines), "" if len(lines) == 1 else "s",
              " (zero-shot first: it encodes the test split the others read)" if len(lines) > 1

@@ -31,10 +31,14 @@ def architecture(model: Optional[str]) -> Optional[str]:
     return model[len("random:"):] if model.startswith("random:") else Path(model).stem if model.endswith(".pt") else model
 
 
-def unit_costs(check: Optional[Dict[str, Any]], model: str, precision: str) -> Optional[Dict[str, float]]:
-    """check_env's unit costs for ``model``'s architecture at ``precision`` (its RN50's or its demo's),
-    or None when the check timed neither: then nothing is projected."""
+def unit_costs(check: Optional[Dict[str, Any]], model: str, precision: str,
+               device: Optional[str] = None) -> Optional[Dict[str, float]]:
+    """check_env's unit costs for ``model``'s architecture at ``precision`` on ``device``'s kind (its
+    RN50's or its demo's), or None when the check timed none of them: then nothing is projected."""
     meas = (check or {}).get("measurements") or {}
+    timed_on = str(meas.get("device") or "")
+    if device and timed_on and device.split(":")[0] != timed_on.split(":")[0]:  # a GPU's check, a CPU's sweep
+        return None
     for m in (meas, meas.get("demo") or {}):
         if isinstance(m, dict) and architecture(m.get("model")) == architecture(model):
             u = m.get("units")
@@ -64,7 +68,7 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
         start = len(rows)
         cfg = r.get("config") or {}
         units = unit_costs(check, (r.get("model") or {}).get("name") or cfg.get("model"),
-                           r.get("precision") or cfg.get("precision") or "fp32")
+                           r.get("precision") or cfg.get("precision") or "fp32", (r.get("environment") or {}).get("device"))
         rate = units["crops_img_s"] if units else None
         if r["kind"] == "zeroshot":
             first = not any(row["stage"].startswith("zero-shot") for row in rows)
@@ -96,7 +100,7 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
             views = cfg.get("tip_views")
             rows.append(_row(f"{r['method']} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
                              "baselines", "its images' test views"
-                             + (f" + {views} augmented views each" if r["method"] == "Tip-Adapter" and views else "")
+                             + (f" + {views} augmented views each" if "Tip" in r["method"] and views else "")  # -F: cached by Tip-Adapter
                              + ", then the fit", r["wall_time_s"], None))
         for row in rows[start:]:
             row["peak_rss_mb"] = (r.get("environment") or {}).get("peak_rss_mb")  # the process's so far

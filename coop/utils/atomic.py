@@ -42,13 +42,14 @@ def _writer_tag() -> str:
 def remove_stale_temp_files(folder: PathLike) -> int:
     """Remove the temporary files that killed writers of this machine left below ``folder``
     (``.NAME.PID@HOST.XXXX.tmp`` whose process no longer runs here); a live writer's files, and another
-    machine's, are kept. Returns how many were removed."""
+    machine's, are kept (a name without ``@HOST``, from before hosts were named, counts as this machine's).
+    Returns how many were removed."""
     here = _writer_tag().split("@", 1)[1]
     removed = 0
     for p in Path(folder).rglob(f".*{TMP_SUFFIX}") if Path(folder).is_dir() else []:
         parts = p.name.rsplit(".", 3)  # [".NAME", "PID@HOST", "XXXX", "tmp"]
         pid, _, host = parts[1].partition("@") if len(parts) == 4 else ("", "", "")
-        if pid.isdigit() and host == here and not _alive(int(pid)):
+        if pid.isdigit() and (host or here) == here and not _alive(int(pid)):  # no host: an older version's
             try:
                 p.unlink()
                 removed += 1

@@ -72,7 +72,10 @@ def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Opti
     def wrapped(argv: Optional[Sequence[str]] = None) -> int:
         global _interrupted
         _interrupted, previous = False, None
-        if threading.current_thread() is threading.main_thread():
+        # only over Python's own handler: an inherited "ignore" (a background job of a script) or a
+        # caller's handler stays as it is
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             previous = signal.signal(signal.SIGINT, _on_sigint)
         try:
             code = int(main(argv) or 0)
@@ -96,6 +99,7 @@ def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Opti
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            _interrupted = False  # a later in-process call starts clean
             if main.__module__ == "__main__":  # the process ends next: its last garbage collection would walk
                 gc.freeze()  # torch's and torchvision's ~10^6 module objects for about 1 s; the OS frees it all anyway
 
