@@ -9,6 +9,15 @@ import pytest
 from coop.utils.errors import EXIT_INTERRUPTED, cli
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_as_python_starts():
+    """Python's own handler, as in a foreground process (pytest run as a background job inherits an
+    ignored SIGINT, which cli() rightly keeps)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one
 def test_a_ctrl_c_swallowed_inside_a_finaliser_still_ends_the_script(capsys):
     """A KeyboardInterrupt raised while a __del__ runs (a DataLoader's workers shutting down between two

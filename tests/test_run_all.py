@@ -132,8 +132,10 @@ def test_ctrl_c_keeps_finished_results_and_says_so(tmp_path):
             "--device", "cpu"]
     results = tmp_path / "demo"
     err = open(tmp_path / "stderr.log", "w+b")
+    # SIGINT as in a foreground terminal, even when the suite itself runs as a background job (which ignores it)
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_all.py"), *argv], cwd=tmp_path, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=err)
+                            stdout=subprocess.DEVNULL, stderr=err,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 180
         while not list((results / "coop").glob("*.json")):
