@@ -62,8 +62,9 @@ def folder_lock(results: str | os.PathLike, exclusive: bool):
     """The results folder's lock: exclusive for a sweep, shared for a single run (see the module's text)."""
     results = Path(results)
     if exclusive:
-        why = (f"another process is writing to {results}{{holder}}: two sweeps on one results folder would replace "
-               f"each other's runs. Wait for it to finish, or pass another --results")
+        why = (f"another process is writing to {results}{{holder}} (a sweep, or single runs such as run_all --only "
+               f"lines): a sweep needs the folder to itself, or the two would replace each other's runs. Wait for "
+               f"it to finish, or pass another --results")
     else:
         why = (f"a sweep is running on {results}{{holder}}: wait for it to finish, or pass another --results")
     return _flock(results / FOLDER_LOCK, exclusive, why)
