@@ -71,3 +71,13 @@ def test_an_inherited_ignore_of_ctrl_c_is_kept():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_reader_that_stops_early_ends_the_script_quietly(capsys):
+    """run_all --print-commands | head -n 1: the closed pipe is no error line, and the exit code is a
+    SIGPIPE's, as any Unix tool's there."""
+    def main(argv=None):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert cli(main)([]) == 141
+    assert capsys.readouterr().err == ""

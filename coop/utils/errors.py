@@ -6,9 +6,11 @@ the message without a traceback and exits non-zero. Anything else is a bug and k
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,6 +19,7 @@ from typing import Callable, Optional, Sequence
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool killed by it
 
 
 class UserError(Exception):
@@ -84,6 +87,10 @@ def cli(main: Callable[[Optional[Sequence[str]]], int | None]) -> Callable[[Opti
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USER_ERROR
+        except BrokenPipeError:  # the reader of stdout stopped early (| head -n 1): stop quietly, as Unix tools do
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return EXIT_BROKEN_PIPE
         except OSError as e:  # a folder that cannot be written, a full disk: the machine's state, not a bug
             print(f"error: {os_error_line(e)}", file=sys.stderr)
             return EXIT_USER_ERROR
