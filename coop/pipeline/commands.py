@@ -23,8 +23,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..utils.errors import UserError
-from .sweep import SweepPlan, pending, run_key
+from .sweep import SweepPlan, narrowed, pending, run_key
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +65,8 @@ def _script() -> Path:
 def commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence[str]] = None) -> List[str]:
     """One shell line per pending run of ``plan`` (every run with ``--force``), or of the runs named
     by ``only``."""
-    runs = [plan.zeroshot, *plan.runs]
-    if only is not None:
-        keys = {run_key(c): c for c in runs}
-        unknown = [k for k in only if k not in keys]
-        if unknown:
-            raise UserError(f"--only {unknown[0]} is not a run of this sweep; its runs are: {', '.join(keys)}")
-        runs = [c for c in runs if run_key(c) in only]
-    todo = runs if plan.force else pending(SweepPlan(plan.zeroshot, [c for c in runs if c is not plan.zeroshot],
-                                                     plan.force), with_zeroshot=plan.zeroshot in runs)
+    plan, with_zeroshot = narrowed(plan, only) if only is not None else (plan, True)
+    todo = pending(plan, with_zeroshot=with_zeroshot)  # with --force: every run, each checked as the sweep would
     base = [sys.executable, str(_script()), *base_argv(argv)]
     return [shlex.join([*base, "--only", run_key(cfg)]) for cfg in todo]
 

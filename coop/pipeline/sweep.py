@@ -168,6 +168,17 @@ def pending(plan: SweepPlan, model_sha: Optional[str] = None, with_zeroshot: boo
     return todo
 
 
+def narrowed(plan: SweepPlan, only: Sequence[str]) -> tuple[SweepPlan, bool]:
+    """``plan`` cut to the runs named in ``only`` (run keys, :func:`run_key`), and whether zero-shot is
+    one of them; an unknown name is a user error that lists the sweep's runs."""
+    keys = {run_key(c): c for c in [plan.zeroshot, *plan.runs]}
+    unknown = [k for k in only if k not in keys]
+    if unknown:
+        raise UserError(f"--only {unknown[0]} is not a run of this sweep; its runs are: {', '.join(keys)}")
+    named = [keys[k] for k in only]
+    return SweepPlan(plan.zeroshot, [c for c in named if c is not plan.zeroshot], plan.force), plan.zeroshot in named
+
+
 def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = None,
               only: Optional[Sequence[str]] = None) -> int:
     """Run what is not done yet; returns the number of runs computed. ``after(results, changed)``
@@ -180,13 +191,9 @@ def run_sweep(plan: SweepPlan, after: Optional[Callable[[Path, bool], None]] = N
     """
     results = Path(plan.zeroshot.results)
     if only is not None:
-        keys = {run_key(c): c for c in [plan.zeroshot, *plan.runs]}
-        unknown = [k for k in only if k not in keys]
-        if unknown:
-            raise UserError(f"--only {unknown[0]} is not a run of this sweep; its runs are: {', '.join(keys)}")
-        plan = SweepPlan(plan.zeroshot, [keys[k] for k in only if keys[k] is not plan.zeroshot], plan.force)
+        plan, with_zeroshot = narrowed(plan, only)
         with folder_lock(results, exclusive=False):
-            return _run(plan, results, with_zeroshot=plan.zeroshot in [keys[k] for k in only], each_locked=True)
+            return _run(plan, results, with_zeroshot=with_zeroshot, each_locked=True)
     with folder_lock(results, exclusive=True):
         n = _run(plan, results, with_zeroshot=True, each_locked=False)
         if after is not None:

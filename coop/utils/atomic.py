@@ -7,6 +7,7 @@ atomic on POSIX and Windows when both paths are on one file system).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -31,12 +32,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
+def _host() -> str:
+    """This machine's name as temp files carry it, reduced to [A-Za-z0-9_-]."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname() or "") or "host"
+
+
 def _writer_tag() -> str:
-    """This process as its temp files name it: ``PID@HOST`` (the host's name reduced to [A-Za-z0-9_-]),
-    so that a folder shared by several machines (a SLURM array) never has one machine judge another's
-    writer by a process id that means nothing on it."""
-    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname() or "") or "host"
-    return f"{os.getpid()}@{host}"
+    """This process as its temp files name it: ``PID@HOST``, so that a folder shared by several machines
+    (a SLURM array) never has one machine judge another's writer by a process id that means nothing on it."""
+    return f"{os.getpid()}@{_host()}"
 
 
 def remove_stale_temp_files(folder: PathLike) -> int:
@@ -44,7 +49,7 @@ def remove_stale_temp_files(folder: PathLike) -> int:
     (``.NAME.PID@HOST.XXXX.tmp`` whose process no longer runs here); a live writer's files, and another
     machine's, are kept (a name without ``@HOST``, from before hosts were named, counts as this machine's).
     Returns how many were removed."""
-    here = _writer_tag().split("@", 1)[1]
+    here = _host()
     removed = 0
     for p in Path(folder).rglob(f".*{TMP_SUFFIX}") if Path(folder).is_dir() else []:
         parts = p.name.rsplit(".", 3)  # [".NAME", "PID@HOST", "XXXX", "tmp"]

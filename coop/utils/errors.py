@@ -64,7 +64,7 @@ def _on_sigint(signum, frame) -> None:
 def raise_if_interrupted() -> None:
     """Raise the Ctrl-C that Python swallowed: one that arrives while a ``__del__`` or a garbage
     collection runs (a DataLoader's workers shutting down between two runs, say) is printed as
-    "Exception ignored" and lost. Long loops call this between their units of work."""
+    "Exception ignored" and lost. The sweep calls this before each run."""
     if _interrupted:
         raise KeyboardInterrupt
 
