@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coop.runs.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import DATA, REPORT, RESULTS, SPLIT  # noqa: E402
-from train_coop import add_train_args, train_config  # noqa: E402
+from coop.model.block_mods import BLOCK_MODS  # noqa: E402
+from coop.methods.train_flags import add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
 
@@ -42,9 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--only", action="append", metavar="RUN", default=None,
                    help="make only this run (e.g. coop/shots1_seed1, zeroshot, baselines/linear_probe/shots1_seed1; "
                         "repeatable), beside other such processes on the same folders; draws nothing")
-    p.add_argument("--baselines", default="all", choices=["none", "lp", "tip", "all"],
-                   help="after CoOp, on the same few-shot images and test features: lp = linear-probe CLIP, "
-                        "tip = Tip-Adapter and Tip-Adapter-F, all = both (default: %(default)s; seconds from a warm cache)")
+    p.add_argument("--baselines", default="all", metavar="NAMES",
+                   help="after CoOp, on the same few-shot images and test features (seconds to minutes from a warm "
+                        f"cache): all (default), none, or names separated by spaces: {baseline_help()}")
     p.add_argument("--protocol", default="fewshot", choices=["fewshot", "base2new"],
                    help="fewshot (default): the assignment's sweep over all classes; base2new: CoOp's repository's "
                         "second protocol -- zero-shot CLIP, CoOp and CoCoOp trained on the base half of the classes, "
@@ -56,7 +56,25 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "val part as Tip-Adapter's code does")
     add_common_args(p)
     add_train_args(p)
+    # the bonus (a transformer-block modification trained with CoOp's context) runs by default, on CoOp's crops
+    p.set_defaults(block_mod=DEFAULT_BLOCK_MOD)
+    for action in p._actions:
+        if action.dest == "block_mod":
+            action.help = (f"the bonus: CoOp with this text-block modification too ({', '.join(BLOCK_MODS)}), "
+                           f"on the same crops, as its own figure line; none to leave it out (default: %(default)s)")
     return p.parse_args(argv)
+
+
+DEFAULT_BLOCK_MOD = "adapter"
+
+
+def baseline_help() -> str:
+    from coop.methods.table import methods
+
+    table = methods()
+    groups = sorted({m.group for m in table.values() if m.group})
+    return "; ".join([", ".join(f"{k} = {m.name}" for k, m in table.items())] +
+                     [f"{g} = {' and '.join(m.name for m in table.values() if m.group == g)}" for g in groups])
 
 
 DRAWN = ".drawn.json"  # in the results folder: {output file: fingerprint of the records it shows}
@@ -122,9 +140,8 @@ def base2new(args: argparse.Namespace, seeds, argv) -> int:
     from coop.methods.base2new import sweep_configs
     from coop.pipeline.sweep import SweepPlan
 
-    if args.baselines != "all" or args.block_mod:
-        raise UserError("--protocol base2new runs zero-shot CLIP, CoOp and CoCoOp only; leave out --baselines and "
-                        "--block-mod")
+    if args.baselines != "all":
+        raise UserError("--protocol base2new runs zero-shot CLIP, CoOp and CoCoOp only; leave out --baselines")
     zs, runs = sweep_configs(args, seeds, args.demo)
 
     def after(results: Path, changed: bool) -> None:
@@ -146,6 +163,31 @@ def execute(plan, after, args: argparse.Namespace, argv) -> int:
     else:
         run_sweep(plan, after=after, only=args.only)
     return 0
+
+
+def demo_caps() -> str:
+    from coop.methods.table import methods
+
+    return "; ".join(f"{m.name}: {', '.join(f'{k} {v}' for k, v in m.demo.items())} (theirs: "
+                     f"{', '.join(str(m.options[k]) for k in m.demo)})" for m in methods().values() if m.demo)
+
+
+def baseline_configs(args: argparse.Namespace, shots, seeds) -> list:
+    """The baselines' runs (coop.methods.table), on the same few-shot images as CoOp's runs of each (shots, seed)."""
+    from coop.methods.baselines import BaselineConfig
+    from coop.methods.table import method, selected
+
+    common = {k: getattr(args, k) for k in ("model", "data_root", "split_file", "sampling", "precision", "device",
+                                            "workers", "encode_batch_size", "results", "clip_dir", "cache_dir")}
+    out = []
+    for key in selected(args.baselines):
+        entry = method(key)
+        options = dict(entry.demo) if args.demo else {}
+        if "search" in entry.options:
+            options["search"] = args.tip_search
+        out += [BaselineConfig(method=key, shots=k, seed=s, demo=args.demo, options=options, **common)
+                for k in shots for s in seeds]
+    return out
 
 
 @cli
@@ -173,14 +215,12 @@ def main(argv=None) -> int:
         args.workers = 0 if args.workers is None else args.workers
         log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
                     args.model)
-        from coop.pipeline.sweep import DEMO_EPOCHS, DEMO_LP_MAX_ITER, DEMO_TIP_VIEWS
+        from coop.pipeline.sweep import DEMO_EPOCHS
 
         if args.protocol == "fewshot":
             args.epochs = args.epochs or DEMO_EPOCHS
-            args.demo_baselines = {"lp_max_iter": DEMO_LP_MAX_ITER, "tip_views": DEMO_TIP_VIEWS}
-            log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100), the linear probe's L-BFGS capped at %d "
-                        "iterations (lpclip: 1000), %d Tip-Adapter views per image (10), to check every stage in seconds",
-                        args.epochs, DEMO_LP_MAX_ITER, DEMO_TIP_VIEWS)
+            log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100), and each baseline capped as its "
+                        "table entry says (%s), to check every stage in seconds", args.epochs, demo_caps())
         if args.protocol == "base2new":  # tiny: the synthetic classes have 6 training images each
             args.b2n_shots = args.b2n_shots or 4
             args.epochs = args.epochs or 3
@@ -191,7 +231,11 @@ def main(argv=None) -> int:
                         cache_dir=args.cache_dir, clip_dir=args.clip_dir, demo=args.demo, precision=args.precision,
                         workers=args.workers,
                         encode_batch_size=args.encode_batch_size)
+    bonus = None if args.block_mod in (None, "none") else args.block_mod
     if args.protocol == "base2new":
+        if args.block_mod != DEFAULT_BLOCK_MOD:
+            raise UserError("--protocol base2new runs CoOp and CoCoOp as CoOp's repository does; leave out --block-mod")
+        args.block_mod = None
         return base2new(args, seeds, argv)
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
     from dataclasses import replace
@@ -200,17 +244,9 @@ def main(argv=None) -> int:
 
     # the other named prompt set, for the report's table of prompt wording (seconds: features are cached)
     runs += [replace(zs, templates=t, prompt_variant=True) for t in TEMPLATE_SETS if t != args.templates]
-    if args.block_mod:
-        runs += [train_config(args, k, s, demo=args.demo) for k in shots for s in seeds]
-    from coop.methods.baselines import BASELINE_SETS, BaselineConfig
-
-    runs += [BaselineConfig(method=m, shots=k, seed=s, model=args.model, data_root=args.data_root,
-                            split_file=args.split_file, sampling=args.sampling, tip_search=args.tip_search,
-                            precision=args.precision, device=args.device, workers=args.workers,
-                            encode_batch_size=args.encode_batch_size, results=args.results, clip_dir=args.clip_dir,
-                            cache_dir=args.cache_dir, demo=args.demo,
-                            **getattr(args, "demo_baselines", {}))
-             for m in BASELINE_SETS[args.baselines] for k in shots for s in seeds]
+    if bonus:
+        runs += [train_config(args, k, s, demo=args.demo, block_mod=bonus) for k in shots for s in seeds]
+    runs += baseline_configs(args, shots, seeds)
     return execute(SweepPlan(zs, runs, args.force), lambda r, changed: finish(r, changed, args.report), args, argv)
 
 

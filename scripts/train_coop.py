@@ -15,53 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coop.model.block_mods import BLOCK_MODS  # noqa: E402
-from coop.runs.cli_args import ArgumentParser, add_common_args, add_encoder_args  # noqa: E402
+from coop.methods.train_flags import add_train_args, train_config  # noqa: E402
+from coop.runs.cli_args import ArgumentParser, add_common_args  # noqa: E402
 from coop.utils.errors import cli, setup_logging  # noqa: E402
-from coop.model.prompt_learner import CLASS_TOKEN_POSITIONS  # noqa: E402
-from coop.data.split import SAMPLINGS  # noqa: E402
-from coop.methods.train import TrainConfig  # noqa: E402
 
 log = logging.getLogger("train_coop")
-D = TrainConfig()
-
-
-
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    """CoOp's settings, shared with scripts/sweep.py."""
-    p.add_argument("--n-ctx", type=int, default=D.n_ctx, help="context vectors M (default: %(default)s)")
-    p.add_argument("--class-token-position", default=D.class_token_position,
-                   help=f"one of {', '.join(CLASS_TOKEN_POSITIONS)} (default: %(default)s)")
-    p.add_argument("--ctx-init", default=None, help='initialise the context from words, e.g. "a photo of a" with --n-ctx 4')
-    p.add_argument("--csc", action="store_true", help="class-specific context")
-    p.add_argument("--block-mod", default=None, help=f"text-block modification: {', '.join(BLOCK_MODS)}")
-    p.add_argument("--epochs", type=int, default=None, help="default: CoOp's, 50 at 1 shot, 100 at 2-4, 200 at 8-16")
-    p.add_argument("--lr", type=float, default=D.lr, help="(default: %(default)s)")
-    p.add_argument("--momentum", type=float, default=D.momentum, help="(default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=D.weight_decay, help="(default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=D.batch_size, help="(default: %(default)s)")
-    p.add_argument("--warmup-epochs", type=int, default=D.warmup_epochs, help="(default: %(default)s)")
-    p.add_argument("--warmup-lr", type=float, default=D.warmup_lr, help="(default: %(default)s)")
-    p.add_argument("--views", type=int, default=None, metavar="N",
-                   help="APPROXIMATE mode: N cached crops per training image, cycled over the epochs (cheaper: "
-                        "N instead of EPOCHS crops per image to encode). Default: a fresh crop of every image "
-                        "in every epoch, as CoOp")
-    p.add_argument("--crop-seed", type=int, default=None, help="seed of the training crops (default: the run's --seed)")
-    p.add_argument("--independent-crops", action="store_true",
-                   help="do not share crops with the runs of other shot counts of the same seed (costs more encoding)")
-    p.add_argument("--sampling", default=D.sampling, choices=SAMPLINGS,
-                   help="few-shot sets: nested across shots (default), or coop: CoOp/Dassl's random.sample per shot count")
-    add_encoder_args(p)
-    p.add_argument("--no-fast", dest="fast", action="store_false",
-                   help="use the plain full-length text encoder (same results, much slower)")
-
-
-def train_config(args: argparse.Namespace, shots: int, seed: int, **over) -> TrainConfig:
-    keys = ("model", "data_root", "split_file", "n_ctx", "class_token_position", "ctx_init", "csc", "block_mod",
-            "epochs", "lr", "momentum", "weight_decay", "batch_size", "warmup_epochs", "warmup_lr", "views",
-            "crop_seed", "independent_crops", "sampling", "precision", "workers", "encode_batch_size",
-            "fast", "device", "results", "cache_dir", "clip_dir")
-    return TrainConfig(shots=shots, seed=seed, **{**{k: getattr(args, k) for k in keys}, **over})
 
 
 def parse_args(argv=None) -> argparse.Namespace:

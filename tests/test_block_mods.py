@@ -12,7 +12,8 @@ from coop import BLOCK_MODS
 from coop.model.clip_loader import RANDOM_ARCHS
 from coop.runs.experiment import Experiment
 from coop.model.prompt_learner import CoOp
-from coop.methods.train import TrainConfig, fit, training_set
+from coop.methods.train import fit, training_set
+from coop.methods.train_config import TrainConfig
 from conftest import load_script
 
 NAMES = ["accordion", "car_side", "water_lilly", "yin_yang", "electric guitar"]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from coop.methods.departures import DEPARTURES, active
-from coop.methods.train import TrainConfig
+from coop.methods.train_config import TrainConfig
 from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -75,7 +75,8 @@ def _train_set(n_cls: int, dim: int, epochs: int):
     ("end", False, "lora", True), ("middle", False, "lora", True)])
 def test_coop_training_creates_every_tensor_on_the_models_device(tiny_clip, position, csc, block_mod, fast):
     """Construction, training steps, evaluation: every prompt position, csc, block mods, fast and plain."""
-    from coop.methods.train import TrainConfig, fit
+    from coop.methods.train import fit
+    from coop.methods.train_config import TrainConfig
     from coop.model.prompt_learner import CoOp
 
     names = ["cat", "dog", "red car"]
@@ -94,7 +95,8 @@ def test_coop_training_creates_every_tensor_on_the_models_device(tiny_clip, posi
 def test_zeroshot_and_coop_runs_end_to_end(synthetic_root, synthetic_split, tmp_path):
     """Zero-shot and one CoOp run through the library, encoding included (DataLoader in-process)."""
     from coop.features.encoder import EncodeOptions
-    from coop.methods.train import TrainConfig, run_coop
+    from coop.methods.train import run_coop
+    from coop.methods.train_config import TrainConfig
     from coop.methods.zeroshot import ZeroShotConfig, run_zeroshot
     from coop.runs.experiment import Experiment
 
@@ -113,7 +115,7 @@ def test_zeroshot_and_coop_runs_end_to_end(synthetic_root, synthetic_split, tmp_
 
 def test_the_benchmarks_measurements_use_the_models_device(tiny_clip):
     """bench.py's steps: inputs, the CoOp module, autocast and the timer follow the model's device."""
-    from coop.report import benchmark as B
+    from coop.measure import benchmark as B
 
     names = ["cat", "dog", "red car"]
     with StrayTensorsToMeta() as mode:

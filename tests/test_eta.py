@@ -17,8 +17,9 @@ def test_each_crop_is_counted_once_and_steps_and_baselines_weigh_little(syntheti
     todo = [ZeroShotConfig(), TrainConfig(shots=1, seed=1, epochs=4), TrainConfig(shots=2, seed=1, epochs=6),
             TrainConfig(shots=2, seed=2, epochs=6, views=3), BaselineConfig(method="lp", shots=2, seed=1),
             BaselineConfig(method="tip", shots=2, seed=1), BaselineConfig(method="tip_f", shots=2, seed=1)]
-    u = work_units(todo, train, n_test=40)
-    assert u[0] == 40 + 1  # the test split, encoded by the first run
+    u = work_units(todo, synthetic_split)
+    n_test = len(synthetic_split.test)
+    assert u[0] == n_test + 1  # the test split, encoded by the first run
     assert u[1] == n_cls * 1 * 4 + STEP_UNITS * 4  # 4 crops of each 1-shot image, one step per epoch
     # the 2-shot run of seed 1 encodes only what the 1-shot run did not: 2 more crops of its first images
     assert u[2] == n_cls * (6 - 4) + n_cls * 6 + STEP_UNITS * 6

@@ -15,7 +15,8 @@ import torch
 import coop.features.cache as features
 from coop.runs.experiment import Experiment
 from coop.data.split import fewshot
-from coop.methods.train import TrainConfig, crop_plan, run_coop, training_set
+from coop.methods.train import run_coop, training_set
+from coop.methods.train_config import TrainConfig, crop_plan
 from conftest import load_script
 
 train_coop = load_script("train_coop")

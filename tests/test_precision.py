@@ -16,7 +16,8 @@ from coop.model.clip_loader import random_clip
 from coop.runs.experiment import TrainSet
 from coop.model.precision import apply_to_model, autocast, check_precision, cpu_supports_bf16
 from coop.model.prompt_learner import CoOp
-from coop.methods.train import TrainConfig, fit
+from coop.methods.train import fit
+from coop.methods.train_config import TrainConfig
 from conftest import load_script
 
 NAMES = ["ant", "car_side", "yin_yang", "dalmatian", "water_lilly", "x"]

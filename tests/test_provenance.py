@@ -145,8 +145,9 @@ def test_every_module_that_computes_numbers_is_in_the_code_hash():
     """A new module on the computing path must be listed, or changing it would not make results stale."""
     from imports import imports_of, module_names
 
-    from coop.runs.provenance import COMPUTING_MODULES
+    from coop.runs.provenance import computing_modules
 
+    COMPUTING_MODULES = computing_modules()
     modules = module_names()
     seen, todo = set(), ["methods.train", "methods.zeroshot", "pipeline.sweep"]
     while todo:  # the coop modules imported (transitively) by the modules that run experiments
@@ -159,7 +160,8 @@ def test_every_module_that_computes_numbers_is_in_the_code_hash():
                     "utils.atomic", "methods.context", "runs.preflight", "utils.paths", "runs.cli_args",
                     "report.plot", "report.document", "report.tables", "report.analysis", "data.synthetic",
                     "model.device", "runs.validation", "runs.selection", "utils.progress",
-                    "runs.locks", "runs.overwrite", "pipeline.eta", "utils.memory"}  # which device, peak memory: recorded in each result's environment, not a number
+                    "runs.locks", "runs.overwrite", "pipeline.eta", "utils.memory",
+                    "runs.protocol", "methods.method", "methods.table", "utils.flocks"}  # which device, peak memory: recorded in each result's environment, not a number
     assert {"model.text_encoder", "features.views", "methods.train"} <= seen  # the walk follows the new layout
     assert seen - presentation <= set(COMPUTING_MODULES), sorted(seen - presentation - set(COMPUTING_MODULES))
     assert all(name in modules for name in COMPUTING_MODULES)  # no name left from an old layout

@@ -392,7 +392,7 @@ def test_generated_tables_are_up_to_date(rn50):
 
 def test_training_recipe_in_the_report_is_the_codes():
     """Section 4.2 quotes coop.methods.train.TrainConfig's defaults and coop_epochs; they must not drift."""
-    from coop.methods.train import TrainConfig, coop_epochs
+    from coop.methods.train_config import TrainConfig, coop_epochs
 
     text = REPORT.read_text(encoding="utf-8")
     d = TrainConfig()

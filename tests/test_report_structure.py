@@ -205,7 +205,8 @@ def test_departure_2_does_not_say_coop_computes_logits_in_fp32():
 
 def test_the_training_budget_in_steps_is_the_codes():
     """Section 5.2's 150 / 600 / 1,200 steps = epochs x batches per epoch of coop.methods.train.batches."""
-    from coop.methods.train import TrainConfig, batches, coop_epochs
+    from coop.methods.train import batches
+    from coop.methods.train_config import TrainConfig, coop_epochs
 
     recipe = REPORT.read_text(encoding="utf-8").split("### 5.2")[1].split("### 5.3")[0]
     for k in (1, 2, 4):

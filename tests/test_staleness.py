@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 import coop.runs.provenance as provenance
-from coop.runs.provenance import INPUT_NAMES, images_sha256, run_images
+from coop.runs.provenance import INPUT_NAMES, images_sha256
 from coop.runs.results import read_result
 from conftest import load_script
 
@@ -413,7 +413,7 @@ def test_a_coop_run_hashes_exactly_the_images_it_reads(synthetic_root, synthetic
     read = _read(opened, root)
     assert {it[0] for it in synthetic_split.test} < read  # test and few-shot training images
     assert set(rec["skipped_images"]) == ({bad} if broken else set())
-    _same_both_ways(read, run_images(synthetic_split, cfg), rec, root)
+    _same_both_ways(read, cfg.images(synthetic_split), rec, root)
 
 
 def test_a_zeroshot_run_hashes_exactly_the_images_it_reads(synthetic_root, synthetic_split, tmp_path, opened):
@@ -421,7 +421,7 @@ def test_a_zeroshot_run_hashes_exactly_the_images_it_reads(synthetic_root, synth
 
     assert zeroshot.main(_fresh(tmp_path, synthetic_root, synthetic_split)) == 0
     rec = read_result(tmp_path / "results" / "zeroshot.json")
-    _same_both_ways(_read(opened, synthetic_root), run_images(synthetic_split, ZeroShotConfig()), rec, synthetic_root)
+    _same_both_ways(_read(opened, synthetic_root), ZeroShotConfig().images(synthetic_split), rec, synthetic_root)
 
 
 @pytest.mark.parametrize("method,search", [("lp", "fewshot"), ("tip", "val"), ("tip_f", "fewshot")])
@@ -444,4 +444,4 @@ def test_a_baseline_run_hashes_exactly_the_images_it_reads(synthetic_root, synth
     read = _read(opened, synthetic_root)
     val = {it[0] for it in cfg.val_items(synthetic_split)}
     assert val and val <= read and (search == "val") == (val == {it[0] for it in synthetic_split.val})
-    _same_both_ways(read, run_images(synthetic_split, cfg), rec, synthetic_root)
+    _same_both_ways(read, cfg.images(synthetic_split), rec, synthetic_root)

@@ -17,7 +17,8 @@ from coop.model.prompt_learner import CoOp
 from coop.runs.results import REQUIRED_KEYS, read_result
 from coop.utils.seed import set_seed
 from coop.data.split import fewshot
-from coop.methods.train import TrainConfig, batches, fit, load_context, lr_at_epoch, run_coop, training_set
+from coop.methods.train import batches, fit, load_context, lr_at_epoch, run_coop, training_set
+from coop.methods.train_config import TrainConfig
 from conftest import load_script
 
 EPOCHS = 5

@@ -61,7 +61,8 @@ import torch.nn.functional as F
 from coop.methods import tip_adapter as tip
 from coop.methods.context import load_context
 from coop.data.split import fewshot
-from coop.methods.train import TrainConfig, fit, run_coop, training_set
+from coop.methods.train import fit, run_coop, training_set
+from coop.methods.train_config import TrainConfig
 from coop.model.prompt_learner import CoOp
 from coop.runs.experiment import Experiment
 from coop.runs.results import coop_result_path, read_result

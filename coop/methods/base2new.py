@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import ClassVar, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +25,8 @@ from ..data.base2new import Half, halves, harmonic_mean
 from ..data.split import fewshot
 from ..model.prompt_learner import CoOp
 from ..runs.experiment import Experiment, TestSet, accuracy, predictions_record
-from ..runs.provenance import run_id, run_images
-from ..runs.results import environment, now
+from ..runs.protocol import Clock, RunConfig
+from ..runs.protocol import record as protocol_record
 from ..utils.atomic import torch_save
 from ..utils.errors import UserError
 from ..utils.seed import set_seed
@@ -47,6 +46,8 @@ class Base2NewConfig(TrainConfig):
 
     method: str = "cocoop"
     protocol: str = "base2new"
+
+    KIND: ClassVar[str] = "base2new"
     shots: int = cocoop_train.BASE2NEW_SHOTS
     n_ctx: int = 4
     ctx_init: Optional[str] = "a photo of a"
@@ -67,7 +68,23 @@ class Base2NewConfig(TrainConfig):
                             "context, class token at the end; drop --csc, --block-mod and --class-token-position")
 
     def settings(self) -> Dict:
-        return {k: v for k, v in self.identity().items() if k not in ("shots", "seed")}
+        return RunConfig.settings(self)  # the protocol's own epochs, not CoOp's per-shots default
+
+    def result_path(self) -> Path:
+        return base2new_result_path(self.results, self.method, self.shots, self.seed)
+
+    def describe(self) -> str:
+        return f"base-to-new, {METHODS[self.method]}" + (f", seed {self.seed}" if self.method != "zeroshot" else "")
+
+    def run(self, exp: Experiment) -> Dict:
+        return run_base2new(self, exp)
+
+    def check_split(self, split) -> None:
+        if self.method != "zeroshot":
+            super().check_split(split)
+
+    def work(self, budget) -> float:
+        return 1.0 if self.method == "zeroshot" else super().work(budget)
 
 
 def base2new_result_path(results: str | os.PathLike, method: str, shots: int, seed: int) -> Path:
@@ -138,7 +155,7 @@ def _half_record(logits: torch.Tensor, test: TestSet, half: Half) -> Dict:
 def run_base2new(cfg: Base2NewConfig, exp: Experiment) -> Dict:
     """One base-to-new run; returns its record (not yet written); a trained run saves its ``.pt`` first."""
     cfg.check()
-    t0, started = time.time(), now()
+    clock = Clock()
     base, new = halves(exp.split)
     set_seed(cfg.seed)
     test = exp.test_set()
@@ -155,22 +172,15 @@ def run_base2new(cfg: Base2NewConfig, exp: Experiment) -> Dict:
     log.info("%s base-to-new, seed %s: base %.2f%%, new %.2f%%, H %.2f%%%s", METHODS[cfg.method], cfg.seed,
              out["base"]["accuracy"], out["new"]["accuracy"], h,
              "  (RANDOM WEIGHTS: not an accuracy of CLIP, CoOp or CoCoOp)" if exp.info.random_weights else "")
-    inputs = exp.inputs(run_images(exp.split, cfg))
-    rid = run_id(cfg.identity(), inputs)
-    path = base2new_result_path(cfg.results, cfg.method, cfg.shots, cfg.seed)
-    record = {
-        "kind": "base2new", "method": METHODS[cfg.method], "shots": cfg.shots if model is not None else 0,
-        "seed": cfg.seed if model is not None else 0, "run_id": rid, "inputs": inputs,
-        "accuracy": h, "H": h, "accuracy_base": out["base"]["accuracy"], "accuracy_new": out["new"]["accuracy"],
-        "halves": out, "per_class_accuracy": {}, "n_test": sum(o["n_test"] for o in out.values()),
-        "precision": cfg.precision, "history": history,
-        "augmentation": augmentation_record(cfg) if model is not None else None,
-        "fewshot_train": train.items if train is not None else None,
-        "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
-        "split": exp.split_record(), "config": asdict(cfg), "identity": cfg.identity(), "settings": cfg.settings(),
-        "environment": environment(exp.device), "started_at": started, "finished_at": now(),
-        "wall_time_s": round(time.time() - t0, 3),
-    }
+    path = cfg.result_path()
+    record = protocol_record(
+        cfg, exp, clock, method=METHODS[cfg.method], shots=cfg.shots if model is not None else 0,
+        seed=cfg.seed if model is not None else 0, skipped=test.skipped,
+        accuracy=h, H=h, accuracy_base=out["base"]["accuracy"], accuracy_new=out["new"]["accuracy"],
+        halves=out, per_class_accuracy={}, n_test=sum(o["n_test"] for o in out.values()), history=history,
+        augmentation=augmentation_record(cfg) if model is not None else None,
+        fewshot_train=train.items if train is not None else None)
+    rid = record["run_id"]
     if model is not None:
         state = model.checkpoint() if cfg.method == "cocoop" else {"state": model.learned_state()}
         record["context_file"] = path.with_suffix(".pt").name

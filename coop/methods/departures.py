@@ -161,7 +161,7 @@ def markdown_zh() -> str:
 class BaselineDeparture:
     """Where a baseline run departs from the baseline's own code (lpclip, Tip-Adapter)."""
     key: str
-    methods: tuple        # the baselines it concerns: "lp", "tip", "tip_f"
+    methods: tuple        # the keys of the methods it concerns (coop.methods.table); ALL: every baseline
     title: str
     reason: str
     flag: Optional[str]
@@ -170,12 +170,23 @@ class BaselineDeparture:
     applies: Callable[[Dict[str, Any]], bool] = lambda cfg: True  # given the run's config (method included)
 
 
-BASELINE_NAMES = {"lp": "linear probe", "tip": "Tip-Adapter", "tip_f": "Tip-Adapter-F"}
-BASELINE_NAMES_ZH = {"lp": "线性探测", "tip": "Tip-Adapter", "tip_f": "Tip-Adapter-F"}
+ALL = ("*",)  # every method of coop.methods.table, those added later too
+
+
+def _concerns(d: "BaselineDeparture", key: str) -> bool:
+    return d.methods == ALL or key in d.methods
+
+
+def baseline_departures() -> List["BaselineDeparture"]:
+    """The shared list below, then each method's own (its coop.methods.table entry), in the table's order."""
+    from .table import methods
+
+    return BASELINE_DEPARTURES + [d for m in methods().values() for d in m.departures]
+
 
 BASELINE_DEPARTURES: List[BaselineDeparture] = [
     BaselineDeparture(
-        "coop_fewshot", ("lp", "tip", "tip_f"),
+        "coop_fewshot", ALL,
         "Trains on the few-shot images of the CoOp run of the same (shots, seed), not on a draw of its own "
         "(lpclip draws with np.random.choice per class; Tip-Adapter's loaders draw their own few-shot set)",
         "every method of a (shots, seed) sees the same images, so the paired comparisons with CoOp compare "
@@ -219,7 +230,7 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         "--tip-search val",
         "α、β 在少样本验证集上搜索；其代码在整个验证划分上搜索",
         "与线性探测的搜索用同样多的验证数据",
-        lambda cfg: cfg.get("tip_search", "fewshot") == "fewshot"),
+        lambda cfg: cfg.get("search", "fewshot") == "fewshot"),
     BaselineDeparture(
         "tip_fp32", ("tip", "tip_f"),
         "fp32 on every device; their code runs fp16 on CUDA",
@@ -248,15 +259,21 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
 
 def active_baseline(cfg: Dict[str, Any]) -> List[str]:
     """Keys of the baseline departures that apply to a baseline run with config ``cfg`` (a dict with ``method``)."""
-    return [d.key for d in BASELINE_DEPARTURES if cfg.get("method") in d.methods and d.applies(cfg)]
+    return [d.key for d in baseline_departures() if _concerns(d, cfg.get("method")) and d.applies(cfg)]
+
+
+def _who(d: BaselineDeparture, name, sep: str, every: str) -> str:
+    from .table import methods
+
+    return every if d.methods == ALL else sep.join(name(m) for k, m in methods().items() if k in d.methods)
 
 
 def baselines_markdown_en() -> str:
     """The baselines' list as the English table of docs/baselines.md (between its markers)."""
     rows = ["| # | baselines | where we differ from their code | why | flag that removes it |",
             "|---|---|---|---|---|"]
-    for i, d in enumerate(BASELINE_DEPARTURES, 1):
-        who = ", ".join(BASELINE_NAMES[m] for m in d.methods)
+    for i, d in enumerate(baseline_departures(), 1):
+        who = _who(d, lambda m: m.name, ", ", "all")
         rows.append(f"| {i} | {who} | {d.title} | {d.reason} | {f'`{d.flag}`' if d.flag else '—'} |")
     return "\n".join(rows)
 
@@ -264,7 +281,7 @@ def baselines_markdown_en() -> str:
 def baselines_markdown_zh() -> str:
     """The baselines' list as the report's Chinese table (between its markers)."""
     rows = ["| # | 基线 | 与其原始代码的差异 | 原因 | 消除它的参数 |", "|---|---|---|---|---|"]
-    for i, d in enumerate(BASELINE_DEPARTURES, 1):
-        who = "、".join(BASELINE_NAMES_ZH[m] for m in d.methods)
+    for i, d in enumerate(baseline_departures(), 1):
+        who = _who(d, lambda m: m.name_zh, "、", "全部")
         rows.append(f"| {i} | {who} | {d.title_zh} | {d.reason_zh} | {f'`{d.flag}`' if d.flag else '—'} |")
     return "\n".join(rows)

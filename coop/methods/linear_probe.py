@@ -36,6 +36,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from .method import Method
+
 log = logging.getLogger(__name__)
 
 # KaiyangZhou/CoOp lpclip/linear_probe.py: `search_list`, `--num_step` default, `max_iter`.
@@ -137,3 +139,19 @@ def run_linear_probe(train_x: Any, train_y: Any, val_x: Any, val_y: Any, test_x:
                      num_step=num_step, max_iter=max_iter)
     found["predictions"] = found.pop("classifier").predict(_features(test_x)).astype(np.int64)
     return found
+
+
+def fit(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    """The method's entry point (:class:`coop.methods.baselines.FewShotData` in, test predictions out)."""
+    out = run_linear_probe(data.train_x, data.train_y, data.val_x, data.val_y, data.test_x,
+                           max_iter=options["max_iter"])
+    return {"predictions": out["predictions"],
+            "hyperparameters": {"C": out["C"], "val_accuracy": out["val_accuracy"], "searched": out["searched"]}}
+
+
+METHOD = Method(
+    key="lp", name="Linear probe CLIP", name_zh="线性探测", folder="linear_probe", fit=fit,
+    options={"max_iter": MAX_ITER},
+    # on random features L-BFGS never converges, and the search fits 15 models per run
+    demo={"max_iter": 20},
+    style=("black", "--", "s"), source="KaiyangZhou/CoOp lpclip/linear_probe.py")

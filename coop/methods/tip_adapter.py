@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .method import Method, Views
+
 log = logging.getLogger(__name__)
 
 # gaopengcuhk/Tip-Adapter configs/caltech101.yaml
@@ -203,3 +205,40 @@ def run_tip_adapter_f(view_feats: Tensor, labels: Tensor, val_f: Tensor, val_y: 
     found = search_alpha_beta(val_f, val_y, text, keys, values, search_scale, search_step)
     preds = _predict(test_f, text, keys, values, found["alpha"], found["beta"])
     return {"predictions": preds, **found, "losses": losses, "keys": keys}
+
+
+def _args(data) -> tuple:
+    views, labels = data.views()
+    dev = data.device
+    return (views.to(dev), labels.to(dev), data.val_x.to(dev), data.val_y.to(dev), data.test_x.to(dev),
+            data.text_w.to(dev))
+
+
+def _hyper(out: Dict[str, Any]) -> Dict[str, Any]:
+    hyper = {k: out[k] for k in ("alpha", "beta", "val_accuracy")}
+    if "losses" in out:
+        hyper["train_loss"] = [round(float(x), 6) for x in out["losses"]]
+    return hyper
+
+
+def fit_tip(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    out = run_tip_adapter(*_args(data))
+    return {"predictions": out["predictions"], "hyperparameters": _hyper(out)}
+
+
+def fit_tip_f(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    out = run_tip_adapter_f(*_args(data), epochs=options["epochs"], seed=data.seed)
+    return {"predictions": out["predictions"], "hyperparameters": _hyper(out)}
+
+
+# Tip-Adapter's train transform: RandomResizedCrop(224, scale=(0.5, 1), bicubic) + flip; its views depend on
+# the image only, so runs that share an image share them (Tip-Adapter and -F alike)
+VIEWS = Views("tip-adapter", (0.5, 1.0))
+TIP = Method(
+    key="tip", name="Tip-Adapter", name_zh="Tip-Adapter", folder="tip_adapter", fit=fit_tip,
+    options={"views": AUGMENT_EPOCH, "search": "fewshot"}, demo={"views": 4}, views=VIEWS, group="tip",
+    style=("tab:green", ":", "^"), source="gaopengcuhk/Tip-Adapter main.py run_tip_adapter")
+TIP_F = Method(
+    key="tip_f", name="Tip-Adapter-F", name_zh="Tip-Adapter-F", folder="tip_adapter_f", fit=fit_tip_f,
+    options={"views": AUGMENT_EPOCH, "epochs": TRAIN_EPOCH, "search": "fewshot"}, demo={"views": 4}, views=VIEWS,
+    group="tip", style=("tab:red", "-.", "D"), source="gaopengcuhk/Tip-Adapter main.py run_tip_adapter_F")

@@ -22,29 +22,25 @@ import torch.nn.functional as F
 from . import departures
 from .context import kept_in_temp, load_context, read_context  # noqa: F401 (public here too)
 from ..utils.atomic import torch_save
-from ..features.encoder import EncodeOptions
 from ..utils.errors import UserError
-from ..runs.experiment import predictions_record, Experiment, TrainSet, accuracy
+from ..runs.experiment import Experiment, TrainSet
+from ..runs.protocol import Clock, evaluation, record
 from ..model.precision import autocast, grad_scaler
 from ..model.prompt_learner import CoOp
-from ..runs.provenance import run_id, run_images
-from ..runs.results import coop_result_path, environment, method_name, now
+from ..runs.results import method_name
 from ..utils.progress import bar
 from ..utils.seed import set_seed
-from ..data.split import fewshot
-from .train_config import (TrainConfig, augmentation_record, coop_epochs, crop_plan,  # noqa: F401
-                           describe_augmentation)
 
 log = logging.getLogger(__name__)
 
 
-def training_set(exp: Experiment, cfg: TrainConfig) -> TrainSet:
+def training_set(exp: Experiment, cfg: "TrainConfig") -> TrainSet:
     """The run's few-shot images with the features of the crops each epoch sees."""
-    crop_seed, plan = crop_plan(cfg)
-    return exp.train_set(fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling), plan, crop_seed)
+    crop_seed, plan = cfg.crop_plan()
+    return exp.train_set(cfg.train_items(exp.split), plan, crop_seed)
 
 
-def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
+def lr_at_epoch(epoch: int, cfg: "TrainConfig") -> float:
     """Learning rate of ``epoch`` (0-based): constant warm-up, then cosine with T_max = epochs."""
     if epoch < cfg.warmup_epochs:
         return cfg.warmup_lr
@@ -64,7 +60,7 @@ class TrainingDiverged(UserError):
     pass
 
 
-def fit(coop: CoOp, train: TrainSet, cfg: TrainConfig, progress: bool = True) -> Dict[str, List[float]]:
+def fit(coop: CoOp, train: TrainSet, cfg: "TrainConfig", progress: bool = True) -> Dict[str, List[float]]:
     """Train ``coop`` in place on cached features; returns the per-epoch history."""
     device = coop.ctx.device
     feats = train.features.to(device)  # [U, N, D]: U distinct crops of N images
@@ -138,16 +134,16 @@ def nearest_words(coop: CoOp, clip_model: torch.nn.Module, k: int = 3) -> List[L
     return out
 
 
-def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool = True) -> Dict:
+def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: bool = True) -> Dict:
     """Train one CoOp run, save its context, and return the result record (not yet written)."""
     cfg.check()
-    t0, started = time.time(), now()
-    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                            download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
+    clock = Clock()
+    t0 = clock.t0
+    exp = exp or cfg.experiment()
     if exp.precision != cfg.precision:
         raise ValueError(f"the experiment runs in {exp.precision}, the run asks for {cfg.precision}")
     log.info("CoOp %d shot%s, seed %d: %s; %s", cfg.shots, "s" if cfg.shots != 1 else "", cfg.seed,
-             describe_augmentation(cfg), cfg.precision)
+             cfg.describe_augmentation(), cfg.precision)
     set_seed(cfg.seed)  # before any encoding: the numeric switches (no TF32, deterministic kernels) hold throughout
     train = training_set(exp, cfg)
     test = exp.test_set()
@@ -160,52 +156,35 @@ def run_coop(cfg: TrainConfig, exp: Optional[Experiment] = None, progress: bool 
     history = fit(coop, train, cfg, progress)
     t_train = time.time() - t1
 
-    result_path = coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
+    result_path = cfg.result_path()
     context_path = result_path.with_suffix(".pt")
     payload = {"config": asdict(cfg), "classnames": exp.classnames, "model": exp.model_record(),
                "state": coop.learned_state()}
-    record = None
+    rec = None
     try:  # from here on, whatever fails, the trained context is kept (kept_in_temp)
-        record = _record(cfg, exp, coop, train, test, history, context_path,
-                         {"features": round(t_features, 3), "train": round(t_train, 3)}, t0, started)
-        payload["run_id"] = record["run_id"]
+        rec = _record(cfg, exp, coop, train, test, history, context_path,
+                      {"features": round(t_features, 3), "train": round(t_train, 3)}, clock)
+        payload["run_id"] = rec["run_id"]
         torch_save(payload, context_path)
     except Exception as e:
-        raise kept_in_temp(payload, record, context_path, result_path, e) from None
-    return record
+        raise kept_in_temp(payload, rec, context_path, result_path, e) from None
+    return rec
 
 
-def _record(cfg: TrainConfig, exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
-            times: Dict[str, float], t0: float, started: str) -> Dict:
+def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
+            times: Dict[str, float], clock: Clock) -> Dict:
     """The result record of a trained run: its test accuracy (last epoch) and everything it was made from."""
     coop.eval()
     with torch.no_grad():
         logits = coop(test.features.to(exp.device)).cpu()
-    acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
-    log.info("CoOp %d-shot seed %d: top-1 %.2f%% (last epoch, %d test images)%s", cfg.shots, cfg.seed, acc,
+    ev = evaluation(logits, test, exp.classnames)
+    log.info("CoOp %d-shot seed %d: top-1 %.2f%% (last epoch, %d test images)%s", cfg.shots, cfg.seed, ev["accuracy"],
              len(test.labels), "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
-    inputs = exp.inputs(run_images(exp.split, cfg))
-    rid = run_id(cfg.identity(), inputs)
-    return {
-        "kind": "coop", "method": method_name(cfg.block_mod), "shots": cfg.shots, "seed": cfg.seed,
-        "run_id": rid, "inputs": inputs,
-        "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
-        "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
-        "test_predictions": predictions_record(logits, test),
-        "n_trainable": sum(p.numel() for p in coop.trainable_parameters()),
-        "augmentation": augmentation_record(cfg), "precision": cfg.precision,
-        "departures": departures.active(asdict(cfg)),
-        "history": history, "nearest_words": nearest_words(coop, exp.model),
+    return record(
+        cfg, exp, clock, method=method_name(cfg.block_mod), shots=cfg.shots, seed=cfg.seed,
+        departures=departures.active(asdict(cfg)), skipped={**train.skipped, **test.skipped}, **ev,
+        n_trainable=sum(p.numel() for p in coop.trainable_parameters()),
+        augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),
         # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test
-        "block_mod_size": [b.mod.size() for b in coop.encoder.blocks] if cfg.block_mod else None,
-        "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
-        "split": exp.split_record(), "fewshot_train": train.items,
-        "skipped_images": {**train.skipped, **test.skipped}, "context_file": context_path.name,
-        "config": asdict(cfg), "identity": cfg.identity(), "settings": cfg.settings(),
-        "environment": environment(exp.device),
-        "started_at": started, "finished_at": now(),
-        "time_s": times,
-        "wall_time_s": round(time.time() - t0, 3),
-    }
-
-
+        block_mod_size=[b.mod.size() for b in coop.encoder.blocks] if cfg.block_mod else None,
+        fewshot_train=train.items, context_file=context_path.name, time_s=times)

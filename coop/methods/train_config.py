@@ -8,15 +8,17 @@ end; a fresh crop of every training image in every epoch (:func:`crop_plan`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Dict, List, Optional, Tuple
 
 from ..model.block_mods import BLOCK_MODS
 from ..data.caltech101 import prompt_name
 from ..utils.errors import UserError
-from ..model.precision import PRECISIONS
 from ..model.prompt_learner import CLASS_TOKEN_POSITIONS
-from ..data.split import SAMPLINGS
+from ..data.split import SAMPLINGS, fewshot
+from ..runs.protocol import RunConfig, WorkBudget, positive_int
+from ..runs.results import coop_result_path
 
 CONTEXT_LENGTH = 77  # CLIP's text context
 
@@ -27,12 +29,9 @@ def coop_epochs(shots: int) -> int:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunConfig):
     shots: int = 1
     seed: int = 1
-    model: str = "RN50"
-    data_root: str = "data"
-    split_file: str = "splits/caltech101.json"
     n_ctx: int = 16
     class_token_position: str = "end"
     ctx_init: Optional[str] = None
@@ -49,15 +48,9 @@ class TrainConfig:
     crop_seed: Optional[int] = None  # None: the run's seed
     independent_crops: bool = False  # True: no crop shared with the runs of other shots
     sampling: str = "nested"  # few-shot sets: "nested" across shots, or "coop" (Dassl's random.sample)
-    precision: str = "fp32"
     fast: bool = True
-    device: str = "auto"
-    workers: Optional[int] = None
-    encode_batch_size: int = 32
-    results: str = "results"
-    clip_dir: Optional[str] = None  # None: $COOP_CLIP_DIR or ~/.cache/clip
-    cache_dir: Optional[str] = None
-    demo: bool = False
+
+    KIND: ClassVar[str] = "coop"
 
     def __post_init__(self) -> None:
         if self.epochs is None:
@@ -70,18 +63,13 @@ class TrainConfig:
                             f"use one of {', '.join(CLASS_TOKEN_POSITIONS)}")
         if self.block_mod is not None and self.block_mod not in BLOCK_MODS:
             raise UserError(f"--block-mod {self.block_mod!r} is unknown; use one of {', '.join(BLOCK_MODS)}")
-        if self.precision not in PRECISIONS:
-            raise UserError(f"--precision {self.precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
+        super().check()
         if self.sampling not in SAMPLINGS:
             raise UserError(f"--sampling {self.sampling!r} is unknown; use one of {', '.join(SAMPLINGS)}")
-        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 0):
-            raise UserError(f"--workers must be >= 0, got {self.workers!r}")
         if self.crop_seed is not None and self.crop_seed < 0:
             raise UserError(f"--crop-seed must be >= 0, got {self.crop_seed}")
-        for name in ("shots", "n_ctx", "epochs", "batch_size", "encode_batch_size") + (("views",) if self.views is not None else ()):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        for name in ("shots", "n_ctx", "epochs", "batch_size") + (("views",) if self.views is not None else ()):
+            positive_int(getattr(self, name), f"--{name.replace('_', '-')}")
         if isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32:
             raise UserError(f"--seed must be in [0, 2**32) (numpy's seed range), got {self.seed}")
         if self.crop_seed is not None and self.crop_seed >= 2 ** 63:
@@ -121,21 +109,56 @@ class TrainConfig:
                             f"{need} of CLIP's {CONTEXT_LENGTH} tokens; use --n-ctx "
                             f"{self.n_ctx - (need - CONTEXT_LENGTH)} or less")
 
-    # Fields that do not change what a run computes; the rest must match for a result to be reused.
-    # Places are not settings: the split and the images are identified by their contents (coop.runs.provenance).
-    NOT_IDENTITY = ("device", "results", "cache_dir", "clip_dir", "data_root", "split_file", "demo", "workers",
-                    "encode_batch_size")
-
-    def identity(self) -> Dict:
-        return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+    def check_split(self, split) -> None:
+        self.check_prompt_length(split.classnames)
+        fewshot(split.train, self.shots, self.seed, self.sampling)  # too many --shots: fail now, not after hours
 
     def settings(self) -> Dict:
         """The identity without shots and seed, CoOp's epochs-per-shots default named as such: runs
         of one sweep at different shots share it (:mod:`coop.runs.selection`)."""
-        out = {k: v for k, v in self.identity().items() if k not in ("shots", "seed")}
+        out = super().settings()
         if self.epochs == coop_epochs(self.shots):
             out["epochs"] = "CoOp's"
         return out
+
+    def result_path(self) -> Path:
+        return coop_result_path(self.results, self.shots, self.seed, self.block_mod)
+
+    def describe(self) -> str:
+        return f"{self.shots} shot{'s' if self.shots != 1 else ''}, seed {self.seed}" + (
+            f", {self.block_mod}" if self.block_mod else "")
+
+    def run(self, exp) -> Dict:
+        from .train import run_coop
+
+        return run_coop(self, exp)
+
+    def crop_plan(self) -> Tuple[str, List[int]]:
+        return crop_plan(self)
+
+    def augmentation_record(self) -> Dict:
+        return augmentation_record(self)
+
+    def describe_augmentation(self) -> str:
+        return describe_augmentation(self)
+
+    def train_items(self, split) -> List:
+        return fewshot(split.train, self.shots, self.seed, self.sampling)
+
+    def images(self, split) -> List[str]:
+        return super().images(split) + [it[0] for it in self.train_items(split)]
+
+    def work(self, budget: WorkBudget) -> float:
+        name, plan = crop_plan(self)
+        images = self.train_items(budget.split)
+        encode = budget.crops(name, [it[0] for it in images], len(set(plan)))
+        return encode + budget.STEP_UNITS * self.epochs * steps_per_epoch(len(images), self.batch_size)
+
+
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch: full batches only, the last incomplete one dropped (Dassl's
+    ``drop_last``), at least one (a set smaller than a batch is one batch)."""
+    return max(1, n_images // batch_size)
 
 
 def crop_plan(cfg: TrainConfig) -> Tuple[str, List[int]]:

@@ -9,22 +9,21 @@ normalised again.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass, replace
-from typing import Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from ..data.caltech101 import prompt_name
-from ..features.encoder import EncodeOptions
 from ..utils.errors import UserError
-from ..runs.experiment import Experiment, accuracy, predictions_record
+from ..runs.experiment import Experiment
+from ..runs.protocol import PLACES, Clock, RunConfig, evaluation, record
+from ..runs.results import zeroshot_result_path
 from . import departures
 from ..model.device import resolve_device
 from ..model.precision import autocast, check_precision
-from ..runs.provenance import run_id, run_images
-from ..runs.results import environment, now
 
 log = logging.getLogger(__name__)
 
@@ -67,89 +66,64 @@ def zeroshot_weights(model: torch.nn.Module, classnames: Sequence[str], template
 
 
 @dataclass
-class ZeroShotConfig:
-    model: str = "RN50"
-    data_root: str = "data"
-    split_file: str = "splits/caltech101.json"
+class ZeroShotConfig(RunConfig):
     templates: str = "single"
-    precision: str = "fp32"
-    device: str = "auto"
-    results: str = "results"
-    clip_dir: Optional[str] = None
-    cache_dir: Optional[str] = None
-    demo: bool = False
-    workers: Optional[int] = None
-    encode_batch_size: int = 32
     prompt_variant: bool = False  # True: another prompt set for the report's prompt table (zeroshot_prompts/)
 
-    NOT_IDENTITY = ("device", "results", "cache_dir", "clip_dir", "data_root", "split_file", "demo", "workers",
-                    "encode_batch_size", "prompt_variant")
+    KIND: ClassVar[str] = "zeroshot"
+    NOT_IDENTITY: ClassVar[Tuple[str, ...]] = PLACES + ("prompt_variant",)
 
     def check(self) -> None:
         resolve_templates(self.templates)
-        if self.workers is not None and self.workers < 0:
-            raise UserError(f"--workers must be >= 0, got {self.workers}")
-        if self.encode_batch_size < 1:
-            raise UserError(f"--encode-batch-size must be a positive integer, got {self.encode_batch_size}")
+        super().check()
 
-    def identity(self) -> Dict:
-        return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+    def result_path(self) -> Path:
+        return zeroshot_result_path(self.results, self.templates, primary=not self.prompt_variant)
+
+    def describe(self) -> str:
+        return f"zero-shot ({self.templates} prompts)" if self.prompt_variant else "zero-shot"
+
+    def run(self, exp) -> Dict:
+        return run_zeroshot(self, exp)
 
 
 def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     """Evaluate zero-shot CLIP on the test split; returns the result record (not yet written)."""
-    t0, started = time.time(), now()
+    clock = Clock()
     templates = resolve_templates(cfg.templates)
-    exp = exp or Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                            download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
+    exp = exp or cfg.experiment()
     test = exp.test_set()
     weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision).cpu()
     logits = exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
-    acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
-    log.info("zero-shot %s: top-1 %.2f%% on %d test images%s", exp.info.name, acc, len(test.labels),
+    ev = evaluation(logits, test, exp.classnames)
+    log.info("zero-shot %s: top-1 %.2f%% on %d test images%s", exp.info.name, ev["accuracy"], len(test.labels),
              "  (RANDOM WEIGHTS: not a CLIP accuracy)" if exp.info.random_weights else "")
-    inputs = exp.inputs(run_images(exp.split, cfg))
-    return {
-        "kind": "zeroshot", "method": "Zero-shot CLIP", "shots": 0, "seed": None,
-        "run_id": run_id(cfg.identity(), inputs), "inputs": inputs,
-        "accuracy": acc, "mean_per_class_accuracy": mean_pc, "per_class_accuracy": per_class,
-        "n_test": len(test.labels), "n_classes": len(exp.classnames), "classnames": exp.classnames,
-        "test_predictions": predictions_record(logits, test),
-        "prompts": templates, "precision": exp.precision, "departures": departures.active_zeroshot(asdict(cfg)), "model": exp.model_record(), "random_weights": exp.info.random_weights,
-        "demo": cfg.demo, "split": exp.split_record(), "skipped_images": test.skipped,
-        "config": asdict(cfg), "identity": cfg.identity(), "environment": environment(exp.device),
-        "started_at": started, "finished_at": now(), "wall_time_s": round(time.time() - t0, 3),
-    }
+    return record(cfg, exp, clock, method="Zero-shot CLIP", shots=0, seed=None,
+                  departures=departures.active_zeroshot(asdict(cfg)), skipped=test.skipped,
+                  **ev, prompts=templates)
 
 
 def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
     """Accuracy of a learned CoOp context (saved by ``scripts/train_coop.py``) on the test split."""
     from .context import load_context, read_context
 
-    t0, started = time.time(), now()
+    clock = Clock()
     saved = read_context(context_file)  # a wrong file is one clear line, before the model loads
     trained_in = saved["config"].get("precision", "fp32")
     if cfg.precision != trained_in:  # the run's own arithmetic, so the same context gives the same accuracy
         log.info("evaluating %s in %s, the precision it was trained in (not %s)", context_file, trained_in, cfg.precision)
         cfg = replace(cfg, precision=trained_in)
     check_precision(cfg.precision, resolve_device(cfg.device))
-    exp = Experiment(cfg.model, cfg.data_root, cfg.split_file, cfg.device, cfg.cache_dir,
-                     download_root=cfg.clip_dir, encode=EncodeOptions.of(cfg))
+    exp = cfg.experiment()
     coop, saved = load_context(context_file, exp)
     test = exp.test_set()
     with torch.no_grad():
         logits = coop(test.features.to(exp.device)).cpu()
-    acc, per_class, mean_pc = accuracy(logits, test.labels, exp.classnames)
-    log.info("context %s: top-1 %.2f%% on %d test images%s", context_file, acc, len(test.labels),
+    ev = evaluation(logits, test, exp.classnames)
+    log.info("context %s: top-1 %.2f%% on %d test images%s", context_file, ev["accuracy"], len(test.labels),
              "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
-    return {
-        "kind": "evaluation", "method": f"CoOp context {context_file}", "shots": saved["config"]["shots"],
-        "run_id": saved.get("run_id"), "inputs": exp.inputs(run_images(exp.split, cfg)),
-        "seed": saved["config"]["seed"], "accuracy": acc, "mean_per_class_accuracy": mean_pc,
-        "per_class_accuracy": per_class, "n_test": len(test.labels), "context_file": str(context_file),
-        "classnames": exp.classnames, "test_predictions": predictions_record(logits, test),
-        "trained_with": saved["config"], "model": exp.model_record(), "random_weights": exp.info.random_weights,
-        "split": exp.split_record(), "skipped_images": test.skipped, "config": asdict(cfg),
-        "environment": environment(exp.device), "started_at": started, "finished_at": now(),
-        "wall_time_s": round(time.time() - t0, 3),
-    }
+    rec = record(cfg, exp, clock, method=f"CoOp context {context_file}", shots=saved["config"]["shots"],
+                 seed=saved["config"]["seed"], skipped=test.skipped, **ev, context_file=str(context_file),
+                 trained_with=saved["config"])
+    rec.update(kind="evaluation", run_id=saved.get("run_id"))  # the run that trained the context
+    return rec

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence
 
 from ..utils.atomic import remove_stale_temp_files
 from ..model.clip_loader import weights_fingerprint
@@ -19,35 +19,27 @@ from ..utils.paths import RESULTS
 from ..runs.locks import folder_lock, run_lock
 from ..runs.preflight import check_run
 from ..utils.progress import run_log
-from ..features.encoder import EncodeOptions
 from ..runs.overwrite import set_aside
-from ..runs.results import (any_random, coop_result_path, existing, load_results, shot_stats, write_result,
-                            zeroshot_result_path)
+from ..runs.protocol import RunConfig
+from ..runs.results import any_random, existing, load_results, shot_stats, write_result
 from ..utils.errors import UserError, raise_if_interrupted
-from ..data.split import fewshot, read_split
-from ..methods.train import TrainConfig, run_coop
-from ..methods.zeroshot import ZeroShotConfig, run_zeroshot
-from ..methods.baselines import BaselineConfig, baseline_result_path, run_baseline
-from ..methods.base2new import METHODS, Base2NewConfig, base2new_result_path, run_base2new
+from ..data.split import read_split
 
 log = logging.getLogger(__name__)
 
 DEMO_DIR = RESULTS / "demo"
 # The demo checks every stage in seconds: CoOp's fresh-crop recipe with 10 epochs at every shot count (CoOp:
-# 50/100/100), the linear probe's L-BFGS capped at 20 iterations (lpclip: 1000; on random features it
-# never converges, and the search fits 15 models per run) and 4 Tip-Adapter views per image (10). --epochs overrides.
+# 50/100/100; --epochs overrides), each baseline capped as its coop.methods.table entry's ``demo`` says.
 DEMO_EPOCHS = 10
-DEMO_LP_MAX_ITER = 20
-DEMO_TIP_VIEWS = 4  # Tip-Adapter's cache views per image (Tip-Adapter: 10)
 
 
-Config = Union[ZeroShotConfig, TrainConfig, BaselineConfig, Base2NewConfig]
+Config = RunConfig  # any kind of run (coop.runs.protocol)
 
 
 @dataclass
 class SweepPlan:
-    zeroshot: Union[ZeroShotConfig, Base2NewConfig]  # the run every other one is compared with
-    runs: List[Union[TrainConfig, BaselineConfig]] = field(default_factory=list)  # CoOp, then the baselines
+    zeroshot: RunConfig  # the run every other one is compared with (zero-shot CLIP)
+    runs: List[RunConfig] = field(default_factory=list)  # CoOp, then the baselines
     force: bool = False
 
 
@@ -56,17 +48,17 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
 
     Made under a lock (two demos at once wait for each other) and renamed into place complete.
     """
-    import fcntl
     import shutil
 
     from ..data.caltech101 import find_image_root
+    from ..utils.flocks import wait_for_lock
     from ..data.split import make_split, write_split
     from ..data.synthetic import make_synthetic_data
 
     data_root, split_file = results / "data", results / "split.json"
     results.mkdir(parents=True, exist_ok=True)
     with open(results / ".demo.lock", "a") as lock:  # "a": no truncation, the mtime stays
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        wait_for_lock(lock, results / ".demo.lock", f"the demo's synthetic data in {results}")
         for leftover in data_root.glob(".synthetic.*"):  # a killed demo's half-made tree
             shutil.rmtree(leftover, ignore_errors=True)
         if not (data_root / "101_ObjectCategories").is_dir():
@@ -79,45 +71,18 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
 
 def result_path(cfg: Config) -> Path:
     """Where a run of ``cfg`` writes its result."""
-    if isinstance(cfg, Base2NewConfig):
-        return base2new_result_path(cfg.results, cfg.method, cfg.shots, cfg.seed)
-    if isinstance(cfg, ZeroShotConfig):
-        return zeroshot_result_path(cfg.results, cfg.templates, primary=not cfg.prompt_variant)
-    if isinstance(cfg, BaselineConfig):
-        return baseline_result_path(cfg.results, cfg.method, cfg.shots, cfg.seed)
-    return coop_result_path(cfg.results, cfg.shots, cfg.seed, cfg.block_mod)
-
-
-def describe_run(cfg: Config) -> str:
-    if isinstance(cfg, Base2NewConfig):
-        return f"base-to-new, {METHODS[cfg.method]}" + (f", seed {cfg.seed}" if cfg.method != "zeroshot" else "")
-    if isinstance(cfg, ZeroShotConfig):
-        return f"zero-shot ({cfg.templates} prompts)" if cfg.prompt_variant else "zero-shot"
-    what = f"{cfg.shots} shot{'s' if cfg.shots != 1 else ''}, seed {cfg.seed}"
-    if isinstance(cfg, BaselineConfig):
-        return f"{cfg.method} baseline, {what}"
-    return what + (f", {cfg.block_mod}" if cfg.block_mod else "")
-
-
-def run_one(cfg: Config, exp) -> dict:
-    if isinstance(cfg, Base2NewConfig):
-        return run_base2new(cfg, exp)
-    if isinstance(cfg, ZeroShotConfig):
-        return run_zeroshot(cfg, exp)
-    if isinstance(cfg, BaselineConfig):
-        return run_baseline(cfg, exp)
-    return run_coop(cfg, exp)
+    return cfg.result_path()
 
 
 def expected_inputs(cfg: Config, model_sha256: Optional[str]) -> Optional[dict]:
     """The inputs a run of ``cfg`` would be made from now, without loading the model; None if they
     cannot be read (the run itself then reports what is wrong)."""
     from ..data.caltech101 import find_image_root
-    from ..runs.provenance import inputs_record, run_images
+    from ..runs.provenance import inputs_record
 
     split = read_split(cfg.split_file)  # a missing split is its own clear error, not "other settings"
     try:
-        return inputs_record(split, model_sha256, find_image_root(cfg.data_root), run_images(split, cfg))
+        return inputs_record(split, model_sha256, find_image_root(cfg.data_root), cfg.images(split))
     except (OSError, UserError):
         return None
 
@@ -214,14 +179,12 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
     log.info("sweep: %d runs, %d already done, %d to do", total, done, len(todo))
     if not todo:
         return 0
-    exp = Experiment(z.model, z.data_root, z.split_file, z.device, z.cache_dir, download_root=z.clip_dir,
-                     encode=EncodeOptions.of(z))
+    exp = z.experiment()
     for cfg in todo:  # e.g. too many --shots: fail now, not after hours of the other runs
-        if not isinstance(cfg, ZeroShotConfig):
-            fewshot(exp.split.train, cfg.shots, cfg.seed, cfg.sampling)
+        cfg.check_split(exp.split)
     from .eta import left, work_units
 
-    units = work_units(todo, exp.split.train, len(exp.split.test))  # the time left is weighed by work, not runs
+    units = work_units(todo, exp.split)  # the time left is weighed by work, not runs
     t0 = time.time()
     for i, cfg in enumerate(todo, 1):
         raise_if_interrupted()
@@ -230,11 +193,11 @@ def _run(plan: SweepPlan, results: Path, with_zeroshot: bool, each_locked: bool)
             if plan.force:
                 set_aside(path)  # the record it replaces is kept under another name with its context
             elif each_locked and already_done(cfg, model_sha256=model_sha, rerun_changed=True):
-                log.info("[%d/%d] %s: done meanwhile by another process", i, len(todo), describe_run(cfg))
+                log.info("[%d/%d] %s: done meanwhile by another process", i, len(todo), cfg.describe())
                 continue
-            log.info("[%d/%d] %s (log: %s)", i, len(todo), describe_run(cfg), path.with_suffix(".log"))
+            log.info("[%d/%d] %s (log: %s)", i, len(todo), cfg.describe(), path.with_suffix(".log"))
             with run_log(path.with_suffix(".log")):
-                write_result(path, run_one(cfg, exp))
+                write_result(path, cfg.run(exp))
         elapsed = time.time() - t0
         log.info("sweep: %d of %d runs done (%d to do when it started), %s elapsed%s", done + i,
                  total, len(todo), _minutes(elapsed),

@@ -1,6 +1,6 @@
 """Checks that run before any work: every flag a user can get wrong fails here, in one line.
 
-``check_run(cfg)`` takes a run's config (TrainConfig or ZeroShotConfig): its own ranges, the
+``check_run(cfg)`` takes a run's config (any :class:`coop.runs.protocol.RunConfig`): its own ranges, the
 device, the split file (its shape, and for CoOp whether the prompts fit CLIP's 77 tokens), and the
 folders the run writes to (not a file, writable).
 """
@@ -42,9 +42,7 @@ def check_output_file(path: str | os.PathLike, flag: str) -> None:
 def check_run(cfg) -> None:
     cfg.check()
     check_precision(cfg.precision, resolve_device(cfg.device))
-    split = read_split(cfg.split_file)
-    if hasattr(cfg, "check_prompt_length"):
-        cfg.check_prompt_length(split.classnames)
+    cfg.check_split(read_split(cfg.split_file))  # the prompt's length, enough few-shot images: each kind its own
     check_writable_dir(cfg.results, "--results")
     from ..features.cache import default_cache_dir
 

@@ -16,14 +16,22 @@ from ..utils.hashing import cached_file_digest, sha256_json, source_sha256
 
 log = logging.getLogger(__name__)
 
-# The modules whose code decides a run's numbers. Presentation (plot, report, figures, download,
-# benchmark) is left out: changing how a figure looks does not make a result stale.
-COMPUTING_MODULES = ("data.caltech101", "data.split", "features.cache", "features.encoder", "features.views",
-                     "methods.baselines", "methods.linear_probe", "methods.tip_adapter",
-                     "methods.train", "methods.train_config", "methods.zeroshot", "model.block_mods",
-                     "model.clip_loader", "model.precision", "model.prompt_learner", "model.text_encoder",
-                     "runs.experiment", "utils.hashing", "utils.seed",
-                     "data.base2new", "methods.base2new", "methods.cocoop_train", "model.cocoop")
+# The modules whose code decides a run's numbers: every module of these packages (a new method or data
+# module is counted the day it is added), and a few more; less the presentation ones below (changing how
+# a figure looks, how data is downloaded or which device is picked does not make a result stale).
+COMPUTING_PACKAGES = ("data", "features", "model", "methods")
+COMPUTING_EXTRA = ("runs.experiment", "utils.hashing", "utils.seed")
+PRESENTATION = ("data.archive", "data.download", "data.synthetic", "model.device", "methods.context",
+                "methods.departures", "methods.method", "methods.table")
+
+
+def computing_modules() -> List[str]:
+    from ..utils.hashing import PACKAGE_DIR
+
+    names = [f"{pkg}.{p.stem}" for pkg in COMPUTING_PACKAGES for p in sorted((PACKAGE_DIR / pkg).glob("*.py"))
+             if p.stem != "__init__"]
+    return [n for n in names if n not in PRESENTATION] + list(COMPUTING_EXTRA)
+
 
 def _digest_or_state(path: Path) -> str:
     """An image's content hash; for an image that cannot be read (gone, no permission), its state:
@@ -42,24 +50,11 @@ def images_sha256(image_root: Path, relpaths: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def run_images(split, cfg) -> List[str]:
-    """The images a run reads: the test split, a CoOp or baseline run's few-shot training images,
-    and a baseline's validation images."""
-    from ..data.split import fewshot
-
-    rels = [it[0] for it in split.test]
-    if hasattr(cfg, "shots"):  # a CoOp or baseline run: its few-shot training images
-        rels += [it[0] for it in fewshot(split.train, cfg.shots, cfg.seed, cfg.sampling)]
-    if hasattr(cfg, "val_items"):  # a baseline: the validation images its search reads
-        rels += [it[0] for it in cfg.val_items(split)]
-    return rels
-
-
 def code_sha256() -> str:
     """Hash of the computing modules' source, the installed ``clip`` package's code and our version."""
     from .. import __version__
 
-    return source_sha256(COMPUTING_MODULES, salt=__version__)
+    return source_sha256(computing_modules(), salt=__version__)
 
 
 def inputs_record(split, weights_sha256: Optional[str], image_root: Path, relpaths: Iterable[str]) -> Dict[str, Any]:

@@ -66,6 +66,13 @@ def source_sha256(modules: Sequence[str], salt: str = "") -> str:
     return h.hexdigest()
 
 
+def source_file_sha256(module: str) -> str:
+    """Hash of an importable module's source file (a method kept outside ``coop``)."""
+    import importlib
+
+    return sha256_file(importlib.import_module(module).__file__)
+
+
 def sha256_json(obj: Any) -> str:
     """Hash of a JSON-able object, independent of dict order."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
