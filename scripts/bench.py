@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.runs.cli_args import ArgumentParser, parse_int_list  # noqa: E402
-from coop.runs.preflight import check_output_file  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import RESULTS, SPLIT  # noqa: E402
 
@@ -43,8 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: train_coop's)")
     p.add_argument("--repeat", type=int, default=5, help="timed repetitions of the fast measurements (default: %(default)s)")
     p.add_argument("--no-naive", dest="naive", action="store_false", help="skip the slow naive measurements")
-    p.add_argument("--out", default=None, help="JSON to write (default: results/bench-<date>.json; results/bench.json "
-                                               "holds the reference numbers docs/speed.md quotes)")
+    p.add_output("--out", kind="bench", default=None,
+                 help="JSON to write (default: results/bench-<date>.json; results/bench.json holds the reference "
+                      "numbers docs/speed.md quotes: replacing it takes --force)")
+    p.add_argument("--force", action="store_true",
+                   help="set aside a file at --out that is not a bench JSON, or the committed reference (kept, renamed)")
     return p.parse_args(argv)
 
 
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     setup_logging()
     import torch
 
-    from coop.report import benchmark as B
+    from coop.measure import benchmark as B
     from coop.utils.atomic import write_json
     from coop.model.clip_loader import load_clip
     from coop.model.device import resolve_device
@@ -85,13 +87,16 @@ def main(argv=None) -> int:
     split = read_split(args.split_file)
     names = split.classnames
     out_path = Path(args.out or RESULTS / f"bench-{now()[:10]}.json")
-    check_output_file(out_path, "--out")  # before the measurements, which take minutes
+    if not args.out:
+        from coop.runs.outputs import claim
+
+        claim(out_path, "bench", args.force)  # before the measurements, which take minutes
     t0 = time.perf_counter()
     model, _ = load_clip(args.model, device=device)
     load_s = time.perf_counter() - t0
     coop = B.build_coop(model, names)
     dev = B.device_of(model)
-    out = {"model": args.model, "n_classes": len(names), "views": args.views, "started_at": now()}
+    out = {"kind": "bench", "model": args.model, "n_classes": len(names), "views": args.views, "started_at": now()}
 
     try:  # a failure half-way (a full disk, Ctrl-C) keeps the measurements made so far
         log.info("(b) text side, forward+backward over %d prompts", len(names))
@@ -132,6 +137,10 @@ def main(argv=None) -> int:
         if args.naive:
             mem["naive"] = B.measure_in_child("naive", args.model, names, 1, device)
         out["memory"] = mem
+        if device == "cpu":  # the tensors a step holds at its peak (torch.profiler; the CPU allocator's events)
+            from coop.measure.step_memory import step_memory
+
+            out["step_tensor_memory"] = step_memory(model, names, kinds=("ours", "naive") if args.naive else ("ours",))
         log.info("(f) the baselines of the sweep, from a warm cache (features of the real shapes)")
         out["baselines"] = B.baselines_seconds(len(names), model.text_projection.shape[1], shots, seeds,
                                                n_test=len(split.test))
@@ -139,7 +148,7 @@ def main(argv=None) -> int:
         log.info("(g) CoCoOp, the base half's %d classes: naive (77 tokens) against ours (per-image prefix)",
                  (len(names) + 1) // 2)
         from coop.pipeline.base2new_projection import base2new_counts, measure_base2new, project_base2new
-        from coop.report.bench_cocoop import cocoop_step_times
+        from coop.measure.bench_cocoop import cocoop_step_times
 
         paths = ("naive", "fast") if args.naive else ("fast",)
         out["cocoop"] = cocoop_step_times(model, names[: (len(names) + 1) // 2], train_batch=1, eval_batch=32,
@@ -206,6 +215,10 @@ def main(argv=None) -> int:
     key = "cuda_max_allocated_mb" if device.startswith("cuda") else "peak_rss_mb"
     rows.append((f"(d) peak memory, MB ({key})", f"{mem['naive'][key]:.0f}" if "naive" in mem else "—",
                  f"{mem['ours'][key]:.0f}", "—"))
+    if "step_tensor_memory" in out:
+        tm = out["step_tensor_memory"]
+        naive_mb = tm["naive"]["peak_mb"] if "naive" in tm else None
+        row("    ... peak tensor memory of a step, MB", naive_mb, tm["ours"]["peak_mb"], lambda v: "—" if v is None else f"{v:.0f}")
     bl = out["baselines"]
     row(f"(f) baselines, {len(shots) * len(seeds)} (shots, seed) pairs x 3 methods", None, bl["total"])
     rows.append(("    ... linear probe / Tip-Adapter / -F", "—", f"{bl['lp']:.0f}/{bl['tip']:.0f}/{bl['tip_f']:.0f} s", "—"))

@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                     "(default: %(default)s)")
     p.add_argument("--no-measure", dest="measure", action="store_false",
                    help="skip the 10-20 s measurement and the projections")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON to PATH")
+    p.add_output("--json", kind="check_env", default=None, metavar="PATH", help="also write the report as JSON to PATH")
+    p.add_argument("--force", action="store_true",
+                   help="set aside a file at --json that is not an earlier check's JSON (it is kept, renamed)")
     return p.parse_args(argv)
 
 
@@ -138,15 +140,12 @@ def main(argv=None) -> int:
     from coop.data.split import read_split
     from coop.model.device import resolve_device
     from coop.pipeline import machine_check as M
-    from coop.runs.preflight import check_output_file
     from coop.runs.results import now
     from coop.utils.atomic import write_json
     from coop.utils.paths import SPLIT
 
-    if args.json:
-        check_output_file(args.json, "--json")  # before the measurement
     device = str(resolve_device(args.device))
-    r: Dict[str, Any] = {"when": now(), **M.capabilities(), "device_used": device, "notes": []}
+    r: Dict[str, Any] = {"kind": "check_env", "when": now(), **M.capabilities(), "device_used": device, "notes": []}
     choice, reason = M.choose_precision(torch.device(device).type, r["cpu"]["torch_bf16"], r["device"]["cuda"])
     r["precision"] = {"choice": choice, "reason": reason}
     split = read_split(SPLIT)

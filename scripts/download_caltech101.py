@@ -28,7 +28,7 @@ log = logging.getLogger("download_caltech101")
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
-    p.add_argument("--out", default=str(DATA / "caltech-101"), help="folder to put the images in (default: %(default)s)")
+    p.add_output("--out", kind="folder", default=str(DATA / "caltech-101"), help="folder to put the images in (default: %(default)s)")
     p.add_argument("--url", default=DEFAULT_URL, help="where to download the zip from: http(s):// or file:// "
                                                       "(default: %(default)s)")
     p.add_argument("--archive", metavar="FILE", default=None,

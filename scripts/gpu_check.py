@@ -36,7 +36,7 @@ FP32_BOUND = 1e-4
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--device", default="cuda", help="the GPU to check (default: %(default)s)")
-    p.add_argument("--out", default=str(RESULTS / "gpu_check"), help="folder for its runs and JSON (default: %(default)s)")
+    p.add_output("--out", kind="folder", default=str(RESULTS / "gpu_check"), help="folder for its runs and JSON (default: %(default)s)")
     p.add_argument("--skip-bench", action="store_true", help="leave out bench.py (about 2 minutes)")
     return p.parse_args(argv)
 

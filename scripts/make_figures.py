@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
-    p.add_argument("--out", default=str(ROOT / "report" / "figures"), help="folder to write into (default: %(default)s)")
+    p.add_output("--out", kind="folder", default=str(ROOT / "report" / "figures"), help="folder to write into (default: %(default)s)")
     p.add_argument("--arch", default="RN50", help="random architecture to describe (default: %(default)s)")
     p.add_argument("--split-file", default="splits/caltech101.json",
                    help="class names for the token counts (default: %(default)s)")

@@ -16,7 +16,6 @@ from coop.runs.cli_args import ArgumentParser, parse_int_list  # noqa: E402
 from coop.data.caltech101 import find_image_root  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import SPLIT  # noqa: E402
-from coop.runs.preflight import check_output_file  # noqa: E402
 from coop.data.split import fewshot_file, make_split, write_split_with_fewshot  # noqa: E402
 
 log = logging.getLogger("make_split")
@@ -25,11 +24,12 @@ log = logging.getLogger("make_split")
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--data-root", required=True, help="101_ObjectCategories or a folder above it")
-    p.add_argument("--out", default=str(SPLIT), help="split file to write (default: %(default)s)")
+    p.add_output("--out", kind="split", default=str(SPLIT), help="split file to write (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="seed of the per-class shuffle (default: %(default)s)")
     p.add_argument("--fewshot-shots", default="1 2 4 8 16", help="few-shot lists to save (default: %(default)s)")
     p.add_argument("--fewshot-seeds", default="1 2 3", help="seeds of the few-shot lists (default: %(default)s)")
-    p.add_argument("--force", action="store_true", help="replace an existing split file (e.g. the committed one)")
+    p.add_argument("--force", action="store_true",
+                   help="set aside an existing split file (e.g. the committed one) and its few-shot lists, and write anew")
     return p.parse_args(argv)
 
 
@@ -40,10 +40,6 @@ def main(argv=None) -> int:
     shots = parse_int_list(args.fewshot_shots, "--fewshot-shots")
     seeds = parse_int_list(args.fewshot_seeds, "--fewshot-seeds", minimum=0)
     out = Path(args.out)
-    check_output_file(out, "--out")
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists (the committed split is splits/caltech101.json); pass --force to "
-                        f"replace it, or --out NEW.json")
     taken = [p for p in (fewshot_file(out, k, s) for k in shots for s in seeds) if p.exists()]
     if taken and not args.force:
         raise UserError(f"{taken[0]} exists{f' (and {len(taken) - 1} more few-shot lists)' if len(taken) > 1 else ''}; "

@@ -19,7 +19,7 @@ from coop.data.synthetic import DEFAULT_CLASSES, make_synthetic_data  # noqa: E4
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
-    p.add_argument("--out", required=True, help="folder to create 101_ObjectCategories in")
+    p.add_output("--out", kind="folder", required=True, help="folder to create 101_ObjectCategories in")
     p.add_argument("--per-class", type=int, default=12, help="images per class (default: %(default)s)")
     p.add_argument("--classes", type=int, default=len(DEFAULT_CLASSES),
                    help=f"number of classes, at most {len(DEFAULT_CLASSES)} (default: %(default)s)")

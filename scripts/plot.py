@@ -27,7 +27,7 @@ log = logging.getLogger("plot")
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--results", default=str(RESULTS), help="results folder to read (default: %(default)s)")
-    p.add_argument("--out", default=None,
+    p.add_output("--out", kind="figure", default=None,
                    help="output path without suffix; .png and .pdf are written (default: RESULTS/fewshot)")
     p.add_argument("--force", action="store_true",
                    help="replace files at --out that this project did not write (they are kept, renamed)")
@@ -45,10 +45,6 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else results / "fewshot"
     if out.suffix.lower() in (".png", ".pdf"):
         out = out.with_suffix("")
-    from coop.report.outputs import check_may_overwrite
-
-    if args.out:  # the default, RESULTS/fewshot.*, is this project's own name
-        check_may_overwrite([out.with_name(out.name + s) for s in (".png", ".pdf")], args.force)
     summary = plot_fewshot(load_results(results), out, source=results)
     for line in summary_table(summary):
         log.info("%s", line)

@@ -28,7 +28,7 @@ log = logging.getLogger("report")
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--results", default=str(RESULTS), help="results folder (default: %(default)s)")
-    p.add_argument("--out", required=True, help="Markdown file to write or update")
+    p.add_output("--out", kind="report", required=True, help="Markdown file to write or update")
     p.add_argument("--no-figures", dest="figures", action="store_false", help="tables only, no images")
     p.add_argument("--force", action="store_true",
                    help="replace an --out file this project did not write (it is kept, renamed)")
@@ -47,12 +47,6 @@ def main(argv=None) -> int:
         from coop.utils.errors import UserError
 
         raise UserError(f"--results {results} is not a folder; run bash scripts/run_all.sh (or --demo) first")
-    from coop.runs.preflight import check_output_file
-
-    check_output_file(args.out, "--out")
-    from coop.report.outputs import check_may_overwrite
-
-    check_may_overwrite([args.out], args.force)
     out = write_report(results, args.out, figures=args.figures)
     print(out)
     return 0

@@ -25,7 +25,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--results", required=True, help="the sweep's results folder")
     p.add_argument("--check", default=None, help="check_env.py --json output made before the sweep (the projection)")
-    p.add_argument("--out", default=None, help="also write the table and its rows as JSON here")
+    p.add_output("--out", kind="sweep_timing", default=None, help="also write the table and its rows as JSON here")
+    p.add_argument("--force", action="store_true",
+                   help="set aside a file at --out that is not a timing JSON, or a committed one (kept, renamed)")
     p.add_argument("--cache-dir", default=None, help="the sweep's feature cache folder (its size is reported)")
     p.add_argument("--no-draw", dest="draw", action="store_false",
                    help="do not time the figure and the report (drawn again into a temporary folder)")
@@ -40,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging()
-    from coop.report.sweep_timing import drawing_rows, folder_mb, shares, stages, table
+    from coop.measure.sweep_timing import drawing_rows, folder_mb, shares, stages, table
     from coop.utils.atomic import write_json
 
     results = Path(args.results)
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
           + f"; peak RSS {mb(totals['peak_rss_mb'])}; disk: results {mb(totals['disk_mb']['results'])}, "
             f"feature cache {mb(totals['disk_mb']['cache'])}")
     if args.out:
-        write_json(args.out, {"results": str(results), "note": args.note, "rows": rows, "table": lines,
+        write_json(args.out, {"kind": "sweep_timing", "results": str(results), "note": args.note, "rows": rows, "table": lines,
                               "totals": totals,
                               "check_env": {k: (check or {}).get(k) for k in ("when", "cpu", "measurements")}})
         log.info("wrote %s", args.out)

@@ -30,7 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="'single' (CoOp's \"a photo of a {}.\"), 'ensemble' (7 CLIP templates, averaged), or "
                         "templates separated by '|' (default: %(default)s)")
     p.add_argument("--context", default=None, help="a learned context (.pt from train_coop.py) to evaluate instead")
-    p.add_argument("--out", default=None, help="result file (default: RESULTS/zeroshot.json)")
+    p.add_output("--out", kind=lambda a: "evaluation" if a.context else "zeroshot", default=None,
+                 help="result file (default: RESULTS/zeroshot.json)")
     return p.parse_args(argv)
 
 

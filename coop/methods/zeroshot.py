@@ -126,4 +126,6 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
                  seed=saved["config"]["seed"], skipped=test.skipped, **ev, context_file=str(context_file),
                  trained_with=saved["config"])
     rec.update(kind="evaluation", run_id=saved.get("run_id"))  # the run that trained the context
+    for key in ("identity", "settings", "departures"):  # its run_id is the training run's, not a hash of these
+        rec.pop(key)
     return rec

@@ -20,6 +20,28 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UserError(f"{message} (see {self.prog} --help)")
 
+    def add_output(self, *flags: str, kind, **kwargs) -> argparse.Action:
+        """An option naming a file (or folder) the script writes. ``kind`` (a kind of :mod:`coop.runs.outputs`,
+        or a function of the parsed flags giving one) is checked as soon as the flags are parsed: a file of
+        another kind is refused, or set aside with ``--force`` (which the script must have)."""
+        action = self.add_argument(*flags, **kwargs)
+        self.outputs = getattr(self, "outputs", []) + [(action, kind)]
+        return action
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        if getattr(self, "outputs", None):
+            from .outputs import claim
+
+            if not hasattr(ns, "force") and any(kind != "folder" for _, kind in self.outputs):
+                raise TypeError(f"{self.prog} declares output files but no --force")
+            for action, kind in self.outputs:
+                value = getattr(ns, action.dest, None)
+                if value is not None:
+                    claim(value, kind(ns) if callable(kind) else kind, bool(getattr(ns, "force", False)),
+                          action.option_strings[-1])
+        return ns, rest
+
 
 def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
     """``"1 2 4"`` or ``"1,2,4"`` -> ``[1, 2, 4]``; anything else is a clear user error."""
