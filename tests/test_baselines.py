@@ -152,7 +152,7 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     """scripts/sweep_timing.py: one row per record (CoOp: encoding and training), the work counted
     from the records, the projection = work x check_env's unit costs, the figure and report timed
     without touching the sweep's own outputs, the folders' sizes as du would add them."""
-    from coop.report.sweep_timing import folder_mb, shares, stages
+    from coop.measure.sweep_timing import folder_mb, shares, stages
 
     coop = _records(sweep, "coop")
     units = {"crops_img_s": 50.0, "step_s": 0.25}
@@ -160,7 +160,7 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     rows = stages(sweep, {"measurements": {"model": "random:RN50", "units": {"fp32": {}},
                                            "demo": {"model": model, "units": {"fp32": units}}}})
     # the same architecture with other weights is timed alike; another model's or precision's costs project nothing
-    from coop.report.sweep_timing import architecture, unit_costs
+    from coop.measure.sweep_timing import architecture, unit_costs
     assert {architecture(m) for m in ("random:RN50", "RN50", "/w/clip/RN50.pt")} == {"RN50"}
     assert unit_costs({"measurements": {"model": "random:RN50", "units": {"fp32": units}}}, "RN50", "fp32") == units
     on_gpu = {"measurements": {"model": "random:RN50", "device": "cuda", "units": {"fp32": units}}}

@@ -217,7 +217,7 @@ def test_recipes_are_the_official_configs():
 
 
 def test_bench_row_has_every_path(tiny_clip):
-    from coop.report.bench_cocoop import cocoop_step_times
+    from coop.measure.bench_cocoop import cocoop_step_times
 
     row = cocoop_step_times(tiny_clip, NAMES, eval_batch=2, repeat=1)
     for kind in ("train", "eval"):

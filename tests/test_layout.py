@@ -8,7 +8,9 @@ import pytest
 from imports import PACKAGE, import_cycles, import_graph, imports_of, module_names
 
 # The stages in the order data flows through them; a module may import its own stage and the ones before.
-STAGES = ["utils", "data", "model", "features", "runs", "methods", "report", "pipeline"]
+# measure (speed and size, timed) comes after report: sweep_timing redraws the figure and the report to time
+# them; the pipeline's machine check imports measure.
+STAGES = ["utils", "data", "model", "features", "runs", "methods", "report", "measure", "pipeline"]
 
 
 def stage(name: str) -> int:
@@ -77,3 +79,16 @@ def test_the_cycle_check_finds_a_synthetic_circle(tmp_path):
     assert import_cycles(graph) == [["report.a", "report.b", "report.c"]]
     assert import_cycles({"x": {"x"}, "y": set()}) == [["x"]]
     assert import_cycles({"x": {"y"}, "y": set()}) == []
+
+
+def test_measurement_is_its_own_stage_and_never_in_the_code_hash():
+    """Issue 36: speed measurement left coop/report/ for coop/measure/ (report/ turns records into the figure
+    and the report); timing code decides no run's numbers, so no computing module is a measure module."""
+    from coop.runs import provenance
+
+    modules = module_names()
+    computing = getattr(provenance, "computing_modules", lambda: provenance.COMPUTING_MODULES)()  # either layout
+    assert {"measure.benchmark", "measure.bench_cocoop", "measure.sweep_timing"} <= set(modules)
+    assert not [n for n in modules if n.startswith("report.") and n.split(".")[1] in ("benchmark", "bench_cocoop", "sweep_timing")]
+    assert not [m for m in computing if m.startswith("measure.")]
+    assert not [n for n in computing if any(d.startswith("measure") for d in imports_of(n, modules[n]))]

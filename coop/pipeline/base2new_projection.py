@@ -30,8 +30,8 @@ def base2new_counts(n_test: int, n_classes: int, shots: int = BASE2NEW_SHOTS, se
 def measure_base2new(model: torch.nn.Module, classnames: Sequence[str], repeat: int = 2) -> Dict[str, float]:
     """Seconds of one CoOp step (batch 32, M = 4, the base half's classes), one CoCoOp step (batch 1)
     and one CoCoOp evaluation per image (batch 4), fast paths, on ``model``."""
-    from ..report import benchmark as B
-    from ..report.bench_cocoop import cocoop_step_times
+    from ..measure import benchmark as B
+    from ..measure.bench_cocoop import cocoop_step_times
 
     base = list(classnames)[: math.ceil(len(classnames) / 2)]
     coop = B.build_coop(model, base, n_ctx=4, ctx_init="a photo of a")

@@ -24,7 +24,7 @@ import torch
 
 from ..data.split import Split, make_split
 from ..model.precision import autocast, cpu_supports_bf16
-from ..report import benchmark as B
+from ..measure import benchmark as B
 
 log = logging.getLogger(__name__)
 

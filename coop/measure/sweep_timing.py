@@ -111,8 +111,8 @@ def drawing_rows(results: Path) -> List[Dict[str, Any]]:
     """The figure and the report's results section, drawn again from ``results``' records into a
     temporary folder (the sweep's own outputs are left as they are) and timed."""
     from ..runs.results import load_results
-    from .document import write_report
-    from .plot import plot_fewshot
+    from ..report.document import write_report
+    from ..report.plot import plot_fewshot
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="coop-timing-") as tmp:

@@ -24,7 +24,8 @@ from ..model.prompt_learner import CoOp
 from ..utils.memory import peak_rss_mb
 from ..utils.paths import PROJECT_ROOT
 from ..data.split import fewshot
-from ..methods.train import batches, coop_epochs
+from ..methods.train import batches
+from ..methods.train_config import coop_epochs
 
 
 def device_of(module: torch.nn.Module) -> torch.device:
@@ -131,7 +132,7 @@ def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int],
                     epochs: Optional[int] = None) -> int:
     """Distinct training crops the sweep encodes, from the runs' own crop plans: per seed, an image
     needs as many crops as the longest run that trains on it (fresh) or ``views`` (approximate)."""
-    from ..methods.train import TrainConfig, crop_plan
+    from ..methods.train_config import TrainConfig, crop_plan
 
     need: Dict[tuple, int] = {}
     for s in seeds:
@@ -227,7 +228,7 @@ def measure_in_child(kind: str, model: str, classnames: List[str], steps: int, d
     """Run ``steps`` training steps (``kind`` naive or ours) in a fresh process; return its peak
     memory, so one measurement cannot inflate the other."""
     code = (
-        "import json, sys, torch; from coop.report.benchmark import _child; "
+        "import json, sys, torch; from coop.measure.benchmark import _child; "
         f"print(json.dumps(_child({kind!r}, {model!r}, {classnames!r}, {steps}, {device!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
