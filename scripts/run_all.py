@@ -135,23 +135,6 @@ def finish(results: Path, changed: bool, report: bool) -> None:
         log.info("wrote the report's results section: %s", out)
 
 
-def base2new(args: argparse.Namespace, seeds, argv) -> int:
-    """``--protocol base2new``: its own runs, records (RESULTS/base2new/), figure and report section."""
-    from coop.methods.base2new import sweep_configs
-    from coop.pipeline.sweep import SweepPlan
-
-    if args.baselines != "all":
-        raise UserError("--protocol base2new runs zero-shot CLIP, CoOp and CoCoOp only; leave out --baselines")
-    zs, runs = sweep_configs(args, seeds, args.demo)
-
-    def after(results: Path, changed: bool) -> None:
-        from coop.report.base2new import finish_base2new
-
-        finish_base2new(results / "base2new", changed, args.report)
-
-    return execute(SweepPlan(zs, runs, args.force), after, args, argv)
-
-
 def execute(plan, after, args: argparse.Namespace, argv) -> int:
     """Either list the plan's pending runs as commands (--print-commands) or run them, then ``after``."""
     from coop.pipeline.sweep import run_sweep
@@ -190,64 +173,96 @@ def baseline_configs(args: argparse.Namespace, shots, seeds) -> list:
     return out
 
 
+# Flags run_all acts on itself; every other flag must change a run of the protocol (coop.runs.flags)
+ACTS_ON = ("print_commands", "only", "force", "report", "verbose", "demo", "protocol")
+
+
+def plan_of(args: argparse.Namespace):
+    """The sweep the flags ask for (pure: nothing is read or written)."""
+    from dataclasses import replace
+
+    from coop.methods.zeroshot import TEMPLATE_SETS, ZeroShotConfig
+    from coop.pipeline.sweep import SweepPlan
+
+    shots = parse_int_list(args.shots, "--shots")
+    seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
+    if args.protocol == "base2new":
+        from coop.methods.base2new import sweep_configs
+
+        zs, runs = sweep_configs(args, seeds, args.demo)
+        return SweepPlan(zs, runs, args.force)
+    zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
+                        templates=args.templates, device=args.device, results=args.results,
+                        cache_dir=args.cache_dir, clip_dir=args.clip_dir, demo=args.demo, precision=args.precision,
+                        workers=args.workers, encode_batch_size=args.encode_batch_size)
+    runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
+    # the other named prompt set, for the report's table of prompt wording (seconds: features are cached)
+    runs += [replace(zs, templates=t, prompt_variant=True) for t in TEMPLATE_SETS if t != args.templates]
+    bonus = None if args.block_mod in (None, "none") else args.block_mod
+    if bonus:  # the bonus: CoOp with a text-block modification, on the same crops
+        runs += [train_config(args, k, s, demo=args.demo, block_mod=bonus) for k in shots for s in seeds]
+    runs += baseline_configs(args, shots, seeds)
+    return SweepPlan(zs, runs, args.force)
+
+
+def runs_of(args: argparse.Namespace) -> list:
+    plan = plan_of(args)
+    return [plan.zeroshot, *plan.runs]
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """--demo: its own synthetic data, random:tiny and small settings, in RESULTS/demo/ (made once)."""
+    from coop.pipeline.sweep import DEMO_DIR, DEMO_EPOCHS, prepare_demo
+
+    given = [f for f, v, d in (("--model", args.model, "RN50"), ("--data-root", args.data_root, str(DATA)),
+                               ("--split-file", args.split_file, str(SPLIT))) if v != d]
+    if given:
+        raise UserError(f"--demo runs its own synthetic data with random:tiny; it cannot take {', '.join(given)}. "
+                        f"Leave --demo out to run your data and model")
+    results = Path(args.results) / "demo" if args.results != str(RESULTS) else DEMO_DIR
+    args.results = str(results)
+    args.data_root, args.split_file = map(str, prepare_demo(results))
+    args.model = "random:tiny"
+    args.cache_dir = args.cache_dir or str(results / "cache")
+    # the demo's 64-px crops are cut faster in this process than shipped from a worker (no effect on numbers)
+    args.workers = 0 if args.workers is None else args.workers
+    log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
+                args.model)
+    if args.protocol == "fewshot":
+        args.epochs = args.epochs or DEMO_EPOCHS
+        log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100), and each baseline capped as its "
+                    "table entry says (%s), to check every stage in seconds", args.epochs, demo_caps())
+    if args.protocol == "base2new":  # tiny: the synthetic classes have 6 training images each
+        args.b2n_shots = args.b2n_shots or 4
+        args.epochs = args.epochs or 3
+        log.warning("DEMO base-to-new: %d shots per base class, %d epochs (the protocol's are 16 shots; CoOp 200, "
+                    "CoCoOp 10 epochs)", args.b2n_shots, args.epochs)
+
+
 @cli
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from coop.pipeline.sweep import DEMO_DIR, SweepPlan, prepare_demo
-    from coop.methods.zeroshot import ZeroShotConfig, resolve_templates
+    from coop.methods.zeroshot import resolve_templates
+    from coop.runs.flags import refuse_ignored
 
-    shots = parse_int_list(args.shots, "--shots")
-    seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
+    parse_int_list(args.shots, "--shots")
+    parse_int_list(args.seeds, "--seeds", minimum=0)
     resolve_templates(args.templates)
     if args.demo:
-        given = [f for f, v, d in (("--model", args.model, "RN50"), ("--data-root", args.data_root, str(DATA)),
-                                   ("--split-file", args.split_file, str(SPLIT))) if v != d]
-        if given:
-            raise UserError(f"--demo runs its own synthetic data with random:tiny; it cannot take {', '.join(given)}. "
-                            f"Leave --demo out to run your data and model")
-        results = Path(args.results) / "demo" if args.results != str(RESULTS) else DEMO_DIR
-        args.results = str(results)
-        args.data_root, args.split_file = map(str, prepare_demo(results))
-        args.model = "random:tiny"
-        args.cache_dir = args.cache_dir or str(results / "cache")
-        # the demo's 64-px crops are cut faster in this process than shipped from a worker (no effect on numbers)
-        args.workers = 0 if args.workers is None else args.workers
-        log.warning("DEMO: synthetic images and %s (random weights) -- no number here is an accuracy of CLIP or CoOp",
-                    args.model)
-        from coop.pipeline.sweep import DEMO_EPOCHS
-
-        if args.protocol == "fewshot":
-            args.epochs = args.epochs or DEMO_EPOCHS
-            log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100), and each baseline capped as its "
-                        "table entry says (%s), to check every stage in seconds", args.epochs, demo_caps())
-        if args.protocol == "base2new":  # tiny: the synthetic classes have 6 training images each
-            args.b2n_shots = args.b2n_shots or 4
-            args.epochs = args.epochs or 3
-            log.warning("DEMO base-to-new: %d shots per base class, %d epochs (the protocol's are 16 shots; CoOp 200, "
-                        "CoCoOp 10 epochs)", args.b2n_shots, args.epochs)
-    zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
-                        templates=args.templates, device=args.device, results=args.results,
-                        cache_dir=args.cache_dir, clip_dir=args.clip_dir, demo=args.demo, precision=args.precision,
-                        workers=args.workers,
-                        encode_batch_size=args.encode_batch_size)
-    bonus = None if args.block_mod in (None, "none") else args.block_mod
+        prepare(args)
+    refuse_ignored(args, runs_of, ACTS_ON, what=f"--protocol {args.protocol}",
+                   hints={"shots": "--base2new-shots", "b2n_shots": "--shots"})
+    plan = plan_of(args)
     if args.protocol == "base2new":
-        if args.block_mod != DEFAULT_BLOCK_MOD:
-            raise UserError("--protocol base2new runs CoOp and CoCoOp as CoOp's repository does; leave out --block-mod")
-        args.block_mod = None
-        return base2new(args, seeds, argv)
-    runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
-    from dataclasses import replace
+        def after(results: Path, changed: bool) -> None:
+            from coop.report.base2new import finish_base2new
 
-    from coop.methods.zeroshot import TEMPLATE_SETS
-
-    # the other named prompt set, for the report's table of prompt wording (seconds: features are cached)
-    runs += [replace(zs, templates=t, prompt_variant=True) for t in TEMPLATE_SETS if t != args.templates]
-    if bonus:
-        runs += [train_config(args, k, s, demo=args.demo, block_mod=bonus) for k in shots for s in seeds]
-    runs += baseline_configs(args, shots, seeds)
-    return execute(SweepPlan(zs, runs, args.force), lambda r, changed: finish(r, changed, args.report), args, argv)
+            finish_base2new(results / "base2new", changed, args.report)
+    else:
+        def after(results: Path, changed: bool) -> None:
+            finish(results, changed, args.report)
+    return execute(plan, after, args, argv)
 
 
 if __name__ == "__main__":

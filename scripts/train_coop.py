@@ -31,6 +31,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+ACTS_ON = ("force", "verbose")  # every other flag must change the run (coop.runs.flags)
+
+
+def runs_of(args: argparse.Namespace) -> list:
+    return [train_config(args, args.shots, args.seed)]
+
+
 @cli
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -41,6 +48,9 @@ def main(argv=None) -> int:
     from coop.pipeline.sweep import already_done, result_path, single_run
     from coop.methods.train import run_coop
 
+    from coop.runs.flags import refuse_ignored
+
+    refuse_ignored(args, runs_of, ACTS_ON, what="a CoOp run")
     cfg = train_config(args, args.shots, args.seed)
     check_run(cfg)
     remove_stale_temp_files(args.results)

@@ -35,6 +35,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+ACTS_ON = ("force", "verbose", "out", "context")  # every other flag must change the run (coop.runs.flags)
+
+
+def config_of(args: argparse.Namespace):
+    """The run the flags ask for; a saved context (--context) brings its own prompt, so no templates."""
+    from coop.methods.zeroshot import ZeroShotConfig
+
+    return ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
+                          templates="single" if args.context else args.templates, device=args.device,
+                          results=args.results, cache_dir=args.cache_dir, clip_dir=args.clip_dir,
+                          precision=args.precision, workers=args.workers, encode_batch_size=args.encode_batch_size)
+
+
+def runs_of(args: argparse.Namespace) -> list:
+    return [config_of(args)]
+
+
 @cli
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -46,11 +63,12 @@ def main(argv=None) -> int:
     from coop.pipeline.sweep import already_done, result_path, single_run
     from coop.methods.zeroshot import ZeroShotConfig, evaluate_context, run_zeroshot, resolve_templates
 
+    from coop.runs.flags import refuse_ignored
+
     resolve_templates(args.templates)  # bad templates fail before anything loads
-    cfg = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
-                         templates=args.templates, device=args.device, results=args.results,
-                         cache_dir=args.cache_dir, clip_dir=args.clip_dir, precision=args.precision, workers=args.workers,
-                         encode_batch_size=args.encode_batch_size)
+    refuse_ignored(args, runs_of, ACTS_ON,
+                   what="an evaluation of a saved context (--context)" if args.context else "zero-shot CLIP")
+    cfg = config_of(args)
     check_run(cfg)
     remove_stale_temp_files(args.results)
     if args.context:

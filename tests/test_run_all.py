@@ -111,7 +111,8 @@ def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in done}
 
     assert run_all.main(argv) == 0
-    expected = [results / "coop" / f"shots{k}_seed{s}.json" for k in SHOTS for s in SEEDS] + [results / "zeroshot.json"]
+    expected = [results / c / f"shots{k}_seed{s}.json" for c in ("coop", "coop_adapter") for k in SHOTS for s in SEEDS]
+    expected += [results / "zeroshot.json"]  # coop_adapter: the bonus runs by default
     expected += [results / "baselines" / m / f"shots{k}_seed{s}.json" for m in ("linear_probe", "tip_adapter",
                                                                               "tip_adapter_f") for k in SHOTS for s in SEEDS]
     assert all(read_result(p) is not None for p in expected)

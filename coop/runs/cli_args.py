@@ -30,6 +30,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         ns, rest = super().parse_known_args(args, namespace)
+        self._note_given(args, ns)
         if getattr(self, "outputs", None):
             from .outputs import claim
 
@@ -41,6 +42,22 @@ class ArgumentParser(argparse.ArgumentParser):
                     claim(value, kind(ns) if callable(kind) else kind, bool(getattr(ns, "force", False)),
                           action.option_strings[-1])
         return ns, rest
+
+
+    def _note_given(self, args, ns) -> None:
+        """Which options the user typed (coop.runs.flags refuses those a command would ignore)."""
+        import sys
+
+        typed = list(sys.argv[1:] if args is None else args)
+        flags = {}
+        for action in self._actions:
+            for opt in action.option_strings:
+                if any(a == opt or a.startswith(opt + "=") for a in typed):
+                    flags[action.dest] = opt
+        setattr(ns, "_coop_given", [a.dest for a in self._actions if a.dest in flags])
+        setattr(ns, "_coop_flags", flags)
+        # a required flag has no default to compare with: it is always given
+        setattr(ns, "_coop_defaults", {a.dest: a.default for a in self._actions if a.dest != "help" and not a.required})
 
 
 def parse_int_list(text: str, flag: str, minimum: int = 1) -> List[int]:
