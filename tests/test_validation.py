@@ -25,16 +25,19 @@ def good(**over):
 
 @pytest.mark.parametrize("path,method", [
     ("r/coop/shots1_seed1.json", "CoOp"), ("r/coop_lora/shots1_seed1.json", "CoOp+lora"),
-    ("r/baselines/linear_probe/shots1_seed1.json", "Linear probe CLIP"),
-    ("r/baselines/tip_adapter/shots1_seed1.json", "Tip-Adapter"),
-    ("r/baselines/tip_adapter_f/shots1_seed1.json", "Tip-Adapter-F"),
+    ("r/baselines/linear_probe/shots1_seed1.json", None),  # a baseline record names its own folder
     ("r/zeroshot_prompts/ensemble.json", "Zero-shot CLIP"), ("r/zeroshot.json", None)])
 def test_the_method_a_folder_holds(path, method):
     assert expected_method(Path(path)) == method
 
 
-def test_an_unknown_baseline_folder_matches_no_method():
-    assert "unknown" in expected_method(Path("r/baselines/mine/shots1_seed1.json"))
+def test_a_baseline_record_must_sit_in_the_folder_it_names():
+    rec = good(kind="baseline", method="Tip-Adapter", folder="tip_adapter")
+    assert problems(rec, Path("r/baselines/tip_adapter/shots2_seed1.json")) == []
+    found = problems(rec, Path("r/baselines/linear_probe/shots2_seed1.json"))
+    assert any("sits in baselines/linear_probe/" in p for p in found), found
+    found = problems(good(kind="baseline", method="Tip-Adapter"), Path("r/baselines/mine/shots2_seed1.json"))
+    assert found, "a baseline record without its folder is not trusted"
 
 
 def test_a_consistent_record_has_no_problem():

@@ -88,12 +88,15 @@ class BaselineConfig(RunConfig):
     def identity(self) -> Dict[str, Any]:
         ident = super().identity()
         ident["options"] = self.resolved()  # the defaults too: a new default redoes the runs
-        module = self.entry.fit.__module__
-        if not module.startswith("coop."):  # a method kept outside the package: its code is not in the code hash
-            ident["code_sha256"] = source_file_sha256(module)
         if self.entry.protocol == "validation-free":
             ident.pop("val_shots")
         return ident
+
+    def extra_inputs(self) -> Dict[str, Any]:
+        module = self.entry.fit.__module__
+        if module.split(".")[0] != "coop":  # a method kept outside the package: its code is not in code_sha256
+            return {"method_code_sha256": source_file_sha256(module)}
+        return {}
 
     def result_path(self) -> Path:
         return baseline_result_path(self.results, self.method, self.shots, self.seed)

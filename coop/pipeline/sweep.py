@@ -82,7 +82,8 @@ def expected_inputs(cfg: Config, model_sha256: Optional[str]) -> Optional[dict]:
 
     split = read_split(cfg.split_file)  # a missing split is its own clear error, not "other settings"
     try:
-        return inputs_record(split, model_sha256, find_image_root(cfg.data_root), cfg.images(split))
+        return {**inputs_record(split, model_sha256, find_image_root(cfg.data_root), cfg.images(split)),
+                **cfg.extra_inputs()}
     except (OSError, UserError):
         return None
 

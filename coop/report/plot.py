@@ -21,7 +21,7 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
@@ -33,6 +33,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from ..utils.atomic import atomic_path  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..runs.results import any_random, shot_stats  # noqa: E402
+from .fonts import use_cjk  # noqa: E402
 from .outputs import FIGURE_TITLE  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,26 @@ DEMO_TITLE = "DEMO on synthetic images, random weights: not CLIP/CoOp accuracies
 XLABEL = "Number of labeled training examples per class"
 YLABEL = "Accuracy (%)"
 ZEROSHOT_LABEL = "Zero-shot CLIP"
+# The same words in Chinese, used when a CJK font is installed (coop.report.fonts); English otherwise.
+ZH = {TITLE: "Caltech101", RANDOM_TITLE: "随机权重：不是 CLIP/CoOp 的准确率",
+      DEMO_TITLE: "演示：合成图像、随机权重，不是 CLIP/CoOp 的准确率",
+      XLABEL: "每类的标注训练图像数（shot）", YLABEL: "测试集 top-1 (%)", ZEROSHOT_LABEL: "零样本 CLIP"}
 ZEROSHOT_COLOR = "purple"
 COOP_COLOR = "tab:blue"
 # Colours for block-modification variants: neither blue (CoOp) nor purple (zero-shot).
 OTHER_COLORS = ("tab:orange", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
 # The baselines: (colour, line style, marker), distinct in grayscale by line style and marker.
-BASELINE_STYLES = {"Linear probe CLIP": ("black", "--", "s"), "Tip-Adapter": ("tab:green", ":", "^"),
-                   "Tip-Adapter-F": ("tab:red", "-.", "D")}
+def baseline_styles() -> Dict[str, Tuple[str, str, str]]:
+    """Each method of coop.methods.table by its name: its figure style, in the table's order."""
+    from ..methods.table import methods
+
+    return {m.name: m.style for m in methods().values()}
 
 
 def _method_order(methods) -> List[str]:
     """CoOp first, then its variants alphabetically, then the baselines (stable colours between runs)."""
-    base = list(BASELINE_STYLES)
-    return sorted(methods, key=lambda m: (m in BASELINE_STYLES, m != "CoOp",
-                                          base.index(m) if m in BASELINE_STYLES else 0, m))
+    base = list(baseline_styles())
+    return sorted(methods, key=lambda m: (m in base, m != "CoOp", base.index(m) if m in base else 0, m))
 
 
 def method_color(method: str, order: List[str]) -> str:
@@ -67,9 +74,10 @@ def method_style(method: str, order: List[str]) -> tuple:
     """(colour, line style, marker) of a method's line."""
     if method == "CoOp":
         return COOP_COLOR, "-", "o"
-    if method in BASELINE_STYLES:
-        return BASELINE_STYLES[method]
-    others = [m for m in order if m != "CoOp" and m not in BASELINE_STYLES]
+    styles = baseline_styles()
+    if method in styles:
+        return styles[method]
+    others = [m for m in order if m != "CoOp" and m not in styles]
     return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)], "-", "v"
 
 
@@ -96,8 +104,10 @@ def _seeds_phrase(n: int) -> str:
     return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
-def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
-    """What the figure shows, computed from ``coop.runs.results.load_results`` output.
+def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None,
+              only: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """What the figure shows, computed from ``coop.runs.results.load_results`` output (``only``: just
+    these methods besides zero-shot, e.g. ``("CoOp",)`` for the assignment's figure).
 
     Returns::
 
@@ -117,8 +127,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     if there is no record at all (``source`` names the folder in the message).
     """
     zs = loaded.get("zeroshot")
-    coop = {m: list(rs) for m, rs in (loaded.get("coop") or {}).items() if rs}
-    baselines = {m: list(rs) for m, rs in (loaded.get("baselines") or {}).items() if rs}
+    coop = {m: list(rs) for m, rs in (loaded.get("coop") or {}).items() if rs and (only is None or m in only)}
+    baselines = {m: list(rs) for m, rs in (loaded.get("baselines") or {}).items() if rs and (only is None or m in only)}
     where = f" in {source}" if source is not None else ""
     if zs is None and not coop:
         raise UserError(
@@ -162,9 +172,12 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
             notes.append(f"{method}: no runs at {', '.join(map(str, absent))} shots")
         cfg = _config_label(coop[method])
         label = method + (f" ({cfg})" if cfg else "") + f", mean of {_seeds_phrase(expected)}"
+        label_zh = method + (f"（{cfg}）" if cfg else "") + f"，{expected} 个种子的平均"
         if short:
             label += f" ({'; '.join(short)})"
-        methods[method] = {"label": label, "config": cfg, "expected_seeds": expected, "shots": shots_out}
+            label_zh += f"（{'；'.join(short)}）"
+        methods[method] = {"label": label, "label_zh": label_zh, "config": cfg, "expected_seeds": expected,
+                           "shots": shots_out}
 
     recs = [r for rs in coop.values() for r in rs] + ([zs] if zs else [])
     models = {str((r.get("model") or {}).get("name")) for r in recs}
@@ -187,21 +200,33 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     }
 
 
-def title_of(summary: Dict[str, Any]) -> str:
+def _words(zh: bool):
+    """The figure's fixed words in Chinese (``zh``) or English."""
+    return (lambda en: ZH.get(en, en)) if zh else (lambda en: en)
+
+
+def title_of(summary: Dict[str, Any], zh: bool = False) -> str:
+    w = _words(zh)
     if summary["demo"]:  # synthetic images: the title does not name Caltech101
-        return DEMO_TITLE
+        return w(DEMO_TITLE)
     if summary["random_weights"]:
-        return f"{TITLE} — {RANDOM_TITLE}"
-    return TITLE
+        return f"{w(TITLE)} — {w(RANDOM_TITLE)}"
+    return w(TITLE)
 
 
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
-    """The figure for a :func:`summarize` result (not saved; the caller closes it).
+    """The figure for a :func:`summarize` result (not saved; the caller closes it). Labels are Chinese
+    when a CJK font is installed (:mod:`coop.report.fonts`), English otherwise.
 
     Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
-    per-shot means), ``"seeds:<method>"`` (one small marker per seed and shot count). No spread
+    per-shot means), ``"seeds:<method>"`` (one small hollow marker per seed and shot count). No spread
     band: with three seeds, a +-1 std band can lie below every seed; the seeds themselves are shown.
+    With several methods, the one legend entry for the seeds shows every method's hollow marker.
     """
+    from matplotlib.legend_handler import HandlerTuple
+
+    zh = use_cjk()
+    w = _words(zh)
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot(1, 1, 1)
     order = _method_order(summary["methods"])
@@ -209,22 +234,21 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     zs = summary["zeroshot"]
     if zs is not None:
         ax.plot([0], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
-                markeredgecolor=ZEROSHOT_COLOR, label=ZEROSHOT_LABEL, gid="zeroshot", zorder=4)
+                markeredgecolor=ZEROSHOT_COLOR, label=w(ZEROSHOT_LABEL), gid="zeroshot", zorder=4)
 
-    for i, method in enumerate(order):
+    seed_handles = []
+    for method in order:
         m = summary["methods"][method]
         color, line, marker = method_style(method, order)
-        # one legend entry for the seeds: hollow markers of every method's own shape
-        seeds_label = (f"{method}, each seed" if len(order) == 1 else
-                       "each seed (hollow markers)" if i == 0 else "_nolegend_")
         ks = sorted(m["shots"])
         mean = np.array([m["shots"][k]["mean"] for k in ks])
         ax.plot(ks, mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
-                label=m["label"], gid=f"mean:{method}", zorder=3)
+                label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
         xs = [k for k in ks for _ in m["shots"][k]["accuracies"]]
         ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
-        ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none", markeredgecolor=color,
-                alpha=0.8, label=seeds_label, gid=f"seeds:{method}", zorder=2)
+        (h,) = ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none",
+                       markeredgecolor=color, alpha=0.8, label="_nolegend_", gid=f"seeds:{method}", zorder=2)
+        seed_handles.append(h)
 
     ticks = [0] + [k for k in summary["shots"] if k != 0]
     ax.set_xticks(ticks)
@@ -232,22 +256,30 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     right = max(ticks)
     pad = max(0.5, 0.06 * right)
     ax.set_xlim(-pad, right + pad if right > 0 else pad)
-    ax.set_xlabel(XLABEL)
-    ax.set_ylabel(YLABEL)
-    ax.set_title(title_of(summary), color="firebrick" if summary["random_weights"] else "black",
+    ax.set_xlabel(w(XLABEL))
+    ax.set_ylabel(w(YLABEL))
+    ax.set_title(title_of(summary, zh), color="firebrick" if summary["random_weights"] else "black",
                  fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
     ax.grid(True, linestyle="--", alpha=0.5)
+    handles, labels = ax.get_legend_handles_labels()
+    if seed_handles:  # one entry for the seeds: each method's own hollow marker, side by side
+        handles.append(tuple(seed_handles) if len(seed_handles) > 1 else seed_handles[0])
+        if len(order) == 1:
+            labels.append(f"{order[0]}，每个种子" if zh else f"{order[0]}, each seed")
+        else:
+            labels.append("每个种子（各方法的空心标记）" if zh else "each seed (each method's hollow marker)")
     outside = len(order) > 2  # with the baselines the legend would cover points: it goes right of the axes
+    kw = dict(handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)}, framealpha=0.9)
     if outside:
         fig.set_size_inches(9.4, 5.2)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, framealpha=0.9)
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, **kw)
     else:
-        ax.legend(loc="best", fontsize=9, framealpha=0.9)
+        ax.legend(handles, labels, loc="best", fontsize=9, **kw)
 
     notes = summary["notes"]
     if notes:
-        fig.text(0.01, 0.01, "\n".join(f"Note: {n}" for n in notes), ha="left", va="bottom", fontsize=7.5,
-                 color="dimgray", gid="notes", wrap=True)
+        fig.text(0.01, 0.01, "\n".join(("注：" if zh else "Note: ") + n for n in notes), ha="left", va="bottom",
+                 fontsize=7.5, color="dimgray", gid="notes", wrap=True)
         bottom = min(0.1 + 0.028 * len(notes), 0.4)
     else:
         bottom = 0.1
@@ -256,16 +288,17 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
 
 
 def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
-                 source: Optional[str | os.PathLike] = None) -> Dict[str, Any]:
+                 source: Optional[str | os.PathLike] = None, only: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """Draw the figure and write ``out_stem`` + ``.png`` and ``.pdf`` atomically; return the summary.
 
     A ``.png``/``.pdf`` suffix on ``out_stem`` is dropped. ``source`` (the results folder) only names the folder in error messages; it defaults to the
-    output's folder.
+    output's folder. ``only``: the methods drawn besides zero-shot (``("CoOp",)``: the assignment's figure,
+    the star and CoOp's line alone); default every method and baseline.
     """
     out_stem = Path(out_stem)
     if out_stem.suffix.lower() in (".png", ".pdf"):  # "--out results/fewshot.png" means the stem
         out_stem = out_stem.with_suffix("")
-    summary = summarize(loaded, source=source if source is not None else out_stem.parent)
+    summary = summarize(loaded, source=source if source is not None else out_stem.parent, only=only)
     fig = draw_fewshot(summary)
     try:
         paths = []

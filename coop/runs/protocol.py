@@ -88,6 +88,11 @@ class RunConfig:
         """Every image the run reads (relative paths): the test split, and a kind's own."""
         return [it[0] for it in split.test]
 
+    def extra_inputs(self) -> Dict[str, Any]:
+        """Inputs of this run beyond the shared ones (coop.runs.provenance): a method kept outside the package
+        names its own code here, so that changing it redoes the run like any change of code."""
+        return {}
+
     def work(self, budget: "WorkBudget") -> float:
         """The run's cost in images through the image encoder (see coop.pipeline.eta), not counting the
         test split (the budget counts it once for the whole sweep)."""
@@ -156,7 +161,7 @@ def record(cfg: RunConfig, exp, clock: Clock, *, method: str, shots: Optional[in
     from .provenance import run_id
     from .results import environment
 
-    inputs = exp.inputs(cfg.images(exp.split) if images is None else images)
+    inputs = {**exp.inputs(cfg.images(exp.split) if images is None else images), **cfg.extra_inputs()}
     return {
         "kind": cfg.KIND, "method": method, "shots": shots, "seed": seed,
         "run_id": run_id(cfg.identity(), inputs), "inputs": inputs,

@@ -73,7 +73,8 @@ def run_id(identity: Dict[str, Any], inputs: Dict[str, Any]) -> str:
 
 INPUT_NAMES = {"split_sha256": "the split file", "weights_sha256": "the CLIP weights",
                "images_sha256": "the images (their content)", "test_images_sha256": "the test images (their content)",
-               "code_sha256": "the code that computes results"}
+               "code_sha256": "the code that computes results",
+               "method_code_sha256": "the method's own code (a module outside the package)"}
 
 
 def changed_inputs(recorded: Dict[str, Any], expected: Dict[str, Any]) -> list:

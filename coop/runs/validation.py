@@ -18,9 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from .provenance import run_id
 
-# results/<folder>/ -> the method its records must name (coop_<mod> -> "CoOp+<mod>")
-BASELINE_FOLDERS = {"linear_probe": "Linear probe CLIP", "tip_adapter": "Tip-Adapter",
-                    "tip_adapter_f": "Tip-Adapter-F"}
+# A baseline record names its own folder (its method's entry in coop.methods.table): it must sit there.
 FILE_NAME = re.compile(r"^shots(\d+)_seed(\d+)\.json$")
 TOL = 1e-3  # accuracies are stored rounded to 4 decimals
 
@@ -29,7 +27,7 @@ def expected_method(path: Path) -> Optional[str]:
     """The method a record at ``path`` must name, from its folder; None for a top-level file."""
     folder, parent = path.parent.name, path.parent.parent.name
     if parent == "baselines":
-        return BASELINE_FOLDERS.get(folder, f"<unknown baseline folder {folder}>")
+        return None  # the record's own "folder" says which (problems)
     if folder == "zeroshot_prompts":
         return "Zero-shot CLIP"
     if folder == "coop":
@@ -81,6 +79,9 @@ def problems(rec: Dict[str, Any], path: Optional[Path] = None) -> List[str]:
         want = expected_method(Path(path))
         if want is not None and rec.get("method") != want:
             out.append(f"it says method {rec.get('method')!r} but sits in the folder of {want!r}")
+        if Path(path).parent.parent.name == "baselines" and rec.get("folder") != Path(path).parent.name:
+            out.append(f"it is a {rec.get('method')!r} record of folder {rec.get('folder')!r} but sits in "
+                       f"baselines/{Path(path).parent.name}/")
         m = FILE_NAME.match(Path(path).name)
         if m and (int(m.group(1)), int(m.group(2))) != (rec.get("shots"), rec.get("seed")):
             out.append(f"it holds shots {rec.get('shots')}, seed {rec.get('seed')}, not those of its file name")
