@@ -24,8 +24,7 @@ from ..model.prompt_learner import CoOp
 from ..utils.memory import peak_rss_mb
 from ..utils.paths import PROJECT_ROOT
 from ..data.split import fewshot
-from ..methods.train import batches
-from ..methods.train_config import coop_epochs
+from ..methods.train_config import coop_epochs, steps_per_epoch
 
 
 def device_of(module: torch.nn.Module) -> torch.device:
@@ -125,7 +124,7 @@ def image_throughput(clip_model: torch.nn.Module, batch: int = 32, repeat: int =
 
 def steps_per_run(n_cls: int, shots: int, batch_size: int = 32, epochs: Optional[int] = None) -> int:
     """Optimiser steps of one CoOp run with CoOp's schedule (drop-last batches)."""
-    return (epochs or coop_epochs(shots)) * len(batches(n_cls * shots, batch_size))
+    return (epochs or coop_epochs(shots)) * steps_per_epoch(n_cls * shots, batch_size)
 
 
 def crops_to_encode(train: Sequence, shots: Sequence[int], seeds: Sequence[int], views: Optional[int] = None,

@@ -5,6 +5,10 @@ the work of each stage is counted from the records themselves (crops a run had t
 so the projection -- ``check_env.py --json``'s unit costs times that work -- is compared stage by stage.
 ``scripts/sweep_timing.py`` prints the table and writes it as JSON (``results/realsize.json`` holds the
 one docs/speed.md quotes).
+
+The records are those that belong together (:func:`coop.runs.results.load_results`, as the figure's and
+the report's): a run made from other data, weights or code is left out and named in ``notes``; a
+method's runs of other settings keep their group's name in their rows (``CoOp [epochs=3] 1 shot, seed 3``).
 """
 from __future__ import annotations
 
@@ -12,16 +16,21 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from ..runs.results import read_result
+from ..methods.train_config import steps_per_epoch
+from ..runs.results import load_results
 
 
-def _records(results: Path) -> List[Dict[str, Any]]:
-    files = [results / "zeroshot.json", *sorted(results.glob("zeroshot_prompts/*.json")),
-             *sorted(results.glob("coop/shots*_seed*.json")), *sorted(results.glob("baselines/*/shots*_seed*.json"))]
-    recs = [read_result(f) for f in files if f.exists()]
-    return sorted([r for r in recs if r is not None], key=lambda r: r.get("started_at") or "")
+def _records(results: Path, notes: Optional[List[str]] = None) -> List[Tuple[str, Dict[str, Any]]]:
+    """``[(group, record)]`` of the records that belong together, in their start order; the selection's
+    notes (what was left out, what is shown apart) are added to ``notes``."""
+    loaded = load_results(results)
+    if notes is not None:
+        notes += loaded["notes"]
+    recs = {id(r): ("Zero-shot CLIP", r) for r in loaded["zeroshot_prompts"].values()}
+    recs.update({id(r): (g, r) for group in ("coop", "baselines") for g, rs in loaded[group].items() for r in rs})
+    return sorted(recs.values(), key=lambda gr: gr[1].get("started_at") or "")
 
 
 def architecture(model: Optional[str]) -> Optional[str]:
@@ -53,9 +62,10 @@ def _row(stage: str, kind: str, work: str, measured: Optional[float], projected:
     return {"stage": stage, "kind": kind, "work": work, "measured_s": measured, "projected_s": projected}
 
 
-def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+def stages(results: Path, check: Optional[Dict[str, Any]] = None,
+           notes: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     """One row per stage: what, its kind, the work, measured seconds, projected seconds (None without
-    ``check``, or when ``check`` timed another model or precision).
+    ``check``, or when ``check`` timed another model or precision). The selection's notes go into ``notes``.
 
     The work is counted from the records in their start order: test images the first zero-shot record
     encoded, and the crops a CoOp run needed that no earlier record of this folder needed (the nested
@@ -64,7 +74,7 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
     """
     rows: List[Dict[str, Any]] = []
     seen: Dict[tuple, int] = {}
-    for r in _records(results):
+    for group, r in _records(results, notes):
         start = len(rows)
         cfg = r.get("config") or {}
         units = unit_costs(check, (r.get("model") or {}).get("name") or cfg.get("model"),
@@ -89,16 +99,16 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
                 seen[(aug.get("crop_seed"), rel)] = max(have, need)
             epochs = len(hist.get("epoch", []))
             n = len(r.get("fewshot_train") or [])
-            steps = epochs * max(1, n // cfg.get("batch_size", 32))  # as train.batches(): no partial batch
+            steps = epochs * steps_per_epoch(n, cfg.get("batch_size", 32))
             t = r.get("time_s") or {}
-            what = f"CoOp {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}"
+            what = f"{group} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}"
             rows.append(_row(what + ": crops encoded", "encoding", f"{new:,} crops", t.get("features"),
                              new / rate if rate else None))
             rows.append(_row(what + ": training", "training", f"{steps:,} steps", t.get("train"),
                              steps * units["step_s"] if units else None))
         else:
             views = cfg.get("tip_views")
-            rows.append(_row(f"{r['method']} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
+            rows.append(_row(f"{group} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
                              "baselines", "its images' test views"
                              + (f" + {views} augmented views each" if "Tip" in r["method"] and views else "")  # -F: cached by Tip-Adapter
                              + ", then the fit", r["wall_time_s"], None))
@@ -107,10 +117,15 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None) -> List[Dict[s
     return rows
 
 
+def _count(loaded: Dict[str, Any]) -> int:
+    shown = {id(r) for r in loaded["zeroshot_prompts"].values()}
+    shown |= {id(r) for group in ("coop", "baselines") for rs in loaded[group].values() for r in rs}
+    return len(shown)
+
+
 def drawing_rows(results: Path) -> List[Dict[str, Any]]:
     """The figure and the report's results section, drawn again from ``results``' records into a
     temporary folder (the sweep's own outputs are left as they are) and timed."""
-    from ..runs.results import load_results
     from ..report.document import write_report
     from ..report.plot import plot_fewshot
 
@@ -119,7 +134,7 @@ def drawing_rows(results: Path) -> List[Dict[str, Any]]:
         t = time.perf_counter()
         loaded = load_results(results)
         plot_fewshot(loaded, Path(tmp) / "fewshot")
-        rows.append(_row("figure (fewshot.png, .pdf)", "drawing", f"{len(_records(results))} records read",
+        rows.append(_row("figure (fewshot.png, .pdf)", "drawing", f"{_count(loaded)} records read",
                          time.perf_counter() - t, None))
         t = time.perf_counter()
         write_report(results, Path(tmp) / "REPORT.md", figures=False)  # it would draw the figure into results

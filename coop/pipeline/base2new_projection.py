@@ -14,6 +14,7 @@ from typing import Any, Dict, Sequence
 import torch
 
 from ..methods.cocoop_train import BASE2NEW_SHOTS, COCOOP_EPOCHS, COOP_BASE2NEW_EPOCHS
+from ..methods.train_config import steps_per_epoch
 
 
 def base2new_counts(n_test: int, n_classes: int, shots: int = BASE2NEW_SHOTS, seeds: Sequence[int] = (1, 2, 3),
@@ -23,7 +24,7 @@ def base2new_counts(n_test: int, n_classes: int, shots: int = BASE2NEW_SHOTS, se
     k = len(seeds)
     return {"n_test": n_test, "n_base": math.ceil(n_classes / 2), "images_per_seed": images, "seeds": k,
             "crops": {"fresh": k * images * COOP_BASE2NEW_EPOCHS, f"views{views}": k * images * views},
-            "coop_steps": k * COOP_BASE2NEW_EPOCHS * (images // 32 or 1),
+            "coop_steps": k * COOP_BASE2NEW_EPOCHS * steps_per_epoch(images, 32),
             "cocoop_steps": k * COCOOP_EPOCHS * images, "cocoop_evals": k * n_test}
 
 
