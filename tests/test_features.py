@@ -175,10 +175,18 @@ def test_unreadable_images_are_named_and_not_cached(clip_tiny, synthetic_root, t
     cache = FeatureCache(tmp_path / "cache", model.clip_info.sha256)
     rels = ["anchor/bad.jpg", "anchor/image_0001.jpg"]
     with caplog.at_level(logging.WARNING):
-        feats, index, bad = cache.crop_features(model, root, rels, TrainCrop(RES, "1"), [0, 1])
+        feats, index, bad = cache.crop_features(model, root, rels, TrainCrop(RES, "1"), [0, 1], leave_out=True)
     assert feats.shape[:2] == (2, 1) and index == [1] and list(bad) == ["anchor/bad.jpg"]
     assert "anchor/bad.jpg" in caplog.text and torch.isfinite(feats).all()
     assert len(list((cache.dir / TrainCrop(RES, "1").id).glob("*.pt"))) == 1
+    # by default an image a run learns from is refused, naming it (issue 36: tests/test_guards_left_out.py)
+    from coop.features.left_out import UnreadableImages
+
+    for fresh in (cache, FeatureCache(tmp_path / "cache2", model.clip_info.sha256)):
+        with pytest.raises(UnreadableImages, match="anchor/bad.jpg"):
+            fresh.crop_features(model, root, rels, TrainCrop(RES, "1"), [0, 1])
+        with pytest.raises(UnreadableImages, match="anchor/bad.jpg"):
+            fresh.test_features(model, root, rels, TestView(RES))
 
 
 def _damage(path: Path, how: str) -> None:

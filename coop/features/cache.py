@@ -21,7 +21,6 @@ atomically under a lock, merging what concurrent runs added.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -32,7 +31,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 
 from ..utils.atomic import torch_save
+from ..utils.flocks import wait_for_lock
 from .encoder import EncodeOptions, encode
+from .left_out import refuse
 from ..utils.hashing import cached_file_digest, source_sha256
 from .views import ImageView
 
@@ -119,8 +120,8 @@ class FeatureCache:
     def _lock(self) -> Iterator[None]:
         assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs merge instead of overwriting
+        with open(self.dir / ".lock", "a") as lock:  # concurrent runs merge instead of overwriting
+            wait_for_lock(lock, self.dir / ".lock", f"the feature cache in {self.dir}")
             yield
 
     def _load(self, name: str, view: ImageView, dim: int, image: Optional[str] = None) -> Dict[str, torch.Tensor]:
@@ -169,7 +170,7 @@ class FeatureCache:
 
     # --- lookups ----------------------------------------------------------------------------------
     def _get(self, model: torch.nn.Module, image_root: Path, view: ImageView,
-             requests: Sequence[Tuple[str, str, str, Optional[int]]], desc: str) -> Tuple[Dict[Tuple[str, str], torch.Tensor], Dict[str, str]]:
+             requests: Sequence[Tuple[str, str, str, Optional[int]]], desc: str, leave_out: bool = False) -> Tuple[Dict[Tuple[str, str], torch.Tensor], Dict[str, str]]:
         """requests: (file name, entry key, relpath, index) -> ({(file, key): feature}, {relpath: reason})."""
         dim = model.text_projection.shape[1]
         found: Dict[Tuple[str, str], torch.Tensor] = {}
@@ -192,7 +193,7 @@ class FeatureCache:
                 for pos in range(done[0], upto):
                     r = missing[pos]
                     if pos in failed:
-                        if r[2] not in bad:
+                        if r[2] not in bad and leave_out:  # else refused, in one line, once all are tried
                             log.warning("unreadable image left out: %s (%s)", image_root / r[2], failed[pos])
                         bad[r[2]] = failed[pos]
                         continue
@@ -206,7 +207,8 @@ class FeatureCache:
             keep(feats, failed, len(missing))
         return found, bad
 
-    def _keys(self, image_root: Path, relpaths: Sequence[str]) -> Tuple[List[Optional[str]], Dict[str, str]]:
+    def _keys(self, image_root: Path, relpaths: Sequence[str],
+              leave_out: bool = False) -> Tuple[List[Optional[str]], Dict[str, str]]:
         keys, bad = [], {}
         for rel in relpaths:
             try:
@@ -214,38 +216,46 @@ class FeatureCache:
             except OSError as e:
                 keys.append(None)
                 bad[rel] = f"{type(e).__name__}: {e}"
-                log.warning("unreadable image left out: %s (%s)", image_root / rel, bad[rel])
+                if leave_out:
+                    log.warning("unreadable image left out: %s (%s)", image_root / rel, bad[rel])
         return keys, bad
 
     def test_features(self, model: torch.nn.Module, image_root: Path, relpaths: Sequence[str],
-                      view: ImageView) -> Tuple[torch.Tensor, List[int], Dict[str, str]]:
-        """Features [N_ok, D] of the readable images, their indices into ``relpaths``, and
-        ``{relpath: reason}`` for the unreadable ones."""
-        keys, bad = self._keys(image_root, relpaths)
+                      view: ImageView, leave_out: bool = False) -> Tuple[torch.Tensor, List[int], Dict[str, str]]:
+        """Features [N_ok, D] of the readable images (CLIP's test view), their indices into ``relpaths``,
+        and ``{relpath: reason}`` for the unreadable ones. An unreadable image is refused
+        (:func:`coop.features.left_out.refuse`, after the readable ones are cached) unless ``leave_out``
+        (the test set only: its dropped images are counted in every record)."""
+        keys, bad = self._keys(image_root, relpaths, leave_out)
         name = f"{view.id}.pt"
         req = [(name, k, rel, None) for rel, k in zip(relpaths, keys) if k is not None]
-        found, new_bad = self._get(model, image_root, view, req, f"encoding {len(req)} test images")
+        found, new_bad = self._get(model, image_root, view, req, f"encoding {len(req)} images", leave_out)
         bad.update(new_bad)
+        if not leave_out:
+            refuse(bad, image_root)
         index = [i for i, rel in enumerate(relpaths) if rel not in bad]
         feats = torch.stack([found[(name, keys[i])] for i in index]) if index else torch.empty(0, device="cpu")
         return feats, index, bad
 
     def crop_features(self, model: torch.nn.Module, image_root: Path, relpaths: Sequence[str], view: ImageView,
-                      indices: Sequence[int]) -> Tuple[torch.Tensor, List[int], Dict[str, str]]:
+                      indices: Sequence[int], leave_out: bool = False) -> Tuple[torch.Tensor, List[int], Dict[str, str]]:
         """Features [U, N_ok, D] of the U distinct crop indices in ``indices`` (sorted), for every
-        readable image; each is encoded once. Also the images' indices and the unreadable ones."""
-        keys, bad = self._keys(image_root, relpaths)
+        readable image; each is encoded once. Also the images' indices and the unreadable ones, which
+        are refused unless ``leave_out`` (as :meth:`test_features`)."""
+        keys, bad = self._keys(image_root, relpaths, leave_out)
         unique = sorted(set(indices))
         names = {k: f"{view.id}/{hashlib.sha256(k.encode()).hexdigest()[:24]}.pt" for k in keys if k is not None}
         self._image_of.update({name: k for k, name in names.items()})  # a crop file holds one image's crops
         req = [(names[k], str(c), rel, c) for rel, k in zip(relpaths, keys) if k is not None for c in unique]
         found, new_bad = self._get(model, image_root, view, req,
-                                   f"encoding crops ({len(relpaths)} images x {len(unique)})")
+                                   f"encoding crops ({len(relpaths)} images x {len(unique)})", leave_out)
         bad.update(new_bad)
         index = [i for i, rel in enumerate(relpaths) if rel not in bad]
         if self.dir is not None:  # on disk, a crop file is read once per run, not kept for the whole sweep (GBs)
             for name in names.values():
                 self.memory.pop(name, None)
+        if not leave_out:
+            refuse(bad, image_root)
         if not index:
             return torch.empty(0, device="cpu"), index, bad
         return torch.stack([torch.stack([found[(names[keys[i]], str(c))] for i in index]) for c in unique]), index, bad

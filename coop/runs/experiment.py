@@ -19,6 +19,7 @@ from ..data.caltech101 import ClassInfo, find_image_root, list_classes
 from ..utils.errors import UserError
 from ..features.encoder import EncodeOptions
 from ..features.cache import FeatureCache, default_cache_dir
+from ..features.left_out import test_field
 from ..model.precision import apply_to_model, check_precision
 from ..data.split import Item, Split, check_split_matches_data, read_split
 from ..features.views import TestView, TrainCrop
@@ -90,12 +91,19 @@ class Experiment:
         """Features of the whole test split (CLIP's preprocessing), computed once."""
         if self._test is None:
             rels = [it[0] for it in self.split.test]
-            feats, index, bad = self.cache.test_features(self.model, self.image_root, rels, TestView(self.resolution))
+            feats, index, bad = self.cache.test_features(self.model, self.image_root, rels, TestView(self.resolution),
+                                                         leave_out=True)  # counted and named: test_left_out()
             if not index:
                 raise UserError(f"no test image of {self.split.path} could be read under {self.image_root}")
             labels = torch.tensor([self.split.test[i][1] for i in index], device="cpu")
             self._test = TestSet(feats, labels, bad, list(index))
         return self._test
+
+    def test_left_out(self) -> Dict:
+        """The test images this process could not read, for every record: ``{"count", "listed", "images":
+        {relpath: reason}}`` (:func:`coop.features.left_out.test_field`); ``n_test`` = listed - count."""
+        test = self.test_set()
+        return test_field([it[0] for it in self.split.test], test.skipped)
 
     def train_set(self, items: Sequence[Item], crop_of_epoch: Sequence[int], crop_seed: str) -> TrainSet:
         """Features of CoOp's training crops: epoch ``e`` sees crop ``crop_of_epoch[e]`` of each item

@@ -21,27 +21,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..utils.errors import UserError
+from ..utils.flocks import holder
 
 FOLDER_LOCK = ".lock"
 RUN_LOCKS = ".locks"
-
-
-def _holder(path: Path) -> str:
-    """Who holds the lock at ``path``, for the error line: the kernel's list of file locks (Linux's
-    /proc/locks) names the process, so the lock file itself is never written (a finished sweep that
-    runs again changes no byte of its folder)."""
-    try:
-        st = path.stat()
-        want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-        for line in Path("/proc/locks").read_text().splitlines():
-            parts = line.split()
-            if "FLOCK" in parts and want in parts:
-                pid = parts[parts.index(want) - 1]
-                cmd = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split())
-                return f" (pid {pid}: {cmd[:300]})" if int(pid) != os.getpid() else ""
-    except (OSError, ValueError, IndexError):
-        pass
-    return ""
 
 
 @contextlib.contextmanager
@@ -51,7 +34,7 @@ def _flock(path: Path, exclusive: bool, refused: str) -> Iterator[None]:
         try:
             fcntl.flock(f, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(refused.format(holder=_holder(path))) from None
+            raise UserError(refused.format(holder=holder(path))) from None
         try:
             yield
         finally:
