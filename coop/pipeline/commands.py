@@ -10,9 +10,13 @@ spreads them over cores, GPUs or machines::
     python scripts/run_all.py                      # collects them: the figure and the report
 
 Paths in the printed commands are absolute, so a line runs the same from any folder or machine that
-sees the same files. What the processes must share: the results folder (each run's lock and record)
-and the feature cache (``--cache-dir``; writes are merged under a lock). What they must not: nothing
-else is written outside those two folders.
+sees the same files: every path flag (a ``--model`` only when it names an existing checkpoint file;
+a model name such as ``ViT-B/32`` stays a name), and the folders that ``$COOP_CACHE`` and
+``$COOP_CLIP_DIR`` name when no flag does (set at the head of each line, ``COOP_CACHE=/abs/path
+python ...``, so a line run elsewhere builds no second cache). A run named twice by ``--only`` is
+listed once. What the processes must share: the results folder (each run's lock and record) and the
+feature cache (``--cache-dir``; writes are merged under a lock). What they must not: nothing else is
+written outside those two folders.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..utils.paths import CLIP_DIR_ENV
 from .sweep import SweepPlan, narrowed, pending, run_key
 
 log = logging.getLogger(__name__)
@@ -30,12 +35,37 @@ log = logging.getLogger(__name__)
 PATH_FLAGS = ("--results", "--data-root", "--split-file", "--cache-dir", "--clip-dir", "--model")
 DROP_FLAGS = ("--print-commands",)
 DROP_WITH_VALUE = ("--only",)
+# environment variables that stand for a path flag when it is not given (an empty one counts as unset)
+PATH_ENV = {"COOP_CACHE": "--cache-dir", CLIP_DIR_ENV: "--clip-dir"}
+
+
+def _is_model_name(value: str) -> bool:
+    """What load_clip reads as a name before any file of that name: random:..., an OpenAI model name."""
+    from ..model.clip_loader import RANDOM_PREFIX, _clip
+
+    return value.startswith(RANDOM_PREFIX) or value in _clip().available_models()
 
 
 def _absolute(flag: str, value: str) -> str:
-    if flag == "--model" and not (os.sep in value or value.endswith(".pt")):  # a model name, not a file
-        return value
+    if flag == "--model" and (_is_model_name(value) or not Path(value).expanduser().is_file()):
+        return value  # a name (RN50, ViT-B/32, random:tiny) stays a name; only a checkpoint file is a path
     return str(Path(value).expanduser().resolve())
+
+
+def _env_prefix(argv: Sequence[str]) -> List[str]:
+    """``VAR=/absolute/path`` for each path variable that is set and not overridden by its flag: a
+    relative ``COOP_CACHE=cache`` means another folder wherever a line runs."""
+    given = {a.partition("=")[0] for a in argv}
+    out = []
+    for var, flag in PATH_ENV.items():
+        value = os.environ.get(var)
+        if value and flag not in given:
+            out.append(f"{var}={shlex.quote(str(Path(value).expanduser().resolve()))}")
+    return out
+
+
+def _line(words: Sequence[str], argv: Sequence[str]) -> str:
+    return " ".join([*_env_prefix(argv), shlex.join(words)])
 
 
 def base_argv(argv: Sequence[str]) -> List[str]:
@@ -68,13 +98,13 @@ def commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence[str]]
     plan, with_zeroshot = narrowed(plan, only) if only is not None else (plan, True)
     todo = pending(plan, with_zeroshot=with_zeroshot)  # with --force: every run, each checked as the sweep would
     base = [sys.executable, str(_script()), *base_argv(argv)]
-    return [shlex.join([*base, "--only", run_key(cfg)]) for cfg in todo]
+    return [_line([*base, "--only", run_key(cfg)], argv) for cfg in todo]  # narrowed(): each run once
 
 
 def collect_command(argv: Sequence[str]) -> str:
     """The command that draws the figure and the report once the lines are done: the same flags,
     without ``--force`` (it would make the sweep redo every run, one after another)."""
-    return shlex.join([sys.executable, str(_script()), *[a for a in base_argv(argv) if a != "--force"]])
+    return _line([sys.executable, str(_script()), *[a for a in base_argv(argv) if a != "--force"]], argv)
 
 
 def print_commands(plan: SweepPlan, argv: Sequence[str], only: Optional[Sequence[str]] = None) -> None:
