@@ -1,6 +1,7 @@
 """The base-to-new protocol (``coop.data.base2new``): halves, relabelling, H, and the error cases.
 
-Expectations are written out by hand from Dassl's rule (CoOp's ``OxfordPets.subsample_classes``):
+Expectations are written out by hand from CoOp's rule (``OxfordPets.subsample_classes`` in CoOp's own
+``datasets/oxford_pets.py``, not Dassl's):
 labels of the training list sorted, base = the first ceil(n/2), new = the rest, each relabelled
 from 0 in order, every part filtered the same way.
 """
@@ -25,7 +26,7 @@ def _split(n_cls: int, per_part=(4, 2, 3)) -> Split:
     return Split(*parts, path="toy.json", sha256="abc")
 
 
-@pytest.mark.parametrize("n_cls,base,new", [(5, (0, 1, 2), (3, 4)), (4, (0, 1), (2, 3)), (2, (0,), (1,))])
+@pytest.mark.parametrize("n_cls,base,new", [(5, (0, 1, 2), (3, 4)), (4, (0, 1), (2, 3))])
 def test_halves_split_the_labels_in_order(n_cls, base, new):
     b, n = halves(_split(n_cls))
     assert (b.name, b.labels, n.name, n.labels) == ("base", base, "new", new)
@@ -75,9 +76,11 @@ def test_harmonic_mean():
             harmonic_mean(*bad)
 
 
-def test_fewer_than_two_classes_is_a_user_error():
-    with pytest.raises(UserError, match="at least 2 classes"):
-        halves(_split(1))
+@pytest.mark.parametrize("n_cls", [1, 2, 3])
+def test_a_half_of_one_class_is_a_user_error(n_cls):
+    """Issue 36: halves of one class gave 100/100/100 and "[+0.00, +0.00]" verdicts without a word."""
+    with pytest.raises(UserError, match="at least 4 classes, so that each half has 2"):
+        halves(_split(n_cls))
 
 
 @pytest.mark.parametrize("which,label", [("new", 4), ("base", 0)])

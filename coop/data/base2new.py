@@ -1,8 +1,9 @@
 """Base-to-new generalisation (CoCoOp, Zhou et al. CVPR 2022, section 4.1): train on half the classes,
 test on both halves.
 
-The protocol is Dassl's/CoOp's ``OxfordPets.subsample_classes`` (CoOp's ``datasets/oxford_pets.py``,
-called by ``datasets/caltech101.py`` with ``DATASET.SUBSAMPLE_CLASSES`` = ``base`` or ``new``):
+The protocol is CoOp's ``OxfordPets.subsample_classes`` (a static method in CoOp's own
+``datasets/oxford_pets.py``, not part of Dassl; called by CoOp's ``datasets/caltech101.py`` with
+``DATASET.SUBSAMPLE_CLASSES`` = ``base`` or ``new``):
 
 - the classes are the labels found in the *training* list, sorted (our labels are the split's
   0..n-1, so this is the split's class order); base = the first ``ceil(n/2)``, new = the rest
@@ -30,6 +31,7 @@ from ..utils.errors import UserError
 from .split import PARTS, Item, Split
 
 HALVES = ("base", "new")
+MIN_CLASSES = 4  # 2 per half (coop.data.split.MIN_CLASSES_BASE2NEW, make_split's note, is the same number)
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,19 @@ class Half:
         return len(self.labels)
 
     def relabel(self, items: Sequence[Item]) -> List[Item]:
-        """The items of this half, in their order, with labels 0..n_cls-1 (Dassl's ``relabeler``)."""
+        """The items of this half, in their order, with labels 0..n_cls-1 (``subsample_classes``'s ``relabeler``)."""
         new = {y: i for i, y in enumerate(self.labels)}
         return [[rel, new[label], name] for rel, label, name in items if label in new]
 
 
 def _classes(split: Split) -> List[Tuple[int, str]]:
-    """(label, name) of every class of the training list, sorted by label (Dassl reads args[0])."""
+    """(label, name) of every class of the training list, sorted by label (``subsample_classes`` reads
+    ``args[0]``, the training list)."""
     names = {}
     for _, label, name in split.train:
         names.setdefault(label, name)
     untrained = sorted({label for part in ("val", "test") for _, label, _ in getattr(split, part)} - set(names))
-    if untrained:  # Dassl would silently drop their images from both halves
+    if untrained:  # subsample_classes would silently drop their images from both halves
         raise UserError(f"split file {split.path or '(in memory)'} has val/test images of label {untrained[0]} "
                         f"but no training image of it; base-to-new takes its classes from train: regenerate the split")
     return sorted(names.items())
@@ -66,14 +69,17 @@ def _classes(split: Split) -> List[Tuple[int, str]]:
 def halves(split: Split) -> Tuple[Half, Half]:
     """The base and the new half of ``split``'s classes: the first ``ceil(n/2)`` labels, and the rest.
 
-    Raises :class:`UserError` for fewer than 2 classes, or for a class of either half without a
-    test image (its half's accuracy would silently leave it out).
+    Raises :class:`UserError` for fewer than :data:`MIN_CLASSES` classes (a half of one class scores
+    100% whatever the model does), or for a class of either half without a test image (its half's
+    accuracy would silently leave it out).
     """
     classes = _classes(split)
     n = len(classes)
-    if n < 2:
-        raise UserError(f"base-to-new needs at least 2 classes (one base, one new); split file "
-                        f"{split.path or '(in memory)'} has {n}: use a split with more classes")
+    if n < MIN_CLASSES:
+        raise UserError(f"base-to-new needs at least {MIN_CLASSES} classes, so that each half has 2 (a half of one "
+                        f"class is 100% whatever the model does, and every verdict a tie); split file "
+                        f"{split.path or '(in memory)'} has {n}: use a split with more classes, or the few-shot "
+                        f"protocol (leave out --protocol base2new)")
     m = math.ceil(n / 2)
     out = tuple(Half(name, tuple(c for c, _ in part), tuple(nm for _, nm in part))
                 for name, part in (("base", classes[:m]), ("new", classes[m:])))
