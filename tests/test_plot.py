@@ -21,6 +21,14 @@ SHOTS = (1, 2, 4)
 SEEDS = (1, 2, 3)
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """The figures' English labels (as on a machine without a CJK font); test_chinese_labels_* switch back."""
+    import coop.report.fonts as fonts
+
+    monkeypatch.setattr(fonts, "cjk_family", lambda: None)
+
+
 def _record(kind, shots, seed, accuracy, method="CoOp", random_weights=False, **extra):
     """A schema-complete but made-up record (nothing here came from a model)."""
     rec = {
@@ -108,7 +116,7 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
     assert sorted(zip(seeds.get_xdata(), seeds.get_ydata())) == sorted(
         (k, a) for k in SHOTS for a in truth[("CoOp", k)].values())
     assert seeds.get_linestyle() == "None" and not ax.collections  # no unlabeled band
-    labels = ax.get_legend_handles_labels()[1]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds", "CoOp, each seed"]
     star = _line(fig, "zeroshot")
     assert star.get_marker() == "*" and star.get_label() == "Zero-shot CLIP"
@@ -214,3 +222,49 @@ def test_script(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["--results", str(tmp_path / "empty")]) == 2
     assert "train_coop.py" in capsys.readouterr().err
+
+
+def test_the_assignments_figure_is_the_star_and_coops_line_alone(tmp_path):
+    """Issue 38: the figure the assignment asks for draws zero-shot and CoOp only; the baselines and block
+    modifications go to a second figure, whose one "each seed" entry shows every method's hollow marker."""
+    from matplotlib.legend_handler import HandlerTuple  # noqa: F401  (the tuple handle's handler)
+
+    rng = np.random.default_rng(11)
+    _write_fake(tmp_path, rng)
+    _write_fake(tmp_path, rng, zeroshot=False, block_mod="adapter")
+    loaded = load_results(tmp_path)
+    alone = draw_fewshot(summarize(loaded, only=("CoOp",)))
+    gids = {ln.get_gid() for ln in alone.axes[0].get_lines()}
+    assert gids == {"zeroshot", "mean:CoOp", "seeds:CoOp"}
+    both = draw_fewshot(summarize(loaded))
+    legend = both.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts[-1] == "each seed (each method's hollow marker)"
+    handle = legend.legend_handles[-1] if hasattr(legend, "legend_handles") else legend.legendHandles[-1]
+    markers = {ln.get_gid() for ln in both.axes[0].get_lines() if ln.get_gid().startswith("seeds:")}
+    assert markers == {"seeds:CoOp", "seeds:CoOp+adapter"}
+    assert handle is not None
+    plot_fewshot(loaded, tmp_path / "alone", only=("CoOp",))
+    assert (tmp_path / "alone.png").is_file()
+
+
+def test_chinese_labels_when_a_cjk_font_is_installed(tmp_path, monkeypatch):
+    import coop.report.fonts as fonts
+
+    monkeypatch.undo()
+    fonts.cjk_family.cache_clear()
+    if fonts.cjk_family() is None:
+        pytest.skip("no CJK font here (apt-get install fonts-noto-cjk); the figures fall back to English")
+    _write_fake(tmp_path, np.random.default_rng(2), random_weights=True, shots=(1,), seeds=(1,))
+    ax = draw_fewshot(summarize(load_results(tmp_path))).axes[0]
+    assert ax.get_xlabel() == "每类的标注训练图像数（shot）" and "随机权重" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "零样本 CLIP"
+
+
+def test_without_a_cjk_font_the_labels_are_english_and_nothing_fails(tmp_path):
+    from coop.report.fonts import label
+
+    _write_fake(tmp_path, np.random.default_rng(4), shots=(1,), seeds=(1,))
+    summary = plot_fewshot(load_results(tmp_path), tmp_path / "fewshot")
+    ax = draw_fewshot(summary).axes[0]
+    assert ax.get_xlabel() == "Number of labeled training examples per class" and label("中", "en") == "en"
