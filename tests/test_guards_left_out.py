@@ -2,9 +2,9 @@
 
 An image a run learns from that cannot be read is refused in one line naming the file (a "1-shot" run
 without its one image of a class is no 1-shot run); an unreadable test image is left out, and every
-record counts and names it (``test_left_out``). The kinds of run are not listed here: they are asked
-of ``run_all --print-commands`` (each protocol, every baseline), so a kind added
-later is covered without editing this file.
+record counts and names it (``test_left_out``). Also what every record must carry (class 8): its
+departures. The kinds of run are not listed here: they are asked of ``run_all --print-commands`` (each
+protocol, every baseline), so a kind added later is covered without editing this file.
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from conftest import load_script
 
 run_all, zeroshot = load_script("run_all"), load_script("zeroshot")
 
-DEMO = ["--demo", "--shots", "1", "--seeds", "1", "--epochs", "1", "--warmup-epochs", "0", "--views", "1",
-        "--device", "cpu", "--no-report"]
-# every kind of run: both protocols, the plain sweep with every baseline (a --block-mod run is a CoOp run)
-VARIANTS = [["--baselines", "all"], ["--protocol", "base2new"]]
+DEMO = ["--demo", "--seeds", "1", "--epochs", "1", "--warmup-epochs", "0", "--views", "1", "--device", "cpu",
+        "--no-report"]
+# every kind of run: both protocols, the plain sweep with every baseline (the default --baselines; a
+# --block-mod run is a CoOp run)
+VARIANTS = [["--shots", "1"], ["--protocol", "base2new"]]
 
 
 def _argv(out: Path, variant) -> list:
@@ -94,14 +95,14 @@ def test_every_run_that_learns_from_an_unreadable_image_refuses_naming_it(demo, 
 def test_a_one_shot_demo_whose_image_went_bad_stops_at_its_first_few_shot_run(tmp_path, capsys):
     """As the issue met it: the 1-shot image of a class unreadable gave a "1 shot" run trained on zero
     images of that class (and baselines too), listed only under skipped_images."""
-    assert run_all.main(_argv(tmp_path, ["--baselines", "all"]) + ["--print-commands"]) == 0  # makes the demo data
+    assert run_all.main(_argv(tmp_path, ["--shots", "1"]) + ["--print-commands"]) == 0  # makes the demo data
     results = tmp_path / "demo"
     split = read_split(results / "split.json")
     bad = fewshot(split.train, 1, 1)[3][0]
     (results / "data" / "101_ObjectCategories" / bad).write_bytes((results / "data" / "101_ObjectCategories" /
                                                                    bad).read_bytes()[:200])  # truncated
     capsys.readouterr()
-    assert run_all.main(_argv(tmp_path, ["--baselines", "all"])) == 2
+    assert run_all.main(_argv(tmp_path, ["--shots", "1"])) == 2
     errors = _errors(capsys)
     assert len(errors) == 1 and bad in errors[0]
     assert not list((results / "coop").glob("*.json")) and not (results / "baselines").exists()
@@ -122,3 +123,25 @@ def test_every_record_counts_and_names_its_unreadable_test_images(intact, capsys
         left = rec["test_left_out"]
         assert left["count"] == 1 and left["listed"] == len(split.test) and list(left["images"]) == [bad], path
         assert rec["n_test"] == left["listed"] - left["count"], path
+
+
+def test_every_protocols_records_name_their_departures(intact, capsys):
+    """Issue 36, class 8: base-to-new records carried no departures (CoOp's did). Every run record names
+    the departures that applied to it; with our split (the demo's), that one applies to both of CoOp's
+    protocols."""
+    from coop.methods import departures
+
+    results = intact / "demo"
+    runs = _runs(intact, capsys)
+    kinds = set()
+    for _, key in runs:
+        rec = read_result(results / f"{key}.json")
+        kinds.add(rec["kind"])
+        assert rec["departures"], key  # a baseline names its own (coop.methods.departures.BASELINE_DEPARTURES)
+        if rec["kind"] != "baseline":  # CoOp's protocols: our split (the demo's) is a departure from theirs
+            assert "split" in rec["departures"], (key, rec["departures"])
+        if rec["kind"] == "base2new":
+            assert set(rec["departures"]) <= {d.key for d in departures.base2new_departures()}, key
+            assert "backbone" in rec["departures"] and (rec["method"] == "Zero-shot CLIP") != ("fewshot" in
+                                                                                                rec["departures"])
+    assert {"zeroshot", "coop", "baseline", "base2new"} <= kinds, kinds

@@ -44,10 +44,10 @@ def _plain(demo_data: Path, tmp_path: Path, *extra) -> list:
             "--baselines", "none", "--device", "cpu", *extra]
 
 
-@pytest.mark.parametrize("model", ["ViT-B/32", "RN50", "random:tiny"])
+@pytest.mark.parametrize("model", ["ViT-B/32", "RN101", "random:tiny"])
 def test_a_model_name_stays_a_name_in_every_line(model, demo_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "RN50").write_text("a file named like a model: load_clip still reads the name")
+    (tmp_path / "RN101").write_text("a file named like a model: load_clip still reads the name")
     lines = _listing(capsys, *_plain(demo_data, tmp_path, "--model", model, "--only", "coop/shots1_seed1"))
     assert len(lines) == 2 and all(_flag(line, "--model") == model for line in lines), lines
 

@@ -27,6 +27,7 @@ over plain ``http://``.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
@@ -37,7 +38,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import BinaryIO, List, Optional
+from typing import BinaryIO, Iterator, List, Optional
 
 from torchvision.datasets.utils import calculate_md5
 
@@ -237,6 +238,27 @@ def _existing_image_root(out_dir: Path) -> Optional[Path]:
         return None
 
 
+@contextlib.contextmanager
+def _made_folders_removed_on_failure(folder: Path) -> Iterator[None]:
+    """The folders a failed fetch made (``folder`` and its missing parents) are removed again when it
+    leaves them empty: a failed download must not leave an empty ``data/caltech-101/`` behind, which
+    looks like data that is not there. A folder holding anything (a verified archive kept for the next
+    try, a user's file) stays."""
+    made, p = [], folder
+    while not p.exists():
+        made.append(p)
+        p = p.parent
+    try:
+        yield
+    except BaseException:
+        for d in made:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:  # not empty, or gone: keep what is there
+                break
+        raise
+
+
 def _archive_name(url: str) -> str:
     name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
     return name or "caltech-101.zip"
@@ -263,7 +285,13 @@ def fetch_caltech101(out_dir: Path, url: str = DEFAULT_URL, archive: Optional[Pa
     if existing is not None:
         log.info("%s already holds the images (%d classes); nothing to download", existing, len(list_classes(existing)))
         return existing
+    with _made_folders_removed_on_failure(out_dir):
+        return _fetch(out_dir, url, archive, md5, sha256, keep_archive, timeout)
 
+
+def _fetch(out_dir: Path, url: str, archive: Optional[Path], md5: Optional[str], sha256: Optional[str],
+           keep_archive: bool, timeout: float) -> Path:
+    """:func:`fetch_caltech101` once it is known that ``out_dir`` holds no images yet."""
     if archive is not None:
         archive = Path(archive).expanduser()
         if not archive.is_file():
