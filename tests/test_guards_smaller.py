@@ -43,7 +43,8 @@ def _common(results: Path, data: Path = None, split: Path = None) -> list:
 def test_the_evaluation_file_docs_running_names_is_the_one_zeroshot_writes(demo, tmp_path):
     row = next(line for line in (ROOT / "docs" / "running.md").read_text(encoding="utf-8").splitlines()
                if line.startswith("| evaluate a context"))
-    cmd, written = re.findall(r"`([^`]+)`", row)[:2]
+    quoted = re.findall(r"`([^`]+)`", row)
+    cmd, written = quoted[0], next(q for q in reversed(quoted) if q.startswith("results/"))
     context = cmd.split("--context ")[1].split()[0]  # results/coop/shots4_seed1.pt
     assert written.startswith("results/") and context.startswith("results/")
     # the same command on the demo: results/ -> the demo's folder, shots4 -> the demo's shots1
@@ -114,3 +115,12 @@ def test_subsample_classes_is_never_called_dassls():
             if re.search(r"Dassl('s)?[/ ]+(CoOp's )?`*(OxfordPets\.)?subsample_classes", line):
                 said.append(f"{path.relative_to(ROOT)}:{n}")
     assert not said, said
+
+
+def test_docs_base2new_lists_the_departures_its_records_name():
+    from coop.methods.departures import base2new_markdown_en
+
+    text = (ROOT / "docs" / "base2new.md").read_text(encoding="utf-8")
+    table = text.split("<!-- base2new-departures:begin -->")[1].split("<!-- base2new-departures:end -->")[0]
+    assert table.strip() == base2new_markdown_en()
+    assert "our own" in table.lower() and "nested" in table.lower()  # the two the docs had left out
