@@ -52,12 +52,13 @@ def test_a_model_name_stays_a_name_in_every_line(model, demo_data, tmp_path, mon
     assert len(lines) == 2 and all(_flag(line, "--model") == model for line in lines), lines
 
 
-def test_a_checkpoint_given_as_a_relative_file_becomes_absolute(demo_data, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("path", ["weights/my.pt", "my_weights"])
+def test_a_checkpoint_given_as_a_relative_file_becomes_absolute(path, demo_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "weights").mkdir()
-    (tmp_path / "weights" / "my.pt").write_bytes(b"\0")  # never loaded: the listing only names it
-    lines = _listing(capsys, *_plain(demo_data, tmp_path, "--model", "weights/my.pt", "--only", "coop/shots1_seed1"))
-    assert all(_flag(line, "--model") == str(tmp_path / "weights" / "my.pt") for line in lines), lines
+    (tmp_path / path).write_bytes(b"\0")  # never loaded: the listing only names it
+    lines = _listing(capsys, *_plain(demo_data, tmp_path, "--model", path, "--only", "coop/shots1_seed1"))
+    assert all(_flag(line, "--model") == str(tmp_path / path) for line in lines), lines
 
 
 def test_a_relative_coop_cache_is_absolute_in_the_lines_and_a_line_run_elsewhere_uses_it(demo_data, tmp_path,

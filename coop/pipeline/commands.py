@@ -10,8 +10,8 @@ spreads them over cores, GPUs or machines::
     python scripts/run_all.py                      # collects them: the figure and the report
 
 Paths in the printed commands are absolute, so a line runs the same from any folder or machine that
-sees the same files: every path flag (a ``--model`` only when it names an existing checkpoint file;
-a model name such as ``ViT-B/32`` stays a name), and the folders that ``$COOP_CACHE`` and
+sees the same files: every path flag (a ``--model`` only when it is a checkpoint's path, not a name
+that load_clip looks up: ``ViT-B/32`` or ``random:tiny`` stay names), and the folders that ``$COOP_CACHE`` and
 ``$COOP_CLIP_DIR`` name when no flag does (set at the head of each line, ``COOP_CACHE=/abs/path
 python ...``, so a line run elsewhere builds no second cache). A run named twice by ``--only`` is
 listed once. What the processes must share: the results folder (each run's lock and record) and the
@@ -47,8 +47,9 @@ def _is_model_name(value: str) -> bool:
 
 
 def _absolute(flag: str, value: str) -> str:
-    if flag == "--model" and (_is_model_name(value) or not Path(value).expanduser().is_file()):
-        return value  # a name (RN50, ViT-B/32, random:tiny) stays a name; only a checkpoint file is a path
+    if flag == "--model" and (_is_model_name(value) or not (Path(value).expanduser().exists() or os.sep in value
+                                                            or value.endswith(".pt"))):
+        return value  # a name (RN50, ViT-B/32, random:tiny) stays a name; a checkpoint's path becomes absolute
     return str(Path(value).expanduser().resolve())
 
 
