@@ -6,8 +6,15 @@
 Writes ``architecture.png`` (the diagram), ``rn50_shapes.md`` (shapes and parameter counts from
 forward hooks) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
 how many token rows each text block processes for Caltech101's class names), and refreshes the
-table of departures from CoOp in report/REPORT.md (from coop/methods/departures.py).
+blocks of report/REPORT.md that need no run: the tables of departures from CoOp (from
+coop/methods/departures.py), section 11's compute cost (from results/realsize.json and
+results/bench.json) and, until real results replace them, the status of sections 7 and 10.
 The weights are random: no number written here depends on weight values.
+
+    python scripts/make_figures.py --demo-results results/demo   # also report/figures/demo_fewshot.png
+
+``--demo-results`` draws the assignment's figure (zero-shot star, CoOp's line) from the demo's records
+for the status of section 7, titled as what it is: synthetic images, random weights.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.runs.cli_args import ArgumentParser  # noqa: E402
-from coop.utils.errors import cli, setup_logging  # noqa: E402
+from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 
 log = logging.getLogger("make_figures")
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +38,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--arch", default="RN50", help="random architecture to describe (default: %(default)s)")
     p.add_argument("--split-file", default="splits/caltech101.json",
                    help="class names for the token counts (default: %(default)s)")
+    p.add_argument("--demo-results", default=None,
+                   help="the demo's results folder: draw its few-shot figure as report/figures/demo_fewshot.png")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="leave report/REPORT.md and docs/ alone (figures and tables only)")
     return p.parse_args(argv)
+
+
+def sweep_projection(realsize: dict) -> dict:
+    """The full sweep's projected seconds (fresh crops, ``--views 4``) from the check_env run kept in
+    ``realsize`` (results/realsize.json): the projection docs/speed.md, README and the report quote."""
+    from coop.data.split import read_split
+    from coop.pipeline.machine_check import project, split_counts
+
+    sweep = project(realsize["check_env"]["measurements"], {"sweep": split_counts(read_split(ROOT / "splits" / "caltech101.json"))})
+    return {"fresh": sweep["sweep"]["fresh_fp32"]["total_s"], "views4": sweep["sweep"]["views4_fp32"]["total_s"]}
+
+
+def cost_block() -> str:
+    """Section 11 of the report, from results/realsize.json and results/bench.json."""
+    from coop.report.cost import BENCH, REALSIZE, cost_markdown, load
+
+    realsize = load(REALSIZE)
+    return cost_markdown(realsize, load(BENCH), sweep_projection(realsize))
 
 
 @cli
@@ -63,10 +92,25 @@ def main(argv=None) -> int:
     log.info("wrote %s", out / "coop_params.md")
     draw_architecture(rows, out / "architecture.png", tot=tot)
     log.info("wrote %s", out / "architecture.png")
-    from coop.report.document import DOCS_RECIPE, REPO_REPORT, refresh_departures
+    if args.demo_results:
+        from coop.report.plot import plot_fewshot
+        from coop.report.status import DEMO_FIGURE
+        from coop.runs.results import load_results
+
+        loaded = load_results(args.demo_results)
+        if not all(r.get("demo") for r in ([loaded["zeroshot"]] if loaded["zeroshot"] else []) + loaded["coop"].get("CoOp", [])):
+            raise UserError(f"--demo-results {args.demo_results}: not the demo's records (run bash scripts/run_all.sh --demo)")
+        stem = ROOT / "report" / Path(DEMO_FIGURE).with_suffix("")
+        plot_fewshot(loaded, stem, only=("CoOp",))
+        stem.with_suffix(".pdf").unlink(missing_ok=True)  # the report shows the PNG
+        log.info("wrote %s.png", stem)
+    if not args.report:
+        return 0
+    from coop.report.document import DOCS_RECIPE, REPO_REPORT, refresh_departures, refresh_generated
 
     refresh_departures(REPO_REPORT, recipe=DOCS_RECIPE)
-    log.info("refreshed the departures tables of %s and %s from coop/methods/departures.py", REPO_REPORT, DOCS_RECIPE)
+    refresh_generated(REPO_REPORT, cost_block())
+    log.info("refreshed %s (departures, compute cost, status) and %s", REPO_REPORT, DOCS_RECIPE)
     return 0
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coop.runs.cli_args import ArgumentParser  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import RESULTS  # noqa: E402
-from coop.report.plot import plot_fewshot, summary_table  # noqa: E402
+from coop.report.plot import ZEROSHOT_LABEL, _method_order, plot_fewshot  # noqa: E402
 from coop.runs.results import load_results  # noqa: E402
 
 log = logging.getLogger("plot")
@@ -32,6 +32,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true",
                    help="replace files at --out that this project did not write (they are kept, renamed)")
     return p.parse_args(argv)
+
+
+def summary_table(summary: dict) -> list:
+    """The summary as plain lines: one per method and shot count (mean +- std over seeds)."""
+    lines = []
+    zs = summary["zeroshot"]
+    lines.append(f"{'method':<16} {'shots':>5}  {'mean ± std':>15}  seeds")
+    lines.append(f"{ZEROSHOT_LABEL:<16} {0:>5}  {zs['accuracy']:>15.2f}  -" if zs else
+                 f"{ZEROSHOT_LABEL:<16} {0:>5}  {'(missing)':>15}  -")
+    for method in _method_order(summary["methods"]):
+        for k, s in sorted(summary["methods"][method]["shots"].items()):
+            ms = f"{s['mean']:.2f} ± {s['std']:.2f}"
+            lines.append(f"{method:<16} {k:>5}  {ms:>15}  {','.join(map(str, s['seeds']))}")
+    return lines
 
 
 @cli

@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""Render the report's results part (section 5) from result JSON files.
+"""Render the report's generated parts from result JSON files.
 
     python scripts/report.py --results results --out report/REPORT.md
     python scripts/report.py --results results/demo --out results/demo/REPORT_demo.md
 
-If FILE holds the markers ``<!-- results:begin -->`` and ``<!-- results:end -->``, only the text
-between them is replaced; otherwise FILE is written whole. ``curves.png`` is written next to FILE
-and the few-shot figure into the results folder. Numbers from random weights (the demo) start with
-a DEMO banner and are refused for report/REPORT.md and any file with the markers (exit code 2).
+If FILE holds the markers (``<!-- results:begin -->`` ... ``<!-- results:end -->``, and section 10's
+base-to-new markers), only the text between them is replaced; otherwise FILE gets the whole report
+(report/REPORT.md's text with the generated parts filled in and its links pointing back to report/).
+The figures go into ``figures/`` beside FILE. Numbers from random weights (the demo) carry a banner
+and are refused for report/REPORT.md and any file with the markers (exit code 2).
 """
 from __future__ import annotations
 

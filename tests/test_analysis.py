@@ -8,7 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from coop.report.analysis import analysis, conclusion
+from coop.report.analysis import analysis, takeaways
+from coop.report.numbering import Numbering
+
+
+def conclusion(res):
+    """Section 7.10, the take-away bullets, as one text."""
+    return "\n".join(takeaways(res))
 
 N, CLASSES = 2000, ["ant", "bass", "chair", "dalmatian"]
 LABELS = np.arange(N) % len(CLASSES)
@@ -53,27 +59,57 @@ def text(res):
     return "\n".join(analysis(res)) + "\n" + conclusion(res)
 
 
-def test_a_clear_gain_is_higher_with_its_interval():
-    t = text(loaded({1: [200, 210, 190], 2: [260, 250, 270]}))  # about +10 and +13 points
-    assert re.search(r"1 shot 时 CoOp 为 \d+\.\d\d%（3 个种子[^）]*），相对零样本高 10\.00 个百分点（95% 置信区间 \[\+\d", t)
-    assert re.search(r"学到的上下文相对手写提示（同一测试图像上的配对差）：1 shot 时高 10\.00 个百分点（95% 置信区间 \[\+\d+\.\d\d, "
-                     r"\+\d+\.\d\d\]，3 个种子与同一次运行配对）；2 shot 时高 13\.00 个百分点（95% 置信区间", t)
+def test_a_clear_gain_is_higher_in_words_with_the_room_it_used_and_why():
+    """Issue 38: when CoOp is above zero-shot the text says by how much (of zero-shot's remaining errors), what
+    room is left, and why a learned context can help -- its interval is in table 7.1, not repeated."""
+    t = text(loaded({1: [200, 210, 190], 2: [260, 250, 270]}))  # about +10 and +13 points over 80.5%
+    zs = 100 * ZS_RIGHT.mean()
+    assert re.search(r"1 shot 时 CoOp 平均 \d+\.\d\d%（3 个种子[^）]*），比零样本高 10\.00 个百分点（3 个种子与同一次运行配对），"
+                     rf"即零样本 {100 - zs:.2f}% 的错误中约 {100 * 10 / (100 - zs):.0f}% 被纠正", t)
+    assert "区间见表 7.1" in t and "置信区间 [+" not in t.split("随 shot 数增加")[0]  # the interval is the table's
+    assert f"错误只剩 {100 - zs:.2f} 个百分点" in t and "为什么学到的上下文能帮上忙（解释，不是检验过的结论）" in t
+    assert "学到的上下文高于手写提示：1 shot（+10.00）、2 shot（+13.00）" in conclusion(res := loaded({1: [200, 210, 190], 2: [260, 250, 270]}))
+    assert "（+10.00）" in conclusion(res) and "置信区间" not in conclusion(res)  # a take-away, not a repetition
     assert "低于零样本" not in t and "低于手写提示" not in t
+
+
+def test_near_the_ceiling_the_text_says_so_and_random_weights_get_no_such_claims():
+    near = loaded({1: [200, 210, 190]})
+    near["zeroshot"]["accuracy"] = 86.0  # what the text reads; the verdicts come from the predictions
+    num = Numbering("7")
+    num.table("published")
+    t = "\n".join(analysis(near, num))
+    assert "CLIP 的零样本已接近上限" in t and "表 7.1：已发表的 RN50 运行中零样本 85.92%" in t
+    rw = loaded({1: [200, 210, 190]})
+    rw["zeroshot"].update(random_weights=True)
+    t = "\n".join(analysis(rw))
+    assert "不是准确率" in t and "可提升的空间" not in t and "为什么学到的上下文" not in t and "被纠正" not in t
+
+
+def test_the_analysis_says_how_large_a_difference_the_seeds_can_detect():
+    from coop.report.comparisons import compare
+
+    res = loaded({1: [200, 210, 190], 2: [260, 250, 270]})
+    halves = [(t["ci"][1] - t["ci"][0]) / 2 for t in (compare([r for r in res["coop"]["CoOp"] if r["shots"] == k],
+                                                              [res["zeroshot"]]) for k in (1, 2))]
+    t = text(res)
+    assert f"以这次的 3 个种子，CoOp 相对零样本的 95% 区间半宽为 {min(halves):.2f}–{max(halves):.2f} 个百分点" in t
+    assert "3 个种子时 t 分位数为 4.30，是正态分位数 1.96 的 2.2 倍" in t
+    assert "5 个种子时 t 分位数为 2.78" in text(loaded({1: [10, 20, 0, 5, 15]}))
 
 
 def test_a_clear_loss_is_lower_and_the_explanation_is_a_hypothesis():
     t = text(loaded({1: [-200, -180, -220], 2: [100, 110, 90]}))
-    assert "相对零样本低 10.00 个百分点" in t and "在 1 shot 时 CoOp 低于零样本" in t and "假设" in t
-    assert "1 shot 时低 10.00 个百分点（95% 置信区间 [-" in t and "；2 shot 时高 5.00 个百分点（95% 置信区间" in t
+    assert "比零样本低 10.00 个百分点（3 个种子与同一次运行配对）" in t and "在 1 shot 时 CoOp 低于零样本" in t and "假设" in t
+    assert "低于手写提示（可能的原因见第 8 节，属于假设）：1 shot（-10.00）" in t and "学到的上下文高于手写提示：2 shot（+5.00）" in t
     assert "过拟合" in t and "训练不足" in t  # the rival explanation is named beside the first
-    assert "低于手写提示的情形可能的原因见第 8 节（属于假设）" in t
 
 
 def test_a_small_gain_with_a_large_spread_is_no_detectable_difference():
     t = text(loaded({1: [30, -24, 2]}))  # +1.5, -1.2, +0.1 points: mean +0.13
-    assert "相对零样本没有可检测到的差异（95% 置信区间 [-" in t
-    assert "优于手写提示" not in t and "胜过" not in t and "噪声" not in t
-    assert "学到的上下文相对手写提示（同一测试图像上的配对差）：1 shot 时没有可检测到的差异（95% 置信区间 [-" in t
+    assert "没有可检测到的差异（观测差 +0.13，3 个种子与同一次运行配对）" in t
+    assert "优于手写提示" not in t and "胜过" not in t and "噪声" not in t and "被纠正" not in t
+    assert "与手写提示没有可检测到的差异：1 shot" in t
 
 
 def test_a_plateau_is_no_difference_and_no_list_is_empty():
@@ -94,7 +130,7 @@ def test_per_class_changes_state_counts_and_need_more_than_one_image():
     sec = "\n".join(per_class_section(res))
     assert "4 个类中 4 个没有可检测到的差异" in sec and "每类 500 张测试图像" in sec and "未做多重比较校正" in sec
     t = text(res)
-    assert "每类 500 张测试图像" not in t and "逐类检验只在第 7.5 节给出" in t
+    assert "每类 500 张测试图像" not in t
     big = loaded({1: [0]})
     c = ZS_RIGHT.copy()
     c[np.flatnonzero((LABELS == 1) & ~c)[:60]] = True  # class 'bass' gains 60 of its 500 images
@@ -150,7 +186,8 @@ def test_nearest_words_only_what_recurs_across_seeds():
 @pytest.mark.parametrize("mod,word", [({1: [300, 290], 2: [350, 340]}, "高"), ({1: [100, 90], 2: [150, 140]}, "低")])
 def test_block_mod_compared_with_plain_coop_by_pairs(mod, word):
     t = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+adapter": mod}))
-    assert re.search(rf"CoOp\+adapter 相对普通 CoOp（同一 \(shots, seed\) 配对）：1 shot {word} \d+\.\d\d 个百分点.*，2 对种子）", t)
+    assert re.search(rf"CoOp\+adapter 相对普通 CoOp（同一 \(shots, seed\) 配对；区间见第 7\.8 节）：1 shot {word} \d+\.\d\d 个百分点"
+                     r"（2 对种子）", t)
 
 
 def test_pairing_is_by_seed_whatever_the_order_and_missing_seeds():
@@ -158,10 +195,10 @@ def test_pairing_is_by_seed_whatever_the_order_and_missing_seeds():
     tip = res["baselines"]["Tip-Adapter"]
     res["baselines"]["Tip-Adapter"] = [tip[2], tip[0]]  # seeds 3 and 1, out of order; seed 2 missing
     t = text(res)
-    assert "CoOp 相对 Tip-Adapter（同一 few-shot 图像、同一种子）：1 shot 高 5.00 个百分点" in t and "，2 对种子）" in t
+    assert "CoOp 相对 Tip-Adapter（同一 few-shot 图像、同一种子；区间见第 7.3 节）：1 shot 高 5.00 个百分点（2 对种子）" in t
 
 
-def test_the_conclusion_names_model_and_data_and_random_weights():
+def test_the_takeaways_name_model_and_data_and_random_weights():
     res = loaded({1: [200]})
     assert "RN50 在 Caltech101（划分 caltech101.json）上" in conclusion(res)
     res["zeroshot"].update(random_weights=True, demo=True, model={"name": "random:tiny"})
@@ -184,7 +221,10 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
     said = "可以说 CoOp+lora 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok else "因此不能说 CoOp+lora 非劣于 CoOp"
-    assert said in t and said in c and "非劣效界（-1.00 个百分点；" in c
+    assert said in t and "非劣效界（-1.00 个百分点；" in t
+    assert ("CoOp+lora：可以说非劣于 CoOp" if ok else "CoOp+lora：不能说非劣于 CoOp") in c
+    assert "这个检验在 2 对种子时通过的机会有多大" in t  # said plainly, with the seeds at hand
+    assert ("所以“不能说非劣”首先说明种子太少" in t) is not ok
 
 
 def test_noninferiority_takes_the_seeds_t_bound_when_seeds_disagree():
@@ -205,9 +245,23 @@ def test_noninferiority_takes_the_seeds_t_bound_when_seeds_disagree():
 
 
 def test_the_seed_caveat_counts_the_seeds_of_the_records():
-    assert "本次每个 shot 数最多有 2 个种子" in text(loaded({1: [10, 20]}))
-    assert "本次每个 shot 数最多有 5 个种子" in text(loaded({1: [10, 20, 0, 5, 15]}))
-    assert "最多有 1 个种子" not in text(loaded({1: [10]}))
+    assert "以这次的 2 个种子" in text(loaded({1: [10, 20]}))
+    assert "以这次的 5 个种子" in text(loaded({1: [10, 20, 0, 5, 15]}))
+    assert "1 个种子（没有按种子的 t 区间" in text(loaded({1: [10]}))
+
+
+def test_the_noninferiority_power_is_a_noncentral_t():
+    """Issue 38: how likely the test concludes with 3 seeds, said plainly (section 9.4 quotes these values)."""
+    from scipy.stats import t as student_t
+
+    from coop.report.stats import noninferiority_power
+
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.0, 0.5, size=(200_000, 3))  # true difference 0, seeds' sd 0.5 points
+    lower = d.mean(1) - student_t.ppf(0.975, 2) * d.std(1, ddof=1) / np.sqrt(3)
+    assert noninferiority_power(0.5, 3) == pytest.approx(float(np.mean(lower > -1.0)), abs=0.005)
+    assert [round(100 * noninferiority_power(sd, 3)) for sd in (0.25, 0.5, 1.0)] == [91, 47, 18]
+    assert round(100 * noninferiority_power(0.5, 5)) == 91 and noninferiority_power(0.5, 1) == 0.0
 
 
 def test_the_per_class_table_lists_only_classes_with_a_verdict():
@@ -249,7 +303,7 @@ def test_every_verdict_uses_the_union_with_the_seeds_t_interval():
     res = loaded({1: [80, 80, 20]})
     t = compare(res["coop"]["CoOp"], [res["zeroshot"]])
     assert t["ci_bootstrap"][0] > 0 > t["seed_t_ci"][0] and t["ci"] == (t["seed_t_ci"][0], max(t["ci_bootstrap"][1], t["seed_t_ci"][1]))
-    assert "1 shot 时没有可检测到的差异" in conclusion(res)
+    assert "与手写提示没有可检测到的差异：1 shot" in conclusion(res)
 
 
 def _comparison_sentences(t: str):
@@ -260,23 +314,23 @@ def _comparison_sentences(t: str):
 @pytest.mark.parametrize("coop_seeds,base_seeds", [(3, 1), (3, 3), (2, 3)])
 def test_every_comparison_sentence_says_over_how_many_seed_pairs(coop_seeds, base_seeds):
     """Issue 29: the conclusion compared CoOp over 3 seeds with a baseline over 1 without saying so.
-    Every generated comparison sentence (analysis and conclusion) states its seed pairs -- always."""
+    Every generated verdict (analysis and take-away) states its seed pairs -- always."""
     gains = [200, 210, 190][:coop_seeds]
     res = loaded({1: gains, 2: [g + 50 for g in gains]}, baselines={"Linear probe CLIP": {1: [100, 90, 110][:base_seeds],
                                                                                           2: [150, 140, 160][:base_seeds]}},
                  mods={"CoOp+lora": {1: gains, 2: gains}})
-    sentences = _comparison_sentences(text(res))
-    assert len(sentences) >= 8
-    for s in sentences:
-        assert re.search(r"\d+ 对种子|\d+ 个种子与同一次运行配对", s), s
+    verdicts = re.findall(r"(?:[高低] \d+\.\d\d 个百分点|没有可检测到的差异)（[^）]*）", text(res))
+    assert len(verdicts) >= 8
+    for v in verdicts:
+        assert re.search(r"\d+ 对种子|\d+ 个种子与同一次运行配对", v), v
     pairs = min(coop_seeds, base_seeds)
-    assert re.search(rf"在 2 shot 时，CoOp 与线性探测 CLIP 相比(高 [\d.]+ 个百分点|没有可检测到的差异)（95% 置信区间 "
-                     rf"\[[^\]]+\]，{pairs} 对种子）", conclusion(res))
+    assert re.search(rf"2 shot 时，CoOp 相对线性探测 CLIP (高 [\d.]+ 个百分点|没有可检测到的差异)（(观测差 [+-][\d.]+，)?"
+                     rf"{pairs} 对种子）", conclusion(res))
 
 
-def test_intervals_have_one_format_in_tables_and_sentences():
-    """Issue 29: section 7.1's table printed [+1.10, +3.50] and 7.9 printed [1.1, 3.5]; now both print
-    the same interval the same way."""
+def test_each_interval_is_printed_once_in_one_format():
+    """Issue 29: one format for intervals; issue 38: each CoOp-vs-zero-shot interval printed once (table 7.1),
+    the sentences give the verdict in words."""
     from coop.report.comparisons import compare
     from coop.report.fmt import interval
     from coop.report.tables import _accuracy_table, accuracy_summary
@@ -285,4 +339,4 @@ def test_intervals_have_one_format_in_tables_and_sentences():
     table = "\n".join(_accuracy_table(res, accuracy_summary(res), ["CoOp"]))
     shown = interval(compare(res["coop"]["CoOp"], [res["zeroshot"]])["ci"])
     assert re.fullmatch(r"\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]", shown)
-    assert shown in table and shown in text(res) and shown in conclusion(res)
+    assert shown in table and shown not in text(res)

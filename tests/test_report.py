@@ -238,7 +238,7 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     out = tmp_path / "out" / "RESULTS.md"
     assert run_script(["--results", str(d), "--out", str(out)]) == 0
     md = out.read_text(encoding="utf-8")
-    assert "DEMO" not in md and md.startswith("# ")
+    assert "DEMO" not in md and md.split("\n", 1)[1].startswith("# ")  # a whole report, under its generated line
 
     recs = [json.loads(p.read_text()) for p in sorted((d / "coop").glob("*.json"))]
     zs = json.loads((d / "zeroshot.json").read_text())
@@ -294,7 +294,8 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
         base = {x["seed"]: x["accuracy"] for x in recs if x["shots"] == k}
         assert float(r[3].split(" ± ")[0]) == pytest.approx(np.mean(list(mine.values())), abs=0.005)
         assert float(r[6].split()[0]) == pytest.approx(np.mean([mine[s] - base[s] for s in mine]), abs=0.005)
-    assert (out.parent / "curves.png").is_file() and "](curves.png)" in md
+    assert (out.parent / "figures" / "curves.png").is_file() and "](figures/curves.png)" in md
+    assert (out.parent / "figures" / "fewshot.png").is_file() and (out.parent / "figures" / "fewshot_all.png").is_file()
 
 
 def test_random_weights_get_the_banner_and_are_refused_for_the_report(tmp_path):
@@ -466,21 +467,23 @@ def test_block_mod_table_uses_the_seeds_it_shares_with_coop(tmp_path):
 
 
 def test_the_demo_is_not_titled_or_captioned_caltech101(tmp_path):
-    """Issue 29: demo records ("demo": true) come from synthetic images: the results file's title, the
-    few-shot figure's alt text and caption and the training curves' caption say synthetic data."""
+    """Issue 29: demo records ("demo": true) come from synthetic images: the report's title, the few-shot
+    figure's alt text and caption and the training curves' caption say synthetic data. Issue 38: the demo's
+    file is the whole report, so its "see section 8" points into itself."""
     d = make_results(tmp_path / "results", random_weights=True)  # fake_record marks random weights as the demo
     out = tmp_path / "out" / "DEMO.md"
     assert run_script(["--results", str(d), "--out", str(out)]) == 0
     md = out.read_text(encoding="utf-8")
     title = next(line for line in md.splitlines() if line.startswith("# "))
-    assert "合成数据" in title and "（Caltech101）" not in title
-    assert "节号与 report/REPORT.md 相同" in md  # its "see section 8" points somewhere
+    assert "合成数据" in title and "随机权重" in title and "## 8. 分析与讨论" in md
     assert "![few-shot: synthetic demo data](" in md and "few-shot: Caltech101" not in md
-    assert "图 2：演示用合成数据" in md and "图 2：Caltech101" not in md and "图 3：演示（合成数据、随机权重）的训练曲线" in md
+    assert "图 7.1：演示用合成数据" in md and "图 7.1：Caltech101" not in md and "图 7.2：演示（合成数据、随机权重）的训练曲线" in md
+    assert "](figures/architecture.png)" not in md  # the hand-written links point back into report/
+    assert any(l.endswith("report/figures/architecture.png)") for l in md.splitlines() if "architecture.png" in l)
     real = make_results(tmp_path / "real")
     assert run_script(["--results", str(real), "--out", str(tmp_path / "real.md")]) == 0
     md = (tmp_path / "real.md").read_text(encoding="utf-8")
-    assert "# 结果：零样本 CLIP 与 CoOp（Caltech101）" in md and "图 2：Caltech101 上的 few-shot 曲线" in md
+    assert md.count("# 复现 CoOp") == 1 and "图 7.1：Caltech101 上的 few-shot 结果" in md
 
 
 def test_the_baselines_section_says_when_a_search_ran_on_fewer_validation_images():

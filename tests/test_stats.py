@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from coop.report.analysis import METHOD_NOTE_EN, METHOD_NOTE_ZH
 from coop.report.fmt import describe
 from coop.report.stats import class_difference, mcnemar_exact, paired_bootstrap, verdict
 
@@ -203,8 +203,41 @@ def test_phrases_and_notes():
         "no difference we can detect (95% CI [-0.004, +0.46], 1 seed pair)"
     assert describe({"diff": 0.3, "ci": (0.0004, 0.6), "level": 0.95, "seeds": [1]}) == \
         "高 0.30 个百分点（95% 置信区间 [+0.0004, +0.60]，1 对种子）"
-    for note in (METHOD_NOTE_ZH, METHOD_NOTE_EN):
-        assert all(s in note for s in ("Efron", "McNemar", "1947", "Dietterich", "1998", "10,000", "95%"))
+    # the method is stated once, in the report's appendix B, with its sources
+    report = (Path(__file__).resolve().parents[1] / "report" / "REPORT.md").read_text(encoding="utf-8")
+    appendix = report.split("## 附录 B")[1].split("## 参考文献")[0]
+    refs = report.split("## 参考文献")[1]
+    assert all(s in appendix for s in ("Efron", "McNemar", "Dietterich", "10,000", "95%", "√(k/(k−1))"))
+    assert all(s in refs for s in ("Efron", "McNemar", "1947", "Dietterich", "1998"))
+
+
+def test_the_union_takes_the_lower_lower_end_and_the_higher_upper_end_within_what_accuracy_allows():
+    """Issue 38: widen() takes min(lower), max(upper) -- when the interval excludes 0, the end nearer to 0 on
+    that side -- and clips to [-100, 100] points, where a difference of two accuracies lies."""
+    from coop.report.stats import widen
+
+    assert widen((1.0, 3.0), (0.5, 2.5)) == (0.5, 3.0)  # 0.5 is the end nearer to 0, not farther
+    assert widen((-3.0, -1.0), (-2.0, -0.4)) == (-3.0, -0.4)
+    assert widen((-62.0, 70.0), (-205.59, 175.59)) == (-100.0, 100.0)
+    assert widen((-250.0, 10.0), None) == (-100.0, 10.0)
+    assert widen((-150.0, 160.0), (-180.0, 190.0), bounds=(-200.0, 200.0)) == (-180.0, 190.0)
+    root = Path(__file__).resolve().parents[1]
+    analysis_src = (root / "coop" / "report" / "analysis.py").read_text(encoding="utf-8")
+    assert "离 0 更远" not in analysis_src and "离 0 更远" not in (root / "report" / "REPORT.md").read_text(encoding="utf-8")
+
+
+def test_seed_intervals_never_leave_what_accuracy_allows():
+    """Three seeds far apart (a random-weight demo): the t interval alone would reach beyond +-100 points."""
+    from coop.report.stats import seed_t_interval, widen
+
+    rng = np.random.default_rng(3)
+    a = [rng.random(40) < p for p in (0.05, 0.95, 0.1)]
+    b = [rng.random(40) < p for p in (0.9, 0.05, 0.85)]
+    t = seed_t_interval(a, b)
+    assert t[0] < -100 or t[1] > 100
+    res = paired_bootstrap(a, b, n_boot=500)
+    lo, hi = widen(res["ci"], t)
+    assert -100.0 <= lo <= res["diff"] <= hi <= 100.0
 
 
 def test_the_seed_part_is_rescaled_to_the_unbiased_variance():

@@ -72,8 +72,9 @@ def compare(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], n_boot: in
     res = paired_bootstrap(va, vb, n_boot=n_boot, seed=0)
     res["seeds"] = [s for s, _, _ in matched]
     res["single_reference"] = len(b) == 1 and b[0].get("seed") is None  # one unseeded run paired with each seed
+    res["per_seed"] = [100.0 * (float(np.mean(x)) - float(np.mean(y))) for x, y in zip(va, vb)]  # points, by seed
     res["ci_bootstrap"], res["seed_t_ci"] = res["ci"], seed_t_interval(va, vb)
-    res["ci"] = widen(res["ci"], res["seed_t_ci"])  # with 2+ seed pairs: the union of both intervals decides
+    res["ci"] = widen(res["ci"], res["seed_t_ci"])  # with 2+ seed pairs: the union of both decides (within +-100)
     if res["seed_t_ci"] is not None:
         res["method"] += ", widened to the seeds' t interval"
     return res

@@ -22,6 +22,7 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     from ..utils.atomic import atomic_path
+    from .fonts import label as L
 
     fig = Figure(figsize=(13, 10.2))
     ax = fig.add_axes([0, 0, 1, 1])
@@ -48,20 +49,26 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     width = int(tok.output.strip("[]").split(", ")[-1])
     heads = blk0.what.split("-head")[0].split()[-1]
 
-    ax.text(6.5, 9.85, "CLIP RN50 with CoOp (class token at the end)", ha="center", fontsize=14, weight="bold")
-    ax.text(3.1, 9.35, "image tower: ModifiedResNet", ha="center", fontsize=11.5, weight="bold")
-    ax.text(9.6, 9.35, "text tower: Transformer", ha="center", fontsize=11.5, weight="bold")
+    ax.text(6.5, 9.85, L("CLIP RN50 与 CoOp（类别词在末尾）", "CLIP RN50 with CoOp (class token at the end)"), ha="center",
+            fontsize=14, weight="bold")
+    ax.text(3.1, 9.35, L("图像塔：ModifiedResNet", "image tower: ModifiedResNet"), ha="center", fontsize=11.5, weight="bold")
+    ax.text(9.6, 9.35, L("文本塔：Transformer", "text tower: Transformer"), ha="center", fontsize=11.5, weight="bold")
 
     # image tower (x = 3.1)
     X, W = 3.1, 5.2
     ys = [8.75, 7.85, 6.95, 6.05, 4.95, 3.75]
-    box(X, ys[0], W, 0.6, f"image {stem.input}\npreprocess: Resize(224, bicubic), CenterCrop, Normalize")
-    box(X, ys[1], W, 0.6, f"stem: 3 conv 3x3 (stride 2,1,1) + BN + ReLU, AvgPool2d(2)\n-> {stem.output}")
+    box(X, ys[0], W, 0.6, L(f"图像 {stem.input}\n预处理：Resize(224, bicubic)、CenterCrop、Normalize",
+                            f"image {stem.input}\npreprocess: Resize(224, bicubic), CenterCrop, Normalize"))
+    box(X, ys[1], W, 0.6, L(f"stem：3 个 3x3 卷积（stride 2,1,1）+ BN + ReLU，AvgPool2d(2)\n-> {stem.output}",
+                            f"stem: 3 conv 3x3 (stride 2,1,1) + BN + ReLU, AvgPool2d(2)\n-> {stem.output}"))
     box(X, ys[2], W, 0.6, f"layer1: {l1.what}\n-> {l1.output}")
-    box(X, ys[3], W, 0.75, "layer2..4: anti-aliased stride 2\n(AvgPool2d(2) before the 1x1 conv)\n"
-        f"-> {l2.output}, {l3.output}, {l4.output}", size=8.8)
-    box(X, ys[4], W, 0.95, f"AttentionPool2d ({ap.what.split(', ')[1]})\nquery = mean of the 7x7 grid;\n"
-        f"keys/values = mean + 49 positions (+ pos. emb.)\nc_proj -> image feature f {ap.output}", size=8.8)
+    box(X, ys[3], W, 0.75, L("layer2..4：抗混叠的 stride 2 下采样\n（主分支：3x3 卷积之后、1x1 卷积之前 AvgPool2d(2)）\n",
+                             "layer2..4: anti-aliased stride 2\n(main branch: AvgPool2d(2) after the 3x3 conv, before the 1x1)\n")
+        + f"-> {l2.output}, {l3.output}, {l4.output}", size=8.8)
+    box(X, ys[4], W, 0.95, L(f"AttentionPool2d（{ap.what.split(', ')[1]}）\n查询 = 7x7 网格的均值；\n"
+                             f"键/值 = 均值 + 49 个位置（加位置嵌入）\nc_proj -> 图像特征 f {ap.output}",
+                             f"AttentionPool2d ({ap.what.split(', ')[1]})\nquery = mean of the 7x7 grid;\n"
+                             f"keys/values = mean + 49 positions (+ pos. emb.)\nc_proj -> image feature f {ap.output}"), size=8.8)
     box(X, ys[5], W, 0.5, "f / ||f||")
     for a, b, ha, hb in [(0, 1, .3, .3), (1, 2, .3, .3), (2, 3, .3, .375), (3, 4, .375, .475), (4, 5, .475, .25)]:
         arrow(X, ys[a] - ha, X, ys[b] + hb)
@@ -77,17 +84,22 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     for (t, col), w in zip(cells, cw):
         box(x + w / 2, y_tok, w, 0.46, t, color=col, size=8.6)
         x += w + 0.06
-    ax.text(X2, y_tok + 0.45, f"prompt: {n_ctx} learnable context vectors, then the class name tokens",
+    ax.text(X2, y_tok + 0.45, L(f"提示：[SOS] 在最前，其后 {n_ctx} 个可学习的上下文向量，类名词元在末尾",
+                                f"prompt: [SOS] first, then {n_ctx} learnable context vectors, then the class name tokens"),
             ha="center", fontsize=8.8)
     ys2 = [7.85, 6.75, 5.45, 4.55, 3.75]
-    box(X2, ys2[0], W2, 0.6, f"token_embedding {tok.output}  (v1..v{n_ctx} replace it for the context)\n"
-        "+ positional_embedding [77, 512]; CoOp cuts to the longest prompt")
-    box(X2, ys2[1], W2, 1.0, f"{n_blocks} x ResidualAttentionBlock (width {width}, {heads} heads)\n"
-        "x = x + attn(ln_1(x), attn_mask = causal)\nx = x + mlp(ln_2(x)),  mlp = c_fc, QuickGELU, c_proj\n"
-        f"LND {blk0.output}", size=8.8)
-    box(X2, ys2[2], W2, 0.6, f"ln_final, take the [EOT] position (argmax of ids)\n-> {lnf.output} -> [C, {width}]")
+    box(X2, ys2[0], W2, 0.6, L(f"token_embedding {tok.output}（上下文位置换成 v1..v{n_ctx}）\n"
+                               "+ positional_embedding [77, 512]；CoOp 截到最长的提示",
+                               f"token_embedding {tok.output}  (v1..v{n_ctx} replace it for the context)\n"
+                               "+ positional_embedding [77, 512]; CoOp cuts to the longest prompt"))
+    box(X2, ys2[1], W2, 1.0, L(f"{n_blocks} 个 ResidualAttentionBlock（宽 {width}，{heads} 个头）\n",
+                               f"{n_blocks} x ResidualAttentionBlock (width {width}, {heads} heads)\n")
+        + L("x = x + attn(ln_1(x))，因果掩码\n", "x = x + attn(ln_1(x), attn_mask = causal)\n")
+        + f"x = x + mlp(ln_2(x)),  mlp = c_fc, QuickGELU, c_proj\nLND {blk0.output}", size=8.8)
+    box(X2, ys2[2], W2, 0.6, L(f"ln_final，取 [EOT] 的位置（id 的 argmax）\n-> {lnf.output} -> [C, {width}]",
+                               f"ln_final, take the [EOT] position (argmax of ids)\n-> {lnf.output} -> [C, {width}]"))
     box(X2, ys2[3], W2, 0.5, f"@ text_projection [{width}, {tp.output.strip('[]').split(', ')[-1]}] -> w_c {tp.output}")
-    box(X2, ys2[4], W2, 0.5, "w_c / ||w_c||   (one per class c)")
+    box(X2, ys2[4], W2, 0.5, L("w_c / ||w_c||（每个类 c 一个）", "w_c / ||w_c||   (one per class c)"))
     arrow(X2, y_tok - 0.23, X2, ys2[0] + 0.3)
     arrow(X2, ys2[0] - 0.3, X2, ys2[1] + 0.5)
     arrow(X2, ys2[1] - 0.5, X2, ys2[2] + 0.3)
@@ -97,21 +109,24 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     # where they meet
     yj = 2.2
     box(6.35, yj, 6.2, 0.85, f"logits = logit_scale.exp() * cos(f, w_c)   {scale.output}\n"
-        "softmax over the classes; CoOp: cross-entropy on few-shot labels", color=JOINT, weight="bold", size=9.6)
+        + L("对各类做 softmax；CoOp：在 few-shot 标注上的交叉熵", "softmax over the classes; CoOp: cross-entropy on few-shot labels"),
+        color=JOINT, weight="bold", size=9.6)
     arrow(X, ys[5] - 0.25, 5.0, yj + 0.43)
     arrow(X2, ys2[4] - 0.25, 7.7, yj + 0.43)
 
     # gradient path and legend
     arrow(12.7, yj, 12.7, y_tok, color="#c0392b", ls="--")
-    ax.text(12.82, 5.5, "gradient: flows back through the frozen text tower to v1..v16 only",
+    ax.text(12.82, 5.5, L(f"梯度：穿过冻结的文本塔，只传回 v1..v{n_ctx}", f"gradient: flows back through the frozen text tower to v1..v{n_ctx} only"),
             rotation=90, va="center", ha="left", fontsize=8.5, color="#c0392b")
     lx, ly = 0.6, 0.95
     box(lx + 0.3, ly, 0.5, 0.3, "", color=FROZEN)
-    ax.text(lx + 0.7, ly, "frozen CLIP (weights never change); image features computed once and cached",
-            va="center", fontsize=9)
+    ax.text(lx + 0.7, ly, L("冻结的 CLIP（权重从不改变）；图像特征只算一次并缓存",
+                            "frozen CLIP (weights never change); image features computed once and cached"), va="center", fontsize=9)
     box(lx + 0.3, ly - 0.45, 0.5, 0.3, "", color=LEARN)
-    ax.text(lx + 0.7, ly - 0.45, f"learned by CoOp: {n_ctx} x {width} = {n_ctx * width:,} numbers"
-            + (f"  (CLIP RN50 has {tot['total']:,} parameters)" if tot else ""), va="center", fontsize=9)
+    ax.text(lx + 0.7, ly - 0.45, L(f"CoOp 学习的：{n_ctx} x {width} = {n_ctx * width:,} 个数"
+                                   + (f"（CLIP RN50 有 {tot['total']:,} 个参数）" if tot else ""),
+                                   f"learned by CoOp: {n_ctx} x {width} = {n_ctx * width:,} numbers"
+                                   + (f"  (CLIP RN50 has {tot['total']:,} parameters)" if tot else "")), va="center", fontsize=9)
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

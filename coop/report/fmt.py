@@ -77,6 +77,16 @@ def describe(result: Dict[str, Any], lang: str = "zh", pairs: bool = True) -> st
     raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
 
 
+def verdict_words(result: Dict[str, Any], pairs: bool = True) -> str:
+    """The verdict in words without its interval (printed once, in the table the sentence points to):
+    "高 2.30 个百分点（3 对种子）", "没有可检测到的差异（观测差 +0.40，3 对种子）"."""
+    v = verdict(result)
+    tail = pairs_zh(result) if pairs else ""
+    if v in ("higher", "lower"):
+        return f"{VERDICT_ZH[v]} {num(abs(result['diff']))} 个百分点" + (f"（{tail}）" if tail else "")
+    return f"没有可检测到的差异（观测差 {num(result['diff'], True)}" + (f"，{tail}）" if tail else "）")
+
+
 def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH, pairs: bool = True) -> str:
     """``+2.30 [+1.10, +3.50] 高（3 对种子）`` -- a table cell: the paired difference, its 95% interval,
     the verdict and the seed pairs it rests on."""

@@ -7,10 +7,8 @@ CLIP, Tip-Adapter, Tip-Adapter-F) get their own colour, line style and marker, s
 told apart in grayscale too. The x axis is linear (as in the paper) with a tick at 0 and at every
 shot count present.
 
-Nothing is filled in: a shot with fewer seeds than the method's usual count, a shot one method has
-and another lacks, or a missing zero-shot record is plotted as what exists and *stated* in the
-legend and in a note under the axes (and logged as a warning). If any record came from random
-weights, the title says so: such numbers are not CLIP or CoOp accuracies.
+Nothing is filled in: a missing seed, shot or zero-shot record is plotted as what exists and *stated* in
+the legend and in a note under the axes (and logged). Random weights are said in the title.
 
     loaded = coop.runs.results.load_results("results")
     summary = plot_fewshot(loaded, Path("results/fewshot"))   # writes fewshot.png and fewshot.pdf
@@ -109,22 +107,13 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     """What the figure shows, computed from ``coop.runs.results.load_results`` output (``only``: just
     these methods besides zero-shot, e.g. ``("CoOp",)`` for the assignment's figure).
 
-    Returns::
-
-        {"zeroshot": {"accuracy": float, "random_weights": bool} or None,
-         "methods": {method: {
-             "label": "CoOp (M=16, end), 3 seeds",     # legend text, incl. missing-seed remarks
-             "config": "M=16, end" or None,
-             "expected_seeds": 3,                       # most common number of seeds over its shots
-             "shots": {K: {"seeds": [1, 2, 3], "accuracies": [...], "mean": float,
-                           "std": float, "n": 3}}}},
-         "shots": [1, 2, 4],                            # union over methods, ascending
-         "random_weights": bool, "demo": bool,
-         "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}
-
-    ``std`` is the *sample* standard deviation over seeds (``numpy.std``, ddof=1); one seed gives 0.
-    Every note is also logged as a warning. Raises :class:`UserError`
-    if there is no record at all (``source`` names the folder in the message).
+    Returns ``{"zeroshot": {"accuracy", "random_weights"} or None, "methods": {method: {"label", "label_zh",
+    "config", "expected_seeds", "shots": {K: {"seeds", "accuracies", "mean", "std", "n"}}}}, "shots": [1, 2, 4],
+    "random_weights", "demo", "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}``: labels are the legend
+    text with missing-seed remarks, ``expected_seeds`` the most common number of seeds over a method's shots,
+    ``std`` the *sample* standard deviation over seeds (ddof=1; one seed gives 0). With ``only``, the selection's
+    notes about the methods left out are left out too. Every note is also logged as a warning. Raises
+    :class:`UserError` if there is no record at all (``source`` names the folder in the message).
     """
     zs = loaded.get("zeroshot")
     coop = {m: list(rs) for m, rs in (loaded.get("coop") or {}).items() if rs and (only is None or m in only)}
@@ -135,7 +124,9 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
             f"no result files{where}: run scripts/zeroshot.py and scripts/train_coop.py first "
             f"(they write zeroshot.json and coop/shots{{K}}_seed{{S}}.json into the results folder)")
 
-    notes: List[str] = list(loaded.get("notes") or [])
+    shown = tuple(f"{m}{c}" for m in [*(only or ()), "Zero-shot CLIP", "zero-shot"] for c in ": ")  # notes about them
+    notes: List[str] = [n for n in loaded.get("notes") or [] if only is None or n.startswith(shown)]
+    selection_notes = len(notes)
     if zs is None:
         notes.append("no zero-shot CLIP result (zeroshot.json): no star")
     if not coop:
@@ -186,7 +177,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
         notes.append(f"records come from different models: {', '.join(sorted(models))}")
     if len(splits) > 1:
         notes.append("records come from different split files (split sha256 differs)")
-    for n in notes[len(loaded.get("notes") or []):]:  # the selection's notes were logged where they arose
+    for n in notes[selection_notes:]:  # the selection's notes were logged where they arose
         log.warning("%s", n)
 
     return {
@@ -196,6 +187,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
         "shots": all_shots,
         "random_weights": bool(any_random(loaded)),
         "demo": any(bool(r.get("demo")) for r in recs),
+        # the data set the records name (records made before datasets were records: Caltech101)
+        "dataset": sorted({str((r.get("dataset") or {}).get("name", "caltech101")) for r in recs}) or ["caltech101"],
         "notes": notes,
     }
 
@@ -209,9 +202,11 @@ def title_of(summary: Dict[str, Any], zh: bool = False) -> str:
     w = _words(zh)
     if summary["demo"]:  # synthetic images: the title does not name Caltech101
         return w(DEMO_TITLE)
+    names = summary.get("dataset") or ["caltech101"]  # a user's own data set (--dataset FILE) is named as such
+    head = w(TITLE) if names == ["caltech101"] else " + ".join(names)
     if summary["random_weights"]:
-        return f"{w(TITLE)} — {w(RANDOM_TITLE)}"
-    return w(TITLE)
+        return f"{head} — {w(RANDOM_TITLE)}"
+    return head
 
 
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
@@ -280,7 +275,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     if notes:
         fig.text(0.01, 0.01, "\n".join(("注：" if zh else "Note: ") + n for n in notes), ha="left", va="bottom",
                  fontsize=7.5, color="dimgray", gid="notes", wrap=True)
-        bottom = min(0.1 + 0.028 * len(notes), 0.4)
+        bottom = min(0.1 + 0.028 * sum(1 + len(n) // 110 for n in notes), 0.45)  # a long note wraps
     else:
         bottom = 0.1
     fig.subplots_adjust(left=0.08 if outside else 0.11, right=0.66 if outside else 0.97, top=0.92, bottom=bottom + 0.02)
@@ -311,17 +306,3 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
         plt.close(fig)  # a no-op for a pyplot-free Figure, but keeps the promise if that changes
     summary["paths"] = [str(p) for p in paths]
     return summary
-
-
-def summary_table(summary: Dict[str, Any]) -> List[str]:
-    """The summary as plain lines: one per method and shot count (mean +- std over seeds)."""
-    lines = []
-    zs = summary["zeroshot"]
-    lines.append(f"{'method':<16} {'shots':>5}  {'mean ± std':>15}  seeds")
-    lines.append(f"{ZEROSHOT_LABEL:<16} {0:>5}  {zs['accuracy']:>15.2f}  -" if zs else
-                 f"{ZEROSHOT_LABEL:<16} {0:>5}  {'(missing)':>15}  -")
-    for method in _method_order(summary["methods"]):
-        for k, s in sorted(summary["methods"][method]["shots"].items()):
-            ms = f"{s['mean']:.2f} ± {s['std']:.2f}"
-            lines.append(f"{method:<16} {k:>5}  {ms:>15}  {','.join(map(str, s['seeds']))}")
-    return lines

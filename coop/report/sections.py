@@ -11,30 +11,39 @@ import numpy as np
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, mcnemar
-from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, f2, interval, num, pairs_zh
+from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, f2, interval, num as fmt_num, pairs_zh
+from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
 
 
+_HYPER_NAMES = {"alpha": "α", "beta": "β"}
+_NOT_HYPER = {"val_accuracy", "searched"}  # what the search recorded beside the values it chose
+
+
 def _hyper(recs: List[Dict[str, Any]]) -> str:
+    """Each seed's chosen hyper-parameters (C of the linear probe, α and β of Tip-Adapter, whatever another
+    method records), as a table cell."""
     cells = []
     for r in sorted(recs, key=lambda r: r["seed"]):
         h = r.get("hyperparameters") or {}
-        if "C" in h:
-            cells.append(f"s{r['seed']}: C={h['C']:.4g}".replace("e+0", "e").replace("e-0", "e-"))
-        elif "alpha" in h:
-            cells.append(f"s{r['seed']}: α={h['alpha']:.2f}, β={h['beta']:.2f}")
+        shown = [f"{_HYPER_NAMES.get(k, k)}={v:.4g}".replace("e+0", "e").replace("e-0", "e-") if k == "C" else
+                 f"{_HYPER_NAMES.get(k, k)}={v:.2f}" for k, v in h.items()
+                 if k not in _NOT_HYPER and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if shown:
+            cells.append(f"s{r['seed']}: " + ", ".join(shown))
     return "；".join(cells) or "—"
 
 
-def baselines_section(loaded: Dict[str, Any]) -> List[str]:
+def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
+    num = num or Numbering("7")
     base, others = loaded["coop"].get("CoOp") or [], loaded.get("baselines") or {}
     out: List[str] = []
     if not others:
         out += ["（没有基线方法的结果：`bash scripts/run_all.sh` 默认在 CoOp 之后运行它们，`--baselines none` 跳过。）", ""]
     else:
-        out += ["每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；“CoOp − 方法”是同一种子配对的"
-                "差值及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），括号里是它基于几对种子；超参数在少样本验证集上选出"
-                "（见 docs/baselines.md；验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）。", "",
+        out += [f"{num.table('baselines')}：基线方法。每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；"
+                "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），括号里是它基于几对种子；超参数在少样本验证集上选出"
+                "（docs/baselines.md；验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）。", "",
                 "<!-- table:baselines -->",
                 "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 选出的超参数 |",
                 "|---|---:|---:|---:|---|---|"]
@@ -47,7 +56,7 @@ def baselines_section(loaded: Dict[str, Any]) -> List[str]:
                            f"{_hyper(list(rb[k].values()))} |")
         out.append("")
         out += short_validation_notes(others)
-    out += ["已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）：", "", "<!-- table:published -->"]
+    out += [f"{num.table('published')}：已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）。", "", "<!-- table:published -->"]
     zs = loaded.get("zeroshot")
     recs = ([zs] if zs else []) + list(base)
     shas = {(r.get("split") or {}).get("sha256") for r in recs}
@@ -73,14 +82,15 @@ def short_validation_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[s
     return out
 
 
-def prompts_section(loaded: Dict[str, Any]) -> List[str]:
+def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
+    num = num or Numbering("7")
     prompts = loaded.get("zeroshot_prompts") or {}
     if len(prompts) < 2:
         return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 7 个模板的集成。）"]
     ref_name = "single" if "single" in prompts else sorted(prompts)[0]
     ref = prompts[ref_name]
-    out = ["同一测试集、同样的图像特征，只换零样本分类器的提示措辞；差值为相对单一模板的配对差及其 95% 置信区间；"
-           "“高/低”以区间为准，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
+    out = [f"{num.table('prompts')}：零样本提示的措辞。同一测试集、同样的图像特征，只换零样本分类器的提示；差值为相对单一模板的"
+           "配对差及其 95% 置信区间；“高/低”以区间为准，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
            "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
            "|---|---:|---:|---|---:|"]
     for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
@@ -120,8 +130,9 @@ def class_head(rows: List[Dict[str, Any]]) -> str:
             + (f"，{rest} 个没有可检测到的差异" if rest else "") + untested)
 
 
-def per_class_section(loaded: Dict[str, Any]) -> List[str]:
+def per_class_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
     """Section 7.5, the one place the per-class tests are written (7.9 refers to it)."""
+    num = num or Numbering("7")
     zs, recs = loaded["zeroshot"], loaded["coop"].get("CoOp") or []
     if not zs or not recs:
         return ["（需要 zeroshot.json 和 CoOp 的记录才能比较各类别。）"]
@@ -148,13 +159,14 @@ def per_class_section(loaded: Dict[str, Any]) -> List[str]:
     out = [text]
     if not up and not down:
         return out
-    out += ["", "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
+    out += ["", f"{num.table('per_class')}：判为“高/低”的类。", "",
+            "<!-- table:per-class -->", "| 类别 | 测试图像数 | 零样本 (%) | CoOp（种子平均，%） | 变化 [95% CI] |",
             "|---|---:|---:|---:|---|"]
     z = zs["per_class_accuracy"]
     for r in up + down:
         m = float(np.mean([float(x["per_class_accuracy"].get(r["class"], float("nan"))) for x in runs]))
         out.append(f"| {r['class']} | {r['n_test']} | {f2(float(z.get(r['class'], float('nan'))))} | {f2(m)} | "
-                   f"{num(r['diff'], True)} {interval(r['ci'])} {VERDICT_ZH[r['verdict']]} |")
+                   f"{fmt_num(r['diff'], True)} {interval(r['ci'])} {VERDICT_ZH[r['verdict']]} |")
     return out + ["", f"表中只列出判为“高/低”的类（区间整体在 0 一侧且符号检验 p < 0.05；先列高，再列低，各按变化大小排序）；其余 {rest} 个"
                    "可检验的类没有可检测到的差异，即使其变化的数值大，也可能只是少数几张图。"]
 
@@ -172,6 +184,11 @@ def rare_name_classes(classnames: Sequence[str]) -> List[str]:
 
 
 multi_token_classes = rare_name_classes
+
+
+def _ci(res: Dict[str, Any]) -> str:
+    """"差 +1.20 个百分点 [−0.30, +2.70]": a group's paired difference and its 95% interval."""
+    return f"差 {fmt_num(res['diff'], True)} 个百分点 {interval(res['ci'])}"
 
 
 def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:

@@ -110,9 +110,35 @@ def _seed_resampled(per_seed: np.ndarray, drawn: Optional[np.ndarray]) -> np.nda
     return centre + math.sqrt(k / (k - 1)) * (np.take_along_axis(per_seed, drawn, axis=1).mean(axis=1) - centre)
 
 
-def widen(ci: Tuple[float, float], t: Optional[Tuple[float, float]]) -> Tuple[float, float]:
-    """The union of a bootstrap interval and the seeds' t interval (None: no t interval, ``ci`` as is)."""
-    return ci if t is None else (min(ci[0], t[0]), max(ci[1], t[1]))
+ACCURACY_DIFF_BOUNDS = (-100.0, 100.0)  # a difference of two accuracies, in points, lies here
+
+
+def widen(ci: Tuple[float, float], t: Optional[Tuple[float, float]],
+          bounds: Tuple[float, float] = ACCURACY_DIFF_BOUNDS) -> Tuple[float, float]:
+    """The union of a bootstrap interval and the seeds' t interval (None: no t interval, ``ci`` as is):
+    the lower of the two lower ends and the higher of the two upper ends -- when the interval excludes 0,
+    the end nearer to 0 on that side. Clipped to ``bounds``: with 3 seeds that differ a lot the t interval
+    can reach beyond what a difference of accuracies can be (e.g. [-205.59, +175.59] points); the part
+    outside [-100, 100] is impossible, so it is cut (it never decides a verdict: 0 lies inside)."""
+    lo, hi = ci if t is None else (min(ci[0], t[0]), max(ci[1], t[1]))
+    return max(lo, bounds[0]), min(hi, bounds[1])
+
+
+def noninferiority_power(sd: float, k: int, margin: float = 1.0, true_diff: float = 0.0,
+                         level: float = 0.95) -> float:
+    """How likely the seeds' t lower bound clears ``-margin`` with ``k`` seeds whose per-seed differences
+    have standard deviation ``sd`` (points) around ``true_diff``: P(mean - t * s / sqrt(k) > -margin), a
+    noncentral t with k-1 degrees of freedom and noncentrality (true_diff + margin) * sqrt(k) / sd. The
+    report's test also needs the bootstrap's lower bound above -margin, so its chance is at most this."""
+    from scipy.stats import nct
+    from scipy.stats import t as student_t
+
+    if k < 2:
+        return 0.0
+    if sd <= 0:
+        return 1.0 if true_diff > -margin else 0.0
+    crit = float(student_t.ppf(0.5 + level / 2, k - 1))
+    return float(nct.sf(crit, k - 1, (true_diff + margin) * math.sqrt(k) / sd))
 
 
 def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, seed: int = 0,
@@ -196,15 +222,15 @@ def group_contrast(a: Sequence[Any], b: Sequence[Any], labels: Any, group: Seque
     (pin, sin, din, n_in), (pout, sout, dout, n_out) = side(np.flatnonzero(in_group)), side(np.flatnonzero(~in_group))
     seed_draw = rng.integers(0, k, size=(n_boot, k)) if k >= 2 else None
 
-    def res(diff, per_seed, per_seed_full, n_cls, n_img):
+    def res(diff, per_seed, per_seed_full, n_cls, n_img, bounds=ACCURACY_DIFF_BOUNDS):
         lo, hi = np.quantile(_seed_resampled(per_seed, seed_draw), [(1 - level) / 2, (1 + level) / 2])
         t = _t_interval(per_seed_full, level)  # as compare() does: the union with the seeds' t interval decides
-        return {"diff": float(diff), "ci": widen((float(lo), float(hi)), t), "seed_t_ci": t, "level": level,
+        return {"diff": float(diff), "ci": widen((float(lo), float(hi)), t, bounds), "seed_t_ci": t, "level": level,
                 "n_classes": int(n_cls), "n_images": int(n_img)}
 
     n_cls_in = int(in_group.sum())
     return {"group": res(pin, sin, din, n_cls_in, n_in), "others": res(pout, sout, dout, len(present) - n_cls_in, n_out),
-            "contrast": res(pin - pout, sin - sout, din - dout, n_cls_in, n_in)}
+            "contrast": res(pin - pout, sin - sout, din - dout, n_cls_in, n_in, (-200.0, 200.0))}  # a difference of two
 
 
 def seed_t_interval(a: Sequence[Any], b: Sequence[Any], level: float = 0.95) -> Optional[Tuple[float, float]]:

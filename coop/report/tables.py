@@ -16,6 +16,8 @@ from ..utils.atomic import atomic_path
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
 from .fmt import ci_cell, f2, md_escape, rel_link, signed, timing  # noqa: F401  (rel_link, signed: re-exported)
+from .fonts import label
+from .numbering import Numbering
 
 log = logging.getLogger(__name__)
 
@@ -63,36 +65,26 @@ def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
             if not h.get("epoch"):
                 continue
             ls = styles[int(r["seed"]) % len(styles)]
-            label = f"{r['shots']} shots, seed {r['seed']}"
-            row[0].plot(h["epoch"], h["loss"], ls, color=colors[int(r["shots"])], label=label, linewidth=1.2)
-            row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=label, linewidth=1.2)
-        row[0].set_title(f"{method}: training loss")
-        row[1].set_title(f"{method}: training accuracy (%)")
+            name = label(f"{r['shots']} shot，种子 {r['seed']}", f"{r['shots']} shots, seed {r['seed']}")
+            row[0].plot(h["epoch"], h["loss"], ls, color=colors[int(r["shots"])], label=name, linewidth=1.2)
+            row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=name, linewidth=1.2)
+        row[0].set_title(label(f"{method}：训练损失（交叉熵）", f"{method}: training loss"))
+        row[1].set_title(label(f"{method}：训练准确率 (%)，随机裁剪上", f"{method}: training accuracy (%)"))
         for ax in row:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
         row[1].legend(fontsize=7.5, ncol=2)
-    title = "Training curves (last epoch is evaluated)"
+    title = label("训练曲线（评估最后一个 epoch）", "Training curves (last epoch is evaluated)")
     if any(r.get("demo") for r in _all_records(loaded)):
-        title = "DEMO on synthetic images with random weights: NOT CLIP/CoOp training curves"
+        title = label("演示：合成图像、随机权重——不是 CLIP/CoOp 的训练曲线",
+                      "DEMO on synthetic images with random weights: NOT CLIP/CoOp training curves")
     elif any_random(loaded):
-        title = "Random weights: NOT CLIP/CoOp training curves"
+        title = label("随机权重：不是 CLIP/CoOp 的训练曲线", "Random weights: NOT CLIP/CoOp training curves")
     fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     return True
-
-
-def plot_fewshot_figure(loaded: Dict[str, Any], results: Path) -> Optional[Path]:
-    """``results/fewshot.png`` via :func:`coop.report.plot.plot_fewshot`, or None if coop.report.plot is missing."""
-    try:
-        from .plot import plot_fewshot
-    except ImportError as e:
-        log.warning("coop.report.plot is not importable (%s): the report has no few-shot figure", e)
-        return None
-    plot_fewshot(loaded, Path(results) / "fewshot")
-    return Path(results) / "fewshot.png"
 
 
 # --- the Markdown ----------------------------------------------------------------------------------
@@ -111,7 +103,7 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
                      if s is not None})
     if scales:
         lines.append(f"- 权重中的 logit 缩放 s = exp(logit_scale)：{', '.join(f'{s:g}' for s in scales)}"
-                     "（第 2.4 节；CLIP 训练时把它截在 100 以内）")
+                     "（第 2.3 节；CLIP 训练时把它截在 100 以内）")
     precisions = sorted({str(r.get("precision") or (r.get("config") or {}).get("precision") or "fp32") for r in recs})
     lines.append(f"- 精度：{', '.join(precisions)}" + ("  **（记录的精度不一致）**" if len(precisions) > 1 else ""))
     if any(r.get("demo") for r in recs):
@@ -139,14 +131,15 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
     return out
 
 
-def _nearest_words_section(loaded: Dict[str, Any]) -> List[str]:
+def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
+    num = num or Numbering("7")
     recs = [r for r in loaded["coop"].get("CoOp") or [] if r.get("nearest_words")]
     if not recs:
         return ["（记录里没有 nearest_words。）"]
     kmax = max(int(r["shots"]) for r in recs)
     top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
     n_ctx = max(len(r["nearest_words"]) for r in top)
-    out = [f"CoOp {kmax} shot：每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
+    out = [f"{num.table('nearest')}：CoOp {kmax} shot，每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
            "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段。",
            "",
            "<!-- table:nearest-words -->",
@@ -162,15 +155,16 @@ def _nearest_words_section(loaded: Dict[str, Any]) -> List[str]:
     return out
 
 
-def _block_mod_section(loaded: Dict[str, Any], summary) -> List[str]:
+def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering] = None) -> List[str]:
+    num = num or Numbering("7")
     mods = [m for m in _method_order(summary) if m != "CoOp"]
     if not mods:
         return []
     base = summary.get("CoOp", {})
-    out = ["同一 (shots, seed) 的 CoOp 与 CoOp+修改 使用同一份 few-shot 数据与同一随机种子；"
-           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（配对自助法与按种子的 t 区间的并集，见 7.9 节），括号里是它基于几对种子；"
-           "“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），在共享的机器上测得，随机器负载波动，"
-           "只作粗略参考，不作检验。", "",
+    out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
+           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），括号里是它基于几对种子，"
+           "这是“是否损害准确率”的主要证据；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
+           "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。", "",
            "<!-- table:block-mods -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]

@@ -1,0 +1,137 @@
+"""Section 7 of the report as generated from result records: tables, figures, analysis, take-away.
+
+    lines = results_part(loaded, out, results)   # Markdown lines for between the results markers
+
+Figures are written into ``figures/`` beside ``out`` (report/figures/ for report/REPORT.md): the
+assignment's figure alone (zero-shot star and CoOp's line, ``fewshot.png``), the comparison with the
+baselines and block modifications (``fewshot_all.png``) and the training curves (``curves.png``).
+Figures and tables are numbered per section (:mod:`coop.report.numbering`); the statistical method is
+stated once, in appendix B, and each interval is printed once (in its table).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+from ..runs.results import any_random
+from .analysis import analysis, takeaways
+from .fmt import rel_link
+from .numbering import Numbering
+from .outputs import GENERATED_LINE
+from .sections import baselines_section, block_mod_evidence, per_class_section, prompts_section
+from .tables import (CURVES_NAME, _accuracy_table, _all_records, _block_mod_section, _method_order,
+                     _nearest_words_section, _provenance, accuracy_summary, draw_curves)
+
+FIGURES = "figures"
+FEWSHOT, FEWSHOT_ALL = "fewshot", "fewshot_all"
+
+BANNER = ("> **⚠️ DEMO — RANDOM WEIGHTS. 演示：随机权重。** 下面的数字来自随机权重的模型"
+          "（以及演示用的合成数据），**不是 CLIP 或 CoOp 的准确率**，只说明流程能跑通、报告能生成。"
+          "These numbers are NOT accuracies of CLIP or CoOp.")
+# random weights on real images (the "no weights yet" check of the real data): no demo, no synthetic data
+BANNER_REAL_DATA = ("> **⚠️ RANDOM WEIGHTS. 随机权重。** 下面的数字来自随机权重的模型（真实图像上的流程检查），"
+                    "**不是 CLIP 或 CoOp 的准确率**，只说明数据、划分、缓存与报告能在这些图像上运行。"
+                    "These numbers are NOT accuracies of CLIP or CoOp.")
+
+
+def is_demo(loaded: Dict[str, Any]) -> bool:
+    """True if any record is marked as the demo's (synthetic images): then nothing is called Caltech101."""
+    recs = _all_records(loaded) + [r for rs in (loaded.get("baselines") or {}).values() for r in rs]
+    return any(bool(r.get("demo")) for r in recs)
+
+
+def banner(loaded: Dict[str, Any]) -> str:
+    """The warning a rendering of random-weight records carries: the demo's, or real images'."""
+    return BANNER if is_demo(loaded) else BANNER_REAL_DATA
+
+
+def _figure(lines: List[str], num: Numbering, key: str, png: Path, out: Path, alt: str, caption: str) -> None:
+    lines += [f"![{alt}]({rel_link(png, out)})", "", f"{num.figure(key)}：{caption}", ""]
+
+
+def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: bool) -> List[str]:
+    """The assignment's figure (star + CoOp alone), then the comparison with everything else, if any."""
+    if not figures:  # the figure numbers stay, so that the text's "图 7.1" still points at something
+        return [f"{num.figure('fewshot')}：作业要求的图，这次渲染没有画（--no-figures）。", ""]
+    from .plot import plot_fewshot
+
+    folder = Path(out).parent / FIGURES
+    demo, rw = is_demo(loaded), any_random(loaded)
+    data = "演示用合成数据（随机权重：纵轴不是准确率）" if demo else ("真实图像、随机权重（纵轴不是准确率）" if rw else "Caltech101 ")
+    lines: List[str] = []
+    plot_fewshot(loaded, folder / FEWSHOT, only=("CoOp",))
+    _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
+            f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot）；蓝色实线连接 CoOp 在每个 shot 数下"
+            "各种子的平均；空心蓝点为每个种子。")
+    others = [m for m in loaded["coop"] if m != "CoOp"] + list(loaded.get("baselines") or {})
+    if others:
+        plot_fewshot(loaded, folder / FEWSHOT_ALL)
+        _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out, "few-shot: all methods",
+                f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；空心标记为各方法的每个种子）。")
+    return lines
+
+
+def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool = True,
+                 source: str = "results") -> List[str]:
+    """The generated section 7 (without its ``## 7.`` heading), as Markdown lines."""
+    out = Path(out)
+    num = Numbering("7")
+    rw, demo = any_random(loaded), is_demo(loaded)
+    summary = accuracy_summary(loaded)
+    methods = [m for m in _method_order(summary) if m == "CoOp"] or _method_order(summary)[:1]
+    lines: List[str] = [banner(loaded), ""] if rw else []
+    lines += [f"{GENERATED_LINE} from {source}; edit the code, not this text -->", ""]
+    for n in loaded.get("notes") or []:  # what the selection left out or split (coop.runs.selection)
+        lines += [f"> 注：{n}", ""]
+
+    lines += ["### 7.1 零样本 CLIP 与 CoOp", ""]
+    what = "测试集 top-1 (%)，随机权重：不是准确率" if rw else "测试集 top-1 准确率 (%)"
+    lines += [f"{num.table('accuracy')}：{what}。CoOp 取最后一个 epoch（不按测试集挑选）；标准差为种子间的样本标准差；"
+              "“相对零样本”为同一测试图像上的配对差及其 95% 置信区间（方法见附录 B）；最后一列为最后一个 epoch 在随机裁剪上的训练准确率"
+              "（种子平均，只作观察，见第 8 节）。", ""]
+    lines += _accuracy_table(loaded, summary, methods) + [""] + _provenance(loaded) + [""]
+
+    lines += ["### 7.2 few-shot 曲线", ""] + fewshot_figures(loaded, out, num, figures)
+
+    lines += ["### 7.3 与基线方法及已发表结果的比较", ""] + baselines_section(loaded, num) + [""]
+    lines += ["### 7.4 零样本提示的措辞", ""] + prompts_section(loaded, num) + [""]
+    lines += ["### 7.5 各类别的变化", ""] + per_class_section(loaded, num) + [""]
+
+    lines += ["### 7.6 训练曲线", ""]
+    curves = out.parent / FIGURES / CURVES_NAME
+    if figures and draw_curves(loaded, curves):
+        _figure(lines, num, "curves", curves, out, "training curves",
+                f"{'演示（合成数据、随机权重）的' if demo else ''}训练曲线，每条线一次运行（颜色 = shot 数，线型 = 种子）："
+                "左为训练集交叉熵，右为训练准确率（该 epoch 的随机裁剪上，按 epoch 平均）。")
+    else:
+        lines += ["（记录里没有训练历史，或未生成图。）", ""]
+
+    lines += ["### 7.7 学到的上下文向量最近的词", ""] + _nearest_words_section(loaded, num) + [""]
+    lines += ["### 7.8 块修改（第 9 节）", ""]
+    lines += _block_mod_section(loaded, summary, num) or ["（没有块修改的运行。）"]
+    for paragraph in block_mod_evidence(loaded):
+        lines += ["", paragraph]
+    lines += ["", "### 7.9 分析（由结果文件计算生成）", ""]
+    for paragraph in analysis(loaded, num):
+        lines += [paragraph, ""]
+    lines += ["### 7.10 要点（由结果文件计算生成）", ""] + takeaways(loaded) + [""]
+    if rw:
+        lines = label_random(lines) + [banner(loaded)]
+    return lines
+
+
+RANDOM_NOTE = "（随机权重：本小节的数字不是准确率。）"
+
+
+def label_random(lines: List[str]) -> List[str]:
+    """Each subsection that shows numbers but does not say they come from random weights gets
+    :data:`RANDOM_NOTE` under its heading (:func:`coop.report.crossref.unlabelled_random` finds them)."""
+    from .crossref import unlabelled_random
+
+    bare = set(unlabelled_random("\n".join(lines))) - {"(start)"}
+    out: List[str] = []
+    for line in lines:
+        out.append(line)
+        if line in bare:
+            out += ["", RANDOM_NOTE]
+    return out

@@ -1,0 +1,69 @@
+"""Section 7 before a real run: what has been run, what the figure will show, what to compare with.
+
+    md = status_markdown()   # between report/REPORT.md's results markers, until real records replace it
+
+It says only what is true without real weights: the demo ran (synthetic images, random weights); the
+real-size runs ran on the real images with random weights (their cost is section 11's table, their
+top-1 is not reported); the assignment's figure is specified, and shown as the demo drew it, labelled
+synthetic; the published numbers need no weights. ``scripts/make_figures.py`` writes it;
+tests/test_report_states.py checks the committed block is this text.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ..utils.hashing import sha256_file
+from ..utils.paths import SPLIT
+from . import published
+from .cost import REALSIZE, load
+
+DEMO_FIGURE = "figures/demo_fewshot.png"  # relative to report/; drawn by scripts/make_figures.py --demo-results
+
+
+def _date(realsize: Optional[Dict[str, Any]]) -> str:
+    note = (realsize or {}).get("note", "")
+    return note[:10] if note[:4].isdigit() else "?"
+
+
+def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
+    """The status block (Chinese)."""
+    if realsize is None:
+        try:
+            realsize = load(REALSIZE)
+        except OSError:
+            realsize = None
+    lines = [
+        "**状态：还没有用真实权重运行。** 真实运行（OpenAI 的 RN50 权重、真实的 Caltech101 图像，`bash scripts/run_all.sh`）"
+        "之后，`scripts/report.py` 从结果文件生成本节并替换下面的文字：零样本与 CoOp（1/2/4 shot × 3 个种子）的准确率表、"
+        "作业要求的图、与基线和已发表数字的比较、各类别的变化、训练曲线、上下文的最近词、块修改的结果，以及由数据计算、"
+        "经配对检验的分析与要点。",
+        "",
+        "**已经运行的。**",
+        "",
+        "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程——零样本、"
+        "CoOp 1/2/4 shot × 3 个种子、块修改、三个基线、图与报告，在 2 核 CPU 上约 15 秒（docs/speed.md）。它的数字不是准确率，"
+        "只说明流程能跑通、图和报告能从记录生成。",
+        "- **真实尺寸、随机权重**：真实的 Caltech101 图像（我们的划分）、RN50 的结构、随机权重（`random:RN50`），种子 1："
+        f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始：零样本的 2,465 张测试图、CoOp 的 40,000 个训练裁剪与 1,200 步训练、"
+        "三个基线），以及较早的 1、2 shot 运行。它们测量的是代价，见第 11 节；随机权重的 top-1 不是准确率，不在这里报告。",
+        "",
+        "**作业要求的图的规格（真实运行后为图 7.1）。** 横轴为每类的标注训练图像数 0、1、2、4；0 处一个紫色五角星，是零样本 CLIP；"
+        "一条蓝色实线连接 CoOp 在每个 shot 数下 3 个种子的平均；每个种子一个空心蓝点。基线和块修改画在另一张图里，不挤压这张图的"
+        "纵轴。下面是演示的记录画出的同一张图——**合成图像、随机权重，纵轴不是准确率**，只说明图的样子：",
+        "",
+        f"![演示：合成图像、随机权重（不是准确率）]({DEMO_FIGURE})",
+        "",
+        "图 7.1（演示）：作业要求的图，由演示的记录画出（合成图像、随机权重的 `random:tiny`；纵轴不是准确率）。",
+        "",
+        "**可以先对照的已发表数字**（不需要权重）。CoOp 论文 [2] 的 Caltech101 数字只以曲线发表，这里不从图上读数；"
+        "Tip-Adapter 的运行记录给出了同一骨干 RN50 在 CoOp 划分上的数字：",
+        "",
+        "表 7.1：已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）。",
+        "",
+    ]
+    try:
+        ours = sha256_file(str(SPLIT))  # our split: the note counts how many of CoOp's test images are ours
+    except OSError:
+        ours = None
+    lines += published.markdown(None, split_sha=ours)
+    return "\n".join(lines)
