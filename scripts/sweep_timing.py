@@ -58,7 +58,8 @@ def main(argv=None) -> int:
         if not isinstance(check, dict) or not isinstance(check.get("measurements", {}), dict):
             raise UserError(f"--check {args.check} is not check_env.py's JSON (no measurements object); make it "
                             f"with python scripts/check_env.py --json {args.check}")
-    rows = stages(results, check)
+    notes: list = []  # what the selection left out (other data, weights, code) or showed apart (other settings)
+    rows = stages(results, check, notes)
     if not rows:
         raise UserError(f"no finished run in {results}")
     if args.draw:
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     totals = {"measured_s": sum(r["measured_s"] or 0.0 for r in rows), "shares": shares(rows),
               "peak_rss_mb": max(peaks) if peaks else None,
               "disk_mb": {"results": folder_mb(results), "cache": folder_mb(Path(args.cache_dir)) if args.cache_dir else None}}
-    print("\n".join(lines))
+    print("\n".join(lines + [f"note: {n}" for n in notes]))
     projected = [r for r in rows if r["measured_s"] and r["projected_s"]]
     if projected:
         m, pr = sum(r["measured_s"] for r in projected), sum(r["projected_s"] for r in projected)
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
             f"feature cache {mb(totals['disk_mb']['cache'])}")
     if args.out:
         write_json(args.out, {"kind": "sweep_timing", "results": str(results), "note": args.note, "rows": rows, "table": lines,
-                              "totals": totals,
+                              "totals": totals, "notes": notes,
                               "check_env": {k: (check or {}).get(k) for k in ("when", "cpu", "measurements")}})
         log.info("wrote %s", args.out)
     return 0

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from coop.data.base2new import harmonic_mean
-from coop.report.base2new import compare_h, load_base2new, verdicts
+from coop.report.base2new import compare_h, load_base2new, summary, verdicts
 from coop.runs.results import load_results, read_result
 from conftest import load_script
 
@@ -84,11 +84,32 @@ def test_a_base2new_context_is_not_evaluated_on_all_classes(b2n, capsys):
 def test_h_interval_pairs_seeds_and_halves(b2n):
     recs = load_base2new(b2n / "demo" / "base2new")
     res = compare_h(recs["CoCoOp"], recs["CoOp"], n_boot=200)
-    per_seed = [a["H"] - b["H"] for a, b in zip(recs["CoCoOp"], recs["CoOp"])]
-    assert res["seeds"] == 2 and res["diff"] == pytest.approx(sum(per_seed) / 2, abs=1e-6)
+    s = {m: summary(recs[m]) for m in ("CoCoOp", "CoOp")}  # the H of the seed-averaged halves, as the table shows
+    assert res["seeds"] == 2 and res["diff"] == pytest.approx(s["CoCoOp"]["H"]["mean"] - s["CoOp"]["H"]["mean"], abs=1e-6)
+    means = [sum(r["halves"][p]["accuracy"] for r in recs["CoOp"]) / 2 for p in ("base", "new")]
+    assert s["CoOp"]["H"]["mean"] == pytest.approx(harmonic_mean(*means))
     assert res["ci"][0] <= res["diff"] <= res["ci"][1]
     same = compare_h(recs["CoOp"], recs["CoOp"], n_boot=200)
     assert same["diff"] == 0 and same["ci"] == (0.0, 0.0)
+
+
+def test_the_section_shows_h_of_the_means_the_records_model_and_zero_shot_as_one_run(b2n):
+    """Issue 38: H beside seed-averaged base and new is the H of those means (CoCoOp's paper); the figure's
+    title names the records' model, not a fixed RN50; zero-shot is one run, paired with every seed."""
+    import re
+
+    from coop.report.base2new import title
+
+    folder = b2n / "demo" / "base2new"
+    recs = load_base2new(folder)
+    text = (folder / "REPORT_base2new.md").read_text()
+    row = re.search(r"^\| CoCoOp \| ([\d.]+)(?: ± [\d.]+)? \| ([\d.]+)(?: ± [\d.]+)? \| ([\d.]+) \| 2 \|$", text, re.M)
+    assert row and float(row.group(3)) == pytest.approx(harmonic_mean(float(row.group(1)), float(row.group(2))), abs=0.006)
+    assert "由本行的基类、新类平均值算出" in text
+    assert title(recs) == "synthetic demo data: base-to-new (random:tiny) -- RANDOM WEIGHTS"
+    zs = [line for line in text.splitlines() if line.startswith("- ") and "Zero-shot CLIP" in line]
+    assert len(zs) == 6 and all("2 个种子各与零样本 CLIP 的同一次运行配对" in line for line in zs)
+    assert all(re.search(r"（2 个种子配对）", line) for line in text.splitlines() if line.startswith("- ") and "与 CoOp" in line)
 
 
 def test_too_many_base_shots_is_one_line(tmp_path, capsys):

@@ -167,8 +167,10 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     assert unit_costs(on_gpu, "RN50", "fp32", "cuda:1") == units and unit_costs(on_gpu, "RN50", "fp32", "cpu") is None
     for other in [{"model": "random:RN50", "units": {"fp32": units}}, {"model": model, "units": {"amp": units}}]:
         assert all(r["projected_s"] is None for r in stages(sweep, {"measurements": other}))
-    enc = [r for r in rows if r["stage"].endswith("crops encoded")]
-    train = [r for r in rows if r["stage"].endswith(": training")]
+    every = [r for r in rows if r["stage"].endswith("crops encoded")]  # CoOp's and the bonus's (CoOp+adapter)
+    enc = [r for r in every if r["stage"].startswith("CoOp ")]
+    train = [r for r in rows if r["stage"].startswith("CoOp ") and r["stage"].endswith(": training")]
+    assert all(r["work"] == "0 crops" for r in every if r not in enc)  # the bonus trains on CoOp's crops
     assert len(enc) == len(train) == len(coop)
     # nested sampling: each (image, crop) pair is encoded once, by the first run that needs it
     pairs = {(rec["augmentation"]["crop_seed"], rel, c) for rec in coop.values() for rel, _, _ in rec["fewshot_train"]
@@ -184,7 +186,7 @@ def test_sweep_timing_counts_each_stage_from_the_records(sweep, tmp_path):
     total = sum(r["measured_s"] for r in rows)
     images = [r for r in rows if r["stage"].startswith("zero-shot") and "encoded" in r["work"]]
     assert len(images) == 1 and share["encoding"] == pytest.approx(  # the prompt ensemble's text is no image
-        (images[0]["measured_s"] + sum(r["measured_s"] for r in enc)) / total, abs=1e-4)
+        (images[0]["measured_s"] + sum(r["measured_s"] for r in every)) / total, abs=1e-4)
     tip = [(r, rec) for r in rows for rec in _records(sweep, "baselines/tip_adapter").values()
            if r["stage"] == f"Tip-Adapter {rec['shots']} shot{'s' if rec['shots'] != 1 else ''}, seed {rec['seed']}"]
     assert tip and all(f"+ {rec['config']['tip_views']} augmented views each" in r["work"] for r, rec in tip)

@@ -40,7 +40,8 @@ def test_runs_from_another_frame_are_left_out_and_named():
     out = select(loaded([rec(1, 1), rec(1, 2), *stale]))
     assert [(r["shots"], r["seed"]) for r in out["coop"]["CoOp"]] == [(1, 1), (1, 2)]
     note = next(n for n in out["notes"] if "left out" in n)
-    assert "2 runs" in note and "1 shots seed 3" in note and "2 shots seed 3" in note
+    assert "2 runs" in note and "1 shot seed 3" in note and "2 shots seed 3" in note
+    assert "other test images, code than the rest" in note  # what differs, named
 
 
 def test_without_zero_shot_the_most_common_frame_is_the_reference():

@@ -174,51 +174,62 @@ def context_run_id(path: Path) -> Optional[str]:
         return None
 
 
-def load_results(results: str | os.PathLike, select: bool = True) -> Dict[str, Any]:
-    """The complete, consistent records of a results folder.
+def load_results(results: str | os.PathLike, protocol: str = "fewshot") -> Dict[str, Any]:
+    """The records of a results folder that belong together: the one reader of a folder's records, for
+    every figure, report and timing (``tests/test_consumers.py`` finds each module that reads records
+    and runs it on a folder of mixed settings and models).
 
     Returns ``{"zeroshot": record or None, "coop": {method: [records]}, "baselines": {method: [records]},
-    "notes": [...]}``; incomplete, inconsistent or foreign JSON files are skipped with a warning,
-    never guessed at. With ``select`` (the default) only records that belong together are returned
-    (:func:`coop.runs.selection.select`: one frame of inputs, methods split by settings).
+    "zeroshot_prompts": {templates: record}, "notes": [...], "protocol": protocol}``. ``protocol``
+    "base2new" reads a base-to-new folder (``RESULTS/base2new/``) into the same shape: its zero-shot
+    record, CoOp and CoCoOp under "coop". Incomplete, inconsistent or foreign JSON files are skipped with
+    a note, never guessed at (a record of the other protocol is noted unless it is in that protocol's
+    folder). Then :func:`coop.runs.selection.select` keeps one frame of inputs (data, weights, code)
+    and shows each method's runs of other settings as separate, named groups, with notes.
     """
-    results = Path(results)
-    notes: List[str] = []
+    from .selection import select
 
-    def usable(f: Path, kind: str) -> Optional[Dict[str, Any]]:
-        rec, why = _read(f) if f.exists() else (None, None)
+    results = Path(results)
+    kinds = {"fewshot": ("zeroshot", "coop", "baseline"), "base2new": ("base2new",)}[protocol]
+    seen: List[tuple] = []  # (file, record or None, why or None, the kind it must have, where it goes)
+
+    def read(f: Path, kind: str, group: str) -> None:
+        if f.exists():
+            seen.append((f, *_read(f), kind, group))
+
+    read(zeroshot_result_path(results), kinds[0], "zeroshot")
+    folders = ([("coop", d) for d in sorted(results.glob("coop*")) if d.is_dir()]
+               + [("baselines", d) for d in sorted((results / "baselines").glob("*")) if d.is_dir()]
+               if protocol == "fewshot" else [("coop", d) for d in sorted(results.glob("*")) if d.is_dir()])
+    for group, d in folders:
+        for f in sorted(d.glob("shots*_seed*.json")):
+            read(f, kinds[0] if protocol == "base2new" else "coop" if group == "coop" else "baseline", group)
+    b2n_layout = results.name == "base2new" or (results / "cocoop").is_dir()  # where run_all puts base-to-new runs
+    elsewhere = b2n_layout if protocol == "fewshot" else not b2n_layout  # a folder of the other protocol
+    out: Dict[str, Any] = {"zeroshot": None, "coop": {}, "baselines": {}, "zeroshot_prompts": {}, "notes": [],
+                           "protocol": protocol}
+    for f, rec, why, kind, group in seen:
         if rec is not None and rec.get("kind") != kind:  # e.g. a base-to-new record copied among all-class runs
+            if elsewhere and rec.get("kind") not in kinds:
+                continue  # the other protocol's record in its own folder: not ours to note
             rec, why = None, f"a {rec.get('kind')!r} record where {kind!r} records belong (never averaged with them)"
         if why is not None:  # named, never taken for "not run yet"
             log.warning("skipping %s: %s", f, why)
-            notes.append(f"{f.relative_to(results).as_posix()} left out: {why}")
-        return rec
-
-    out: Dict[str, Any] = {"zeroshot": usable(zeroshot_result_path(results), "zeroshot"), "coop": {}, "baselines": {},
-                           "notes": notes}
-    folders = [("coop", d) for d in sorted(results.glob("coop*")) if d.is_dir()]
-    folders += [("baselines", d) for d in sorted((results / "baselines").glob("*")) if d.is_dir()]
-    for group, d in folders:
-        for f in sorted(d.glob("shots*_seed*.json")):
-            rec = usable(f, "coop" if group == "coop" else "baseline")
-            if rec is None:
-                continue
+            out["notes"].append(f"{f.relative_to(results).as_posix()} left out: {why}")
+        elif group == "zeroshot":
+            out["zeroshot"] = rec
+        else:
             out[group].setdefault(rec["method"], []).append(rec)
     for recs in [*out["coop"].values(), *out["baselines"].values()]:
         recs.sort(key=lambda r: (r["shots"], r["seed"]))
-    out["zeroshot_prompts"] = {}
-    for f in sorted((results / "zeroshot_prompts").glob("*.json")):
+    for f in sorted((results / "zeroshot_prompts").glob("*.json")) if protocol == "fewshot" else []:
         rec = read_result(f)
         if rec is not None and rec.get("kind") == "zeroshot":
             out["zeroshot_prompts"][str((rec.get("config") or {}).get("templates", f.stem))] = rec
-    if out["zeroshot"] is not None:
+    if out["zeroshot"] is not None and protocol == "fewshot":
         out["zeroshot_prompts"].setdefault(str((out["zeroshot"].get("config") or {}).get("templates", "single")),
                                            out["zeroshot"])
-    if select:
-        from .selection import select as select_records
-
-        return select_records(out)
-    return out
+    return select(out)
 
 
 def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional[Dict[str, Any]],
@@ -246,6 +257,10 @@ def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional
     if rec is None:
         return None
     old = rec.get("identity", {})
+    if "dataset" not in old and "dataset" in identity:  # made before a data set was a record: Caltech101's
+        from ..data.dataset import load_dataset
+
+        old = {**old, "dataset": load_dataset("caltech101").identity()}
     diff = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
     if diff:
         what = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in list(diff.items())[:3])
