@@ -121,9 +121,9 @@ def main(argv=None) -> int:
         img = {"ours_channels_last_img_s": B.image_throughput(model, fast=True, repeat=args.repeat),
                "plain_img_s": B.image_throughput(model, fast=False) if args.naive else None}
         if args.data_root:
-            from coop.data.caltech101 import find_image_root
+            from coop.data.dataset import load_dataset
 
-            root = find_image_root(args.data_root)
+            root = load_dataset("caltech101").find_image_root(args.data_root)
             rels = [it[0] for it in split.test[::19][:128]]
             for prec in precisions:  # about 10 s each on 2 CPU cores; the crops: 16 images x 16 epochs
                 img[f"test_view_{prec}_img_s"] = B.pipeline_throughput(model, root, rels, prec, workers=args.workers)

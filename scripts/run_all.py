@@ -160,8 +160,8 @@ def baseline_configs(args: argparse.Namespace, shots, seeds) -> list:
     from coop.methods.baselines import BaselineConfig
     from coop.methods.table import method, selected
 
-    common = {k: getattr(args, k) for k in ("model", "data_root", "split_file", "sampling", "precision", "device",
-                                            "workers", "encode_batch_size", "results", "clip_dir", "cache_dir")}
+    common = {k: getattr(args, k) for k in ("model", "data_root", "split_file", "dataset", "sampling", "precision",
+                                            "device", "workers", "encode_batch_size", "results", "clip_dir", "cache_dir")}
     out = []
     for key in selected(args.baselines):
         entry = method(key)
@@ -191,7 +191,7 @@ def plan_of(args: argparse.Namespace):
 
         zs, runs = sweep_configs(args, seeds, args.demo)
         return SweepPlan(zs, runs, args.force)
-    zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
+    zs = ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file, dataset=args.dataset,
                         templates=args.templates, device=args.device, results=args.results,
                         cache_dir=args.cache_dir, clip_dir=args.clip_dir, demo=args.demo, precision=args.precision,
                         workers=args.workers, encode_batch_size=args.encode_batch_size)
@@ -214,6 +214,9 @@ def prepare(args: argparse.Namespace) -> None:
     """--demo: its own synthetic data, random:tiny and small settings, in RESULTS/demo/ (made once)."""
     from coop.pipeline.sweep import DEMO_DIR, DEMO_EPOCHS, prepare_demo
 
+    if args.dataset != "caltech101":  # its own images and split would fill --data-root and --split-file
+        raise UserError(f"--demo runs its own synthetic data with random:tiny; it cannot take --dataset. Leave --demo "
+                        f"out to run your data (with --model random:tiny for the same quick check)")
     given = [f for f, v, d in (("--model", args.model, "RN50"), ("--data-root", args.data_root, str(DATA)),
                                ("--split-file", args.split_file, str(SPLIT))) if v != d]
     if given:

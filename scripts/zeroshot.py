@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Zero-shot CLIP on the Caltech101 test split (prompt "a photo of a {}."), or evaluate a learned
-CoOp context with --context.
+"""Zero-shot CLIP on the Caltech101 test split (prompt "a photo of a {}."; another --dataset brings its own
+split and template), or evaluate a learned CoOp context with --context.
 
     python scripts/zeroshot.py                              # results/zeroshot.json
     python scripts/zeroshot.py --templates ensemble --out results/zeroshot_ensemble.json
@@ -27,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_common_args(p)
     add_encoder_args(p)
     p.add_argument("--templates", default="single",
-                   help="'single' (CoOp's \"a photo of a {}.\"), 'ensemble' (7 CLIP templates, averaged), or "
+                   help="'single' (the dataset's template; Caltech101: CoOp's \"a photo of a {}.\"), 'ensemble' "
+                        "(7 CLIP templates, averaged), or "
                         "templates separated by '|' (default: %(default)s)")
     p.add_argument("--context", default=None, help="a learned context (.pt from train_coop.py) to evaluate instead")
     p.add_output("--out", kind=lambda a: "evaluation" if a.context else "zeroshot", default=None,
@@ -42,7 +43,7 @@ def config_of(args: argparse.Namespace):
     """The run the flags ask for; a saved context (--context) brings its own prompt, so no templates."""
     from coop.methods.zeroshot import ZeroShotConfig
 
-    return ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file,
+    return ZeroShotConfig(model=args.model, data_root=args.data_root, split_file=args.split_file, dataset=args.dataset,
                           templates="single" if args.context else args.templates, device=args.device,
                           results=args.results, cache_dir=args.cache_dir, clip_dir=args.clip_dir,
                           precision=args.precision, workers=args.workers, encode_batch_size=args.encode_batch_size)

@@ -1,8 +1,9 @@
 """Train/val/test splits in CoOp's JSON format, and nested few-shot subsets.
 
 A split file is ``{"train": [...], "val": [...], "test": [...]}``, each item
-``[relpath, label, classname]`` with ``relpath`` relative to ``101_ObjectCategories`` -- the format
-of CoOp's ``split_zhou_Caltech101.json``, so either project reads the other's splits.
+``[relpath, label, classname]`` with ``relpath`` relative to the data set's image folder (Caltech101's
+``101_ObjectCategories``) -- the format of CoOp's ``split_zhou_Caltech101.json``, so either project reads
+the other's splits.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..utils.atomic import atomic_path, write_text
-from .caltech101 import ClassInfo, discover, find_bad_images
+from .dataset import load_dataset
+from .folders import ClassInfo, Dataset, find_bad_images
 from ..utils.errors import UserError
 from ..utils.hashing import sha256_file
 
@@ -44,14 +46,16 @@ class Split:
         return [names[i] for i in range(len(names))]
 
 
-def make_split(image_root: Path, seed: int = 1, p_train: float = 0.5, p_val: float = 0.2) -> Dict[str, List[Item]]:
-    """Per class: sorted files, left-out unreadable ones, shuffled with a fixed seed, cut 50/20/30.
+def make_split(image_root: Path, seed: int = 1, p_train: float = 0.5, p_val: float = 0.2,
+               dataset: Optional[Dataset] = None) -> Dict[str, List[Item]]:
+    """Per class of ``dataset`` (default: Caltech101): sorted files, left-out unreadable ones, shuffled
+    with a fixed seed, cut 50/20/30.
 
     Each class has its own random stream (seeded by ``seed`` and the folder name), so the split of a
     class does not depend on the other classes.
     """
     split: Dict[str, List[Item]] = {p: [] for p in PARTS}
-    classes = discover(image_root)
+    classes = load_dataset(dataset or "caltech101").discover(image_root)
     bad = find_bad_images(image_root, [r for _, files in classes for r in files])
     for c, files in classes:
         files = [f for f in files if f not in bad]

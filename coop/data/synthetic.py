@@ -3,6 +3,7 @@
 ``101_ObjectCategories/<class>/image_0001.jpg`` with real Caltech101 folder names (including the
 renamed ones and the ignored ``BACKGROUND_Google`` / ``Faces_easy``), one grayscale image, and
 classes a tiny random model can tell apart: each class has its own colour and stripe pattern.
+Another data set's tree is the same with its own ``image_dir``, classes and ``left_out`` folders.
 """
 from __future__ import annotations
 
@@ -42,28 +43,30 @@ def _draw(label: int, n_classes: int, rng: random.Random, size: tuple[int, int])
 
 
 def make_synthetic_data(out: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES,
-                        per_class: int = 12, seed: int = 0) -> Path:
-    """Write the tree under ``out`` and return its ``101_ObjectCategories`` folder.
+                        per_class: int = 12, seed: int = 0, image_dir: str = IMAGE_DIR,
+                        left_out: Sequence[str] = ("BACKGROUND_Google", "Faces_easy")) -> Path:
+    """Write the tree under ``out`` and return its ``image_dir`` folder (Caltech101's ``101_ObjectCategories``);
+    the ``left_out`` folders hold images too, as Caltech101's do.
 
     The tree is built in a temporary folder beside ``out/101_ObjectCategories`` and renamed into
     place when complete, so a killed run never leaves a tree with missing classes.
     """
     if not classes or per_class < 1:
         raise UserError(f"a synthetic tree needs classes and images; got {len(classes)} classes x {per_class}")
-    final = Path(out) / IMAGE_DIR
+    final = Path(out) / image_dir
     if final.exists():
         raise UserError(f"{final} already exists; remove it or choose another --out")
     Path(out).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".synthetic.", dir=out))
     try:
-        _write_tree(tmp, classes, per_class, seed)
+        _write_tree(tmp, classes, per_class, seed, left_out)
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
-def _write_tree(root: Path, classes: Sequence[str], per_class: int, seed: int) -> None:
+def _write_tree(root: Path, classes: Sequence[str], per_class: int, seed: int, left_out: Sequence[str]) -> None:
     rng = random.Random(seed)
     for label, name in enumerate(sorted(classes)):
         folder = root / name
@@ -74,7 +77,7 @@ def _write_tree(root: Path, classes: Sequence[str], per_class: int, seed: int) -
             if label == 0 and i == 0:
                 img = img.convert("L")  # Caltech101 has grayscale images
             img.save(folder / f"image_{i + 1:04d}.jpg", quality=90)
-    for ignored in ("BACKGROUND_Google", "Faces_easy"):  # present in the real data, left out by it
+    for ignored in left_out:  # present in the real data, left out by it
         (root / ignored).mkdir(parents=True, exist_ok=True)
         for i in range(2):
             _draw(i, 2, rng, (80, 80)).save(root / ignored / f"image_{i + 1:04d}.jpg")

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 3  # 3: keyed by the feature path's code and the device type; crop files name their image
 # The modules whose code decides an image's feature (with the installed clip package's code).
-FEATURE_MODULES = ("data.caltech101", "features.cache", "features.encoder", "features.views",
+FEATURE_MODULES = ("data.folders", "features.cache", "features.encoder", "features.views",
                    "model.clip_loader", "model.precision", "utils.hashing")
 
 

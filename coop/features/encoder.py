@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.caltech101 import load_image
+from ..data.folders import load_image
 from ..model.precision import autocast
 from ..utils.progress import bar
 from .views import ImageView, to_input

@@ -194,7 +194,7 @@ def input_path_ms(image_root: Path, relpaths: Sequence[str], resolution: int, cr
     import torchvision.transforms.functional as TF
     from torchvision.transforms import InterpolationMode
 
-    from ..data.caltech101 import load_image
+    from ..data.folders import load_image
     from ..features.encoder import ViewDataset
     from ..features.views import CLIP_MEAN, CLIP_STD, TrainCrop, to_input
 

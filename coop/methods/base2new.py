@@ -36,7 +36,6 @@ from .train_config import TrainConfig, augmentation_record, crop_plan
 log = logging.getLogger(__name__)
 
 METHODS = {"zeroshot": "Zero-shot CLIP", "coop": "CoOp", "cocoop": "CoCoOp"}
-PROMPT = "a photo of a {}."  # CoOp's Caltech101 template, for zero-shot CLIP on each half
 
 
 @dataclass
@@ -105,7 +104,8 @@ def half_test(test: TestSet, half: Half) -> TestSet:
 def _zeroshot_logits(exp: Experiment, half: Half, test: TestSet) -> torch.Tensor:
     from .zeroshot import zeroshot_weights
 
-    weights = zeroshot_weights(exp.model, half.classnames, [PROMPT], exp.precision).cpu()
+    weights = zeroshot_weights(exp.model, half.classnames, [exp.dataset.template], exp.precision,
+                               exp.dataset.prompt_name).cpu()
     return exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
 
 
@@ -116,12 +116,13 @@ def _train(cfg: Base2NewConfig, exp: Experiment, base: Half):
     train = exp.train_set(items, plan, crop_seed)
     set_seed(cfg.seed)  # after the features: the init depends on the seed only, cached or not
     if cfg.method == "cocoop":
-        model = cocoop_train.build(exp.model, list(base.classnames), cfg).to(exp.device)
+        model = cocoop_train.build(exp.model, list(base.classnames), cfg, exp.dataset.prompt_name).to(exp.device)
         history = cocoop_train.fit(model, train, cfg)
     else:
         from .train import fit
 
-        model = CoOp(exp.model, list(base.classnames), n_ctx=cfg.n_ctx, ctx_init=cfg.ctx_init, fast=cfg.fast).to(exp.device)
+        model = CoOp(exp.model, list(base.classnames), n_ctx=cfg.n_ctx, ctx_init=cfg.ctx_init, fast=cfg.fast,
+                     prompt_name=exp.dataset.prompt_name).to(exp.device)
         history = fit(model, train, cfg)
     return model, history, train
 
@@ -133,10 +134,12 @@ def _logits(cfg: Base2NewConfig, exp: Experiment, model, half: Half, test: TestS
 
         if half is not trained_on:
             model = CoCoOp.restore(exp.model, model.checkpoint(), list(half.classnames),
-                                   trained_on=list(trained_on.classnames), fast=cfg.fast).to(exp.device)
+                                   trained_on=list(trained_on.classnames), fast=cfg.fast,
+                                   prompt_name=exp.dataset.prompt_name).to(exp.device)
         return cocoop_train.predict(model, test.features)
     if half is not trained_on:
-        other = CoOp(exp.model, list(half.classnames), n_ctx=cfg.n_ctx, ctx_init=cfg.ctx_init, fast=cfg.fast)
+        other = CoOp(exp.model, list(half.classnames), n_ctx=cfg.n_ctx, ctx_init=cfg.ctx_init, fast=cfg.fast,
+                     prompt_name=exp.dataset.prompt_name)
         with torch.no_grad():
             other.ctx.copy_(model.ctx)
         model = other.to(exp.device)
@@ -191,9 +194,9 @@ def run_base2new(cfg: Base2NewConfig, exp: Experiment) -> Dict:
 
 def sweep_configs(args, seeds, demo: bool) -> Tuple[Base2NewConfig, list]:
     """The protocol's runs for ``run_all --protocol base2new``: zero-shot, then CoOp and CoCoOp per seed."""
-    keys = ("model", "data_root", "split_file", "precision", "workers", "encode_batch_size", "fast", "device",
-            "results", "cache_dir", "clip_dir", "views", "crop_seed", "sampling", "lr", "momentum", "weight_decay",
-            "warmup_epochs", "warmup_lr")
+    keys = ("model", "data_root", "split_file", "dataset", "precision", "workers", "encode_batch_size", "fast",
+            "device", "results", "cache_dir", "clip_dir", "views", "crop_seed", "sampling", "lr", "momentum",
+            "weight_decay", "warmup_epochs", "warmup_lr")
     common = {k: getattr(args, k) for k in keys}
     if args.b2n_shots:
         common["shots"] = args.b2n_shots

@@ -36,7 +36,7 @@ from ..utils.errors import UserError
 from . import departures
 from .method import Method
 from .table import method as table_method
-from .zeroshot import DEFAULT_TEMPLATE, zeroshot_weights
+from .zeroshot import zeroshot_weights
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,9 @@ class FewShotData:
 
     @cached_property
     def text_w(self) -> torch.Tensor:
-        return zeroshot_weights(self.exp.model, self.exp.classnames, [DEFAULT_TEMPLATE], self.exp.precision).float()
+        ds = self.exp.dataset  # its template (CoOp's "a photo of a {}." for Caltech101) and its words for a class
+        return zeroshot_weights(self.exp.model, self.exp.classnames, [ds.template], self.exp.precision,
+                                ds.prompt_name).float()
 
 
 def run_baseline(cfg: BaselineConfig, exp: Optional[Experiment] = None) -> Dict:

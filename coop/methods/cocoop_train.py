@@ -26,6 +26,7 @@ from typing import Dict, List, Optional
 import torch
 
 from ..model.cocoop import CoCoOp
+from ..model.prompt_learner import underscores_as_spaces
 from ..runs.experiment import TrainSet
 from ..utils.errors import UserError
 from . import train as coop_train
@@ -80,9 +81,11 @@ def coop_base2new_config(**overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 
-def build(clip_model, classnames, cfg: CoCoOpConfig) -> CoCoOp:
-    """The CoCoOp a run of ``cfg`` trains (seed first: the context and meta-net init follow the seed)."""
-    return CoCoOp(clip_model, classnames, n_ctx=cfg.n_ctx, ctx_init=cfg.ctx_init, fast=cfg.fast)
+def build(clip_model, classnames, cfg: CoCoOpConfig, prompt_name=underscores_as_spaces) -> CoCoOp:
+    """The CoCoOp a run of ``cfg`` trains (seed first: the context and meta-net init follow the seed);
+    ``prompt_name``: the data set's words for a class name (``exp.dataset.prompt_name``)."""
+    return CoCoOp(clip_model, classnames, n_ctx=cfg.n_ctx, ctx_init=cfg.ctx_init, fast=cfg.fast,
+                  prompt_name=prompt_name)
 
 
 def fit(model: CoCoOp, train: TrainSet, cfg: CoCoOpConfig, progress: bool = True) -> Dict[str, List[float]]:

@@ -82,7 +82,8 @@ def load_context(path: str | Path, exp: Experiment) -> Tuple[CoOp, Dict]:
                         f"(sha256 {sha[:12]}...), not those of --model {exp.info.name!r}; pass the same --model")
     coop = CoOp(exp.model, exp.classnames, n_ctx=cfg["n_ctx"], class_token_position=cfg["class_token_position"],
                 ctx_init=cfg["ctx_init"], csc=cfg["csc"], block_mod=cfg["block_mod"],
-                fast=cfg.get("fast", True)).to(exp.device)  # the run's own arithmetic: the same accuracy
+                fast=cfg.get("fast", True), prompt_name=exp.dataset.prompt_name,
+                ).to(exp.device)  # the run's own arithmetic: the same accuracy
     missing = set(coop.learned_state()) - set(state)
     if missing:
         raise UserError(f"--context {path} lacks {sorted(missing)}")

@@ -151,7 +151,8 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
 
     set_seed(cfg.seed)  # again after feature extraction: the context's init depends on the seed only, cached or not
     coop = CoOp(exp.model, exp.classnames, n_ctx=cfg.n_ctx, class_token_position=cfg.class_token_position,
-                ctx_init=cfg.ctx_init, csc=cfg.csc, block_mod=cfg.block_mod, fast=cfg.fast).to(exp.device)
+                ctx_init=cfg.ctx_init, csc=cfg.csc, block_mod=cfg.block_mod, fast=cfg.fast,
+                prompt_name=exp.dataset.prompt_name).to(exp.device)
     t1 = time.time()
     history = fit(coop, train, cfg, progress)
     t_train = time.time() - t1

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import ClassVar, Dict, List, Optional, Tuple
 
 from ..model.block_mods import BLOCK_MODS
-from ..data.caltech101 import prompt_name
 from ..utils.errors import UserError
-from ..model.prompt_learner import CLASS_TOKEN_POSITIONS
+from ..model.prompt_learner import CLASS_TOKEN_POSITIONS, underscores_as_spaces
 from ..data.split import SAMPLINGS, fewshot
 from ..runs.protocol import RunConfig, WorkBudget, positive_int
 from ..runs.results import coop_result_path
@@ -88,7 +87,7 @@ class TrainConfig(RunConfig):
         if self.ctx_init is not None:  # else CoOp raises a ValueError (a traceback) once everything is loaded
             from ..model.clip_loader import _clip
 
-            words = prompt_name(self.ctx_init).strip()
+            words = underscores_as_spaces(self.ctx_init).strip()
             if not words:
                 raise UserError("--ctx-init is empty; give the words to start from (e.g. \"a photo of a\" with "
                                 "--n-ctx 4), or leave --ctx-init out for CoOp's random init")
@@ -101,7 +100,7 @@ class TrainConfig(RunConfig):
         """``[SOS] + n_ctx + the longest class name + "." + [EOT]`` must fit CLIP's 77 tokens."""
         from ..model.clip_loader import _clip
 
-        tok = _clip().clip._tokenizer
+        tok, prompt_name = _clip().clip._tokenizer, self.data().prompt_name
         longest = max(classnames, key=lambda c: len(tok.encode(prompt_name(c))))
         need = 1 + self.n_ctx + len(tok.encode(prompt_name(longest))) + 1 + 1
         if need > CONTEXT_LENGTH:

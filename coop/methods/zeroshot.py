@@ -1,6 +1,7 @@
 """Zero-shot CLIP: the prompts' text features are the weights of a linear classifier.
 
-For each class, ``encode_text("a photo of a {class}.")`` is normalised; an image is assigned to the
+For each class, ``encode_text("a photo of a {class}.")`` is normalised (the data set's template: CoOp's for
+Caltech101, a dataset JSON's own; coop.data.folders.Dataset); an image is assigned to the
 class whose text feature has the largest cosine with its normalised image feature (scaled by
 ``logit_scale.exp()``, which does not change the argmax). With several templates (a prompt
 ensemble, as in the CLIP paper) the normalised features of each class's prompts are averaged and
@@ -11,12 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from ..data.caltech101 import prompt_name
+from ..data.folders import underscores_as_spaces
 from ..utils.errors import UserError
 from ..runs.experiment import Experiment
 from ..runs.protocol import PLACES, Clock, RunConfig, evaluation, record
@@ -27,20 +28,22 @@ from ..model.precision import autocast, check_precision
 
 log = logging.getLogger(__name__)
 
-# CoOp's template for Caltech101 (CoOp's trainers/zsclip.py and trainers/coop.py: CUSTOM_TEMPLATES["Caltech101"]).
+# CoOp's template for Caltech101 (CoOp's trainers/zsclip.py and trainers/coop.py: CUSTOM_TEMPLATES["Caltech101"]);
+# a run takes its data set's (coop.data.folders.Dataset.template), which "single" names.
 DEFAULT_TEMPLATE = "a photo of a {}."
 # Prompt ensembles that --templates may name instead of giving templates literally.
 TEMPLATE_SETS: Dict[str, List[str]] = {
-    "single": [DEFAULT_TEMPLATE],
+    "single": [DEFAULT_TEMPLATE],  # the data set's own template (resolve_templates)
     # The seven ImageNet templates the CLIP authors' prompt-engineering notebook singles out.
     "ensemble": ["itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
                  "a {} in a video game.", "art of the {}.", "a photo of the small {}."],
 }
 
 
-def resolve_templates(spec: str) -> List[str]:
-    """A named set, or templates separated by ``|``, each with one ``{}``."""
-    templates = TEMPLATE_SETS.get(spec) or [t.strip() for t in spec.split("|") if t.strip()]
+def resolve_templates(spec: str, template: str = DEFAULT_TEMPLATE) -> List[str]:
+    """A named set (``single``: ``template``, the data set's), or templates separated by ``|``, each with one ``{}``."""
+    sets = {**TEMPLATE_SETS, "single": [template]}
+    templates = sets.get(spec) or [t.strip() for t in spec.split("|") if t.strip()]
     bad = [t for t in templates if t.count("{}") != 1]
     if bad or not templates:
         raise UserError(f"--templates {spec!r}: use {', '.join(TEMPLATE_SETS)} or templates with one '{{}}' "
@@ -50,8 +53,9 @@ def resolve_templates(spec: str) -> List[str]:
 
 @torch.no_grad()
 def zeroshot_weights(model: torch.nn.Module, classnames: Sequence[str], templates: Sequence[str],
-                     precision: str = "fp32") -> torch.Tensor:
-    """Normalised classifier weights [n_cls, D] from the prompts."""
+                     precision: str = "fp32", prompt_name: Callable[[str], str] = underscores_as_spaces) -> torch.Tensor:
+    """Normalised classifier weights [n_cls, D] from the prompts; ``prompt_name`` gives a class's words
+    (the data set's, ``exp.dataset.prompt_name``; default CoOp's, ``_`` read as a space)."""
     import clip
 
     device = next(model.parameters()).device
@@ -90,10 +94,11 @@ class ZeroShotConfig(RunConfig):
 def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     """Evaluate zero-shot CLIP on the test split; returns the result record (not yet written)."""
     clock = Clock()
-    templates = resolve_templates(cfg.templates)
+    resolve_templates(cfg.templates)  # a wrong --templates fails before the model loads
     exp = exp or cfg.experiment()
+    templates = resolve_templates(cfg.templates, exp.dataset.template)
     test = exp.test_set()
-    weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision).cpu()
+    weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision, exp.dataset.prompt_name).cpu()
     logits = exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
     ev = evaluation(logits, test, exp.classnames)
     log.info("zero-shot %s: top-1 %.2f%% on %d test images%s", exp.info.name, ev["accuracy"], len(test.labels),

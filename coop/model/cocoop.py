@@ -25,14 +25,14 @@ Two paths compute the same logits:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..utils.errors import UserError
-from .prompt_learner import CoOp
+from .prompt_learner import CoOp, underscores_as_spaces
 from .text_encoder import TextBlock
 
 KIND = "cocoop"
@@ -56,19 +56,21 @@ class CoCoOp(CoOp):
 
     Args:
         clip_model: a CLIP from :func:`coop.load_clip`; its parameters are frozen.
-        classnames: class names in label order (``_`` is read as a space).
+        classnames: class names in label order.
         n_ctx: number of context vectors M (4 in CoCoOp's config).
         ctx_init: words to initialise the context from ("a photo of a"); ``None`` draws it from
             N(0, 0.02) and needs ``n_ctx``.
         fast: use the fast path (per-image prefix) by default; ``forward(x, fast=False)`` is naive.
+        prompt_name: the words a prompt uses for a class name (the data set's; default CoOp's).
 
     Trainable: ``ctx`` [M, ctx_dim] and ``meta_net`` (``linear1``, ``linear2``: weights and biases).
     """
 
     def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int = 4,
-                 ctx_init: Optional[str] = "a photo of a", fast: bool = True):
+                 ctx_init: Optional[str] = "a photo of a", fast: bool = True,
+                 prompt_name: Callable[[str], str] = underscores_as_spaces):
         super().__init__(clip_model, classnames, n_ctx=n_ctx, class_token_position="end", ctx_init=ctx_init,
-                         csc=False, block_mod=None, fast=fast)
+                         csc=False, block_mod=None, fast=fast, prompt_name=prompt_name)
         vis_dim = clip_model.visual.output_dim
         ctx_dim = clip_model.ln_final.weight.shape[0]
         hidden = vis_dim // 16
@@ -147,7 +149,8 @@ class CoCoOp(CoOp):
 
     @classmethod
     def restore(cls, clip_model: nn.Module, saved: Dict, classnames: Sequence[str],
-                trained_on: Sequence[str], fast: bool = True) -> "CoCoOp":
+                trained_on: Sequence[str], fast: bool = True,
+                prompt_name: Callable[[str], str] = underscores_as_spaces) -> "CoCoOp":
         """A CoCoOp over ``classnames`` (the classes to evaluate) with the tensors of ``saved``.
 
         ``trained_on``: the classes the caller says ``saved`` was trained on (the base half); they
@@ -164,7 +167,8 @@ class CoCoOp(CoOp):
             raise UserError(f"the CoCoOp checkpoint was trained on {len(names)} classes ({', '.join(names[:3])}, ...), "
                             f"not on the {len(trained_on)} given ({', '.join(list(trained_on)[:3])}, ...); "
                             f"pass the base half of the split it was trained with")
-        model = cls(clip_model, classnames, n_ctx=saved["n_ctx"], ctx_init=saved["ctx_init"], fast=fast)
+        model = cls(clip_model, classnames, n_ctx=saved["n_ctx"], ctx_init=saved["ctx_init"], fast=fast,
+                    prompt_name=prompt_name)
         model.load_learned(saved["state"])
         return model.eval()
 

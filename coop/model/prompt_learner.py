@@ -6,17 +6,22 @@ M context vectors live in CLIP's token-embedding space and are the only thing tr
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.caltech101 import prompt_name
 from .precision import model_dtype
 from .text_encoder import PackedSuffix, TextEncoder
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
+
+
+def underscores_as_spaces(words: str) -> str:
+    """CoOp's reading of a class name or of ``ctx_init`` (its ``.replace("_", " ")``): ``car_side`` -> ``car side``.
+    A data set may read its class names otherwise: it passes ``prompt_name`` (coop.data.folders.Dataset)."""
+    return words.replace("_", " ")
 
 
 def _tokenizer():
@@ -31,7 +36,7 @@ class CoOp(nn.Module):
     Args:
         clip_model: a CLIP from :func:`coop.load_clip`. Its parameters are frozen
             (``requires_grad=False``); their values never change.
-        classnames: class names in label order (``_`` is read as a space).
+        classnames: class names in label order.
         n_ctx: number of context vectors M (16 in CoOp).
         class_token_position: ``"end"`` (CoOp's default), ``"middle"`` or ``"front"``.
         ctx_init: words to initialise the context from, e.g. ``"a photo of a"`` (then ``n_ctx``
@@ -39,11 +44,14 @@ class CoOp(nn.Module):
         csc: class-specific context (one set of M vectors per class) instead of a shared one.
         block_mod: a name from :data:`coop.BLOCK_MODS` to add a modification to every text block.
         fast: use the exact fast text encoder (truncation, and the shared prefix for ``end``).
+        prompt_name: the words a prompt uses for a class name (the data set's; default CoOp's, ``_`` read
+            as a space).
     """
 
     def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int = 16,
                  class_token_position: str = "end", ctx_init: Optional[str] = None, csc: bool = False,
-                 block_mod: Optional[str] = None, fast: bool = True):
+                 block_mod: Optional[str] = None, fast: bool = True,
+                 prompt_name: Callable[[str], str] = underscores_as_spaces):
         super().__init__()
         if class_token_position not in CLASS_TOKEN_POSITIONS:
             raise ValueError(f"class_token_position must be one of {CLASS_TOKEN_POSITIONS}, got {class_token_position!r}")
@@ -59,7 +67,7 @@ class CoOp(nn.Module):
         dtype = model_dtype(clip_model)  # fp32, or fp16 under --precision fp16 (as CoOp's clip_model.dtype)
 
         if ctx_init:
-            words = prompt_name(ctx_init).strip()
+            words = underscores_as_spaces(ctx_init).strip()
             init_len = len(tokenizer.encode(words))
             if init_len != n_ctx:
                 raise ValueError(f"ctx_init {ctx_init!r} is {init_len} tokens but n_ctx={n_ctx}; pass n_ctx={init_len}")

@@ -50,7 +50,7 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
     """
     import shutil
 
-    from ..data.caltech101 import find_image_root
+    from ..data.dataset import load_dataset
     from ..utils.flocks import wait_for_lock
     from ..data.split import make_split, write_split
     from ..data.synthetic import make_synthetic_data
@@ -65,7 +65,7 @@ def prepare_demo(results: Path) -> tuple[Path, Path]:
             split_file.unlink(missing_ok=True)  # it belonged to another tree
             make_synthetic_data(data_root)
         if not split_file.is_file():
-            write_split(make_split(find_image_root(data_root)), split_file)
+            write_split(make_split(load_dataset("caltech101").find_image_root(data_root)), split_file)
     return data_root, split_file
 
 
@@ -77,12 +77,11 @@ def result_path(cfg: Config) -> Path:
 def expected_inputs(cfg: Config, model_sha256: Optional[str]) -> Optional[dict]:
     """The inputs a run of ``cfg`` would be made from now, without loading the model; None if they
     cannot be read (the run itself then reports what is wrong)."""
-    from ..data.caltech101 import find_image_root
     from ..runs.provenance import inputs_record
 
     split = read_split(cfg.split_file)  # a missing split is its own clear error, not "other settings"
     try:
-        return {**inputs_record(split, model_sha256, find_image_root(cfg.data_root), cfg.images(split)),
+        return {**inputs_record(split, model_sha256, cfg.data().find_image_root(cfg.data_root), cfg.images(split)),
                 **cfg.extra_inputs()}
     except (OSError, UserError):
         return None

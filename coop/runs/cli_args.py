@@ -31,6 +31,7 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         ns, rest = super().parse_known_args(args, namespace)
         self._note_given(args, ns)
+        dataset_places(ns)
         if getattr(self, "outputs", None):
             from .outputs import claim
 
@@ -87,15 +88,39 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
                         "random:RN50 (random weights: numbers are not CLIP accuracies) (default: %(default)s)")
     p.add_argument("--clip-dir", default=None,
                    help=f"folder of CLIP's weights (default: ${CLIP_DIR_ENV}, else ~/.cache/clip, CLIP's own)")
-    p.add_argument("--data-root", default=str(DATA), help="101_ObjectCategories or a folder above it (default: %(default)s)")
-    p.add_argument("--split-file", default=str(SPLIT),
-                   help="split in CoOp's JSON format, e.g. CoOp's split_zhou_Caltech101.json (default: %(default)s)")
+    p.add_argument("--dataset", default="caltech101",
+                   help="caltech101 (default), or a JSON file describing your own images in class folders: its image "
+                        "folder, split, prompt template, left-out and renamed folders (docs/running.md#your-own-images)")
+    p.add_argument("--data-root", default=None,
+                   help=f"the dataset's image folder or a folder above it (default: the dataset's; caltech101: {DATA}, "
+                        f"where 101_ObjectCategories is found)")
+    p.add_argument("--split-file", default=None,
+                   help=f"split in CoOp's JSON format, e.g. CoOp's split_zhou_Caltech101.json (default: the dataset's; "
+                        f"caltech101: {SPLIT})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--results", default=str(RESULTS), help="results folder (default: %(default)s)")
     p.add_argument("--cache-dir", default=None,
                    help="image-feature cache (default: $COOP_CACHE or ~/.cache/coop-caltech101)")
     p.add_argument("--force", action="store_true", help="redo runs whose result file already exists")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def dataset_places(ns: argparse.Namespace) -> None:
+    """``--data-root`` and ``--split-file`` left out: the ``--dataset``'s own (Caltech101's: the project's
+    ``data`` and ``splits/caltech101.json``). A dataset that cannot be read leaves them unset: the run's
+    check then says in one line what is wrong with it."""
+    if not (hasattr(ns, "dataset") and hasattr(ns, "data_root") and hasattr(ns, "split_file")):
+        return
+    if ns.data_root is not None and ns.split_file is not None:
+        return
+    from ..data.dataset import default_places
+
+    try:
+        images, split = default_places(ns.dataset)
+    except UserError:
+        return
+    ns.data_root = images if ns.data_root is None else ns.data_root
+    ns.split_file = split if ns.split_file is None else ns.split_file
 
 
 def add_encoder_args(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,8 @@ import torch
 from ..utils.atomic import remove_stale_temp_files
 from ..utils.seed import configure_numerics
 from ..model.clip_loader import load_clip
-from ..data.caltech101 import ClassInfo, find_image_root, list_classes
+from ..data.dataset import Dataset, load_dataset
+from ..data.folders import ClassInfo
 from ..utils.errors import UserError
 from ..features.encoder import EncodeOptions
 from ..features.cache import FeatureCache, default_cache_dir
@@ -50,10 +51,11 @@ class Experiment:
     def __init__(self, model: str = "RN50", data_root: str | os.PathLike = "data",
                  split_file: str | os.PathLike = "splits/caltech101.json", device: str = "auto",
                  cache_dir: Optional[str | os.PathLike] = None, download_root: Optional[str] = None,
-                 encode: Optional[EncodeOptions] = None):
-        self.image_root = find_image_root(data_root)
+                 encode: Optional[EncodeOptions] = None, dataset: str | Dataset = "caltech101"):
+        self.dataset: Dataset = load_dataset(dataset)  # the template and the prompts' words come from here
+        self.image_root = self.dataset.find_image_root(data_root)
         self.split: Split = read_split(split_file)
-        self.classes: List[ClassInfo] = list_classes(self.image_root)
+        self.classes: List[ClassInfo] = self.dataset.list_classes(self.image_root)
         check_split_matches_data(self.split, self.image_root, self.classes)
         self.classnames = self.split.classnames
         self.encode = encode or EncodeOptions()

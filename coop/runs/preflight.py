@@ -52,11 +52,10 @@ def check_run(cfg) -> None:
 
 def check_outside_images(cfg) -> None:
     """Nothing we write may land among the class folders: the next run would read it as a class."""
-    from ..data.caltech101 import find_image_root
     from ..features.cache import default_cache_dir
 
     try:
-        images = find_image_root(cfg.data_root).resolve()
+        images = cfg.data().find_image_root(cfg.data_root).resolve()
     except UserError:
         return  # no data yet: the run itself says so
     for flag, folder in (("--results", cfg.results), ("--cache-dir", cfg.cache_dir or default_cache_dir())):

@@ -4,7 +4,8 @@ A kind of run is a dataclass deriving from :class:`RunConfig`. The base holds th
 (the model, the data, the split, how images are encoded, where things go) and the protocol the sweep,
 the ETA, provenance and the scripts use, so that none of them asks *which* kind of run it holds:
 
-- :meth:`RunConfig.identity` -- the settings that decide the numbers (places and speed knobs left out);
+- :meth:`RunConfig.identity` -- the settings that decide the numbers (places and speed knobs left out; the
+  data set as ``name@hash`` of its settings that change numbers, :meth:`coop.data.folders.Dataset.identity`);
   :meth:`RunConfig.settings` -- the same without shots and seed (what a figure line shares);
 - :meth:`RunConfig.result_path`, :meth:`RunConfig.describe`, :meth:`RunConfig.run`;
 - :meth:`RunConfig.images` -- every image the run reads (its provenance);
@@ -41,6 +42,7 @@ class RunConfig:
     model: str = "RN50"
     data_root: str = "data"
     split_file: str = "splits/caltech101.json"
+    dataset: str = "caltech101"  # a registered name or a dataset JSON (coop.data.dataset); identity: name@hash
     precision: str = "fp32"
     device: str = "auto"
     workers: Optional[int] = None
@@ -61,13 +63,24 @@ class RunConfig:
         if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 0):
             raise UserError(f"--workers must be >= 0, got {self.workers!r}")
         positive_int(self.encode_batch_size, "--encode-batch-size")
+        self.data()  # an unknown name or a malformed file: one line, before anything runs
 
     def check_split(self, split) -> None:
         """Checks that need the split (the prompt's length, enough few-shot images); none by default."""
 
     def identity(self) -> Dict[str, Any]:
-        """The settings that decide the numbers: a record is reused only for the same identity."""
-        return {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+        """The settings that decide the numbers: a record is reused only for the same identity. The data set
+        enters as its name and a hash of what changes numbers (template, prompt words, classes), never as the
+        path of its JSON file (a place)."""
+        out = {k: v for k, v in asdict(self).items() if k not in self.NOT_IDENTITY}
+        out["dataset"] = self.data().identity()
+        return out
+
+    def data(self):
+        """The run's data set record (:class:`coop.data.folders.Dataset`)."""
+        from ..data.dataset import load_dataset
+
+        return load_dataset(self.dataset)
 
     def settings(self) -> Dict[str, Any]:
         """The identity without shots and seed: the runs of one figure line share it (coop.runs.selection)."""
@@ -104,7 +117,7 @@ class RunConfig:
         from .experiment import Experiment
 
         return Experiment(self.model, self.data_root, self.split_file, self.device, self.cache_dir,
-                          download_root=self.clip_dir, encode=EncodeOptions.of(self))
+                          download_root=self.clip_dir, encode=EncodeOptions.of(self), dataset=self.data())
 
 
 class WorkBudget:
@@ -162,14 +175,17 @@ def record(cfg: RunConfig, exp, clock: Clock, *, method: str, shots: Optional[in
     from .results import environment
 
     inputs = {**exp.inputs(cfg.images(exp.split) if images is None else images), **cfg.extra_inputs()}
+    identity = cfg.identity()
+    if identity["dataset"] != exp.dataset.identity():
+        raise ValueError(f"a run of dataset {identity['dataset']} made on an experiment of {exp.dataset.identity()}")
     return {
         "kind": cfg.KIND, "method": method, "shots": shots, "seed": seed,
-        "run_id": run_id(cfg.identity(), inputs), "inputs": inputs,
+        "run_id": run_id(identity, inputs), "inputs": inputs,
         **own,
         "precision": exp.precision, "departures": list(departures),
         "model": exp.model_record(), "random_weights": exp.info.random_weights, "demo": cfg.demo,
-        "split": exp.split_record(), "skipped_images": dict(skipped or {}),
+        "split": exp.split_record(), "dataset": exp.dataset.record(), "skipped_images": dict(skipped or {}),
         "test_left_out": exp.test_left_out(),  # unreadable test images: count, listed, names (n_test = listed - count)
-        "config": asdict(cfg), "identity": cfg.identity(), "settings": cfg.settings(),
+        "config": asdict(cfg), "identity": identity, "settings": cfg.settings(),
         "environment": environment(exp.device), **clock.fields(),
     }
