@@ -3,27 +3,15 @@ lists one command per pending run; ``xargs -P 2`` runs them two at a time on one
 one feature cache; ``run_all`` then collects them. The records equal a sequential sweep's."""
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
-from coop.runs.results import read_result
-from conftest import ROOT, load_script
+from conftest import ROOT
+from spread import assert_same_records, records, run_all, written
 
-run_all = load_script("run_all")
 ARGV = ["--demo", "--shots", "1 2", "--seeds", "1", "--epochs", "2", "--baselines", "lp", "--no-report",
         "--device", "cpu"]
-
-
-def _records(results: Path) -> dict:
-    out = {}
-    for f in sorted(results.rglob("*.json")):
-        rec = read_result(f) if f.parent.name != "cache" else None
-        if rec is not None:
-            out[f.relative_to(results).as_posix()] = rec
-    return out
 
 
 def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path, capsys):
@@ -33,7 +21,7 @@ def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path, capsy
     assert run_all.main(ARGV + ["--results", str(par), "--print-commands"]) == 0  # the lines name scripts/run_all.py
     listing = capsys.readouterr().out
     lines = listing.strip().splitlines()
-    expected = _records(seq / "demo")
+    expected = records(seq / "demo")
     assert len(lines) == len(expected)  # one command per run, nothing else on stdout
     keys = [shlex.split(line)[-1] for line in lines]
     assert keys[0] == "zeroshot" and sorted(keys) == sorted(k[: -len(".json")] for k in expected)
@@ -42,17 +30,11 @@ def test_the_demos_commands_under_xargs_equal_a_sequential_sweep(tmp_path, capsy
     runs = subprocess.run(["xargs", "-d", "\n", "-P", "2", "-I{}", "sh", "-c", "{}"], input=listing,
                           capture_output=True, text=True, timeout=600, cwd="/")
     assert runs.returncode == 0, runs.stderr[-3000:]
-    wrote = [line for line in runs.stderr.splitlines() if line.startswith("wrote ")]
+    wrote = written(runs.stderr)
     assert len(wrote) == len(set(wrote)) == len(expected)  # no run written twice, none lost
     assert run_all.main(ARGV + ["--results", str(par)]) == 0  # collects them
     assert "0 to do" in capsys.readouterr().err
-    got = _records(par / "demo")
-    assert sorted(got) == sorted(expected)
-    for name, rec in expected.items():
-        other = got[name]
-        assert other["run_id"] == rec["run_id"], name  # same settings and inputs
-        assert other["accuracy"] == rec["accuracy"], name
-        assert json.dumps(other.get("test_predictions")) == json.dumps(rec.get("test_predictions")), name
+    assert_same_records(records(par / "demo"), expected)  # same run ids, accuracies, per-image predictions
     assert run_all.main(ARGV + ["--results", str(par), "--print-commands"]) == 0
     out, err = capsys.readouterr()
     assert out == "" and "nothing to do" in err  # nothing pending
