@@ -70,10 +70,10 @@ def steady():
 
     code, real, memo = provenance.code_sha256(), zs.zeroshot_weights, {}
 
-    def weights(model, classnames, templates, precision="fp32"):
-        key = (model.clip_info.sha256, tuple(classnames), tuple(templates), precision)
+    def weights(model, classnames, templates, precision="fp32", *words):  # words: the data set's prompt_name
+        key = (model.clip_info.sha256, tuple(classnames), tuple(templates), precision, *words)
         if key not in memo:
-            memo[key] = real(model, classnames, templates, precision)
+            memo[key] = real(model, classnames, templates, precision, *words)
         return memo[key].clone()
 
     threads = torch.get_num_threads()
@@ -303,7 +303,8 @@ SETTINGS = {
 def test_every_coop_setting_is_listed():
     from coop.methods.train_config import TrainConfig
 
-    assert set(TrainConfig().identity()) == set(SETTINGS) | {"shots", "seed", "block_mod", "model", "precision"}
+    assert set(TrainConfig().identity()) == set(SETTINGS) | {"shots", "seed", "block_mod", "model", "precision",
+                                                            "dataset"}  # tests/test_datasets.py
 
 
 @pytest.mark.parametrize("key", sorted(SETTINGS))
