@@ -87,7 +87,7 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
     para = (f"**代价。** 这次 4 shot 运行共 {tot['measured_s'] / 60:.0f} min，其中图像编码占 {100 * shares['encoding']:.0f}%"
             f"（零样本的 2,465 张测试图像 {duration(zs['measured_s'])}，CoOp 的 {_zh(crops['work'], _WORK)} {duration(crops['measured_s'])}），"
             f"CoOp 的 {train[0]['work'].replace(' steps', '')} 步训练 {duration(train[0]['measured_s'])}"
-            f"（{100 * shares['training']:.0f}%），三个基线 {duration(base_s)}（与模板集成一起占 {100 * shares['baselines']:.0f}%）；"
+            f"（{100 * shares['training']:.0f}%），当时的三个基线 {duration(base_s)}（与模板集成一起占 {100 * shares['baselines']:.0f}%）；"
             f"进程的峰值内存（RSS）{tot['peak_rss_mb'] / 1024:.1f} GB，特征缓存 {tot['disk_mb']['cache']:.0f} MiB。"
             f"编码之所以只做一次，是因为图像塔冻结：每个裁剪的特征算一次就缓存（第 5.2 节），此后每一步训练只剩文本侧，"
             f"再用第 5.3 节的两个精确加速。在另一台 2 核机器（Intel Xeon，AVX512-BF16，{bench['started_at'][:10]}，"

@@ -12,12 +12,12 @@ from typing import Dict, Tuple
 
 # key: (number in report/REPORT.md, the entry as its reference list gives it)
 REFERENCES: Dict[str, Tuple[int, str]] = {
-    "efron": (11, "B. Efron, R. J. Tibshirani. An Introduction to the Bootstrap. Chapman & Hall, 1993."),
-    "mcnemar": (12, "Q. McNemar. Note on the Sampling Error of the Difference Between Correlated Proportions or "
+    "efron": (14, "B. Efron, R. J. Tibshirani. An Introduction to the Bootstrap. Chapman & Hall, 1993."),
+    "mcnemar": (15, "Q. McNemar. Note on the Sampling Error of the Difference Between Correlated Proportions or "
                     "Percentages. Psychometrika 12(2):153–157, 1947."),
-    "dietterich": (13, "T. G. Dietterich. Approximate Statistical Tests for Comparing Supervised Classification "
+    "dietterich": (16, "T. G. Dietterich. Approximate Statistical Tests for Comparing Supervised Classification "
                        "Learning Algorithms. Neural Computation 10(7):1895–1923, 1998."),
-    "piaggio": (14, "G. Piaggio, D. R. Elbourne, S. J. Pocock, et al. Reporting of Noninferiority and Equivalence "
+    "piaggio": (17, "G. Piaggio, D. R. Elbourne, S. J. Pocock, et al. Reporting of Noninferiority and Equivalence "
                     "Randomized Trials: Extension of the CONSORT 2010 Statement. JAMA 308(24):2594–2604, 2012."),
 }
 

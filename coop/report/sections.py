@@ -66,9 +66,9 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
 
 
 def short_validation_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
-    """One sentence per (method, shots) whose hyper-parameter search ran on fewer validation images per
+    """One sentence per (shots, shortfall) -- naming every method it concerns -- whose hyper-parameter search ran on fewer validation images per
     class than asked (a class had too few in ``val``; the run warned and recorded it in ``validation``)."""
-    out = []
+    groups: Dict[tuple, List[str]] = {}  # the same shortfall said once, naming every method it concerns
     for method, recs in baselines.items():
         for k, runs in sorted(by_shots(recs).items()):
             short = [r for _, r in sorted(runs.items()) if (r.get("validation") or {}).get("short_classes")]
@@ -76,9 +76,13 @@ def short_validation_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[s
                 continue
             v = short[0]["validation"]
             seeds = "、".join(str(r["seed"]) for r in short)
-            out += [f"注意：{method} {k} shot（种子 {seeds}）的超参数只在每类 {v['per_class']} 张、共 {v['images']} 张验证图像上"
-                    f"搜索，少于要求的每类 {v['requested_per_class']} 张：{len(v['short_classes'])} 个类的验证图像不足"
-                    f"（运行时已警告，名单在结果文件的 validation 字段）。", ""]
+            key = (k, seeds, v["per_class"], v["images"], v["requested_per_class"], len(v["short_classes"]))
+            groups.setdefault(key, []).append(method)
+    out = []
+    for (k, seeds, per_class, images, requested, n_short), methods in sorted(groups.items(), key=lambda t: t[0][0]):
+        out += [f"注意：{'、'.join(methods)} {k} shot（种子 {seeds}）的超参数只在每类 {per_class} 张、共 {images} 张验证图像上"
+                f"搜索，少于要求的每类 {requested} 张：{n_short} 个类的验证图像不足"
+                f"（运行时已警告，名单在结果文件的 validation 字段）。", ""]
     return out
 
 
