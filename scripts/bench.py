@@ -220,8 +220,11 @@ def main(argv=None) -> int:
         naive_mb = tm["naive"]["peak_mb"] if "naive" in tm else None
         row("    ... peak tensor memory of a step, MB", naive_mb, tm["ours"]["peak_mb"], lambda v: "—" if v is None else f"{v:.0f}")
     bl = out["baselines"]
-    row(f"(f) baselines, {len(shots) * len(seeds)} (shots, seed) pairs x 3 methods", None, bl["total"])
+    row(f"(f) baselines, {len(shots) * len(seeds)} (shots, seed) pairs x {len(bl) - 1} methods", None, bl["total"])
     rows.append(("    ... linear probe / Tip-Adapter / -F", "—", f"{bl['lp']:.0f}/{bl['tip']:.0f}/{bl['tip_f']:.0f} s", "—"))
+    if "clap" in bl:
+        rows.append(("    ... CLIP-Adapter / TaskRes / ZS-LP / CLAP", "—",
+                     f"{bl['clip_adapter']:.0f}/{bl['taskres']:.0f}/{bl['zs_lp']:.0f}/{bl['clap']:.0f} s", "—"))
     for name, p in proj.items():
         mode, prec = name.split("_")
         label = "fresh crops (default)" if mode == "fresh" else f"--views {args.views} (approximate)"

@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--only", action="append", metavar="RUN", default=None,
                    help="make only this run (e.g. coop/shots1_seed1, zeroshot, baselines/linear_probe/shots1_seed1; "
                         "repeatable), beside other such processes on the same folders; draws nothing")
-    p.add_argument("--baselines", default="all", metavar="NAMES",
+    p.add_argument("--baselines", default="all", metavar="NAMES", type=baseline_names,
                    help="after CoOp, on the same few-shot images and test features (seconds to minutes from a warm "
                         f"cache): all (default), none, or names separated by spaces: {baseline_help()}")
     p.add_argument("--protocol", default="fewshot", choices=["fewshot", "base2new"],
@@ -66,6 +66,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 DEFAULT_BLOCK_MOD = "adapter"
+
+
+def baseline_names(spec: str) -> str:
+    """--baselines as typed, once every name in it is a method or group of coop.methods.table."""
+    from coop.methods.table import selected
+
+    try:
+        selected(spec)
+    except Exception as e:  # one line, from the parser: "argument --baselines: ..."
+        raise argparse.ArgumentTypeError(str(e).replace("--baselines ", "")) from None
+    return spec
 
 
 def baseline_help() -> str:
@@ -236,7 +247,7 @@ def prepare(args: argparse.Namespace) -> None:
         log.warning("DEMO: %d epochs at every shot count (CoOp: 50/100/100), and each baseline capped as its "
                     "table entry says (%s), to check every stage in seconds", args.epochs, demo_caps())
     if args.protocol == "base2new":  # tiny: the synthetic classes have 6 training images each
-        args.b2n_shots = args.b2n_shots or 4
+        args.b2n_shots = 4 if args.b2n_shots is None else args.b2n_shots
         args.epochs = args.epochs or 3
         log.warning("DEMO base-to-new: %d shots per base class, %d epochs (the protocol's are 16 shots; CoOp 200, "
                     "CoCoOp 10 epochs)", args.b2n_shots, args.epochs)

@@ -111,8 +111,9 @@ def test_active_baseline_departures_follow_the_config():
     from coop.methods.baselines import BaselineConfig
     from coop.methods.departures import active_baseline
 
-    assert active_baseline(asdict(BaselineConfig(method="lp"))) == ["coop_fewshot", "val_fewshot_ours", "fp32_features"]
-    tip = active_baseline(asdict(BaselineConfig(method="tip")))
+    assert BaselineConfig(method="lp").departures() == ["coop_fewshot", "val_fewshot_ours", "fp32_features"]
+    tip = BaselineConfig(method="tip").departures()
     assert tip == ["coop_fewshot", "tip_views_by_image", "tip_search_fewshot", "tip_fp32"]
-    assert "tip_search_fewshot" not in active_baseline(asdict(BaselineConfig(method="tip_f", tip_search="val")))
-    assert active_baseline(asdict(BaselineConfig(method="tip_f")))[-2:] == ["tip_f_cached_views", "tip_f_last_epoch"]
+    assert "tip_search_fewshot" not in BaselineConfig(method="tip_f", options={"search": "val"}).departures()
+    assert BaselineConfig(method="tip_f").departures()[-2:] == ["tip_f_cached_views", "tip_f_last_epoch"]
+    assert active_baseline({"method": "clap"})[-1] == "adapters_fp32"  # a new method's own, from its table entry

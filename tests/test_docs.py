@@ -327,7 +327,7 @@ def test_the_checks_fail_on_broken_links_and_flags(tmp_path):
         "[outside](../outside.md), `[in code](not-checked.md)`.\n\n"
         "```bash\n"
         "python scripts/train_coop.py --shots 4 --seed 1 \\\n    --no-such-flag 3\n"
-        "bash scripts/run_all.sh --demo --baselines some && python scripts/nope.py --x\n"
+        "bash scripts/run_all.sh --demo --protocol some && python scripts/nope.py --x\n"
         "python scripts/zeroshot.py --templates ensemble --out r.json  # --comment-flag is not a flag\n"
         "```\n\n"
         "Inline: `python scripts/plot.py --results results --colour red`, `--precision fp64`, `--views N`.\n",
@@ -342,7 +342,7 @@ def test_the_checks_fail_on_broken_links_and_flags(tmp_path):
     got = command_problems(doc)
     text = "\n".join(got)
     assert "--no-such-flag is not an option" in text
-    assert "--baselines some: not one of" in text
+    assert "--protocol some: not one of" in text
     assert "scripts/nope.py does not exist" in text
     assert "--colour is not an option" in text
     assert "--precision fp64: not one of" in text

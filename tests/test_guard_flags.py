@@ -66,8 +66,8 @@ def test_every_flag_changes_the_runs_or_is_refused(tmp_path, path, protocol, des
     base = required_args(parser, None, tmp_path) + (["--protocol", protocol] if protocol else [])
     default = int(base[base.index(action.option_strings[-1]) + 1]) if action.required else action.default
     argv = base + [action.option_strings[-1]] + other_value(action, default)
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)  # a value the parser refuses is a one-line refusal too
         refuse_ignored(args, module.runs_of, module.ACTS_ON, what="this command")
         changed = module.runs_of(args) != module.runs_of(parser.parse_args(base))
     except UserError as e:
@@ -92,6 +92,7 @@ def test_the_guard_can_fail(tmp_path):
     with pytest.raises(UserError, match="--b does nothing"):
         refuse_ignored(p.parse_args(["--a", "2", "--b", "3"]), lambda x: [Run(x.a)])
     refuse_ignored(p.parse_args(["--a", "2"]), lambda x: [Run(x.a)])
+    refuse_ignored(p.parse_args(["--a", "2", "--b", "1"]), lambda x: [Run(x.a)])  # typed at its default: asks nothing
 
 
 @pytest.mark.parametrize("flags,named", [

@@ -56,6 +56,7 @@ def make_split(image_root: Path, seed: int = 1, p_train: float = 0.5, p_val: flo
     """
     split: Dict[str, List[Item]] = {p: [] for p in PARTS}
     classes = load_dataset(dataset or "caltech101").discover(image_root)
+    check_classes([c.classname for c, _ in classes], str(image_root), base2new_note=True)
     bad = find_bad_images(image_root, [r for _, files in classes for r in files])
     for c, files in classes:
         files = [f for f in files if f not in bad]
@@ -89,6 +90,10 @@ def write_split(split: Dict[str, List[Item]], path: str | os.PathLike) -> None:
 def read_split(path: str | os.PathLike) -> Split:
     """Read a split in CoOp's format, with clear errors for files that are not one."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UserError(f"split file {path} is {'a folder' if path.is_dir() else 'not a regular file (a device or a pipe)'}"
+                        f", not a split: give the JSON file (--split-file), or make one with scripts/make_split.py "
+                        f"--data-root DIR --out FILE")
     if not path.is_file():
         raise UserError(f"split file {path} does not exist; make one with "
                         f"scripts/make_split.py --data-root DIR --out {path}")
@@ -123,7 +128,30 @@ def read_split(path: str | os.PathLike) -> Split:
                                 f"regenerate the split")
     if sorted(labels) != list(range(len(labels))):
         raise UserError(f"split file {path}: labels must be 0..{len(labels) - 1} without gaps")
+    check_classes([labels[i] for i in sorted(labels)], f"split file {path}")
     return split
+
+
+MIN_CLASSES = 2  # one class: every prediction is that class, every accuracy 100%, and the linear probe cannot fit
+MIN_CLASSES_BASE2NEW = 4  # base-to-new: each half needs 2 (coop.data.base2new.halves)
+
+
+def check_classes(classnames: Sequence[str], where: str, base2new_note: bool = False) -> None:
+    """One check for every command that makes or reads a split (make_split, read_split): fewer than
+    :data:`MIN_CLASSES` classes is refused; with ``base2new_note`` (make_split, the first command that
+    can tell), fewer than :data:`MIN_CLASSES_BASE2NEW` is said once (the few-shot protocol runs,
+    base-to-new refuses it: :func:`coop.data.base2new.halves`)."""
+    n = len(classnames)
+    if n == 0:
+        raise UserError(f"{where} holds no image of any class: use the split made for your data, or make one with "
+                        f"scripts/make_split.py --data-root DIR --out FILE")
+    if n < MIN_CLASSES:
+        raise UserError(f"{where} has 1 class ({classnames[0]!r}): with "
+                        f"fewer than {MIN_CLASSES} every prediction is the one class and every accuracy 100%, "
+                        f"which measures nothing; use data with at least {MIN_CLASSES} class folders")
+    if base2new_note and n < MIN_CLASSES_BASE2NEW:
+        log.warning("%s has %d classes: enough for the few-shot protocol, too few for base-to-new "
+                    "(--protocol base2new needs %d, so that each half has 2)", where, n, MIN_CLASSES_BASE2NEW)
 
 
 def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[ClassInfo]) -> None:
@@ -167,35 +195,37 @@ def check_split_matches_data(split: Split, image_root: Path, classes: Sequence[C
 SAMPLINGS = ("nested", "coop")
 
 
-def fewshot(train: Sequence[Item], shots: int, seed: int, sampling: str = "nested") -> List[Item]:
+def fewshot(train: Sequence[Item], shots: int, seed: int, sampling: str = "nested", flag: str = "--shots") -> List[Item]:
     """``shots`` training items per class for ``seed``.
 
     ``nested`` (default): each class's items are put in one seeded random order and the first
     ``shots`` are taken, so the 1-shot set is inside the 2-shot set, inside the 4-shot set.
     ``coop``: CoOp's own draw (Dassl's ``generate_fewshot_dataset`` after ``random.seed(seed)``):
     ``random.sample(items, shots)`` per label, labels in order of first appearance in ``train``.
+    ``flag`` is the flag that set ``shots`` in the command the user ran (base-to-new's is
+    ``--base2new-shots``, make_split's ``--fewshot-shots``): the error names it.
     """
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-        raise UserError(f"--shots must be a positive integer, got {shots!r}")
+        raise UserError(f"{flag} must be a positive integer, got {shots!r}")
     if sampling not in SAMPLINGS:
         raise UserError(f"--sampling {sampling!r} is unknown; use one of {', '.join(SAMPLINGS)}")
     if sampling == "coop":
-        return _fewshot_coop(train, shots, seed)
+        return _fewshot_coop(train, shots, seed, flag)
     by_label: Dict[int, List[Item]] = {}
     for item in sorted(train, key=lambda it: (it[1], it[0])):
         by_label.setdefault(item[1], []).append(item)
     out: List[Item] = []
     for label, items in sorted(by_label.items()):
         if shots > len(items):
-            raise UserError(f"--shots {shots} is more than class {items[0][2]!r} has in train "
-                            f"({len(items)} images); use --shots {min(len(v) for v in by_label.values())} or fewer")
+            raise UserError(f"{flag} {shots} is more than class {items[0][2]!r} has in train "
+                            f"({len(items)} images); use {flag} {min(len(v) for v in by_label.values())} or fewer")
         order = list(items)
         random.Random(f"fewshot:{seed}:{label}").shuffle(order)
         out += order[:shots]
     return out
 
 
-def _fewshot_coop(train: Sequence[Item], shots: int, seed: int) -> List[Item]:
+def _fewshot_coop(train: Sequence[Item], shots: int, seed: int, flag: str = "--shots") -> List[Item]:
     by_label: Dict[int, List[Item]] = {}
     for item in train:  # insertion order, as Dassl's split_dataset_by_label
         by_label.setdefault(item[1], []).append(item)
@@ -203,7 +233,8 @@ def _fewshot_coop(train: Sequence[Item], shots: int, seed: int) -> List[Item]:
     out: List[Item] = []
     for items in by_label.values():
         if shots > len(items):
-            raise UserError(f"--shots {shots} is more than class {items[0][2]!r} has in train ({len(items)} images)")
+            raise UserError(f"{flag} {shots} is more than class {items[0][2]!r} has in train ({len(items)} images); "
+                            f"use {flag} {min(len(v) for v in by_label.values())} or fewer")
         out += rng.sample(items, shots)
     return out
 
@@ -214,10 +245,10 @@ def fewshot_file(split_path: str | os.PathLike, shots: int, seed: int) -> Path:
     return split_path.parent / "fewshot" / f"{split_path.stem}_shots{shots}_seed{seed}.json"
 
 
-def _fewshot_text(split: Split, shots: int, seed: int) -> str:
+def _fewshot_text(split: Split, shots: int, seed: int, flag: str = "--shots") -> str:
     meta = {"split_file": os.path.basename(split.path), "split_sha256": split.sha256, "shots": shots, "seed": seed}
     head = "".join(f'  "{k}": {json.dumps(v)},\n' for k, v in meta.items())
-    return "{\n" + head + _items_block("train", fewshot(split.train, shots, seed)) + "\n}\n"
+    return "{\n" + head + _items_block("train", fewshot(split.train, shots, seed, flag=flag)) + "\n}\n"
 
 
 def write_fewshot(split: Split, shots: int, seed: int) -> Path:
@@ -228,7 +259,7 @@ def write_fewshot(split: Split, shots: int, seed: int) -> Path:
 
 
 def write_split_with_fewshot(split: Dict[str, List[Item]], out: Path, shots: Sequence[int],
-                             seeds: Sequence[int]) -> List[Path]:
+                             seeds: Sequence[int], shots_flag: str = "--fewshot-shots") -> List[Path]:
     """Write a split and its few-shot lists as one set: every file is made in full first (temporary
     files beside their targets), then all are renamed into place, so a failure half-way leaves the
     old set, not a mix of old and new."""
@@ -237,7 +268,7 @@ def write_split_with_fewshot(split: Dict[str, List[Item]], out: Path, shots: Seq
     text = dumps_split(split)
     made = Split(split["train"], split["val"], split["test"], str(out), hashlib.sha256(text.encode()).hexdigest())
     files = {Path(out): text}
-    files.update({fewshot_file(out, k, s): _fewshot_text(made, k, s) for k in shots for s in seeds})
+    files.update({fewshot_file(out, k, s): _fewshot_text(made, k, s, shots_flag) for k in shots for s in seeds})
     with contextlib.ExitStack() as stack:
         for path, content in files.items():
             stack.enter_context(atomic_path(path)).write_text(content, encoding="utf-8")

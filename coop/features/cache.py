@@ -53,6 +53,16 @@ def default_cache_dir() -> Path:
     return Path(os.path.expanduser(os.environ.get("COOP_CACHE") or "~/.cache/coop-caltech101"))  # empty = unset
 
 
+def cache_dir_source(cache_dir: Optional[str | os.PathLike]) -> Tuple[Path, str]:
+    """The feature cache's folder and what named it, for a message: ``--cache-dir``, ``$COOP_CACHE`` or
+    the default (whose fix is ``--cache-dir``)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser(), "--cache-dir"
+    if os.environ.get("COOP_CACHE"):
+        return default_cache_dir(), "$COOP_CACHE"
+    return default_cache_dir(), "--cache-dir (default)"
+
+
 def file_key(image_root: Path, relpath: str) -> str:
     """Cache key of an image: its path and a hash of its bytes."""
     return f"{relpath}|{cached_file_digest(image_root / relpath)}"

@@ -260,10 +260,13 @@ def baselines_seconds(n_cls: int, dim: int, shots: Sequence[int], seeds: Sequenc
     """Wall time of every baseline run of the sweep from a warm cache: the methods on features of the
     real shapes (values random: their cost does not depend on them), per method, summed over the
     (shots, seed) pairs."""
-    from ..methods import linear_probe, tip_adapter
+    import contextlib
+
+    from ..methods import clap, clip_adapter, linear_probe, taskres, tip_adapter
+    from ..methods.adapter_methods import one_thread
 
     g = torch.Generator().manual_seed(0)
-    out = {"lp": 0.0, "tip": 0.0, "tip_f": 0.0}
+    out = {"lp": 0.0, "tip": 0.0, "tip_f": 0.0, "clip_adapter": 0.0, "taskres": 0.0, "zs_lp": 0.0, "clap": 0.0}
     for k in shots:
         for _ in seeds:
             means = torch.randn(n_cls, dim, generator=g)
@@ -274,12 +277,20 @@ def baselines_seconds(n_cls: int, dim: int, shots: Sequence[int], seeds: Sequenc
             val_y = torch.arange(n_cls).repeat_interleave(vk)
             test = means.repeat(n_test // n_cls + 1, 1)[:n_test] + 2 * torch.randn(n_test, dim, generator=g)
             crops = train.unsqueeze(0) + 0.3 * torch.randn(views, n_cls * k, dim, generator=g)
-            text = F.normalize(means + torch.randn(n_cls, dim, generator=g), dim=-1)
+            crops20 = train.unsqueeze(0) + 0.3 * torch.randn(20, n_cls * k, dim, generator=g)  # CLAP's recipe: 20 views
+            raw = means + torch.randn(n_cls, dim, generator=g)  # CLIP's raw text features (not normalised)
+            text = F.normalize(raw, dim=-1)
             for key, fn in (("lp", lambda: linear_probe.run_linear_probe(train, y, val, val_y, test)),
                             ("tip", lambda: tip_adapter.run_tip_adapter(crops, y, val, val_y, test, text)),
-                            ("tip_f", lambda: tip_adapter.run_tip_adapter_f(crops, y, val, val_y, test, text))):
+                            ("tip_f", lambda: tip_adapter.run_tip_adapter_f(crops, y, val, val_y, test, text)),
+                            ("clip_adapter", lambda: clip_adapter.run_clip_adapter(crops20, y, val, val_y, test, raw,
+                                                                                   seed=1)),
+                            ("taskres", lambda: taskres.run_taskres(crops20, y, val, val_y, test, raw, seed=1)),
+                            ("zs_lp", lambda: clap.run_zs_lp(crops20, y, None, None, test, raw, seed=1)),
+                            ("clap", lambda: clap.run_clap(crops20, y, None, None, test, raw, seed=1))):
                 t = time.perf_counter()
-                fn()
+                with one_thread() if key in ("clip_adapter", "taskres", "zs_lp", "clap") else contextlib.nullcontext():
+                    fn()  # as a run makes them (coop.methods.adapter_recipe.fit_method)
                 out[key] += time.perf_counter() - t
     out["total"] = sum(out.values())
     return out

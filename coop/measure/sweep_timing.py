@@ -107,10 +107,10 @@ def stages(results: Path, check: Optional[Dict[str, Any]] = None,
             rows.append(_row(what + ": training", "training", f"{steps:,} steps", t.get("train"),
                              steps * units["step_s"] if units else None))
         else:
-            views = cfg.get("tip_views")
+            views = (cfg.get("options") or {}).get("views") or (r.get("identity") or {}).get("options", {}).get("views")
             rows.append(_row(f"{group} {r['shots']} shot{'s' if r['shots'] != 1 else ''}, seed {r['seed']}",
                              "baselines", "its images' test views"
-                             + (f" + {views} augmented views each" if "Tip" in r["method"] and views else "")  # -F: cached by Tip-Adapter
+                             + (f" + {views} augmented views each" if views else "")  # shared: encoded by the first
                              + ", then the fit", r["wall_time_s"], None))
         for row in rows[start:]:
             row["peak_rss_mb"] = (r.get("environment") or {}).get("peak_rss_mb")  # the process's so far

@@ -30,7 +30,7 @@ from ..runs.protocol import record as protocol_record
 from ..utils.atomic import torch_save
 from ..utils.errors import UserError
 from ..utils.seed import set_seed
-from . import cocoop_train
+from . import cocoop_train, departures
 from .train_config import TrainConfig, augmentation_record, crop_plan
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class Base2NewConfig(TrainConfig):
     protocol: str = "base2new"
 
     KIND: ClassVar[str] = "base2new"
+    SHOTS_FLAG: ClassVar[str] = "--base2new-shots"
     shots: int = cocoop_train.BASE2NEW_SHOTS
     n_ctx: int = 4
     ctx_init: Optional[str] = "a photo of a"
@@ -79,6 +80,7 @@ class Base2NewConfig(TrainConfig):
         return run_base2new(self, exp)
 
     def check_split(self, split) -> None:
+        halves(split)  # issue 36: too few classes for two halves of 2 is refused before any run
         if self.method != "zeroshot":
             super().check_split(split)
 
@@ -179,6 +181,7 @@ def run_base2new(cfg: Base2NewConfig, exp: Experiment) -> Dict:
     record = protocol_record(
         cfg, exp, clock, method=METHODS[cfg.method], shots=cfg.shots if model is not None else 0,
         seed=cfg.seed if model is not None else 0, skipped=test.skipped,
+        departures=departures.active_base2new(asdict(cfg)),  # every protocol's records name theirs (issue 36)
         accuracy=h, H=h, accuracy_base=out["base"]["accuracy"], accuracy_new=out["new"]["accuracy"],
         halves=out, per_class_accuracy={}, n_test=sum(o["n_test"] for o in out.values()), history=history,
         augmentation=augmentation_record(cfg) if model is not None else None,
@@ -198,7 +201,7 @@ def sweep_configs(args, seeds, demo: bool) -> Tuple[Base2NewConfig, list]:
             "device", "results", "cache_dir", "clip_dir", "views", "crop_seed", "sampling", "lr", "momentum",
             "weight_decay", "warmup_epochs", "warmup_lr")
     common = {k: getattr(args, k) for k in keys}
-    if args.b2n_shots:
+    if args.b2n_shots is not None:  # --base2new-shots 0 is refused by the run's check, not taken for 16
         common["shots"] = args.b2n_shots
     zs = Base2NewConfig(method="zeroshot", seed=0, demo=demo, **common)
     runs = [Base2NewConfig(method=m, seed=s, epochs=args.epochs, demo=demo, **common)

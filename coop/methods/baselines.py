@@ -36,7 +36,7 @@ from ..utils.errors import UserError
 from . import departures
 from .method import Method
 from .table import method as table_method
-from .zeroshot import zeroshot_weights
+from .zeroshot import text_features, zeroshot_weights
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ class BaselineConfig(RunConfig):
                                  or opts["epochs"] < 0):
             raise UserError(f"{entry.name}'s epochs must be an integer >= 0, got {opts['epochs']!r}")
 
+    def departures(self) -> List[str]:
+        """The keys of the departures from the method's own code that apply to this run."""
+        return departures.active_baseline({**asdict(self), **self.resolved()})
+
     def check_split(self, split: Split) -> None:
         fewshot(split.train, self.shots, self.seed, self.sampling)
 
@@ -119,7 +123,9 @@ class BaselineConfig(RunConfig):
         units = budget.CACHED_UNITS
         if views is not None:
             rels = [it[0] for it in self.train_items(budget.split)]
-            units += budget.crops(f"{views.seed_name}:{views.scale}", rels, self.resolved()[views.count_option])
+            seed_name, scale = views.crop(self.seed)
+            kind = seed_name if scale is None else f"{seed_name}:{scale}"  # CoOp's crops are counted by seed name
+            units += budget.crops(kind, rels, self.resolved()[views.count_option])
         return units
 
     def val_items(self, split: Split) -> List[Item]:
@@ -226,9 +232,11 @@ class FewShotData:
         if spec is None:
             raise ValueError(f"{self.cfg.entry.name} declares no views")
         n = self.cfg.resolved()[spec.count_option]
+        seed_name, scale = spec.crop(self.cfg.seed)
+        crop = TrainCrop(self.exp.resolution, seed_name) if scale is None else TrainCrop(self.exp.resolution, seed_name,
+                                                                                           scale=scale)
         feats, index, bad = self.exp.cache.crop_features(
-            self.exp.model, self.exp.image_root, [it[0] for it in self.train_items],
-            TrainCrop(self.exp.resolution, spec.seed_name, scale=spec.scale), range(n))
+            self.exp.model, self.exp.image_root, [it[0] for it in self.train_items], crop, range(n))
         self.skipped.update(bad)
         if not index:
             raise UserError("none of the few-shot training images could be read")
@@ -237,8 +245,19 @@ class FewShotData:
     @cached_property
     def text_w(self) -> torch.Tensor:
         ds = self.exp.dataset  # its template (CoOp's "a photo of a {}." for Caltech101) and its words for a class
-        return zeroshot_weights(self.exp.model, self.exp.classnames, [ds.template], self.exp.precision,
-                                ds.prompt_name).float()
+        return self.exp.once(("zeroshot_weights", (ds.template,)), lambda: zeroshot_weights(
+            self.exp.model, self.exp.classnames, [ds.template], self.exp.precision, ds.prompt_name)).float()
+
+    @cached_property
+    def text_raw(self) -> torch.Tensor:
+        """CLIP's raw text features of the template (``encode_text``, not normalised), as adapters.py starts from."""
+        ds = self.exp.dataset
+        return self.exp.once(("text_features", ds.template), lambda: text_features(
+            self.exp.model, self.exp.classnames, ds.template, self.exp.precision, ds.prompt_name).float())
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.exp.model.logit_scale.exp().item())
 
 
 def run_baseline(cfg: BaselineConfig, exp: Optional[Experiment] = None) -> Dict:
@@ -261,7 +280,7 @@ def run_baseline(cfg: BaselineConfig, exp: Optional[Experiment] = None) -> Dict:
              "  (RANDOM WEIGHTS: not an accuracy)" if exp.info.random_weights else "")
     return record(
         cfg, exp, clock, method=entry.name, shots=cfg.shots, seed=cfg.seed,
-        departures=departures.active_baseline({**asdict(cfg), **cfg.resolved()}), skipped=data.skipped,
+        departures=cfg.departures(), skipped=data.skipped,
         baseline=cfg.method, folder=entry.folder, protocol=entry.protocol, **ev,
         hyperparameters=out.get("hyperparameters", {}),
         validation={"images": len(plan["items"]), "search": plan["search"], "per_class": plan["per_class"],

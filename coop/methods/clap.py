@@ -40,6 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import adapter_recipe as recipe
+from . import adapter_methods as wired
+from .method import Method
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +173,27 @@ def run_clap(train_views: Tensor, train_labels: Tensor, val_x: Optional[Tensor],
              ", outer step" if adaptive else "", lr, epochs, sum(out["multipliers"]) / len(out["multipliers"]),
              "-" if out["val_accuracy"] is None else f"{out['val_accuracy']:.2f}%")
     return out
+
+
+def fit_zs_lp(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    return wired.fit_method(run_zs_lp, data, options, validation=False, hyper=("lr", "epochs", "protocol"))
+
+
+def fit_clap(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    out = wired.fit_method(run_clap, data, options, validation=False, adaptive=options["adaptive"],
+                            hyper=("lr", "epochs", "protocol", "constraint", "adaptive", "multipliers",
+                                   "final_multipliers"))
+    return out
+
+
+_SHARED = wired.departures("adapters_views_coop_crops", "adapters_shuffle_torch", "adapters_fp32")
+ZS_LP = Method(
+    key="zs_lp", name="ZS-LP", name_zh="ZS-LP", folder="zs_lp", fit=fit_zs_lp,
+    options={"views": recipe.N_VIEWS, "epochs": recipe.EPOCHS}, demo=dict(wired.DEMO), views=wired.VIEWS,
+    protocol="validation-free", style=("tab:olive", "-.", "<"),
+    source="jusiro/CLAP trainers/adapters.py (INIT ZS, constraint none)", departures=_SHARED)
+CLAP = Method(
+    key="clap", name="CLAP", name_zh="CLAP", folder="clap", fit=fit_clap,
+    options={"views": recipe.N_VIEWS, "epochs": recipe.EPOCHS, "adaptive": ADAPTIVE}, demo=dict(wired.DEMO),
+    views=wired.VIEWS, protocol="validation-free", style=("tab:cyan", "-", "*"),
+    source="jusiro/CLAP trainers/adapters.py (INIT ZS, constraint l2)", departures=_SHARED)

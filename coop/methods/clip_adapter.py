@@ -40,6 +40,8 @@ import torch
 from torch import Tensor
 
 from . import adapter_recipe as recipe
+from . import adapter_methods as wired
+from .method import Method
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +129,16 @@ def run_clip_adapter(train_views: Tensor, train_labels: Tensor, val_x: Optional[
     log.info("CLIP-Adapter (%s): ratio %.2f, lr %g, val accuracy %s", protocol, point["ratio"], point["lr"],
              "-" if out["val_accuracy"] is None else f"{out['val_accuracy']:.2f}%")
     return out
+
+
+def fit(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    return wired.fit_method(run_clip_adapter, data, options, validation=True, hyper=("lr", "ratio", "protocol"))
+
+
+METHOD = Method(
+    key="clip_adapter", name="CLIP-Adapter", name_zh="CLIP-Adapter", folder="clip_adapter", fit=fit,
+    options={"views": recipe.N_VIEWS, "epochs": recipe.EPOCHS, "grid": {k: list(v) for k, v in GRID.items()}},
+    demo={**wired.DEMO, "grid": {"lr": [LR], "ratio": [0.2, 0.6]}}, views=wired.VIEWS, group="adapters",
+    style=("tab:orange", ":", "o"), source="jusiro/CLAP trainers/adapters.py (init_clipA); gaopengcuhk/CLIP-Adapter",
+    departures=wired.departures("adapters_views_coop_crops", "adapters_shuffle_torch", "adapters_fp32",
+                                 "adapters_grid_on_val"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -70,13 +70,30 @@ def read_context(path: str | Path) -> Dict:
     return saved
 
 
+def transfer(path: str | Path, saved: Dict, classnames: Sequence[str], split_path: str) -> Optional[Dict]:
+    """None when a context is evaluated on the classes it was trained on; else what its record says of the
+    transfer. A shared context (one set of vectors for every class) carries over to other class names --
+    the cross-dataset evaluation CoOp and CoCoOp report (trained on ImageNet, tested on ten other data
+    sets); a class-specific one (``--csc``) has no vectors for a class it never saw, and is refused."""
+    trained = list(saved["classnames"])
+    if trained == list(classnames):
+        return None
+    if saved["config"].get("csc"):
+        raise UserError(f"--context {path} is class-specific (--csc: one context per class of the {len(trained)} it "
+                        f"was trained on), so it has no context for the classes of {split_path}; only a shared "
+                        f"context carries over to other classes: evaluate it on its own split, or train without --csc")
+    return {"trained_on": trained, "n_trained": len(trained), "n_evaluated": len(classnames),
+            "in_both": len(set(trained) & set(classnames)),
+            "note": "a shared context evaluated on other classes than it was trained on (cross-dataset transfer)"}
+
+
 def load_context(path: str | Path, exp: Experiment) -> Tuple[CoOp, Dict]:
-    """Rebuild a trained CoOp from its saved context file, over ``exp``'s model and classes."""
+    """Rebuild a trained CoOp from its saved context file, over ``exp``'s model and classes (those it was
+    trained on, or -- a shared context -- others: ``saved["transfer"]``, :func:`transfer`)."""
     saved = read_context(path)
     cfg, classnames, state, model = saved["config"], saved["classnames"], saved["state"], saved["model"]
     sha = model["sha256"]
-    if classnames != exp.classnames:
-        raise UserError(f"--context {path} was trained on other classes than those of {exp.split.path}")
+    saved["transfer"] = transfer(path, saved, exp.classnames, exp.split.path)
     if sha != exp.info.sha256:
         raise UserError(f"--context {path} was learned over the CLIP weights of {model.get('name')!r} "
                         f"(sha256 {sha[:12]}...), not those of --model {exp.info.name!r}; pass the same --model")

@@ -24,11 +24,16 @@ class Views:
     """Augmented views of each few-shot image a method trains on: RandomResizedCrop(``scale``), bicubic,
     flip, seeded by the image and ``seed_name`` only (every run that uses an image shares its views, and
     methods with the same ``seed_name`` and ``scale`` share them too); how many is the method's
-    ``options[count_option]``."""
+    ``options[count_option]``. ``seed_name`` None: the crops of CoOp's run of the same seed (its cache),
+    ``scale`` None: CoOp's crop scale."""
 
-    seed_name: str
-    scale: Tuple[float, float]
+    seed_name: Optional[str]
+    scale: Optional[Tuple[float, float]]
     count_option: str = "views"
+
+    def crop(self, seed: int) -> Tuple[str, Optional[Tuple[float, float]]]:
+        """The crop seed name and scale of a run of ``seed`` (None: CoOp's scale)."""
+        return (str(seed) if self.seed_name is None else self.seed_name), self.scale
 
 
 @dataclass(frozen=True)

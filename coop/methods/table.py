@@ -16,6 +16,10 @@ TABLE: List[str] = [
     "coop.methods.linear_probe:METHOD",
     "coop.methods.tip_adapter:TIP",
     "coop.methods.tip_adapter:TIP_F",
+    "coop.methods.clip_adapter:METHOD",
+    "coop.methods.taskres:METHOD",
+    "coop.methods.clap:ZS_LP",
+    "coop.methods.clap:CLAP",
 ]
 
 
@@ -62,7 +66,7 @@ def choices() -> List[str]:
     """What ``--baselines`` takes: all, none, each method's key and each group."""
     table = methods()
     groups = sorted({m.group for m in table.values() if m.group and m.group not in table})
-    return ["all", "none", *table, *groups]
+    return ["all", "none", *table, *groups]  # a group named as a method ("tip") means the group
 
 
 def selected(spec: str) -> List[str]:
@@ -75,10 +79,10 @@ def selected(spec: str) -> List[str]:
             keys |= set(table)
         elif n == "none":
             continue
+        elif any(m.group == n for m in table.values()):  # a group first: "tip" is Tip-Adapter and -F, as always
+            keys |= {k for k, m in table.items() if m.group == n}
         elif n in table:
             keys.add(n)
-        elif any(m.group == n for m in table.values()):
-            keys |= {k for k, m in table.items() if m.group == n}
         else:
             raise UserError(f"--baselines {n!r} is unknown; use {', '.join(choices())} (several: \"lp tip\")")
     return [k for k in table if k in keys]

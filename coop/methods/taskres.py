@@ -31,6 +31,8 @@ import torch
 from torch import Tensor
 
 from . import adapter_recipe as recipe
+from . import adapter_methods as wired
+from .method import Method
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,16 @@ def run_taskres(train_views: Tensor, train_labels: Tensor, val_x: Optional[Tenso
     log.info("TaskRes (%s): alpha %.2f, lr %g, val accuracy %s", protocol, point["alpha"], point["lr"],
              "-" if out["val_accuracy"] is None else f"{out['val_accuracy']:.2f}%")
     return out
+
+
+def fit(data, options: Dict[str, Any]) -> Dict[str, Any]:
+    return wired.fit_method(run_taskres, data, options, validation=True, hyper=("lr", "alpha", "protocol"))
+
+
+METHOD = Method(
+    key="taskres", name="TaskRes", name_zh="TaskRes", folder="taskres", fit=fit,
+    options={"views": recipe.N_VIEWS, "epochs": recipe.EPOCHS, "grid": {k: list(v) for k, v in GRID.items()}},
+    demo={**wired.DEMO, "grid": {"lr": [LR], "alpha": [0.2, 1.0]}}, views=wired.VIEWS, group="adapters",
+    style=("tab:brown", "--", "h"), source="jusiro/CLAP trainers/adapters.py (init_TR)",
+    departures=wired.departures("adapters_views_coop_crops", "adapters_shuffle_torch", "adapters_fp32",
+                                 "adapters_grid_on_val"))

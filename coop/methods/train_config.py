@@ -50,6 +50,7 @@ class TrainConfig(RunConfig):
     fast: bool = True
 
     KIND: ClassVar[str] = "coop"
+    SHOTS_FLAG: ClassVar[str] = "--shots"  # the flag that sets shots (base-to-new: --base2new-shots): errors name it
 
     def __post_init__(self) -> None:
         if self.epochs is None:
@@ -68,7 +69,7 @@ class TrainConfig(RunConfig):
         if self.crop_seed is not None and self.crop_seed < 0:
             raise UserError(f"--crop-seed must be >= 0, got {self.crop_seed}")
         for name in ("shots", "n_ctx", "epochs", "batch_size") + (("views",) if self.views is not None else ()):
-            positive_int(getattr(self, name), f"--{name.replace('_', '-')}")
+            positive_int(getattr(self, name), self.SHOTS_FLAG if name == "shots" else f"--{name.replace('_', '-')}")
         if isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32:
             raise UserError(f"--seed must be in [0, 2**32) (numpy's seed range), got {self.seed}")
         if self.crop_seed is not None and self.crop_seed >= 2 ** 63:
@@ -110,7 +111,7 @@ class TrainConfig(RunConfig):
 
     def check_split(self, split) -> None:
         self.check_prompt_length(split.classnames)
-        fewshot(split.train, self.shots, self.seed, self.sampling)  # too many --shots: fail now, not after hours
+        fewshot(split.train, self.shots, self.seed, self.sampling, self.SHOTS_FLAG)  # too many shots: fail now
 
     def settings(self) -> Dict:
         """The identity without shots and seed, CoOp's epochs-per-shots default named as such: runs

@@ -52,6 +52,18 @@ def resolve_templates(spec: str, template: str = DEFAULT_TEMPLATE) -> List[str]:
 
 
 @torch.no_grad()
+def text_features(model: torch.nn.Module, classnames: Sequence[str], template: str, precision: str = "fp32",
+                  prompt_name: Callable[[str], str] = underscores_as_spaces) -> torch.Tensor:
+    """CLIP's text features [n_cls, D] of one template, as ``encode_text`` gives them (not normalised)."""
+    import clip
+
+    device = next(model.parameters()).device
+    tokens = clip.tokenize([template.format(prompt_name(name)) for name in classnames]).to(device)
+    with autocast(precision, device):
+        return model.encode_text(tokens)
+
+
+@torch.no_grad()
 def zeroshot_weights(model: torch.nn.Module, classnames: Sequence[str], templates: Sequence[str],
                      precision: str = "fp32", prompt_name: Callable[[str], str] = underscores_as_spaces) -> torch.Tensor:
     """Normalised classifier weights [n_cls, D] from the prompts; ``prompt_name`` gives a class's words
@@ -98,7 +110,8 @@ def run_zeroshot(cfg: ZeroShotConfig, exp: Optional[Experiment] = None) -> Dict:
     exp = exp or cfg.experiment()
     templates = resolve_templates(cfg.templates, exp.dataset.template)
     test = exp.test_set()
-    weights = zeroshot_weights(exp.model, exp.classnames, templates, exp.precision, exp.dataset.prompt_name).cpu()
+    weights = exp.once(("zeroshot_weights", tuple(templates)), lambda: zeroshot_weights(
+        exp.model, exp.classnames, templates, exp.precision, exp.dataset.prompt_name)).cpu()
     logits = exp.model.logit_scale.exp().item() * F.normalize(test.features, dim=-1) @ weights.t()
     ev = evaluation(logits, test, exp.classnames)
     log.info("zero-shot %s: top-1 %.2f%% on %d test images%s", exp.info.name, ev["accuracy"], len(test.labels),
@@ -129,7 +142,7 @@ def evaluate_context(cfg: ZeroShotConfig, context_file: str) -> Dict:
              "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
     rec = record(cfg, exp, clock, method=f"CoOp context {context_file}", shots=saved["config"]["shots"],
                  seed=saved["config"]["seed"], skipped=test.skipped, **ev, context_file=str(context_file),
-                 trained_with=saved["config"])
+                 trained_with=saved["config"], transfer=saved.get("transfer"))  # other classes: coop.methods.context
     rec.update(kind="evaluation", run_id=saved.get("run_id"))  # the run that trained the context
     for key in ("identity", "settings", "departures"):  # its run_id is the training run's, not a hash of these
         rec.pop(key)

@@ -140,7 +140,7 @@ def narrowed(plan: SweepPlan, only: Sequence[str]) -> tuple[SweepPlan, bool]:
     unknown = [k for k in only if k not in keys]
     if unknown:
         raise UserError(f"--only {unknown[0]} is not a run of this sweep; its runs are: {', '.join(keys)}")
-    named = [keys[k] for k in only]
+    named = [keys[k] for k in dict.fromkeys(only)]  # --only X --only X: one run, made once
     return SweepPlan(plan.zeroshot, [c for c in named if c is not plan.zeroshot], plan.force), plan.zeroshot in named
 
 

@@ -189,8 +189,6 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
         "demo": any(bool(r.get("demo")) for r in recs),
         # the data set the records name (records made before datasets were records: Caltech101)
         "dataset": sorted({str((r.get("dataset") or {}).get("name", "caltech101")) for r in recs}) or ["caltech101"],
-        # the data set the records name (records made before datasets were records: Caltech101)
-        "dataset": sorted({str((r.get("dataset") or {}).get("name", "caltech101")) for r in recs}) or ["caltech101"],
         "notes": notes,
     }
 

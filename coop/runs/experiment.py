@@ -72,6 +72,14 @@ class Experiment:
         self.cache = FeatureCache(cache_dir, self.info.sha256, self.encode, self.device.type)
         self.resolution = self.model.visual.input_resolution
         self._test: Optional[TestSet] = None
+        self._once: Dict = {}
+
+    def once(self, key, compute):
+        """A frozen thing computed once for every run of this experiment (e.g. a template's text features,
+        read by each baseline run of a sweep): ``compute()`` the first time ``key`` is asked for."""
+        if key not in self._once:
+            self._once[key] = compute()
+        return self._once[key]
 
     def model_record(self) -> Dict:
         return {"name": self.info.name, "sha256": self.info.sha256, "path": self.info.path,

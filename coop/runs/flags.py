@@ -39,8 +39,8 @@ def refuse_ignored(args: argparse.Namespace, runs_of: Callable[[argparse.Namespa
     defaults: Dict[str, Any] = getattr(args, "_coop_defaults", {})
     base = _snapshot(runs_of(args))
     for dest in given(args):
-        if dest in set(acts_on) or dest not in defaults:
-            continue
+        if dest in set(acts_on) or dest not in defaults or getattr(args, dest) == defaults[dest]:
+            continue  # a flag typed at its default changes nothing by definition, and asks for nothing else
         probe = copy.copy(args)
         setattr(probe, dest, defaults[dest])
         try:

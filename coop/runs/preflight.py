@@ -44,21 +44,22 @@ def check_run(cfg) -> None:
     check_precision(cfg.precision, resolve_device(cfg.device))
     cfg.check_split(read_split(cfg.split_file))  # the prompt's length, enough few-shot images: each kind its own
     check_writable_dir(cfg.results, "--results")
-    from ..features.cache import default_cache_dir
+    from ..features.cache import cache_dir_source
 
-    check_writable_dir(cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir(), "--cache-dir")
+    check_writable_dir(*cache_dir_source(cfg.cache_dir))  # $COOP_CACHE is named as such when it set the folder
     check_outside_images(cfg)
 
 
 def check_outside_images(cfg) -> None:
     """Nothing we write may land among the class folders: the next run would read it as a class."""
-    from ..features.cache import default_cache_dir
+    from ..features.cache import cache_dir_source
 
     try:
         images = cfg.data().find_image_root(cfg.data_root).resolve()
     except UserError:
         return  # no data yet: the run itself says so
-    for flag, folder in (("--results", cfg.results), ("--cache-dir", cfg.cache_dir or default_cache_dir())):
+    cache, cache_flag = cache_dir_source(cfg.cache_dir)
+    for flag, folder in (("--results", cfg.results), (cache_flag, cache)):
         p = Path(folder).expanduser().resolve()
         if p == images or images in p.parents:
             raise UserError(f"{flag} {folder} is inside the image folder {images}: the next run would read it as a "
