@@ -118,19 +118,21 @@ def test_each_baseline_record_names_its_departures_from_the_shared_list(sweep):
     """Issue 29: the two protocol choices the docs state -- the baselines train on the CoOp run's
     few-shot images, and Tip's views are seeded by the image only (shared across seeds and shots) --
     are departures like the others, named by key in every record, from coop.methods.departures."""
-    from coop.methods.departures import BASELINE_DEPARTURES, active_baseline
+    from coop.methods.baselines import BaselineConfig
+    from coop.methods.departures import baseline_departures
 
-    keys = {d.key for d in BASELINE_DEPARTURES}
+    keys = {d.key for d in baseline_departures()}  # the shared list and each table entry's own
     for key, folder in FOLDERS.items():
         for rec in _records(sweep, f"baselines/{folder}").values():
-            assert rec["departures"] == active_baseline(rec["config"]) and set(rec["departures"]) <= keys
+            cfg = BaselineConfig(**{k: v for k, v in rec["config"].items()})
+            assert rec["departures"] == cfg.departures() and set(rec["departures"]) <= keys
             assert "coop_fewshot" in rec["departures"]
-            assert ("tip_views_by_image" in rec["departures"]) == (key != "lp")
+            assert ("tip_views_by_image" in rec["departures"]) == (key in ("tip", "tip_f"))
             assert ("tip_f_last_epoch" in rec["departures"]) == (key == "tip_f")
     # the shared views really are shared: seeds 1 and 2 of one image read the same cached Tip views
-    from coop.methods.baselines import TIP_CROP_SEED
+    from coop.methods.tip_adapter import VIEWS
 
-    assert "seed" not in TIP_CROP_SEED
+    assert VIEWS.crop(1) == VIEWS.crop(2)  # one crop seed name for every run: the views are the image's
 
 
 def test_a_validation_set_smaller_than_asked_is_said_and_recorded(tmp_path, capsys):
