@@ -6,8 +6,9 @@ the computing modules whose code makes its results stale -- is derived from this
 """
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ..utils.errors import UserError
 from .method import Method
@@ -32,9 +33,14 @@ def _load(ref: str) -> Method:
 
 
 def methods() -> Dict[str, Method]:
-    """The table's methods by key, in its order."""
+    """The table's methods by key, in its order (read once per state of TABLE)."""
+    return dict(_methods(tuple(TABLE)))
+
+
+@functools.lru_cache(maxsize=8)
+def _methods(refs: Tuple[str, ...]) -> Dict[str, Method]:
     out: Dict[str, Method] = {}
-    for ref in TABLE:
+    for ref in refs:
         m = _load(ref)
         if m.key in out or m.key in ("all", "none"):
             raise ValueError(f"method key {m.key!r} of {ref} is taken")
