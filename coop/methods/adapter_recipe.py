@@ -213,6 +213,21 @@ def seeded(seed: int) -> torch.Generator:
     return g
 
 
+def search_or_fixed(fit: Callable[[Dict[str, float]], Tuple[Callable[[Tensor], Tensor], List[float]]],
+                    grid: Optional[Mapping[str, Sequence[float]]], fixed: Dict[str, float],
+                    val_x: Optional[Tensor], val_y: Optional[Tensor], like: Tensor,
+                    ) -> Tuple[Dict[str, float], Callable[[Tensor], Tensor], List[float], List[Dict[str, float]], str]:
+    """The ``fixed`` point trained alone (``grid`` None: protocol "fixed"), or :func:`grid_search` on the
+    validation set (protocol "fewshot-validation"). Returns (point, logits_fn, losses, searched, protocol)."""
+    if grid is None:
+        fn, losses = fit(fixed)
+        return fixed, fn, losses, [], "fixed"
+    if val_x is None or val_y is None:
+        raise ValueError("the grid search needs a validation set (val_x, val_y); or pass grid=None")
+    point, fn, losses, searched = grid_search(fit, grid, val_x.to(like), val_y)
+    return point, fn, losses, searched, "fewshot-validation"
+
+
 def check_inputs(train_views: Tensor, text_w: Tensor, epochs: int) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")

@@ -116,14 +116,8 @@ def run_clip_adapter(train_views: Tensor, train_labels: Tensor, val_x: Optional[
                                             logit_scale=logit_scale)
         return (lambda f: clip_adapter_logits(f.to(pool_x), w1, w2, text, point["ratio"], logit_scale)), losses
 
-    if grid is None:
-        point, searched, protocol = {"lr": float(lr), "ratio": float(ratio)}, [], "fixed"
-        fn, losses = fit(point)
-    else:
-        if val_x is None or val_y is None:
-            raise ValueError("the grid search needs a validation set (val_x, val_y); or pass grid=None")
-        point, fn, losses, searched = recipe.grid_search(fit, grid, val_x.to(pool_x), val_y)
-        protocol = "fewshot-validation"
+    point, fn, losses, searched, protocol = recipe.search_or_fixed(
+        fit, grid, {"lr": float(lr), "ratio": float(ratio)}, val_x, val_y, pool_x)
     out = recipe.result(fn, val_x, val_y, test_x, **point, epochs=epochs, protocol=protocol, searched=searched,
                         train_loss=losses)
     log.info("CLIP-Adapter (%s): ratio %.2f, lr %g, val accuracy %s", protocol, point["ratio"], point["lr"],

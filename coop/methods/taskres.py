@@ -86,14 +86,8 @@ def run_taskres(train_views: Tensor, train_labels: Tensor, val_x: Optional[Tenso
                                     logit_scale=logit_scale)
         return (lambda f: taskres_logits(f.to(pool_x), res, text, point["alpha"], logit_scale)), losses
 
-    if grid is None:
-        point, searched, protocol = {"alpha": float(alpha), "lr": float(lr)}, [], "fixed"
-        fn, losses = fit(point)
-    else:
-        if val_x is None or val_y is None:
-            raise ValueError("the grid search needs a validation set (val_x, val_y); or pass grid=None")
-        point, fn, losses, searched = recipe.grid_search(fit, grid, val_x.to(pool_x), val_y)
-        protocol = "fewshot-validation"
+    point, fn, losses, searched, protocol = recipe.search_or_fixed(
+        fit, grid, {"alpha": float(alpha), "lr": float(lr)}, val_x, val_y, pool_x)
     out = recipe.result(fn, val_x, val_y, test_x, **point, epochs=epochs, protocol=protocol, searched=searched,
                         train_loss=losses)
     log.info("TaskRes (%s): alpha %.2f, lr %g, val accuracy %s", protocol, point["alpha"], point["lr"],
