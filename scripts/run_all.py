@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coop.runs.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
-from coop.utils.paths import DATA, REPORT, RESULTS, SPLIT  # noqa: E402
+from coop.utils.paths import DATA, RESULTS, SPLIT  # noqa: E402
 from coop.model.block_mods import BLOCK_MODS  # noqa: E402
 from coop.methods.train_flags import add_train_args, train_config  # noqa: E402
 
@@ -110,21 +110,11 @@ def mark_drawn(path: Path, results: Path, fingerprint: str) -> None:
     write_json(results / DRAWN, {**_drawn(results), str(path.resolve()): fingerprint})
 
 
-def report_path(results: Path, random_weights: bool) -> Path:
-    """Where the report's results section goes: with the results it shows."""
-    if random_weights:
-        return results / "REPORT_demo.md"
-    if results.resolve() == RESULTS.resolve():
-        return REPORT
-    return results / "REPORT.md"
-
-
 def finish(results: Path, changed: bool, report: bool) -> None:
-    """The figure, then the report's results part -- redone when a run changed, or when they are
-    missing or older than a result."""
+    """The figure, then the report -- redone when a run changed, or when they are missing or drawn
+    from other records than the folder holds now."""
     from coop.report.plot import plot_fewshot
-    from coop.report.document import write_report
-    from coop.runs.results import any_random, load_results
+    from coop.runs.results import load_results
     from coop.runs.selection import fingerprint
     from coop.pipeline.sweep import summary_lines
 
@@ -137,13 +127,19 @@ def finish(results: Path, changed: bool, report: bool) -> None:
         plot_fewshot(loaded, results / "fewshot")
         mark_drawn(png, results, fp)
         log.info("wrote %s", png)
-    if not report:
-        return
-    out = report_path(results, any_random(loaded))
+    if report:
+        finish_report(results, changed)
+
+
+def finish_report(results: Path, changed: bool) -> None:
+    """The one report of the results folder (few-shot and base-to-new records both), after either protocol."""
+    from coop.report.document import sweep_report, write_report
+
+    out, fp = sweep_report(results)
     if changed or is_stale(out, results, fp):
         write_report(results, out)
         mark_drawn(out, results, fp)
-        log.info("wrote the report's results section: %s", out)
+        log.info("wrote the report: %s", out)
 
 
 def execute(plan, after, args: argparse.Namespace, argv) -> int:
@@ -272,7 +268,9 @@ def main(argv=None) -> int:
         def after(results: Path, changed: bool) -> None:
             from coop.report.base2new import finish_base2new
 
-            finish_base2new(results / "base2new", changed, args.report)
+            finish_base2new(results / "base2new")
+            if args.report:
+                finish_report(results, changed)
     else:
         def after(results: Path, changed: bool) -> None:
             finish(results, changed, args.report)

@@ -44,8 +44,9 @@ def test_the_demo_protocol_writes_both_halves_h_a_figure_and_a_report(b2n):
         rec = read_result(folder / method / "shots2_seed1.json")
         assert rec["config"]["epochs"] == 2 and rec["config"]["batch_size"] == (1 if method == "cocoop" else 32)
     assert (folder / "base2new.png").is_file()
-    text = (folder / "REPORT_base2new.md").read_text()
-    assert "随机权重" in text and "CoCoOp" in text and "95.84" in text  # banner, verdicts, published table
+    assert not (folder / "REPORT_base2new.md").exists()  # one report: its section 10 (issue 38)
+    text = (b2n / "demo" / "REPORT_demo.md").read_text()
+    assert "随机权重" in text and "CoCoOp − CoOp" in text and "95.84" in text  # banner, verdicts, published table
     assert len(verdicts(recs)) == 9  # 3 pairs x (base, new, H)
 
 
@@ -102,14 +103,15 @@ def test_the_section_shows_h_of_the_means_the_records_model_and_zero_shot_as_one
 
     folder = b2n / "demo" / "base2new"
     recs = load_base2new(folder)
-    text = (folder / "REPORT_base2new.md").read_text()
+    text = (b2n / "demo" / "REPORT_demo.md").read_text()
     row = re.search(r"^\| CoCoOp \| ([\d.]+)(?: ± [\d.]+)? \| ([\d.]+)(?: ± [\d.]+)? \| ([\d.]+) \| 2 \|$", text, re.M)
     assert row and float(row.group(3)) == pytest.approx(harmonic_mean(float(row.group(1)), float(row.group(2))), abs=0.006)
-    assert "由本行的基类、新类平均值算出" in text
+    assert "H 为这两个平均值的调和平均" in text
     assert title(recs) == "synthetic demo data: base-to-new (random:tiny) -- RANDOM WEIGHTS"
-    zs = [line for line in text.splitlines() if line.startswith("- ") and "Zero-shot CLIP" in line]
-    assert len(zs) == 6 and all("2 个种子各与零样本 CLIP 的同一次运行配对" in line for line in zs)
-    assert all(re.search(r"（2 个种子配对）", line) for line in text.splitlines() if line.startswith("- ") and "与 CoOp" in line)
+    rows = [line for line in text.splitlines() if re.match(r"\| (Co)?CoOp − ", line)]
+    zs = [line for line in rows if "Zero-shot CLIP |" in line]
+    assert len(zs) == 2 and all(line.count("2 个种子与同一次运行配对") == 3 for line in zs)
+    assert [line.count("（2 对种子）") for line in rows if "− CoOp |" in line] == [3]
 
 
 def test_too_many_base_shots_is_one_line(tmp_path, capsys):

@@ -385,4 +385,4 @@ def test_the_base_to_new_protocol_on_slurm_as_the_doc_writes_it(cluster, tmp_pat
     cluster.wait_jobs_done()
     assert states(cluster, array) == ["COMPLETED"] * len(lines), logs(work)
     check_finished(cluster, work, shared / "results" / "demo", argv, expected, collect,
-                   ["base2new/base2new.png", "base2new/REPORT_base2new.md"], capsys)
+                   ["base2new/base2new.png", "REPORT_demo.md"], capsys)

@@ -14,6 +14,8 @@ the markers; figures go into ``figures/`` beside the output.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -167,6 +169,19 @@ def report_path(results: Path, random_weights: bool) -> Path:
     if random_weights:
         return Path(results) / "REPORT_demo.md"
     return REPORT if Path(results).resolve() == RESULTS.resolve() else Path(results) / "REPORT.md"
+
+
+def sweep_report(results: Path) -> tuple:
+    """``(path, fingerprint)`` of the one report a sweep of either protocol writes: where it goes
+    (:func:`report_path`) and what it would show -- the run ids of the few-shot records and of the
+    base-to-new ones (``RESULTS/base2new``), so it is redone whenever either changes."""
+    from ..runs.selection import fingerprint
+    from .base2new import load_base2new
+
+    loaded, b2n = load_results(results), base2new_folder(results)
+    b2n_ids = sorted(f"{g}:{r.get('run_id')}" for g, rs in (load_base2new(b2n) if b2n else {}).items() for r in rs)
+    shown = hashlib.sha256(json.dumps([fingerprint(loaded), b2n_ids]).encode()).hexdigest()
+    return report_path(results, _loaded_random(loaded, b2n)), shown
 
 
 def _between(path: str | os.PathLike, begin: str, end: str, body: str) -> None:
