@@ -239,6 +239,33 @@ def test_a_run_loads_only_the_files_of_its_images(clip_tiny, synthetic_root, syn
     assert len(loaded) == 4
 
 
+def test_crops_kept_between_runs_are_those_on_disk_and_the_budget_holds(clip_tiny, synthetic_root, synthetic_split,
+                                                                          tmp_path, monkeypatch):
+    """The next run of a sweep (same cache object) is served its crop files from memory, equal to a fresh
+    read from disk; past ``keep_bytes`` the least recently used files are dropped and read again."""
+    model, _ = clip_tiny
+    rels = [it[0] for it in synthetic_split.train][:6]
+    view = TrainCrop(RES, "1")
+    cache = FeatureCache(tmp_path, model.clip_info.sha256)
+    first = cache.crop_features(model, synthetic_root, rels, view, range(3))[0]
+    loaded = []
+    real = features.read_feature_file
+    monkeypatch.setattr(features, "read_feature_file", lambda p, *a: loaded.append(p) or real(p, *a))
+    no_encoding(monkeypatch)
+    again = cache.crop_features(model, synthetic_root, rels, view, range(3))[0]
+    fresh = FeatureCache(tmp_path, model.clip_info.sha256).crop_features(model, synthetic_root, rels, view, range(3))[0]
+    assert loaded.count(loaded[0]) == 1 and len(loaded) == len(rels)  # the second run read nothing; the fresh one all
+    assert torch.equal(again, first) and torch.equal(fresh, first)
+    one_file = first[:, 0].numel() * 4
+    cache.keep_bytes = 2 * one_file  # room for two images' crops: the last two asked for stay
+    loaded.clear()
+    cache.crop_features(model, synthetic_root, rels, view, range(3))
+    assert len(cache._kept) == 2 and sum(cache._kept.values()) <= cache.keep_bytes
+    loaded.clear()
+    assert torch.equal(cache.crop_features(model, synthetic_root, rels, view, range(3))[0], first)
+    assert len(loaded) == len(rels) - 2  # the two kept, the others read from disk again
+
+
 WORKER = r"""
 import json, sys, time
 from pathlib import Path

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -108,6 +109,8 @@ class FeatureCache:
         self.opts = opts or EncodeOptions()
         self.device_type = device_type
         self.checkpoint_every = 2048  # images encoded between saves: a killed run loses at most this much
+        self.keep_bytes = 256 << 20  # crop files kept in memory between the runs of a sweep (least recent out first)
+        self._kept: "OrderedDict[str, int]" = OrderedDict()  # crop file name -> its features' bytes
         self.code = feature_code_sha256()
         sub = f"{device_type}-{self.code[:12]}"
         self.dir = (Path(cache_dir) / weights_sha256[:16] / self.opts.precision / sub) if cache_dir is not None else None
@@ -177,6 +180,19 @@ class FeatureCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch_save({"format": FORMAT, "description": self._description(view, image), "keys": keys,
                         "features": feats, "sha256": checksum(keys, feats)}, path)
+
+    def _keep(self, names) -> None:
+        """Crop files stay in memory for the next runs up to :attr:`keep_bytes` (a sweep reads the same
+        images' crops for every method of a (shots, seed)); beyond it the least recently used are dropped
+        and read from disk again when asked for (a real sweep's crops are GBs)."""
+        for name in names:
+            self._kept.pop(name, None)
+            self._kept[name] = sum(t.numel() * t.element_size() for t in self.memory.get(name, {}).values())
+        total = sum(self._kept.values())
+        while self._kept and total > self.keep_bytes:
+            name, size = self._kept.popitem(last=False)
+            self.memory.pop(name, None)
+            total -= size
 
     # --- lookups ----------------------------------------------------------------------------------
     def _get(self, model: torch.nn.Module, image_root: Path, view: ImageView,
@@ -261,9 +277,8 @@ class FeatureCache:
                                    f"encoding crops ({len(relpaths)} images x {len(unique)})", leave_out)
         bad.update(new_bad)
         index = [i for i, rel in enumerate(relpaths) if rel not in bad]
-        if self.dir is not None:  # on disk, a crop file is read once per run, not kept for the whole sweep (GBs)
-            for name in names.values():
-                self.memory.pop(name, None)
+        if self.dir is not None:
+            self._keep(names.values())
         if not leave_out:
             refuse(bad, image_root)
         if not index:

@@ -166,12 +166,23 @@ def _killed_between_writes(path: Path) -> bool:
             and rec.get("context_file") and other is not None and other != rec.get("run_id"))
 
 
+_context_ids: Dict[tuple, Optional[str]] = {}
+
+
 def context_run_id(path: Path) -> Optional[str]:
-    """The run_id stored in a learned-context file, None if it is missing or unreadable."""
+    """The run_id stored in a learned-context file, None if it is missing or unreadable (read once per
+    process for an unchanged file: same device, inode, mtime and size -- a rewrite is a new file)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True).get("run_id")
-    except Exception:
+        st = os.stat(path)
+    except OSError:
         return None
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    if key not in _context_ids:
+        try:
+            _context_ids[key] = torch.load(path, map_location="cpu", weights_only=True).get("run_id")
+        except Exception:
+            _context_ids[key] = None
+    return _context_ids[key]
 
 
 def load_results(results: str | os.PathLike, protocol: str = "fewshot") -> Dict[str, Any]:

@@ -27,14 +27,15 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-_digests: Dict[Tuple[str, int, int], str] = {}
+_digests: Dict[Tuple[int, int, int, int], str] = {}
 
 
 def cached_file_digest(path: str | os.PathLike) -> str:
-    """:func:`file_digest`, computed once per process for an unchanged file (same path, mtime, size):
-    the feature cache and the result provenance both ask for every image's hash."""
+    """:func:`file_digest`, computed once per process for an unchanged file (the same file -- device and
+    inode, whatever path names it -- with the same mtime and size): the feature cache and the result
+    provenance both ask for every image's hash."""
     st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
     if key not in _digests:
         _digests[key] = file_digest(path)
     return _digests[key]
