@@ -268,3 +268,15 @@ def test_without_a_cjk_font_the_labels_are_english_and_nothing_fails(tmp_path):
     summary = plot_fewshot(load_results(tmp_path), tmp_path / "fewshot")
     ax = draw_fewshot(summary).axes[0]
     assert ax.get_xlabel() == "Number of labeled training examples per class" and label("中", "en") == "en"
+
+
+def test_seeds_with_the_same_accuracy_say_how_many_markers_overlap(tmp_path):
+    """Two seeds with one accuracy draw one marker: a "×2" beside it says so (issue 38's grading)."""
+    res = tmp_path / "r"
+    write_fake_result(zeroshot_result_path(res), _record("zeroshot", 0, 0, 50.0, method="zeroshot"))
+    for k, accs in ((1, (60.0, 60.0, 61.0)), (2, (62.0, 63.0, 64.0))):
+        for s, a in zip(SEEDS, accs):
+            write_fake_result(coop_result_path(res, k, s), _record("coop", k, s, a))
+    fig = draw_fewshot(summarize(load_results(res)))
+    same = [t for t in fig.axes[0].texts if t.get_gid() == "same:CoOp"]
+    assert [(t.get_text(), tuple(t.xy)) for t in same] == [("×2", (1, 60.0))]

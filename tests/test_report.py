@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from coop.report.conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END
 import torch
 
 import clip
@@ -328,10 +330,14 @@ def test_marker_replacement_keeps_everything_else_byte_identical(tmp_path):
     original = report_copy.read_bytes()
     begin, end = rep.BEGIN.encode(), rep.END.encode()
     head, tail = original.split(begin)[0], original.split(end)[1]
+    cb, ce = CONCLUSION_BEGIN.encode(), CONCLUSION_END.encode()  # section 12's generated sentence: its own block
+    tail = tail.split(cb)[0] + cb + ce + tail.split(ce)[1]
 
     assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
     raw = report_copy.read_bytes()
-    assert raw.startswith(head + begin) and raw.endswith(end + tail)  # byte for byte outside the markers
+    assert cb + b"\n**\xe7\xbb\x93\xe6\x9e\x9c" in raw  # the conclusion's block is filled from the records ("**结果")
+    raw_ = raw.split(cb)[0] + cb + ce + raw.split(ce)[1]
+    assert raw.startswith(head + begin) and raw_.endswith(end + tail)  # byte for byte outside the markers
     new = raw.decode("utf-8")
     assert "<!-- table:accuracy -->" in new and "尚无真实运行的结果" not in new
     # a second run replaces its own output, it does not stack up
@@ -478,8 +484,10 @@ def test_the_demo_is_not_titled_or_captioned_caltech101(tmp_path):
     assert "合成数据" in title and "随机权重" in title and "## 8. 分析与讨论" in md
     assert "![few-shot: synthetic demo data](" in md and "few-shot: Caltech101" not in md
     assert "图 7.1：演示用合成数据" in md and "图 7.1：Caltech101" not in md and "图 7.2：演示（合成数据、随机权重）的训练曲线" in md
-    assert "](figures/architecture.png)" not in md  # the hand-written links point back into report/
-    assert any(l.endswith("report/figures/architecture.png)") for l in md.splitlines() if "architecture.png" in l)
+    # the hand-made figures and tables are copied beside the rendering: it is whole in its own folder
+    assert "](figures/architecture.png)" in md and (out.parent / "figures" / "architecture.png").is_file()
+    assert "](figures/coop_params.md)" in md and (out.parent / "figures" / "coop_params.md").is_file()
+    assert not re.search(r"\]\((?:\.\./)+", md), "a link leaves the rendering's folder"
     real = make_results(tmp_path / "real")
     assert run_script(["--results", str(real), "--out", str(tmp_path / "real.md")]) == 0
     md = (tmp_path / "real.md").read_text(encoding="utf-8")

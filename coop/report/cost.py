@@ -84,24 +84,25 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
     lines = [f"表 11.1：真实尺寸的一次 4 shot 运行，各阶段的实测时间与 `scripts/check_env.py` 在同一台机器上的预测"
              f"（{_date(realsize)}；2 核 AMD EPYC，只有 AVX2，fp32；真实的 Caltech101 图像与我们的划分、RN50 的结构、"
              "**随机权重**，种子 1，从空缓存开始；`results/realsize.json`）。", ""] + stage_table(realsize) + [""]
-    para = (f"**代价。** 这次 4 shot 运行共 {tot['measured_s'] / 60:.0f} min，其中图像编码占 {100 * shares['encoding']:.0f}%"
+    para = (f"**时间。** 这次 4 shot 运行共 {tot['measured_s'] / 60:.0f} min，其中图像编码占 {100 * shares['encoding']:.0f}%"
             f"（零样本的 2,465 张测试图像 {duration(zs['measured_s'])}，CoOp 的 {_zh(crops['work'], _WORK)} {duration(crops['measured_s'])}），"
             f"CoOp 的 {train[0]['work'].replace(' steps', '')} 步训练 {duration(train[0]['measured_s'])}"
-            f"（{100 * shares['training']:.0f}%），当时的三个基线 {duration(base_s)}（与模板集成一起占 {100 * shares['baselines']:.0f}%）；"
-            f"进程的峰值内存（RSS）{tot['peak_rss_mb'] / 1024:.1f} GB，特征缓存 {tot['disk_mb']['cache']:.0f} MiB。"
+            f"（{100 * shares['training']:.0f}%），当时的三个基线 {duration(base_s)}（与模板集成一起占 {100 * shares['baselines']:.0f}%）。"
             f"编码之所以只做一次，是因为图像塔冻结：每个裁剪的特征算一次就缓存（第 5.2 节），此后每一步训练只剩文本侧，"
-            f"再用第 5.3 节的两个精确加速。在另一台 2 核机器（Intel Xeon，AVX512-BF16，{bench['started_at'][:10]}，"
-            f"`results/bench.json`）上，一个 batch 32 的训练步从朴素写法（32 张图过图像编码器、100 × 77 个词元过文本编码器再反向）的 "
+            f"再用第 5.3 节的两个精确加速。在另一台 2 核机器（{bench['started_at'][:10]}，`results/bench.json`；"
+            "型号 Intel Xeon、有 AVX512-BF16，记在 docs/speed.md）上，一个 batch 32 的训练步从朴素写法（32 张图过图像编码器、100 × 77 个词元过文本编码器再反向）的 "
             f"{step['naive']['median_s']:.2f} s 降到 {1000 * step['ours']['median_s']:.0f} ms（{step['naive']['median_s'] / step['ours']['median_s']:.1f} 倍），"
             f"其中文本侧的前向加反向从 {text['naive']['median_s']:.2f} s 降到 {1000 * text['ours']['median_s']:.0f} ms"
             f"（{text['naive']['median_s'] / text['ours']['median_s']:.1f} 倍）。")
+    para += (f"\n\n**内存。** 进程的峰值内存（RSS）{tot['peak_rss_mb'] / 1024:.1f} GB，特征缓存 {tot['disk_mb']['cache']:.0f} MiB。")
     if mem:
-        para += (f"内存：一个训练步在冻结的权重（{mem['weights_mb']:.0f} MiB，fp32）之外要用的张量，峰值在朴素写法下为 "
+        para += (f"一个训练步在冻结的权重（{mem['weights_mb']:.0f} MiB，fp32）之外要用的张量，峰值在朴素写法下为 "
                  f"{mem['naive']['peak_mb']:,.0f} MiB，缓存特征加快速文本路径下为 {mem['ours']['peak_mb']:.0f} MiB"
-                 f"（`torch.profiler` 的内存事件，CPU，random:RN50，{mem['measured_at']}）。作业提到约 5.8 GB 的 GPU 显存；"
-                 "我们没有 GPU 可测。GPU 上还要加上 CUDA 上下文和缓存分配器预留而未用的显存，CoOp 原实现用 fp16，"
+                 f"（`torch.profiler` 的内存事件，CPU，random:RN50，{mem['measured_at']}，`results/bench.json` 的 "
+                 "step_tensor_memory 一项）。作业提到约 5.8 GB 的 GPU 显存，我们没有 GPU 可测：GPU 上还要加上 CUDA 上下文和缓存分配器预留而未用的显存，CoOp 原实现用 fp16，"
                  "激活和权重则约减半；按本项目的做法，一步只需权重加不到 0.1 GB 的张量，显存不再是限制。")
-    para += (f"整个扫描（零样本 + 1/2/4 shot × 3 个种子，每个 epoch 新鲜裁剪）在这台 AVX2 机器上按 check_env 预测约 "
+    para += (f"\n\n**整个扫描**（零样本 + 1/2/4 shot × 3 个种子，每个 epoch 新鲜裁剪）在这台 AVX2 机器上按 check_env 预测约 "
              f"{round(projection['fresh'] / 600) * 10} min（`--views 4` 约 {round(projection['views4'] / 600) * 10} min，近似），"
-             f"不含基线；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%。")
+             f"不含基线；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"
+             "见 `results/realsize.json` 的 note）。")
     return "\n".join(lines + [para])

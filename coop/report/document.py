@@ -27,6 +27,7 @@ from ..utils.atomic import write_text
 from ..utils.errors import UserError
 from ..utils.paths import PROJECT_ROOT, REPORT
 from .base2new_section import B2N_BEGIN, B2N_END, STATUS as B2N_STATUS, base2new_folder, base2new_part
+from .conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END, STATUS as CONCLUSION_STATUS, conclusion
 from .fmt import rel_link
 from .outputs import BEGIN, END, GENERATED_LINE
 from .results_part import BANNER, BANNER_REAL_DATA, banner, is_demo, results_part  # noqa: F401  (re-exported)
@@ -44,7 +45,7 @@ RECIPE_BEGIN, RECIPE_END = "<!-- departures:begin -->", "<!-- departures:end -->
 DOCS_BASELINES = PROJECT_ROOT / "docs" / "baselines.md"
 BASELINES_BEGIN, BASELINES_END = "<!-- baseline-departures:begin -->", "<!-- baseline-departures:end -->"
 MARKERS = ((BEGIN, END), (B2N_BEGIN, B2N_END), (COST_BEGIN, COST_END), (DEPARTURES_BEGIN, DEPARTURES_END),
-           (BASELINES_ZH_BEGIN, BASELINES_ZH_END))
+           (BASELINES_ZH_BEGIN, BASELINES_ZH_END), (CONCLUSION_BEGIN, CONCLUSION_END))
 
 
 def shown_path(path: Path) -> str:
@@ -105,13 +106,26 @@ def check_may_write(loaded: Dict[str, Any], out: Path, b2n: Optional[Path] = Non
 
 
 def _relink(text: str, src: Path, out: Path) -> str:
-    """The relative links of a text written for ``src``'s folder, pointed at the same files from ``out``'s."""
+    """The relative links of a text written for ``src``'s folder, pointed at the same files from ``out``'s;
+    the hand-made figures and tables of ``src``'s ``figures/`` are copied beside ``out`` (a rendering is
+    whole in its own folder)."""
+    import shutil
+
+    figures = src.parent / "figures"
+
     def fix(m: re.Match) -> str:
         link = m.group(1)
         if re.match(r"^[a-z]+:", link) or link.startswith("#"):
             return m.group(0)
         path, _, anchor = link.partition("#")
-        return f"]({rel_link(src.parent / path, out)}{'#' + anchor if anchor else ''})"
+        target = src.parent / path
+        if target.parent.resolve() == figures.resolve() and target.is_file():
+            copy = Path(out).parent / "figures" / target.name
+            if copy.resolve() != target.resolve():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(target, copy)
+            target = copy
+        return f"]({rel_link(target, out)}{'#' + anchor if anchor else ''})"
     return re.sub(r"\]\(([^)\s]+)\)", fix, text)
 
 
@@ -146,6 +160,7 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
         text = replace_block(text, BEGIN, END, f"（{shown_path(results)} 里没有全部类别的运行记录，本节没有可生成的内容。）\n\n"
                                                "图 7.1：作业要求的图，需要零样本与 CoOp 在全部类别上的运行，这里没有。")
     text = replace_block(text, B2N_BEGIN, B2N_END, "\n".join(base2new_part(b2n, out, figures)) if b2n else B2N_STATUS)
+    text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded)))
     return _standalone(text, loaded, rw) if standalone else text
 
 
@@ -221,4 +236,6 @@ def refresh_generated(path: str | os.PathLike, cost: str) -> None:
         text = replace_block(text, BEGIN, END, status_markdown())
     if block(text, B2N_BEGIN, B2N_END).startswith("**尚无") or not block(text, B2N_BEGIN, B2N_END):
         text = replace_block(text, B2N_BEGIN, B2N_END, B2N_STATUS)
+    if GENERATED_LINE not in block(text, BEGIN, END):
+        text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, CONCLUSION_STATUS)
     write_text(path, text)

@@ -244,6 +244,10 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         (h,) = ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none",
                        markeredgecolor=color, alpha=0.8, label="_nolegend_", gid=f"seeds:{method}", zorder=2)
         seed_handles.append(h)
+        for (x, y), n in Counter(zip(xs, ys)).items():  # seeds with the same accuracy are one marker: say how many
+            if n > 1:
+                ax.annotate(f"×{n}", (x, y), xytext=(4, -3), textcoords="offset points", fontsize=7, color=color,
+                            gid=f"same:{method}")
 
     ticks = [0] + [k for k in summary["shots"] if k != 0]
     ax.set_xticks(ticks)

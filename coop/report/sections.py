@@ -27,7 +27,7 @@ def _hyper(recs: List[Dict[str, Any]]) -> str:
     for r in sorted(recs, key=lambda r: r["seed"]):
         h = r.get("hyperparameters") or {}
         shown = [f"{_HYPER_NAMES.get(k, k)}={v:.4g}".replace("e+0", "e").replace("e-0", "e-") if k == "C" else
-                 f"{_HYPER_NAMES.get(k, k)}={v:.2f}" for k, v in h.items()
+                 f"{_HYPER_NAMES.get(k, k)}={v:.2f}" if isinstance(v, float) else f"{_HYPER_NAMES.get(k, k)}={v}" for k, v in h.items()
                  if k not in _NOT_HYPER and isinstance(v, (int, float)) and not isinstance(v, bool)]
         if shown:
             cells.append(f"s{r['seed']}: " + ", ".join(shown))
@@ -41,11 +41,16 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
     if not others:
         out += ["（没有基线方法的结果：`bash scripts/run_all.sh` 默认在 CoOp 之后运行它们，`--baselines none` 跳过。）", ""]
     else:
+        free = [m for m, recs in others.items() if any(r.get("protocol") == "validation-free" for r in recs)]
+        searched = [m for m in others if m not in free]
+        how = (f"{'、'.join(searched)} 的超参数在少样本验证集上选出（验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）"
+               if searched else "")
+        how += ("；" if how and free else "") + (f"{'、'.join(free)} 不用验证集，设置固定（CLAP 论文的协议）" if free else "")
         out += [f"{num.table('baselines')}：基线方法。每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；"
-                "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），括号里是它基于几对种子；超参数在少样本验证集上选出"
-                "（docs/baselines.md；验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）。", "",
+                "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），括号里是它基于几对种子；"
+                f"{how}（每个结果文件的 protocol 字段；docs/baselines.md）。", "",
                 "<!-- table:baselines -->",
-                "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 选出的超参数 |",
+                "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 超参数（选出的或固定的） |",
                 "|---|---:|---:|---:|---|---|"]
         cb = by_shots(base)
         for method, recs in others.items():

@@ -36,9 +36,7 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "**状态：还没有用真实权重运行。** 真实运行（OpenAI 的 RN50 权重、真实的 Caltech101 图像，`bash scripts/run_all.sh`）"
         "之后，`scripts/report.py` 从结果文件生成本节并替换下面的文字：零样本与 CoOp（1/2/4 shot × 3 个种子）的准确率表、"
         "作业要求的图、与基线和已发表数字的比较、各类别的变化、训练曲线、上下文的最近词、块修改的结果，以及由数据计算、"
-        "经配对检验的分析与要点。",
-        "",
-        "**已经运行的。**",
+        "经配对检验的分析与要点。已经运行的：",
         "",
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程——零样本、"
         "CoOp 1/2/4 shot × 3 个种子、加分项（默认的扫描只跑 adapter 这一种块修改）、七个基线、图与报告（docs/running.md）。它的数字不是准确率，"
@@ -55,10 +53,8 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "",
         "图 7.1（演示）：作业要求的图，由演示的记录画出（合成图像、随机权重的 `random:tiny`；纵轴不是准确率）。",
         "",
-        "**可以先对照的已发表数字**（不需要权重）。CoOp 论文 [2] 的 Caltech101 数字只以曲线发表，这里不从图上读数；"
-        "Tip-Adapter 的运行记录给出了同一骨干 RN50 在 CoOp 划分上的数字：",
-        "",
-        "表 7.1：已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）。",
+        "表 7.1：可以先对照的已发表数字（不需要权重；同一骨干 RN50、CoOp 的划分，**不是本项目的结果**）。CoOp 论文 [2] 的 "
+        "Caltech101 数字只以曲线发表，这里不从图上读数；下表来自 Tip-Adapter 的运行记录。",
         "",
     ]
     try:

@@ -42,6 +42,11 @@ def _all_records(loaded: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 # --- figures -------------------------------------------------------------------------------------
 
+def curve_rows(loaded: Dict[str, Any]) -> str:
+    """The methods :func:`draw_curves` draws a row for, top to bottom ("CoOp、CoOp+adapter")."""
+    return "、".join(m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m]))
+
+
 def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
     """Training loss and training accuracy per epoch, one line per run, one row per method.
     Returns False (and draws nothing) when no record has a history."""
@@ -102,8 +107,10 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
     scales = sorted({round(float(s), 4) for s in ((r.get("model") or {}).get("logit_scale_exp") for r in recs)
                      if s is not None})
     if scales:
+        random = any(r.get("random_weights") for r in recs)
         lines.append(f"- 权重中的 logit 缩放 s = exp(logit_scale)：{', '.join(f'{s:g}' for s in scales)}"
-                     "（第 2.3 节；CLIP 训练时把它截在 100 以内）")
+                     + ("（随机权重：这是初值 1/0.07，不是 CLIP 训练后的值；发布的 RN50 权重里 s = 100，第 2.3 节）" if random
+                        else "（第 2.3 节；CLIP 训练时把它截在 100 以内）"))
     precisions = sorted({str(r.get("precision") or (r.get("config") or {}).get("precision") or "fp32") for r in recs})
     lines.append(f"- 精度：{', '.join(precisions)}" + ("  **（记录的精度不一致）**" if len(precisions) > 1 else ""))
     if any(r.get("demo") for r in recs):
@@ -140,7 +147,8 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
     top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
     n_ctx = max(len(r["nearest_words"]) for r in top)
     out = [f"{num.table('nearest')}：CoOp {kmax} shot，每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
-           "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段。",
+           "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段。"
+           + ("**随机权重**：词表嵌入是随机的，最近词没有语义，只说明这张表如何生成。" if any(r.get("random_weights") for r in top) else ""),
            "",
            "<!-- table:nearest-words -->",
            "| 向量 | " + " | ".join(f"seed {r['seed']}" for r in top) + " |",
@@ -155,6 +163,16 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
     return out
 
 
+
+def _params_note(loaded: Dict[str, Any]) -> str:
+    """When the records' model is not RN50, why the trainable counts differ from sections 5.1 and 9.3."""
+    models = sorted({str((r.get("model") or {}).get("name")) for rs in loaded["coop"].values() for r in rs})
+    other = [m for m in models if m.split(":")[-1] != "RN50"]
+    if not other:
+        return ""
+    return (f"可训练参数按记录的模型（{'、'.join(other)}）数出：它的文本塔宽度与层数不同于 RN50，所以不是第 5.1、9.3 节的 "
+            "8,192 与 112,748。")
+
 def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering] = None) -> List[str]:
     num = num or Numbering("7")
     mods = [m for m in _method_order(summary) if m != "CoOp"]
@@ -164,7 +182,8 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
            "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），括号里是它基于几对种子，"
            "这是“是否损害准确率”的主要证据；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
-           "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。", "",
+           "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。"
+           + _params_note(loaded), "",
            "<!-- table:block-mods -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]

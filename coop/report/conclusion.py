@@ -1,0 +1,44 @@
+"""Section 12's generated sentence: what the run records say, in one paragraph (or, before any record,
+what is still to run). Every "higher/lower" is decided by the report's paired test
+(:func:`coop.report.comparisons.compare`), as in section 7; no interval is repeated here.
+
+    lines = conclusion(load_results("results"))   # Markdown for between the conclusion markers
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from ..runs.results import any_random, by_shots, shot_stats
+from .comparisons import compare
+from .fmt import verdict_words
+
+BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
+STATUS = ("**结果：** 还没有真实权重的运行记录；`bash scripts/run_all.sh` 之后，这里由运行记录生成一句结论"
+          "（零样本与 CoOp 在各 shot 数的准确率，以及配对检验的判断）。")
+
+
+def _best_baseline(loaded: Dict[str, Any], k: int) -> str:
+    """", 4 shot 时平均最高的基线是 X（y%）" from the baselines' records at ``k`` shots, if any."""
+    means = {m: st[k]["mean"] for m, recs in (loaded.get("baselines") or {}).items()
+             if k in (st := shot_stats(recs))}
+    if not means:
+        return ""
+    best = max(means, key=means.get)
+    return f"；{k} shot 时平均最高的基线是 {best}（{means[best]:.2f}%，与 CoOp 的比较见第 7 节）"
+
+
+def conclusion(loaded: Dict[str, Any]) -> List[str]:
+    """One paragraph: zero-shot, CoOp's seed means per shot count and each one's verdict against zero-shot."""
+    zs, base = loaded.get("zeroshot"), (loaded.get("coop") or {}).get("CoOp") or []
+    if not (zs and base):
+        return [STATUS]
+    stats = shot_stats(base)
+    parts = []
+    for k, runs in sorted(by_shots(base).items()):
+        res = compare(list(runs.values()), [zs])
+        said = f"，比零样本{verdict_words(res, pairs=False)}" if res else ""
+        parts.append(f"{k} shot {stats[k]['mean']:.2f}%{said}")
+    rw = any_random(loaded)
+    head = ("**结果（随机权重：以下数字不是准确率，只说明这句结论如何生成）：**" if rw else "**结果：**")
+    return [f"{head} 零样本 CLIP 为 {float(zs['accuracy']):.2f}%；学到的上下文（CoOp，{len(by_shots(base)[max(stats)])} 个种子"
+            f"的平均）在 {'；'.join(parts)}{_best_baseline(loaded, max(stats))}。"]
