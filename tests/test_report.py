@@ -509,3 +509,23 @@ def test_the_baselines_section_says_when_a_search_ran_on_fewer_validation_images
     assert ("注意：Linear probe CLIP 4 shot（种子 1、2）的超参数只在每类 2 张、共 8 张验证图像上搜索，少于要求的每类 4 张："
             "2 个类的验证图像不足") in text
     assert "2 shot（种子" not in text
+
+
+def test_the_conclusion_states_the_records_numbers_and_verdicts(tmp_path):
+    """Section 12's generated sentence: zero-shot, CoOp's seed mean per shot count and its paired verdict
+    against zero-shot, each the same as the tables' (issue 38: the conclusion stated no result)."""
+    from coop.report.comparisons import compare
+    from coop.report.conclusion import STATUS, conclusion
+    from coop.report.stats import verdict
+    from coop.runs.results import by_shots, shot_stats
+
+    assert conclusion({"zeroshot": None, "coop": {}}) == [STATUS]
+    loaded = load_results(make_results(tmp_path / "r"))
+    (text,) = conclusion(loaded)
+    assert f"零样本 CLIP 为 {loaded['zeroshot']['accuracy']:.2f}%" in text and "随机权重" not in text
+    for k, st in shot_stats(loaded["coop"]["CoOp"]).items():
+        v = verdict(compare(list(by_shots(loaded["coop"]["CoOp"])[k].values()), [loaded["zeroshot"]]))
+        said = {"higher": "比零样本高", "lower": "比零样本低", "no difference": "与零样本没有可检测到的差异"}[v]
+        assert f"{k} shot {st['mean']:.2f}%，{said}" in text
+    rw = load_results(make_results(tmp_path / "rw", random_weights=True))
+    assert "随机权重" in conclusion(rw)[0]

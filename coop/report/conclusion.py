@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
 from .fmt import verdict_words
+from .stats import verdict
 
 BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
 STATUS = ("**结果：** 还没有真实权重的运行记录；`bash scripts/run_all.sh` 之后，这里由运行记录生成一句结论"
@@ -36,7 +37,8 @@ def conclusion(loaded: Dict[str, Any]) -> List[str]:
     parts = []
     for k, runs in sorted(by_shots(base).items()):
         res = compare(list(runs.values()), [zs])
-        said = f"，比零样本{verdict_words(res, pairs=False)}" if res else ""
+        said = (f"，{'与' if verdict(res) == 'no difference' else '比'}零样本{verdict_words(res, pairs=False)}"
+                if res else "")
         parts.append(f"{k} shot {stats[k]['mean']:.2f}%{said}")
     rw = any_random(loaded)
     head = ("**结果（随机权重：以下数字不是准确率，只说明这句结论如何生成）：**" if rw else "**结果：**")
