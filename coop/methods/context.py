@@ -1,7 +1,6 @@
 """A learned context on disk: saved with its run's id, read back with checks, rebuilt into CoOp."""
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
@@ -13,6 +12,7 @@ from ..utils.atomic import torch_save, write_json
 from ..utils.errors import UserError
 from ..runs.experiment import Experiment
 from ..model.prompt_learner import CoOp
+from ..runs.pairing import record_run_id
 
 
 def kept_in_temp(payload: Dict, record: Optional[Dict], context_path: Path, result_path: Path,
@@ -59,12 +59,8 @@ def read_context(path: str | Path) -> Dict:
         raise UserError(f"--context {path} is not a context file written by scripts/train_coop.py "
                         f"({type(e).__name__}: {first})") from None
     sibling = Path(path).with_suffix(".json")
-    if sibling.is_file():  # a .pt and .json of two different runs are no finished run
-        try:
-            rec_id = json.loads(sibling.read_text(encoding="utf-8")).get("run_id")
-        except (OSError, ValueError, AttributeError):
-            rec_id = None
-        if rec_id != saved.get("run_id"):
+    if sibling.is_file():  # a .pt and .json of two different runs are no finished run (coop.runs.pairing)
+        if record_run_id(sibling) != saved.get("run_id"):
             raise UserError(f"--context {path} and {sibling.name} beside it come from different runs "
                             f"(a run was interrupted between its two writes); rerun it with --force")
     return saved

@@ -32,6 +32,7 @@ from ..utils.errors import UserError
 from ..utils.memory import peak_rss_mb
 from ..utils.seed import numerics_record
 from .validation import problems
+from .pairing import context_run_id, killed_between_writes
 
 log = logging.getLogger(__name__)
 
@@ -154,37 +155,6 @@ def _read(path: str | os.PathLike) -> tuple:
     return rec, None
 
 
-def _killed_between_writes(path: Path) -> bool:
-    """A trained run writes its ``.pt``, then its ``.json``: a complete-looking record beside a ``.pt`` of
-    another run is a rerun that was killed between the two writes."""
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-        other = context_run_id(path.parent / str(rec.get("context_file")))
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (isinstance(rec, dict) and rec.get("schema") == SCHEMA and rec.get("complete") is True
-            and rec.get("context_file") and other is not None and other != rec.get("run_id"))
-
-
-_context_ids: Dict[tuple, Optional[str]] = {}
-
-
-def context_run_id(path: Path) -> Optional[str]:
-    """The run_id stored in a learned-context file, None if it is missing or unreadable (read once per
-    process for an unchanged file: same device, inode, mtime and size -- a rewrite is a new file)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-    if key not in _context_ids:
-        try:
-            _context_ids[key] = torch.load(path, map_location="cpu", weights_only=True).get("run_id")
-        except Exception:
-            _context_ids[key] = None
-    return _context_ids[key]
-
-
 def load_results(results: str | os.PathLike, protocol: str = "fewshot") -> Dict[str, Any]:
     """The records of a results folder that belong together: the one reader of a folder's records, for
     every figure, report and timing (``tests/test_consumers.py`` finds each module that reads records
@@ -258,7 +228,7 @@ def existing(path: str | os.PathLike, identity: Dict[str, Any], inputs: Optional
     if force:
         return None
     rec, why = _read(path) if Path(path).exists() else (None, None)
-    if why is not None and _killed_between_writes(Path(path)):  # a crash, not a user's file: redo, keep the old
+    if why is not None and killed_between_writes(Path(path), SCHEMA):  # a crash, not a user's file: redo, keep the old
         move_aside(Path(path), "its context file is a newer run's: that run was interrupted; redoing it")
         return None
     if why is not None:
