@@ -4,13 +4,13 @@ from the result files.
 Every sentence that compares two numbers is decided by the report's test, never by a fixed threshold:
 a paired bootstrap over the same test images and seeds widened to the seeds' t interval
 (:mod:`coop.report.comparisons`, :mod:`coop.report.stats`; the method is stated once, in the report's
-appendix B), written as higher, lower, or "no difference we can detect". A verdict's interval is
-printed once, in its table; the sentences give the verdict, its size in words and the seed pairs
-behind it. When CoOp is above zero-shot the text says by how much of zero-shot's remaining errors, what
-room Caltech101 leaves, and why a learned context can help (an explanation, not a tested claim); it says
-how large a difference the seeds at hand can detect, and how likely the bonus's non-inferiority test is
-to conclude with them. Nothing is typed in; tests feed result sets of different shapes and check the
-sentences.
+appendix B). Each verdict and interval is printed once, in its table; 7.9 interprets them -- the observed
+difference against zero-shot (with the share of zero-shot's errors it fixed, or how large a difference
+the seeds and test images could detect), the shot trend, the order of the methods at the largest shot
+count, a reading of over-fitting against under-training, what the bonus's modification changed and
+which bound decides its non-inferiority test -- and 7.10 gives the main numbers and what they mean in a
+few bullets (:mod:`coop.report.interpret` holds the readings). Nothing is typed in; tests feed result
+sets of different shapes and check the sentences.
 """
 from __future__ import annotations
 
@@ -20,104 +20,103 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..runs.results import any_random, by_shots, shot_stats
-from .comparisons import NI_MARGIN, compare, noninferiority
-from .fmt import describe, verdict_words
+from . import published
+from .comparisons import compare, noninferiority
+from .interpret import (METHOD_ZH, REMEDY_ZH, SOURCE, baseline_bullet, bonus_evidence, fit_sentence, half_width, joined,
+                        ks, lower_from, pairs_once, ranking_sentences, trend_bullet, trend_sentence, wider, zeroshot_words, zh)
 from .numbering import Numbering
 from .references import cite
 from .stats import noninferiority_power, verdict
 
 NEAR_CEILING = 80.0  # a zero-shot accuracy from which the text speaks of little room left
-
-
-def _say(res: Optional[Dict[str, Any]]) -> str:
-    return verdict_words(res) if res else "无法检验（记录里没有可配对的逐图预测）"
-
-
-def _spread(st: Dict[str, Any]) -> str:
-    if st["n"] == 1:
-        return "1 个种子"
-    return f"{st['n']} 个种子，标准差 {st['std']:.2f}，范围 {min(st['accuracies']):.2f}–{max(st['accuracies']):.2f}%"
+__all__ = ["analysis", "takeaways", "METHOD_ZH", "zh", "NEAR_CEILING"]
 
 
 def versus_zeroshot(zs: Dict[str, Any], recs: List[Dict[str, Any]]) -> Dict[int, Optional[Dict[str, Any]]]:
     return {k: compare(list(runs.values()), [zs]) for k, runs in sorted(by_shots(recs).items())}
 
 
-def _errors_fixed(zs_acc: float, res: Dict[str, Any]) -> str:
-    """", 即零样本 14.08% 的错误中约 16% 被纠正" for a gain (the headroom it used)."""
-    err = 100.0 - zs_acc
-    if err <= 0 or verdict(res) != "higher":
-        return ""
-    return f"，即零样本 {err:.2f}% 的错误中约 {100 * res['diff'] / err:.0f}% 被纠正"
+def _by_verdict(tests: Dict[int, Optional[Dict[str, Any]]]) -> Dict[str, List[int]]:
+    groups: Dict[str, List[int]] = {}
+    for k, t in tests.items():
+        groups.setdefault(verdict(t) if t else "untestable", []).append(k)
+    return groups
+
+
+def _shares(zs_acc: float, tests: Dict[int, Optional[Dict[str, Any]]], keys: List[int]) -> List[float]:
+    """The share (%) of zero-shot's errors a gain fixed, per shot count."""
+    return [100 * tests[k]["diff"] / (100 - zs_acc) for k in keys] if zs_acc < 100 else []
 
 
 def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], num: Optional[Numbering] = None,
                    random_weights: bool = False) -> List[str]:
-    """CoOp against zero-shot at each shot count in words, the room left, why it can help, the steps."""
-    stats, tests, byk = shot_stats(recs), versus_zeroshot(zs, recs), by_shots(recs)
-    zs_acc = float(zs["accuracy"])
+    """CoOp against zero-shot, interpreted: the observed difference at each shot count, the share of
+    zero-shot's errors fixed (when above) or the size the test could detect (when not), the room left,
+    why it can help, and the rival explanations of a loss."""
+    tests, zs_acc = versus_zeroshot(zs, recs), float(zs["accuracy"])
     table = num.ref("accuracy", "表 7.1") if num else "表 7.1"
+    g = _by_verdict(tests)
     parts = []
-    for k, st in stats.items():
-        t = tests[k]
-        said = _say(t) if t is None or verdict(t) == "no difference" else \
-            f"比零样本{verdict_words(t)}" + ("" if random_weights else _errors_fixed(zs_acc, t))
-        parts.append(f"{k} shot 时 CoOp 平均 {st['mean']:.2f}%（{_spread(st)}），{said}")
-    out = [f"与零样本 CLIP（{zs_acc:.2f}%）相比（同一测试图像上的配对差，区间见{table}）：" + "；".join(parts) + "。"]
-    higher = [k for k in stats if tests[k] and verdict(tests[k]) == "higher"]
+    if g.get("higher"):
+        up = g["higher"]
+        share = _shares(zs_acc, tests, up)
+        parts.append(f"{ks(up)} shot 时 CoOp 高于零样本，观测差{'分别' if len(up) > 1 else ''}为 "
+                     f"{joined([tests[k]['diff'] for k in up])} 个百分点"
+                     + ("" if random_weights or not share else
+                        f"，即零样本 {100 - zs_acc:.2f}% 的错误中约 {'、'.join(f'{x:.0f}%' for x in share)} 被纠正"))
+    if g.get("lower"):
+        parts.append(f"{ks(g['lower'])} shot 时 CoOp 低于零样本，观测差 {joined([tests[k]['diff'] for k in g['lower']])} 个百分点")
+    if g.get("no difference"):
+        same = g["no difference"]
+        parts.append(f"{ks(same)} shot 时观测差 {joined([tests[k]['diff'] for k in same])} 个百分点，检验分不出它与 0："
+                     f"以这些种子和测试图像，能检测到的差异约为 ±{joined([half_width(tests[k]) for k in same], False)} 个百分点"
+                     "（95% 区间的半宽），比它小的真实差异多半检测不到")
+    if g.get("untestable"):
+        parts.append(f"{ks(g['untestable'])} shot 无法检验（记录里没有可配对的逐图预测）")
+    out = [f"{zeroshot_words(zs)}。CoOp 相对它（同一测试图像上的配对差，{pairs_once(tests)}；区间与判断见{table}）："
+           + "；".join(parts) + "。"]
     if not random_weights:
         room = f"可提升的空间：零样本已有 {zs_acc:.2f}%，错误只剩 {100 - zs_acc:.2f} 个百分点，任何方法的提升都不会超过它。"
         if zs_acc >= NEAR_CEILING:
             pub = num.ref("published", "") if num else ""
+            zs_pub, top = published.TABLE[published.ZS_ROW][-1], max(v[-1] for v in published.TABLE.values())
             room += ("Caltech101 的类别多是常见物体、图像大多居中，CLIP 的零样本已接近上限，few-shot 方法的提升以几个百分点计"
-                     + (f"（{pub}：已发表的 RN50 运行中零样本 85.92%，16 shot 的 Tip-Adapter-F 也只到 92.86%）" if pub else "")
-                     + "；同样大小的提升在这里比在零样本较低的数据集上更难得。")
+                     + (f"（{pub}：已发表的 RN50 运行中零样本 {zs_pub:.2f}%，{published.SHOTS[-1]} shot 最好的方法也只到 {top:.2f}%）"
+                        if pub else "") + "；同样大小的提升在这里比在零样本较低的数据集上更难得。")
         out.append(room)
-    if higher and not random_weights:
-        out.append(f"为什么学到的上下文能帮上忙（解释，不是检验过的结论）：手写的 \"a photo of a\" 对所有数据集都一样；CoOp 用这些"
+    if g.get("higher") and not random_weights:
+        out.append("为什么学到的上下文能帮上忙（解释，不是检验过的结论）：手写的 \"a photo of a\" 对所有数据集都一样；CoOp 用这些"
                    "标注图像的交叉熵直接调整 16 个上下文向量，每个类的文本特征 w_c——也就是分类器的权重（第 4 节）——于是朝本数据集"
                    "图像特征的方向移动。图像塔冻结，CoOp 只是把冻结的 CLIP“问”得更好，没有学到新的视觉特征，所以提升受限于零样本"
                    "特征已经能分开的程度。")
-    ks = list(stats)
-    if len(ks) > 1:
-        steps = [f"{a}→{b} shot " + (describe(r) if (r := compare(list(byk[b].values()), list(byk[a].values()))) else _say(None))
-                 for a, b in zip(ks, ks[1:])]
-        out.append("随 shot 数增加（同一种子配对）：" + "；".join(steps) + "。")
-    lower = [k for k in ks if tests[k] and verdict(tests[k]) == "lower"]
-    if lower:
+    if g.get("lower"):
         n_ctx = sorted({str((r.get("config") or {}).get("n_ctx", "?")) for r in recs})
-        out.append(f"在 {'、'.join(map(str, lower))} shot 时 CoOp 低于零样本（95% 区间整体在 0 以下）。两个可能的解释"
-                   f"（都是假设；第 8 节给出区分它们的预测）：过拟合——每类只有这么少的训练图像时，{'/'.join(n_ctx)} 个上下文"
-                   f"向量会拟合到这几张图像的偶然特征上，而手写提示不需要训练样本；训练不足——shot 少时优化步数也少"
-                   f"（第 5.2 节），上下文可能还没离开随机初始化附近。")
+        out.append(f"在 {ks(g['lower'])} shot 时 CoOp 低于零样本。两个可能的解释"
+                   f"（都是假设；下面训练准确率的读数是一个迹象，第 8 节给出区分它们的实验）：过拟合——每类只有这么少的训练图像时，"
+                   f"{'/'.join(n_ctx)} 个上下文向量会拟合到这几张图像的偶然特征上，而手写提示不需要训练样本；训练不足——shot 少时"
+                   f"优化步数也少（第 5.2 节），上下文可能还没离开随机初始化附近。")
     out.append(detectable_sentence(tests))
-    return out
+    return [s for s in out if s]
 
 
 def detectable_sentence(tests: Dict[int, Optional[Dict[str, Any]]]) -> str:
-    """How large a difference the seeds at hand can detect: the half-widths of the deciding intervals,
-    and whether the seeds' spread or the test images' sampling set them."""
+    """What sets the width of the CoOp-vs-zero-shot intervals -- the seeds' spread (t over the seeds) or
+    the test images' sampling (the paired bootstrap) -- and so what would let a smaller difference show."""
     got = {k: t for k, t in tests.items() if t}
     if not got:
         return ""
-    halves = {k: (t["ci"][1] - t["ci"][0]) / 2 for k, t in got.items()}
     n = max(len(t.get("seeds") or []) for t in got.values())
-    by_seeds = [k for k, t in got.items() if t.get("seed_t_ci") and
-                t["seed_t_ci"][1] - t["seed_t_ci"][0] >= t["ci_bootstrap"][1] - t["ci_bootstrap"][0]]
-    what = ("主要由种子之间的波动决定（按种子的 t 区间更宽）" if len(by_seeds) == len(got) else
-            "主要由测试图像的抽样决定（配对自助法区间更宽）" if not by_seeds else
-            f"在 {'、'.join(map(str, by_seeds))} shot 时由种子之间的波动决定，其余由测试图像的抽样决定")
-    lo, hi = min(halves.values()), max(halves.values())
-    size = f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
+    by = {"t": [k for k, t in got.items() if wider(t) == "t"], "bootstrap": [k for k, t in got.items() if wider(t) == "bootstrap"]}
+    what = "；".join(f"{'各 shot 数' if len(v) == len(got) else ks(v) + ' shot '}时由{SOURCE[s][0]}决定（{SOURCE[s][1]}；"
+                    f"这个区间更宽），要检测更小的差异需要{REMEDY_ZH[s]}" for s, v in by.items() if v)
+    n_img = max(int(t.get("n_images") or 0) for t in got.values())
     seeds = f"{n} 个种子" if n > 1 else "1 个种子（没有按种子的 t 区间，种子间的波动没有计入）"
-    text = (f"能检测多大的差异：以这次的 {seeds}，CoOp 相对零样本的 95% 区间半宽为 {size} 个百分点，{what}；"
-            "比这小的真实差异多半会写成“没有可检测到的差异”。")
-    if n > 1:
+    text = f"区间的宽度由什么决定：以这次的 {seeds}和 {n_img:,} 张测试图像，CoOp 相对零样本的 95% 区间：{what}。"
+    if n > 1 and by["t"]:
         from scipy.stats import t as student_t
 
         crit = float(student_t.ppf(0.975, n - 1))
-        text += (f"{n} 个种子时 t 分位数为 {crit:.2f}，是正态分位数 1.96 的 {crit / 1.96:.1f} 倍，"
-                 "更多种子（`--seeds`）会让区间明显变窄。")
+        text += f"{n} 个种子时 t 分位数为 {crit:.2f}，是正态分位数 1.96 的 {crit / 1.96:.1f} 倍。"
     return text
 
 
@@ -141,18 +140,6 @@ def word_sentences(records: Sequence[Dict[str, Any]], kmax: int) -> List[str]:
             + caveat]
 
 
-def paired_sentences(title: str, a: List[Dict[str, Any]], b: List[Dict[str, Any]]) -> Optional[str]:
-    """``title``: a per-shot comparison of a against b, paired by (shots, seed), in words (the intervals
-    are in the table the title names)."""
-    ba, bb = by_shots(a), by_shots(b)
-    parts = []
-    for k in sorted(set(ba) & set(bb)):
-        res = compare(list(ba[k].values()), list(bb[k].values()))
-        if res is not None:
-            parts.append(f"{k} shot {verdict_words(res)}")
-    return f"{title}：" + "；".join(parts) + "。" if parts else None
-
-
 def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
     """The analysis, one paragraph per item, from the loaded results (``num``: the section's figure and
     table numbers, for the references to the tables that hold the intervals)."""
@@ -160,41 +147,58 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
     base = coop.get("CoOp") or []
     rw = any_random(loaded)
-    out: List[str] = ["“高/低”都指 95% 置信区间整体在 0 的一侧（检验方法见附录 B）；“没有可检测到的差异”不等于两者相等。"]
+    out: List[str] = ["“高/低”都指 95% 置信区间整体在 0 的一侧（检验方法见附录 B）；“没有可检测到的差异”不等于两者相等。"
+                      "表里已有的区间与判断不再重复，下面只解读它们。"]
     if rw:
         out[0] = "这些数字来自随机权重，不是准确率；下面的句子只演示分析如何从结果文件生成。" + out[0]
     if zs and base:
         out += gain_sentences(zs, base, num, rw)
     if base:
+        out += [s for s in (trend_sentence(base), fit_sentence(base, float(zs["accuracy"]) if zs else None)) if s]
+        out += ranking_sentences(base, baselines, num.ref("baselines", "第 7.3 节"), rw)
         kmax = max(int(r["shots"]) for r in base)
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)
     for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
-        s = paired_sentences(f"{method} 相对普通 CoOp（同一 (shots, seed) 配对；区间见{num.ref('block_mods', '第 7.8 节')}）",
-                             coop[method], base)
-        out += [s + noninferiority_sentence(method, coop[method], base) + power_sentence(coop[method], base)] if s else []
-    for method, recs in baselines.items():
-        s = paired_sentences(f"CoOp 相对{zh(method)}（同一 few-shot 图像、同一种子；区间见{num.ref('baselines', '第 7.3 节')}）",
-                             base, recs)
-        out += [s] if s else []
+        evidence, _ = bonus_evidence(method, coop[method], base, num.ref("block_mods", "第 7.8 节"))
+        if evidence:
+            out.append(evidence + noninferiority_sentence(method, coop[method], base) + power_sentence(coop[method], base))
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
 
 
 def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> str:
-    """How likely the non-inferiority test is to conclude with the seeds at hand, if the true difference
-    were 0 and the seeds' differences spread as observed (the shot count with the largest spread)."""
+    """Which bound decides at each shot count where the non-inferiority test fails (the bootstrap over the
+    test images or the t over the seeds) and what would tighten it; how likely the test is to pass with
+    the seeds at hand if the true difference were 0 and the seeds' differences spread as observed."""
     ni = noninferiority(mod, base)
     if ni is None:
         return ""
+    m, text = ni["margin"], ""
+    failing = {k: v for k, v in ni["lower"].items() if v <= -m}
+    src: Dict[str, List[int]] = {}
+    for k in failing:
+        src.setdefault(lower_from(ni["tests"][k]), []).append(k)
+    other = {"bootstrap": ("t", "seed_t_ci", "按种子的 t 下界"), "t": ("bootstrap", "ci_bootstrap", "配对自助法的下界")}
+    if failing:
+        text += "决定结论的是哪个下界：" + "；".join(
+            f"{ks(kk)} shot 的 {joined([failing[k] for k in kk])} 来自{SOURCE[s][0]}（{SOURCE[s][1]}；{other[s][2]}为 "
+            f"{joined([ni['tests'][k][other[s][1]][0] for k in kk])}）" for s, kk in src.items()) + "。"
     spread = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in ni["tests"].items()
               if len(t.get("per_seed") or []) >= 2}
-    if not spread:
-        return ""
-    k, (sd, n) = max(spread.items(), key=lambda kv: kv[1][0])
-    p = noninferiority_power(sd, n, ni["margin"])
-    text = (f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的标准差 {sd:.2f} 个百分点计，若真实差为 0，"
-            f"按种子的 t 下界高于 -{ni['margin']:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它，实际更低）。")
-    if not ni["noninferior"]:
-        text += "所以“不能说非劣”首先说明种子太少，而不是修改有害；是否损害准确率，以上面逐个 shot 数的配对差和区间为主要证据。"
+    if spread:
+        k, (sd, n) = max(spread.items(), key=lambda kv: kv[1][0])
+        p = noninferiority_power(sd, n, m)
+        text += (f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的标准差 {sd:.2f} 个百分点计，若真实差为 0，"
+                 f"按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它，实际更低）。")
+    if failing:
+        lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]
+        n_img = max(int(ni["tests"][k].get("n_images") or 0) for k in failing)
+        why = {"bootstrap": f"测试图像（{n_img:,} 张）不够多，要收紧它需要{REMEDY_ZH['bootstrap']}",
+               "t": f"种子不够多，要收紧它需要{REMEDY_ZH['t']}"}
+        said = [f"在 {ks(rest)} shot 说明{why[s]}" for s, kk in src.items() if (rest := [k for k in kk if k not in lost])]
+        said += [f"在 {ks(lost)} shot 是因为检测到了损失（区间整体在 0 以下）"] if lost else []
+        text += "所以这里“不能说非劣”，" + "；".join(said) + "。"
+        if set(failing) - set(lost):
+            text += "没有检测到损失的地方，“不能说非劣”只说明这些数据排除不了超过界的损失，不等于修改有害；是否损害准确率，以上面的配对差为主要证据。"
     return text
 
 
@@ -218,16 +222,6 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
     return rule + f"并非都高于 -{m:.2f}，因此不能说 {method} 非劣于 CoOp。"
 
 
-METHOD_ZH = {"Linear probe CLIP": "线性探测 CLIP", "Zero-shot CLIP": "零样本 CLIP"}
-
-
-def zh(method: str) -> str:
-    """A method's name as Chinese prose writes it after Chinese text (tables keep the records' names):
-    a Latin name gets a space before it."""
-    name = METHOD_ZH.get(method, method)
-    return (" " if name[:1].isascii() else "") + name
-
-
 def _what(zs: Dict[str, Any]) -> str:
     model = (zs.get("model") or {}).get("name", "CLIP")
     split = str((zs.get("split") or {}).get("file") or "").split("/")[-1]
@@ -235,42 +229,57 @@ def _what(zs: Dict[str, Any]) -> str:
     return f"{model} 在{data}上"
 
 
-def takeaways(loaded: Dict[str, Any]) -> List[str]:
-    """Section 7.10: what the numbers say, in a few bullets, decided by the same tests as the analysis
-    (no interval repeated: they are in the tables)."""
-    zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
-    base = coop.get("CoOp") or []
-    stats = shot_stats(base)
-    if not (zs and stats):
-        return ["（需要零样本与 CoOp 的结果才能下结论。）"]
-    out = []
-    if any_random(loaded):
-        out.append("- 注意：这些数字来自随机权重的模型" + ("和合成数据" if zs.get("demo") else "") +
-                   "，不是 CLIP 或 CoOp 的准确率；下面几条只演示结论如何从结果文件生成。")
-    tests = versus_zeroshot(zs, base)
+def _numbers_bullet(zs: Dict[str, Any], base: List[Dict[str, Any]], rw: bool) -> str:
+    """The main numbers and what they mean against the hand-written prompt."""
+    stats, tests, zs_acc = shot_stats(base), versus_zeroshot(zs, base), float(zs["accuracy"])
+    g, meaning = _by_verdict(tests), []
+    if g.get("higher"):
+        best = max(g["higher"], key=lambda k: tests[k]["diff"])
+        share = _shares(zs_acc, tests, [best])
+        meaning.append(f"学到的上下文在 {ks(g['higher'])} shot 胜过手写提示" + ("" if rw else
+                       f"，最多多答对 {tests[best]['diff']:.2f} 个百分点（{best} shot）" +
+                       (f"，约为零样本错误的 {share[0]:.0f}%" if share else "")))
+    if g.get("lower"):
+        meaning.append(f"在 {ks(g['lower'])} shot 反而不如手写提示（过拟合还是训练不足尚未分开，第 8 节）")
+    if g.get("no difference"):
+        h = [half_width(tests[k]) for k in g["no difference"]]
+        size = f"{min(h):.2f}" if max(h) - min(h) < 0.005 else f"{min(h):.2f}–{max(h):.2f}"
+        meaning.append(f"在 {ks(g['no difference'])} shot 与手写提示分不出高低——这次的种子和测试图像只看得出大于约 {size} 个百分点的差异")
     means = "、".join(f"{k} shot {st['mean']:.2f}%" for k, st in stats.items())
-    out.append(f"- {_what(zs)}，零样本 CLIP 为 {float(zs['accuracy']):.2f}%；CoOp 的平均为 {means}。")
-    groups: Dict[str, List[str]] = {}
-    for k, t in tests.items():
-        groups.setdefault(verdict(t) if t else "untestable", []).append(f"{k} shot" + (
-            f"（{'+' if t['diff'] > 0 else '-'}{abs(t['diff']):.2f}）" if t and verdict(t) != "no difference" else ""))
-    said = {"higher": "学到的上下文高于手写提示", "lower": "低于手写提示（可能的原因见第 8 节，属于假设）",
-            "no difference": "与手写提示没有可检测到的差异", "untestable": "无法检验（缺少逐图预测）"}
-    out.append("- 相对手写提示（配对检验，括号内为百分点）：" + "；".join(
-        f"{said[g]}：{'、'.join(v)}" for g, v in groups.items()) + "。")
-    kmax = max(stats)
-    zs_acc = float(zs["accuracy"])
-    t = tests.get(kmax)
-    if t and verdict(t) == "higher" and zs_acc < 100 and not any_random(loaded):
-        out.append(f"- 可提升的空间有限：零样本只剩 {100 - zs_acc:.2f} 个百分点的错误，{kmax} shot 的 CoOp 纠正了其中约 "
-                   f"{100 * t['diff'] / (100 - zs_acc):.0f}%。")
-    for method, recs in baselines.items():
-        res = compare(list(by_shots(base).get(kmax, {}).values()), list(by_shots(recs).get(kmax, {}).values()))
-        if res is not None:
-            out.append(f"- {kmax} shot 时，CoOp 相对{zh(method)} {verdict_words(res)}。")
+    return f"- {_what(zs)}：零样本 CLIP {zs_acc:.2f}%，CoOp {means}（种子平均）。" + "；".join(meaning) + "。"
+
+
+def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, Any]]) -> str:
+    said = []
     for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
         ni = noninferiority(coop[method], base)
-        if ni is not None:
-            out.append(f"- {method}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）。" if ni["noninferior"] else
-                                         "不能说非劣于 CoOp；以第 7.9 节的配对差判断有无损害（种子太少时这个检验很难通过）。"))
-    return out
+        if ni is None:
+            continue
+        _, same = bonus_evidence(method, coop[method], base, "")
+        lost = [k for k, t in ni["tests"].items() if verdict(t) == "lower"]
+        text = f"{method}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp")
+        text += (f"，在 {ks(lost)} shot 检测到损失" if lost else
+                 "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
+        if not ni["noninferior"] and ni["lower"]:
+            k = min(ni["lower"], key=ni["lower"].get)
+            short = {"bootstrap": "测试图像的抽样", "t": "种子之间的波动"}[lower_from(ni["tests"][k])]
+            text += f"；最低的下界 {ni['lower'][k]:+.2f}（{k} shot）来自{short}"
+        said.append(text + (f"；{ks(same)} shot 时它的逐图预测与 CoOp 完全相同" if same else ""))
+    return ("- 加分项：" + "。".join(said) + "。") if said else ""
+
+
+def takeaways(loaded: Dict[str, Any]) -> List[str]:
+    """Section 7.10: the main numbers and what they mean, in at most five bullets, decided by the same
+    tests as the analysis (no interval and no verdict list repeated: they are in the tables)."""
+    zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
+    base = coop.get("CoOp") or []
+    if not (zs and shot_stats(base)):
+        return ["（需要零样本与 CoOp 的结果才能下结论。）"]
+    rw = any_random(loaded)
+    out = []
+    if rw:
+        out.append("- 注意：这些数字来自随机权重的模型" + ("和合成数据" if zs.get("demo") else "") +
+                   "，不是 CLIP 或 CoOp 的准确率；下面几条只演示结论如何从结果文件生成。")
+    out += [_numbers_bullet(zs, base, rw), trend_bullet(base), baseline_bullet(base, baselines) if baselines else "",
+            _bonus_bullet(coop, base)]
+    return [b for b in out if b]

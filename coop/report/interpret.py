@@ -1,0 +1,304 @@
+"""Readings of the result records for the generated analysis (section 7.9) and take-away (7.10).
+
+The tables of section 7 hold every interval and verdict; this module turns them into what they mean:
+the zero-shot accuracy with its interval over the test images (Wilson), how CoOp's mean moves with the
+shot count and whether the paired test sees each step, the order of the methods at the largest shot
+count (and when it contradicts the published order), a reading of last-epoch training accuracy against
+test accuracy, what a block modification changed, and which of the two interval bounds -- the paired
+bootstrap over the test images or Student's t over the seeds -- decides a comparison (and so what would
+tighten it). Every "higher/lower" is the paired test's (:func:`coop.report.comparisons.compare`);
+nothing here uses a fixed threshold, and no number is typed in.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..runs.results import by_shots, shot_stats
+from . import published
+from .comparisons import compare, correctness, pairs
+from .fmt import interval, num, pairs_zh
+from .stats import verdict
+
+SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
+REMEDY_ZH = {"bootstrap": "更多测试图像（自助法区间约按测试图像数的平方根变窄）",
+             "t": "更多种子（`--seeds`；t 区间随种子数与 t 分位数一起变窄）"}
+# Published order at 1-4 shots (CoOp's paper, Zhou et al. IJCV 2022, and Tip-Adapter's, Zhang et al. ECCV 2022):
+# the linear probe lies below these methods. A record set where it is above them by the test contradicts it.
+PUBLISHED_BELOW = {"Linear probe CLIP": ("CoOp", "Tip-Adapter-F")}
+
+
+def ks(keys: Sequence[int]) -> str:
+    return "、".join(str(k) for k in keys)
+
+
+def joined(values: Sequence[float], sign: bool = True) -> str:
+    return "、".join(num(v, sign) for v in values)
+
+
+def wilson(correct: float, n: int, level: float = 0.95) -> Tuple[float, float]:
+    """Wilson's score interval of a proportion ``correct``/``n``, in percent."""
+    from scipy.stats import norm
+
+    z, p = float(norm.ppf(0.5 + level / 2)), correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def zeroshot_words(zs: Dict[str, Any]) -> str:
+    """"零样本 CLIP 为 80.50%（2,000 张测试图像上的 95% Wilson 区间 [78.70, 82.19]，...）"."""
+    acc, c = float(zs["accuracy"]), correctness(zs)
+    n = len(c) if c else int(zs.get("n_test") or 0)
+    if not n:
+        return f"零样本 CLIP 为 {acc:.2f}%"
+    lo, hi = wilson(sum(c.values()) if c else acc * n / 100, n)
+    return (f"零样本 CLIP 为 {acc:.2f}%（{n:,} 张测试图像上的 95% Wilson 区间 [{lo:.2f}, {hi:.2f}]：二项分布的得分区间，"
+            "只计测试图像的抽样；零样本是一次确定性的运行，没有种子间的波动）")
+
+
+def lower_from(res: Dict[str, Any]) -> str:
+    """Which interval gives the union's lower bound: "t" (over the seeds) or "bootstrap" (over the test images)."""
+    t = res.get("seed_t_ci")
+    return "t" if t is not None and t[0] < res["ci_bootstrap"][0] else "bootstrap"
+
+
+def wider(res: Dict[str, Any]) -> str:
+    """Which of the two intervals is wider: what mostly sets how large a difference can be detected."""
+    t, b = res.get("seed_t_ci"), res["ci_bootstrap"]
+    return "t" if t is not None and t[1] - t[0] >= b[1] - b[0] else "bootstrap"
+
+
+def half_width(res: Dict[str, Any]) -> float:
+    return (res["ci"][1] - res["ci"][0]) / 2
+
+
+def pairs_once(tests: Dict[int, Optional[Dict[str, Any]]]) -> str:
+    """Over how many seed pairs: said once when every shot count has the same, else per shot count."""
+    said = {k: pairs_zh(t) for k, t in tests.items() if t}
+    if len(set(said.values())) <= 1:
+        return next(iter(said.values()), "")
+    return "；".join(f"{k} shot {p}" for k, p in said.items())
+
+
+def trend_sentence(recs: List[Dict[str, Any]]) -> str:
+    """Is CoOp's mean monotonic in the shot count? The observed step between consecutive shot counts
+    (same seeds paired), its interval (in no table, so given here) and whether the test detects it."""
+    stats, byk = shot_stats(recs), by_shots(recs)
+    kk = list(stats)
+    if len(kk) < 2:
+        return ""
+    steps = [(a, b, compare(list(byk[b].values()), list(byk[a].values()))) for a, b in zip(kk, kk[1:])]
+    moves = [r["diff"] if r else stats[b]["mean"] - stats[a]["mean"] for a, b, r in steps]
+    chain = " → ".join(f"{stats[k]['mean']:.2f}%" for k in kk)
+    shape = ("随 shot 数单调上升" if all(m > 0 for m in moves) else "随 shot 数单调下降" if all(m < 0 for m in moves)
+             else "不单调")
+    words = {"higher": "检测到上升", "lower": "检测到下降", "no difference": "检测不到"}
+    said = [f"{a}→{b} shot {num(r['diff'], True)} 个百分点（95% 置信区间 {interval(r['ci'])}，{pairs_zh(r)}），"
+            f"{words[verdict(r)]}" if r else f"{a}→{b} shot 无法配对检验" for a, b, r in steps]
+    out = (f"shot 数的趋势：CoOp 的种子平均 {'、'.join(f'{k}' for k in kk)} shot 依次为 {chain}，观测上{shape}。"
+           f"相邻 shot 数的配对差（同一种子；这些区间不在表里）：" + "；".join(said) + "。")
+    drops = [(a, b, r) for (a, b, r), m in zip(steps, moves) if m < 0 and r]
+    for a, b, r in drops:
+        if verdict(r) == "lower":
+            out += (f"从 {a} 到 {b} shot 的下降被检验检测到：多给标注图像反而更差，与 CoOp 论文随 shot 数上升的曲线相反，"
+                    f"值得检查（{b} shot 的学习率与步数、抽到的 few-shot 图像、代码错误）。")
+        else:
+            out += (f"从 {a} 到 {b} shot 观测上下降了 {num(-r['diff'])} 个百分点，但检验检测不到：这些记录既不能说 {b} shot 比 "
+                    f"{a} shot 差，也不能说更好。")
+    ups = [(a, b) for (a, b, r) in steps if r and verdict(r) == "higher"]
+    if not drops and len(ups) == len(steps):
+        out += "每一步的提升都检测得到：多给标注图像，学到的上下文就更好。"
+    elif not drops and ups:
+        out += f"方向与 CoOp 论文的曲线一致，检测得到的只有 {'、'.join(f'{a}→{b}' for a, b in ups)} shot 这一步。"
+    elif not drops:
+        out += "方向与 CoOp 论文的曲线一致，但每一步都小到这些种子检测不到。"
+    return out
+
+
+def _train_images(rec: Dict[str, Any]) -> int:
+    return len(rec.get("fewshot_train") or []) or int(rec["shots"]) * int(rec.get("n_classes") or len(rec.get("classnames") or []))
+
+
+def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
+    """Over-fitting or under-training, read (not tested) from last-epoch training accuracy against test
+    accuracy: the test mean below the Wilson interval of the training accuracy (pooled over the seeds'
+    training images) reads as over-fitting; inside it, with the training accuracy not clearly above
+    zero-shot's, as under-training."""
+    rows, groups = [], {}
+    for k, runs in sorted(by_shots(recs).items()):
+        got = [(r, float(r["history"]["train_acc"][-1]), _train_images(r)) for r in runs.values()
+               if (r.get("history") or {}).get("train_acc") and _train_images(r)]
+        if not got:
+            continue
+        n = sum(m for _, _, m in got)
+        train = sum(a * m for _, a, m in got) / n
+        test = sum(float(r["accuracy"]) for r, _, _ in got) / len(got)
+        lo, hi = wilson(train * n / 100, n)
+        rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%（训练图像 {n:,} 张次）")
+        key = ("over" if test < lo else "test_above" if test > hi else
+               "under" if zs_acc is not None and lo <= zs_acc else "neither")
+        groups.setdefault(key, []).append(k)
+    if not rows:
+        return ""
+    said = {"over": "训练明显高于测试（测试准确率在训练准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
+            "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
+            "neither": "训练与测试相近、训练准确率也明显高于零样本，看不出过拟合或训练不足",
+            "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
+    return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上、种子合计，第 7.6 节有逐 epoch 的曲线）与测试"
+            "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {said[g]}" for g, v in groups.items())
+            + "。第 8 节给出区分两者的实验。")
+
+
+METHOD_ZH = {"Linear probe CLIP": "线性探测 CLIP", "Zero-shot CLIP": "零样本 CLIP"}
+
+
+def zh(method: str) -> str:
+    """A method's name as Chinese prose writes it after Chinese text (tables keep the records' names):
+    a Latin name gets a space before it."""
+    name = METHOD_ZH.get(method, method)
+    return (" " if name[:1].isascii() else "") + name
+
+
+def _zh(method: str) -> str:
+    return zh(method).strip()
+
+
+def trend_bullet(base: List[Dict[str, Any]]) -> str:
+    """Section 7.10's line on the shot trend: a detected drop first, then an undetected one, then the rises."""
+    byk = by_shots(base)
+    kk = sorted(byk)
+    steps = [(a, b, r) for a, b in zip(kk, kk[1:]) if (r := compare(list(byk[b].values()), list(byk[a].values())))]
+    if not steps:
+        return ""
+    drops = [(a, b, r) for a, b, r in steps if r["diff"] < 0]
+    seen = [(a, b, r) for a, b, r in steps if verdict(r) == "higher"]
+    if any(verdict(r) == "lower" for _, _, r in drops):
+        a, b, r = next(x for x in drops if verdict(x[2]) == "lower")
+        return f"- 更多 shot 并不总是更好：{a}→{b} shot 检测到下降（{r['diff']:.2f} 个百分点），这与论文的曲线相反，解读前需要检查。"
+    if drops:
+        return ("- shot 数的趋势还看不清：" + (f"{'、'.join(f'{a}→{b}' for a, b, _ in seen)} shot 的提升检测得到，但" if seen else "")
+                + "观测平均不单调（" + "、".join(f"{a}→{b} shot 降 {-r['diff']:.2f} 个百分点" for a, b, r in drops)
+                + "），" + ("这次下降" if seen else "这些变化") + "检验检测不到，不能说更多 shot 反而更差。")
+    if len(seen) == len(steps):
+        return "- 标注图像越多越好：每一步增加 shot 的提升都检测得到。"
+    return ("- 观测平均随 shot 数上升，方向与 CoOp 论文一致，但" +
+            (f"检测得到的只有 {'、'.join(f'{a}→{b}' for a, b, _ in seen)} shot" if seen else "每一步都小到这些种子检测不到") + "。")
+
+
+def baseline_bullet(base: List[Dict[str, Any]], baselines: Dict[str, List[Dict[str, Any]]]) -> str:
+    """Section 7.10's line on the best baseline at the largest shot count, by its mean, against CoOp by the test."""
+    kmax = max(int(r["shots"]) for r in base)
+    means = {m: st[kmax]["mean"] for m, recs in baselines.items() if kmax in (st := shot_stats(recs))}
+    if not means:
+        return ""
+    best = max(means, key=means.get)
+    r = compare(list(by_shots(base)[kmax].values()), list(by_shots(baselines[best])[kmax].values()))
+    said = {"lower": "，检验确认它高于 CoOp", "higher": "，但 CoOp 仍然高于它", "no difference": "，检验分不出它与 CoOp"}
+    text = (f"- {kmax} shot 时最好的基线是{zh(best)}（{means[best]:.2f}%，CoOp {shot_stats(base)[kmax]['mean']:.2f}%）"
+            + (said[verdict(r)] if r else "（无法配对检验）"))
+    if r and verdict(r) == "lower" and "CoOp" in PUBLISHED_BELOW.get(best, ()):
+        text += "——与已发表的顺序相反，解读前需要检查（第 7.9 节）"
+    return text + "。"
+
+
+def ranking_sentences(base: List[Dict[str, Any]], baselines: Dict[str, List[Dict[str, Any]]], table: str,
+                      random_weights: bool) -> List[str]:
+    """The order of the methods at CoOp's largest shot count, by the paired test, in one sentence; then, only
+    when the records show it, a baseline above CoOp against the published order or by more than any gap
+    the published runs show at that shot count."""
+    if not base or not baselines:
+        return []
+    kmax, cb = max(int(r["shots"]) for r in base), by_shots(base)
+    res = {m: compare(list(cb[kmax].values()), list(by_shots(recs).get(kmax, {}).values())) for m, recs in baselines.items()}
+    got = {m: r for m, r in res.items() if r}
+    if not got:
+        return []
+    above = [m for m, r in got.items() if verdict(r) == "lower"]
+    below = [m for m, r in got.items() if verdict(r) == "higher"]
+    level = [m for m, r in got.items() if verdict(r) == "no difference"]
+    one = len({pairs_zh(r) for r in got.values()}) == 1
+    name = (lambda m: _zh(m)) if one else (lambda m: f"{_zh(m)}（{pairs_zh(got[m])}）")
+    parts = [f"{'、'.join(map(name, above))} 高于 CoOp（观测高出 {joined([-got[m]['diff'] for m in above], False)} 个百分点）"
+             if above else "没有基线高于 CoOp"]
+    parts += [f"{'、'.join(map(name, level))} 与 CoOp 分不出"] if level else []
+    parts += [f"{'、'.join(map(name, below))} 低于 CoOp（观测低 {joined([got[m]['diff'] for m in below], False)} 个百分点）"] if below else []
+    means = {m: shot_stats(baselines[m])[kmax]["mean"] for m in got}
+    best = max(means, key=means.get)
+    out = [f"{kmax} shot 时各方法的位置（配对检验，{pairs_zh(next(iter(got.values()))) if one else '种子对数见括号'}；区间见{table}）："
+           + "，".join(parts) + f"。观测平均最高的基线是{zh(best)}（{means[best]:.2f}%）。"]
+    for low, highs in PUBLISHED_BELOW.items():
+        if low not in baselines:
+            continue
+        over = []
+        for high in highs:
+            hb = cb if high == "CoOp" else by_shots(baselines.get(high) or [])
+            lb = by_shots(baselines[low])
+            hit = [(k, r) for k in sorted(set(hb) & set(lb)) if (r := compare(list(lb[k].values()), list(hb[k].values())))
+                   and verdict(r) == "higher"]
+            if hit:
+                over.append(f"在 {ks([k for k, _ in hit])} shot 时高于 {high}（观测高出 {joined([r['diff'] for _, r in hit], False)} 个百分点）")
+        if over:
+            out.append(f"{_zh(low)} " + "，".join(over) + "：这与已发表的顺序相反——CoOp 与 Tip-Adapter 的论文在 1–4 shot 都报告 CoOp "
+                       "与 Tip-Adapter-F 高于线性探测。解读之前需要检查：更多种子、学习率与训练步数（第 5.2 节）、代码错误。"
+                       + ("（随机权重下文本塔也是随机的，基于提示的方法本来就可能不如线性探测；用真实权重时这一句才需要当真。）"
+                          if random_weights else ""))
+    if kmax in published.SHOTS and not random_weights:  # published gaps say nothing about random weights
+        i = published.SHOTS.index(kmax)
+        col = [row[i] for row in published.TABLE.values()]
+        gap = max(col) - min(col)
+        far = [m for m in above if -got[m]["ci"][1] > gap]
+        if far:
+            out.append(f"{'、'.join(map(_zh, far))} 在 {kmax} shot 高出 CoOp 的幅度，连区间中最小的可能值也超过已发表的 RN50 运行中同一 shot 数"
+                       f"上各方法之间的最大差距（{gap:.2f} 个百分点）：这样大的差距在那里没有出现过，先检查（更多种子、学习率、代码错误）再下结论。")
+    return out
+
+
+def differing(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]]) -> Optional[List[Tuple[int, int]]]:
+    """Per seed pair: on how many test images the two runs predict differently, and on how many of those
+    one is right and the other wrong; None without predictions."""
+    counts = []
+    for _, ra, rb in pairs(a, b):
+        pa, pb = ra.get("test_predictions"), rb.get("test_predictions")
+        if not pa or not pb:
+            return None
+        qa, qb, y = dict(zip(pa["index"], pa["pred"])), dict(zip(pb["index"], pb["pred"])), dict(zip(pa["index"], pa["label"]))
+        moved = [i for i in set(qa) & set(qb) if int(qa[i]) != int(qb[i])]
+        counts.append((len(moved), sum((int(qa[i]) == int(y[i])) != (int(qb[i]) == int(y[i])) for i in moved)))
+    return counts or None
+
+
+def bonus_evidence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]], table: str) -> Tuple[str, List[int]]:
+    """The paired difference per shot count as the main evidence of "accuracy kept", and the shot counts at
+    which the modification's per-image predictions are CoOp's (it changed nothing there)."""
+    bm, bb = by_shots(mod), by_shots(base)
+    tests = {k: compare(list(bm[k].values()), list(bb[k].values())) for k in sorted(set(bm) & set(bb))}
+    got = {k: t for k, t in tests.items() if t}
+    if not got:
+        return "", []
+    same, right_same, moved = [], [], []
+    for k in got:
+        d = differing(list(bm[k].values()), list(bb[k].values()))
+        if d is None:
+            continue
+        n, f = sum(x for x, _ in d), sum(y for _, y in d)
+        (same if not n else right_same if not f else moved).append((k, n, f))
+    text = (f"{method} 是否保住了 CoOp 的准确率，主要证据是同一 (shots, seed) 的配对差（{pairs_once(got)}；区间见{table}）："
+            + "、".join(f"{k} shot {num(t['diff'], True)}" for k, t in got.items()) + " 个百分点。")
+    low = [k for k, t in got.items() if verdict(t) == "lower"]
+    high = [k for k, t in got.items() if verdict(t) == "higher"]
+    text += (f"{ks(low)} shot 检测到损失（区间整体在 0 以下）。" if low else "没有一个 shot 数检测到损失（区间都不整体在 0 以下）。")
+    text += f"{ks(high)} shot 检测到提升。" if high else ""
+    if same:
+        text += (f"{ks([k for k, _, _ in same])} shot 时每对种子的逐图预测都与 CoOp 完全相同：修改在"
+                 f"{'这些' if len(same) > 1 else '这个'} shot 数上什么也没改变（修改项多半还在初始值 0 附近，或小到改变不了任何一张图"
+                 "的预测），那里的“没有损失”不说明修改有用。")
+    if right_same:
+        text += (f"{ks([k for k, _, _ in right_same])} shot 时逐图的对错与 CoOp 完全相同，只有 "
+                 f"{'、'.join(str(n) for _, n, _ in right_same)} 张本来就错的图换了一个错误类别（各对种子合计）：在准确率上修改什么也没改变。")
+    if moved:
+        text += (("其余 shot 数上" if same or right_same else "") + "预测与 CoOp 不同的测试图像（各对种子合计）：" + "、".join(
+            f"{k} shot {n} 张（对错不同的 {f} 张）" for k, n, f in moved) + "；准确率的变化只来自对错不同的那些图。")
+    missing = [k for k, t in tests.items() if not t] + sorted(set(bm) ^ set(bb))
+    text += f"{ks(sorted(missing))} shot 无法配对比较。" if missing else ""
+    return text, [k for k, _, _ in same]
