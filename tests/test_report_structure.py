@@ -73,7 +73,8 @@ def test_report_script_fills_analysis_and_conclusion(tmp_path):
     text = out.read_text(encoding="utf-8")
     analysis = text.split("### 7.9")[1].split("### 7.10")[0]
     conclusion = text.split("### 7.10")[1].split("## 8.")[0]
-    assert "1 shot 时 CoOp 平均 84.17%" in analysis and "与零样本 CLIP（86.00%）相比" in analysis and "1→2 shot" in analysis
+    assert "零样本 CLIP 为 86.00%" in analysis and "观测差 -1.83、+1.50、+3.50" in analysis and "1→2 shot" in analysis
+    assert "84.17% → 87.50% → 89.50%" in analysis  # the shot trend, as observed
     assert "4 shot 89.50%" in conclusion and "RN50" in conclusion and "平均最高" not in conclusion
 
 
