@@ -280,3 +280,26 @@ def test_seeds_with_the_same_accuracy_say_how_many_markers_overlap(tmp_path):
     fig = draw_fewshot(summarize(load_results(res)))
     same = [t for t in fig.axes[0].texts if t.get_gid() == "same:CoOp"]
     assert [(t.get_text(), tuple(t.xy)) for t in same] == [("×2", (1, 60.0))]
+
+
+def test_a_figure_drawn_again_in_the_process_is_the_same_bytes_as_a_fresh_drawing(tmp_path):
+    """plot_fewshot draws a summary once per process (the sweep's fewshot.png and its report's fewshot_all.png are
+    one figure): the second file is byte for byte what drawing it afresh gives."""
+    import io
+
+    import coop.report.plot as plot
+    from coop.report.outputs import FIGURE_TITLE
+
+    res = tmp_path / "r"
+    _write_fake(res, np.random.default_rng(3))
+    _write_fake(res, np.random.default_rng(4), zeroshot=False, block_mod="adapter")
+    loaded = load_results(res)
+    plot._RENDERED.clear()
+    first = plot_fewshot(loaded, tmp_path / "a")
+    second = plot_fewshot(loaded, tmp_path / "b")
+    assert len(plot._RENDERED) == 1 and first["paths"] != second["paths"]
+    buf = io.BytesIO()
+    draw_fewshot(summarize(loaded, source=res)).savefig(buf, format="png", dpi=150, metadata={"Title": FIGURE_TITLE})
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes() == buf.getvalue()
+    plot_fewshot(loaded, tmp_path / "c", only=("CoOp",))  # another summary (CoOp alone): drawn anew
+    assert len(plot._RENDERED) == 2

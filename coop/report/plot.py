@@ -31,53 +31,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from ..utils.atomic import atomic_path  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..runs.results import any_random, shot_stats  # noqa: E402
+from .figure_style import (COOP_COLOR, DEMO_TITLE, OTHER_COLORS, RANDOM_TITLE, TITLE, XLABEL,  # noqa: E402,F401
+                           YLABEL, ZEROSHOT_COLOR, ZEROSHOT_LABEL, ZH, _method_order, _words,
+                           baseline_styles, method_color, method_style)
 from .fonts import use_cjk  # noqa: E402
 from .outputs import FIGURE_TITLE  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-TITLE = "Caltech101"
-RANDOM_TITLE = "random weights: not CLIP/CoOp accuracies"
-DEMO_TITLE = "DEMO on synthetic images, random weights: not CLIP/CoOp accuracies"
-XLABEL = "Number of labeled training examples per class"
-YLABEL = "Accuracy (%)"
-ZEROSHOT_LABEL = "Zero-shot CLIP"
-# The same words in Chinese, used when a CJK font is installed (coop.report.fonts); English otherwise.
-ZH = {TITLE: "Caltech101", RANDOM_TITLE: "随机权重：不是 CLIP/CoOp 的准确率",
-      DEMO_TITLE: "演示：合成图像、随机权重，不是 CLIP/CoOp 的准确率",
-      XLABEL: "每类的标注训练图像数（shot）", YLABEL: "测试集 top-1 (%)", ZEROSHOT_LABEL: "零样本 CLIP"}
-ZEROSHOT_COLOR = "purple"
-COOP_COLOR = "tab:blue"
-# Colours for block-modification variants: neither blue (CoOp) nor purple (zero-shot).
-OTHER_COLORS = ("tab:orange", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
-# The baselines: (colour, line style, marker), distinct in grayscale by line style and marker.
-def baseline_styles() -> Dict[str, Tuple[str, str, str]]:
-    """Each method of coop.methods.table by its name: its figure style, in the table's order."""
-    from ..methods.table import methods
-
-    return {m.name: m.style for m in methods().values()}
-
-
-def _method_order(methods) -> List[str]:
-    """CoOp first, then its variants alphabetically, then the baselines (stable colours between runs)."""
-    base = list(baseline_styles())
-    return sorted(methods, key=lambda m: (m in base, m != "CoOp", base.index(m) if m in base else 0, m))
-
-
-def method_color(method: str, order: List[str]) -> str:
-    return method_style(method, order)[0]
-
-
-def method_style(method: str, order: List[str]) -> tuple:
-    """(colour, line style, marker) of a method's line."""
-    if method == "CoOp":
-        return COOP_COLOR, "-", "o"
-    styles = baseline_styles()
-    if method in styles:
-        return styles[method]
-    others = [m for m in order if m != "CoOp" and m not in styles]
-    return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)], "-", "v"
-
 
 def _config_label(recs: List[Dict[str, Any]]) -> Optional[str]:
     """``"M=16, end"`` from the records' config (n_ctx, class_token_position), ``"mixed config"`` if
@@ -193,11 +153,6 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     }
 
 
-def _words(zh: bool):
-    """The figure's fixed words in Chinese (``zh``) or English."""
-    return (lambda en: ZH.get(en, en)) if zh else (lambda en: en)
-
-
 def title_of(summary: Dict[str, Any], zh: bool = False) -> str:
     w = _words(zh)
     if summary["demo"]:  # synthetic images: the title does not name Caltech101
@@ -298,15 +253,39 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
     if out_stem.suffix.lower() in (".png", ".pdf"):  # "--out results/fewshot.png" means the stem
         out_stem = out_stem.with_suffix("")
     summary = summarize(loaded, source=source if source is not None else out_stem.parent, only=only)
-    fig = draw_fewshot(summary)
-    try:
-        paths = []
-        for suffix in (".png", ".pdf"):
-            target = out_stem.with_name(out_stem.name + suffix)
-            with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=suffix[1:], dpi=150, metadata={"Title": FIGURE_TITLE})
-            paths.append(target)
-    finally:
-        plt.close(fig)  # a no-op for a pyplot-free Figure, but keeps the promise if that changes
+    files = _rendered(summary)
+    paths = []
+    for suffix, data in files.items():
+        target = out_stem.with_name(out_stem.name + suffix)
+        with atomic_path(target) as tmp:
+            Path(tmp).write_bytes(data)
+        paths.append(target)
     summary["paths"] = [str(p) for p in paths]
     return summary
+
+
+_RENDERED: Dict[str, Dict[str, bytes]] = {}  # what a summary draws to, kept for the next ask in this process
+
+
+def _rendered(summary: Dict[str, Any]) -> Dict[str, bytes]:
+    """The figure of ``summary`` as PNG and PDF bytes, drawn once per process for the same summary (a sweep's
+    ``fewshot.png`` and its report's ``figures/fewshot_all.png`` are the same figure)."""
+    import hashlib
+    import io
+    import json
+
+    key = hashlib.sha256(json.dumps(summary, sort_keys=True, default=str).encode()).hexdigest()
+    if key not in _RENDERED:
+        fig = draw_fewshot(summary)
+        try:
+            out = {}
+            for suffix in (".png", ".pdf"):
+                buf = io.BytesIO()
+                fig.savefig(buf, format=suffix[1:], dpi=150, metadata={"Title": FIGURE_TITLE})
+                out[suffix] = buf.getvalue()
+        finally:
+            plt.close(fig)  # a no-op for a pyplot-free Figure, but keeps the promise if that changes
+        if len(_RENDERED) > 8:
+            _RENDERED.clear()
+        _RENDERED[key] = out
+    return _RENDERED[key]
