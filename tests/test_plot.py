@@ -303,3 +303,13 @@ def test_a_figure_drawn_again_in_the_process_is_the_same_bytes_as_a_fresh_drawin
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes() == buf.getvalue()
     plot_fewshot(loaded, tmp_path / "c", only=("CoOp",))  # another summary (CoOp alone): drawn anew
     assert len(plot._RENDERED) == 2
+
+
+def test_a_coop_variant_never_wears_a_baselines_colour():
+    """Issue 38's grading: CoOp+adapter and CLIP-Adapter were both orange in the comparison figure."""
+    from coop.report.plot import baseline_styles, method_style
+
+    order = ["CoOp", "CoOp+adapter", "CoOp+lora", *baseline_styles()]
+    taken = {s[0] for s in baseline_styles().values()}
+    variants = [method_style(m, order)[0] for m in ("CoOp+adapter", "CoOp+lora")]
+    assert not set(variants) & taken and len(set(variants)) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..runs.results import any_random, by_shots, shot_stats
+from .analysis import zh
 from .comparisons import compare
 from .fmt import verdict_words
 from .stats import verdict
@@ -25,7 +26,7 @@ def _best_baseline(loaded: Dict[str, Any], k: int) -> str:
     if not means:
         return ""
     best = max(means, key=means.get)
-    return f"；{k} shot 时平均最高的基线是 {best}（{means[best]:.2f}%，与 CoOp 的比较见第 7 节）"
+    return f"；{k} shot 时平均最高的基线是{zh(best)}（{means[best]:.2f}%，与 CoOp 的比较见第 7 节）"
 
 
 def conclusion(loaded: Dict[str, Any]) -> List[str]:

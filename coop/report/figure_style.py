@@ -18,7 +18,7 @@ ZH = {TITLE: "Caltech101", RANDOM_TITLE: "随机权重：不是 CLIP/CoOp 的准
 ZEROSHOT_COLOR = "purple"
 COOP_COLOR = "tab:blue"
 # Colours for block-modification variants: neither blue (CoOp) nor purple (zero-shot).
-OTHER_COLORS = ("tab:orange", "tab:brown", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
+OTHER_COLORS = ("tab:pink", "tab:gray", "goldenrod", "tab:orange", "tab:brown", "tab:olive", "tab:cyan")
 # The baselines: (colour, line style, marker), distinct in grayscale by line style and marker.
 def baseline_styles() -> Dict[str, Tuple[str, str, str]]:
     """Each method of coop.methods.table by its name: its figure style, in the table's order."""
@@ -45,7 +45,9 @@ def method_style(method: str, order: List[str]) -> tuple:
     if method in styles:
         return styles[method]
     others = [m for m in order if m != "CoOp" and m not in styles]
-    return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)], "-", "v"
+    taken = {style[0] for style in styles.values()}  # a CoOp variant never wears a baseline's colour
+    free = [c for c in OTHER_COLORS if c not in taken] or list(OTHER_COLORS)
+    return free[others.index(method) % len(free)], "-", "v"
 
 
 def _words(zh: bool):

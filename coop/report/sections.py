@@ -159,8 +159,9 @@ def per_class_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
             f"在 {min(counts)} 张图的类里，单个种子中一张图就是 {100 / min(counts):.0f} 个百分点。")
     if small:
         names = "、".join(r["class"] for r in small[:10]) + (f" 等 {len(small)} 个" if len(small) > 10 else "")
+        n_big = max(int(r["n_test"]) for r in small)  # the largest of these classes: its smallest p bounds them all
         text += (f"测试图像少于 {n_min} 张的类无法检验：即使每张图都朝同一方向变化，精确符号检验的 p 也至少是 "
-                 f"2/2^{n_min - 1} = {sign_test_p(n_min - 1, 0):.4f}（{n_min} 张时才可能低到 {sign_test_p(n_min, 0):.5f} < 0.05），"
+                 f"2/2^{n_big} = {sign_test_p(n_big, 0):.4f}（{n_min} 张时才可能低到 {sign_test_p(n_min, 0):.5f} < 0.05），"
                  f"所以这些类（{names}）不能判为“高”或“低”，也不算“没有可检测到的差异”。")
     if testable:
         text += (f"{testable} 个可检验的类各检验一次，即使没有任何真实变化，平均也至多约 {testable * 0.05:.1f} 个类会被误判为"

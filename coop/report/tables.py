@@ -113,9 +113,29 @@ def _provenance(loaded: Dict[str, Any]) -> List[str]:
                         else "（第 2.3 节；CLIP 训练时把它截在 100 以内）"))
     precisions = sorted({str(r.get("precision") or (r.get("config") or {}).get("precision") or "fp32") for r in recs})
     lines.append(f"- 精度：{', '.join(precisions)}" + ("  **（记录的精度不一致）**" if len(precisions) > 1 else ""))
+    lines += _settings_ran(loaded)
     if any(r.get("demo") for r in recs):
         lines.append("- 这些记录标记为 demo（合成数据）。")
     return lines
+
+
+def _settings_ran(loaded: Dict[str, Any]) -> List[str]:
+    """What the CoOp runs and the baselines were trained with, read from their records (a demo's caps,
+    a user's --epochs), so the text's defaults are never taken for what ran."""
+    out = []
+    coop = loaded["coop"].get("CoOp") or []
+    if coop:
+        epochs = sorted({(int(r["shots"]), (r.get("config") or {}).get("epochs")) for r in coop})
+        c = coop[0].get("config") or {}
+        views = c.get("views")
+        out.append("- CoOp 的训练设置（来自记录）：" + "、".join(f"{k} shot {e} 个 epoch" for k, e in epochs)
+                   + f"；学习率 {c.get('lr')}，batch {c.get('batch_size')}，M = {c.get('n_ctx')}，"
+                   + ("每个 epoch 新的裁剪" if views is None else f"每张图 {views} 个缓存的裁剪（近似模式）"))
+    opts = {m: (recs[0].get("settings") or {}).get("options") for m, recs in (loaded.get("baselines") or {}).items() if recs}
+    shown = [f"{m}（{', '.join(f'{k}={v}' for k, v in o.items())}）" for m, o in opts.items() if o]
+    if shown:
+        out.append("- 基线的设置（来自记录）：" + "；".join(shown))
+    return out
 
 
 def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> List[str]:
