@@ -529,3 +529,17 @@ def test_the_conclusion_states_the_records_numbers_and_verdicts(tmp_path):
         assert f"{k} shot {st['mean']:.2f}%，{said}" in text
     rw = load_results(make_results(tmp_path / "rw", random_weights=True))
     assert "随机权重" in conclusion(rw)[0]
+
+
+def test_section_7_states_the_settings_that_ran_from_the_records(tmp_path):
+    """Issue 38's second grading: the text's defaults (50/100 epochs) were taken for what a demo ran (10 epochs):
+    the provenance lists each shot count's epochs, the lr, batch and crops from the records themselves."""
+    from coop.report.tables import _provenance
+
+    loaded = load_results(make_results(tmp_path / "r", shots=(1, 4)))
+    for r in loaded["coop"]["CoOp"]:
+        r["config"].update(epochs=7 * int(r["shots"]), lr=0.002, batch_size=32, views=None)
+    line = next(x for x in _provenance(loaded) if x.startswith("- CoOp 的训练设置"))
+    assert "1 shot 7 个 epoch、4 shot 28 个 epoch" in line and f"学习率 0.002，batch 32，M = {loaded['coop']['CoOp'][0]['config']['n_ctx']}" in line
+    loaded["coop"]["CoOp"][0]["config"]["views"] = 4
+    assert "近似模式" in next(x for x in _provenance(loaded) if x.startswith("- CoOp 的训练设置"))
