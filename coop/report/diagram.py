@@ -89,13 +89,14 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
             ha="center", fontsize=8.8)
     ys2 = [7.85, 6.75, 5.45, 4.55, 3.75]
     box(X2, ys2[0], W2, 0.6, L(f"token_embedding {tok.output}（上下文位置换成 v1..v{n_ctx}）\n"
-                               "+ positional_embedding [77, 512]；CoOp 截到最长的提示",
+                               "+ positional_embedding [77, 512]；CoOp 截到最长的提示、共享前缀（第 5.3 节）",
                                f"token_embedding {tok.output}  (v1..v{n_ctx} replace it for the context)\n"
-                               "+ positional_embedding [77, 512]; CoOp cuts to the longest prompt"))
+                               "+ positional_embedding [77, 512]; CoOp: cut to the longest prompt, shared prefix"))
     box(X2, ys2[1], W2, 1.0, L(f"{n_blocks} 个 ResidualAttentionBlock（宽 {width}，{heads} 个头）\n",
                                f"{n_blocks} x ResidualAttentionBlock (width {width}, {heads} heads)\n")
         + L("x = x + attn(ln_1(x))，因果掩码\n", "x = x + attn(ln_1(x), attn_mask = causal)\n")
-        + f"x = x + mlp(ln_2(x)),  mlp = c_fc, QuickGELU, c_proj\nLND {blk0.output}", size=8.8)
+        + f"x = x + mlp(ln_2(x)),  mlp = c_fc, QuickGELU, c_proj\nLND {blk0.output}"
+        + L("（CLIP 的完整长度）", " (CLIP's full length)"), size=8.8)
     box(X2, ys2[2], W2, 0.6, L(f"ln_final，取 [EOT] 的位置（id 的 argmax）\n-> {lnf.output} -> [C, {width}]",
                                f"ln_final, take the [EOT] position (argmax of ids)\n-> {lnf.output} -> [C, {width}]"))
     box(X2, ys2[3], W2, 0.5, f"@ text_projection [{width}, {tp.output.strip('[]').split(', ')[-1]}] -> w_c {tp.output}")

@@ -32,7 +32,7 @@ from ..utils.atomic import atomic_path  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..runs.results import any_random, shot_stats  # noqa: E402
 from .figure_style import (COOP_COLOR, DEMO_TITLE, OTHER_COLORS, RANDOM_TITLE, TITLE, XLABEL,  # noqa: E402,F401
-                           YLABEL, ZEROSHOT_COLOR, ZEROSHOT_LABEL, ZH, _method_order, _words,
+                           YLABEL, YLABEL_RANDOM, ZEROSHOT_COLOR, ZEROSHOT_LABEL, ZH, _method_order, _words,
                            baseline_styles, method_color, method_style)
 from .fonts import use_cjk  # noqa: E402
 from .outputs import FIGURE_TITLE  # noqa: E402
@@ -211,7 +211,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     pad = max(0.5, 0.06 * right)
     ax.set_xlim(-pad, right + pad if right > 0 else pad)
     ax.set_xlabel(w(XLABEL))
-    ax.set_ylabel(w(YLABEL))
+    ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
     ax.set_title(title_of(summary, zh), color="firebrick" if summary["random_weights"] else "black",
                  fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
     ax.grid(True, linestyle="--", alpha=0.5)
