@@ -161,7 +161,7 @@ def test_every_module_that_computes_numbers_is_in_the_code_hash():
                     "report.plot", "report.document", "report.tables", "report.analysis", "data.synthetic",
                     "model.device", "runs.validation", "runs.selection", "utils.progress",
                     "runs.locks", "runs.overwrite", "pipeline.eta", "utils.memory",
-                    "runs.protocol", "methods.method", "methods.table", "utils.flocks", "runs.pairing"}  # which device, peak memory: recorded in each result's environment, not a number
+                    "runs.protocol", "methods.method", "methods.table", "utils.flocks", "runs.pairing", "utils.cpus"}  # which device, peak memory: recorded in each result's environment, not a number
     assert {"model.text_encoder", "features.views", "methods.train"} <= seen  # the walk follows the new layout
     assert seen - presentation <= set(COMPUTING_MODULES), sorted(seen - presentation - set(COMPUTING_MODULES))
     assert all(name in modules for name in COMPUTING_MODULES)  # no name left from an old layout

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
@@ -27,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.folders import load_image
 from ..model.precision import autocast
+from ..utils.cpus import default_workers  # noqa: F401  (re-exported)
 from ..utils.progress import bar
 from .views import ImageView, to_input
 
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 Item = Tuple[str, Optional[int]]  # (relpath, crop index or None)
 
 
-def default_workers() -> int:
-    """Half the cores (the encoder's threads use the rest), at most 8."""
-    return max(0, min(8, (os.cpu_count() or 1) // 2))
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Sequence
 import torch
 
 from .adapter_recipe import N_VIEWS  # noqa: F401 (the entries' default number of views)
-from .departures import BaselineDeparture
+from .baseline_departures import BaselineDeparture
 from .method import Views
 
 # Their views are CoOp's training crops of the run's own seed (scale 0.08-1, flip, bicubic: the recipe's

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from .method import Method
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,18 @@ def _labels(y: Any) -> np.ndarray:
     return np.asarray(y).astype(np.int64).reshape(-1)
 
 
-def make_classifier(C: float, max_iter: int = MAX_ITER) -> LogisticRegression:
-    """lpclip's classifier: lbfgs, L2 (sklearn's default penalty), ``max_iter=1000``."""
+def make_classifier(C: float, max_iter: int = MAX_ITER) -> "LogisticRegression":
+    """lpclip's classifier: lbfgs, L2 (sklearn's default penalty), ``max_iter=1000``. (scikit-learn is
+    imported here, when a probe is fitted: a process that only parses flags or runs other methods skips
+    its second of import time.)"""
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(solver="lbfgs", max_iter=max_iter, C=C, random_state=0)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, C: float, max_iter: int) -> LogisticRegression:
+def _fit(x: np.ndarray, y: np.ndarray, C: float, max_iter: int) -> "LogisticRegression":
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         clf = make_classifier(C, max_iter).fit(x, y)
@@ -87,7 +94,7 @@ def search_c(train_x: Any, train_y: Any, val_x: Any, val_y: Any, *, grid: Sequen
     """
     tx, ty, vx, vy = _features(train_x), _labels(train_y), _features(val_x), _labels(val_y)
     fitted: Dict[float, float] = {}
-    models: Dict[float, LogisticRegression] = {}
+    models: Dict[float, "LogisticRegression"] = {}
     searched: List[List[float]] = []
 
     def val_acc(c: float) -> float:

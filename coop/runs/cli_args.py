@@ -125,7 +125,7 @@ def dataset_places(ns: argparse.Namespace) -> None:
 
 def add_encoder_args(p: argparse.ArgumentParser) -> None:
     """How the image encoder runs: precision (part of the cached features' key), workers, batch."""
-    from ..features.encoder import default_workers
+    from ..utils.cpus import default_workers
     from ..model.precision import PRECISIONS
 
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
