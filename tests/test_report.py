@@ -543,3 +543,13 @@ def test_section_7_states_the_settings_that_ran_from_the_records(tmp_path):
     assert "1 shot 7 个 epoch、4 shot 28 个 epoch" in line and f"学习率 0.002，batch 32，M = {loaded['coop']['CoOp'][0]['config']['n_ctx']}" in line
     loaded["coop"]["CoOp"][0]["config"]["views"] = 4
     assert "近似模式" in next(x for x in _provenance(loaded) if x.startswith("- CoOp 的训练设置"))
+
+
+def test_section_7_5_names_zero_shots_weakest_classes_from_its_record():
+    """Issue 38's second grading: zero-shot's per-class accuracy was in the record and never shown."""
+    from coop.report.sections import zeroshot_weakest
+
+    zs = {"per_class_accuracy": {"ant": 50.0, "bass": 100.0, "chair": 12.5, "dog": 75.0, "emu": 100.0, "fox": 90.0}}
+    text = zeroshot_weakest(zs, n=3)
+    assert "最低的 3 类是 chair（12.5%）、ant（50.0%）、dog（75.0%）" in text and "6 类中有 2 类全对" in text
+    assert "没有逐类准确率" in zeroshot_weakest({})

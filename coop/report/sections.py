@@ -150,6 +150,23 @@ def per_class_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
     rows = compare_classes(runs, [zs])
     if not rows:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
+    return [zeroshot_weakest(zs), ""] + _per_class(rows, runs, zs, kmax, num)
+
+
+def zeroshot_weakest(zs: Dict[str, Any], n: int = 5) -> str:
+    """Zero-shot's weakest classes: where the hand-written prompt leaves the most room (its record's per-class accuracy)."""
+    per = sorted((float(a), c) for c, a in (zs.get("per_class_accuracy") or {}).items())
+    if not per:
+        return "（零样本的记录里没有逐类准确率。）"
+    worst = "、".join(f"{c}（{a:.1f}%）" for a, c in per[:n])
+    perfect = sum(a >= 100.0 for a, _ in per)
+    return (f"零样本 CLIP 各类的准确率：最低的 {min(n, len(per))} 类是 {worst}；{len(per)} 类中有 {perfect} 类全对"
+            f"（单次运行的逐类准确率，类内测试图像少，只作定位，不作检验）。")
+
+
+def _per_class(rows: List[Dict[str, Any]], runs: List[Dict[str, Any]], zs: Dict[str, Any], kmax: int,
+               num: Numbering) -> List[str]:
+    """The per-class tests of CoOp at ``kmax`` shots against zero-shot (``rows``: coop.report.comparisons.compare_classes)."""
     up, down, small, rest = split_classes(rows)
     counts = [r["n_test"] for r in rows]
     n_min = sign_test_min_n()
