@@ -117,8 +117,8 @@ def test_the_analysis_says_how_large_a_difference_the_seeds_can_detect():
     assert [v["seed_t_ci"][1] - v["seed_t_ci"][0] > v["ci_bootstrap"][1] - v["ci_bootstrap"][0] for v in tests] == [True, False]
     halves = [(v["ci"][1] - v["ci"][0]) / 2 for v in tests]
     t = text(res)
-    assert (f"1、2 shot 时观测差 +0.50、+0.15 个百分点，检验分不出它与 0：以这些种子和测试图像，能检测到的差异约为 "
-            f"±{halves[0]:.2f}、{halves[1]:.2f} 个百分点（95% 区间的半宽）") in t
+    assert (f"1、2 shot 时观测差 +0.50、+0.15 个百分点，检验分不出它与 0：以这些种子和测试图像，95% 区间的半宽约为 "
+            f"±{halves[0]:.2f}、{halves[1]:.2f} 个百分点，比它小的真实差异多半检测不到") in t
     assert "以这次的 3 个种子和 2,000 张测试图像" in t
     assert "1 shot 时由按种子的 t 区间决定（种子之间的波动；这个区间更宽），要检测更小的差异需要更多种子" in t
     assert "2 shot 时由配对自助法决定（测试图像的抽样；这个区间更宽），要检测更小的差异需要更多测试图像" in t
@@ -487,6 +487,18 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     assert "来自种子之间的波动" in conclusion(seeds)
     lost = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}))
     assert "在 1 shot 是因为检测到了损失" in lost and "不等于修改有害" not in lost
+    both = loaded({1: [0, 0, 0]})  # ~210 images move (bootstrap) and the seeds disagree (t): both bounds fail
+    both["coop"]["CoOp"] = [record(ZS_RIGHT, 1, s) for s in (1, 2, 3)]
+    mods = []
+    for s, delta in ((1, 40), (2, 40), (3, -30)):
+        c = np.array(mixed(100, 110, s - 1)).copy()
+        c[np.flatnonzero(~c if delta > 0 else c)[:abs(delta)]] = delta > 0
+        mods.append(record(c, 1, s, "CoOp+lora"))
+    both["coop"]["CoOp+lora"] = mods
+    test = noninferiority(mods, both["coop"]["CoOp"])["tests"][1]
+    assert test["ci_bootstrap"][0] < -1.0 and test["seed_t_ci"][0] < -1.0
+    t = text(both)
+    assert "在 1 shot 说明测试图像（2,000 张）与种子都不够多（两个下界都低于界）" in t and "说明种子不够多" not in t
 
 
 @pytest.mark.parametrize("over", [True, False])
@@ -498,7 +510,7 @@ def test_overfitting_or_undertraining_is_read_from_training_against_test_accurac
         r["fewshot_train"] = [["x.jpg", 0, "ant"]] * 400
         r["history"] = {"train_acc": [50.0, 99.0 if over else r["accuracy"]]}
     t = text(res)
-    assert "过拟合还是训练不足（读数，不是检验）" in t and "（训练图像 1,200 张次）" in t
+    assert "过拟合还是训练不足（读数，不是检验）" in t and "（最后一个 epoch 计入训练准确率的裁剪 1,152 个）" in t  # 3 x 12 full batches of 32
     assert ("1 shot 训练明显高于测试" in t and "像是过拟合" in t) is over
     assert ("1 shot 训练与测试相近，且训练准确率并不明显高于零样本" in t and "像是训练不足" in t) is (not over)
     assert "读数" not in conclusion(res)

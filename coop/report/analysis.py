@@ -69,8 +69,8 @@ def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], num: Optional
     if g.get("no difference"):
         same = g["no difference"]
         parts.append(f"{ks(same)} shot 时观测差 {joined([tests[k]['diff'] for k in same])} 个百分点，检验分不出它与 0："
-                     f"以这些种子和测试图像，能检测到的差异约为 ±{joined([half_width(tests[k]) for k in same], False)} 个百分点"
-                     "（95% 区间的半宽），比它小的真实差异多半检测不到")
+                     f"以这些种子和测试图像，95% 区间的半宽约为 ±{joined([half_width(tests[k]) for k in same], False)} 个百分点，"
+                     "比它小的真实差异多半检测不到，真实差约为它的 1.4 倍时才有八成把握检测到")
     if g.get("untestable"):
         parts.append(f"{ks(g['untestable'])} shot 无法检验（记录里没有可配对的逐图预测）")
     out = [f"{zeroshot_words(zs)}。CoOp 相对它（同一测试图像上的配对差，{pairs_once(tests)}；区间与判断见{table}）："
@@ -194,7 +194,14 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> str
         n_img = max(int(ni["tests"][k].get("n_images") or 0) for k in failing)
         why = {"bootstrap": f"测试图像（{n_img:,} 张）不够多，要收紧它需要{REMEDY_ZH['bootstrap']}",
                "t": f"种子不够多，要收紧它需要{REMEDY_ZH['t']}"}
-        said = [f"在 {ks(rest)} shot 说明{why[s]}" for s, kk in src.items() if (rest := [k for k in kk if k not in lost])]
+        why["both"] = f"测试图像（{n_img:,} 张）与种子都不够多（两个下界都低于界），要收紧需要{REMEDY_ZH['bootstrap']}和{REMEDY_ZH['t']}"
+        causes: Dict[str, List[int]] = {}
+        for k in failing:
+            if k not in lost:
+                t = ni["tests"][k]
+                both = t["ci_bootstrap"][0] <= -m and t.get("seed_t_ci") is not None and t["seed_t_ci"][0] <= -m
+                causes.setdefault("both" if both else lower_from(t), []).append(k)
+        said = [f"在 {ks(kk)} shot 说明{why[s]}" for s, kk in causes.items()]
         said += [f"在 {ks(lost)} shot 是因为检测到了损失（区间整体在 0 以下）"] if lost else []
         text += "所以这里“不能说非劣”，" + "；".join(said) + "。"
         if set(failing) - set(lost):

@@ -117,7 +117,13 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
 
 
 def _train_images(rec: Dict[str, Any]) -> int:
-    return len(rec.get("fewshot_train") or []) or int(rec["shots"]) * int(rec.get("n_classes") or len(rec.get("classnames") or []))
+    """The crops the last epoch's training accuracy was counted on: full batches only (the incomplete
+    last one is dropped, :func:`coop.methods.train_config.steps_per_epoch`)."""
+    from ..methods.train_config import steps_per_epoch
+
+    n = len(rec.get("fewshot_train") or []) or int(rec["shots"]) * int(rec.get("n_classes") or len(rec.get("classnames") or []))
+    batch = int((rec.get("config") or {}).get("batch_size") or 32)
+    return min(n, steps_per_epoch(n, batch) * batch) if n else 0
 
 
 def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
@@ -135,7 +141,7 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
         train = sum(a * m for _, a, m in got) / n
         test = sum(float(r["accuracy"]) for r, _, _ in got) / len(got)
         lo, hi = wilson(train * n / 100, n)
-        rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%（训练图像 {n:,} 张次）")
+        rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%（最后一个 epoch 计入训练准确率的裁剪 {n:,} 个）")
         key = ("over" if test < lo else "test_above" if test > hi else
                "under" if zs_acc is not None and lo <= zs_acc else "neither")
         groups.setdefault(key, []).append(k)
