@@ -54,8 +54,9 @@ def rel_diff(a, b) -> float:
     return float((a.float().cpu() - b.float().cpu()).abs().max() / b.float().abs().max().clamp_min(1e-12))
 
 
-def compare_with_cpu(device: str, image_root: Path, relpaths) -> dict:
-    """Image features, text features and logits of random:RN50 on CUDA fp32 against the CPU."""
+def compare_with_cpu(device: str, image_root: Path, relpaths, model_name: str = "random:RN50") -> dict:
+    """Image features, text features and logits of ``model_name`` (random:RN50: the real architecture) on CUDA
+    fp32 against the CPU."""
     import torch
 
     from coop.features.encoder import EncodeOptions, encode
@@ -69,8 +70,9 @@ def compare_with_cpu(device: str, image_root: Path, relpaths) -> dict:
     names = ["cat", "airplane", "grand piano", "motorbike"]
     for dev in ("cpu", device):
         configure_numerics(dev)
-        model, _ = load_clip("random:RN50", device=dev)
-        feats, bad = encode(model, image_root, [(r, None) for r in relpaths], TestView(224), EncodeOptions(workers=0))
+        model, _ = load_clip(model_name, device=dev)
+        feats, bad = encode(model, image_root, [(r, None) for r in relpaths], TestView(model.visual.input_resolution),
+                            EncodeOptions(workers=0))
         w = zeroshot_weights(model, names, ["a photo of a {}."])
         torch.manual_seed(0)
         coop = CoOp(model, names)

@@ -1,4 +1,5 @@
-"""scripts/bench.py writes fresh measurements beside the reference results/bench.json (issue 14)."""
+"""scripts/bench.py writes fresh measurements beside the reference results/bench.json (issue 14), and its
+table shows the input path before and after and the encoder's share (one small bench run for both)."""
 from __future__ import annotations
 
 import json
@@ -6,28 +7,20 @@ import json
 from conftest import ROOT, load_script
 
 
-def test_bench_writes_a_dated_file_and_keeps_the_reference(tmp_path, synthetic_split, monkeypatch, capsys):
+def test_bench_writes_a_dated_file_keeps_the_reference_and_shows_the_input_path(tmp_path, synthetic_root,
+                                                                                synthetic_split, monkeypatch):
     bench = load_script("bench")
     monkeypatch.setattr(bench, "RESULTS", tmp_path)  # the default folder, here a temporary one
     reference = (ROOT / "results" / "bench.json").read_bytes()
-    assert bench.main(["--model", "random:tiny", "--split-file", synthetic_split.path, "--no-naive",
-                       "--repeat", "1", "--shots", "1", "--seeds", "1"]) == 0
-    written = list(tmp_path.glob("bench-????-??-??.json"))
-    assert len(written) == 1 and (ROOT / "results" / "bench.json").read_bytes() == reference
-    table = json.loads(written[0].read_text())["table"]
-    step = next(line for line in table if "(a) training step" in line)
-    assert "—" in step and " 0.0" not in step  # skipped naive cells are dashes, not zeros
-
-
-def test_bench_shows_the_input_path_before_and_after_and_the_share_of_the_encoder(tmp_path, synthetic_root,
-                                                                                   synthetic_split):
-    bench = load_script("bench")
-    out = tmp_path / "b.json"
     assert bench.main(["--model", "random:tiny", "--split-file", synthetic_split.path, "--data-root",
                        str(synthetic_root.parent), "--no-naive", "--repeat", "1", "--shots", "1", "--seeds", "1",
-                       "--workers", "0", "--out", str(out)]) == 0
-    saved = json.loads(out.read_text())
+                       "--workers", "0"]) == 0
+    written = list(tmp_path.glob("bench-????-??-??.json"))
+    assert len(written) == 1 and (ROOT / "results" / "bench.json").read_bytes() == reference
+    saved = json.loads(written[0].read_text())
     table, img = saved["table"], saved["image_encoder"]
+    step = next(line for line in table if "(a) training step" in line)
+    assert "—" in step and " 0.0" not in step  # skipped naive cells are dashes, not zeros
     ip = img["input_path_ms_per_crop"]
     for old, what in (("decode_per_crop", "decode per crop"), ("float_per_crop", "decode once, float per crop")):
         row = next(line for line in table if f"input path alone, ms/crop: {what}" in line)

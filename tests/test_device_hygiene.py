@@ -193,7 +193,7 @@ def test_gpu_check_compares_devices_and_refuses_a_cpu(synthetic_root, capsys):
     """The GPU check's comparison runs (here CPU against CPU: zero difference) and the script wants a GPU."""
     gpu_check = load_script("gpu_check")
     rels = sorted(str(p.relative_to(synthetic_root)) for p in synthetic_root.rglob("*.jpg"))[:2]
-    res = gpu_check.compare_with_cpu("cpu", synthetic_root, rels)
+    res = gpu_check.compare_with_cpu("cpu", synthetic_root, rels, model_name="random:tiny")  # the path, not RN50's size
     assert res["ok"] and set(res["relative_max_diff"]) == {"image", "zeroshot_text", "coop_text", "coop_logits"}
     assert max(res["relative_max_diff"].values()) == 0.0
     assert gpu_check.main(["--device", "cpu"]) == 2
