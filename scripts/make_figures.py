@@ -56,11 +56,12 @@ def sweep_projection(realsize: dict) -> dict:
 
 
 def cost_block() -> str:
-    """Section 11 of the report, from results/realsize.json and results/bench.json."""
-    from coop.report.cost import BENCH, REALSIZE, cost_markdown, load
+    """Section 11 of the report, from results/realsize.json, results/bench.json and results/realsize_adapters.json."""
+    from coop.report.cost import ADAPTERS, BENCH, REALSIZE, cost_markdown, load
 
     realsize = load(REALSIZE)
-    return cost_markdown(realsize, load(BENCH), sweep_projection(realsize))
+    return cost_markdown(realsize, load(BENCH), sweep_projection(realsize),
+                         load(ADAPTERS) if ADAPTERS.is_file() else None)
 
 
 @cli

@@ -116,3 +116,18 @@ def test_every_json_quoted_is_valid():
     for f in (REALSIZE, BENCH):
         assert isinstance(json.loads(f.read_text(encoding="utf-8")), dict)
     assert re.search(r"step_tensor_memory", BENCH.read_text(encoding="utf-8"))
+
+
+def test_the_adapters_real_size_costs_are_the_jsons_in_the_report_and_in_docs():
+    """One set of numbers (issue 38, 39): results/realsize_adapters.json, section 11 and docs/baselines.md agree."""
+    import json
+
+    from coop.report.cost import duration
+
+    data = json.loads((ROOT / "results" / "realsize_adapters.json").read_text(encoding="utf-8"))
+    report = REPORT.read_text(encoding="utf-8")
+    docs = (ROOT / "docs" / "baselines.md").read_text(encoding="utf-8")
+    for row in data["rows"]:
+        assert f"{row['method']} {duration(row['fit_s'])}" in report
+        cell = re.search(rf"^\| {re.escape(row['method'])} \| (?:about )?([\d.]+) s \|", docs, re.M)
+        assert cell and abs(float(cell.group(1)) - row["fit_s"]) < 0.05 + 0.5 * (row["fit_s"] >= 10), row

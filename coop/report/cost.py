@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 from ..utils.paths import RESULTS
 
 REALSIZE, BENCH = RESULTS / "realsize.json", RESULTS / "bench.json"
+ADAPTERS = RESULTS / "realsize_adapters.json"  # the four baselines of CLAP's recipe at real size
 
 _STAGES = [(r"^zero-shot \(single prompts\)$", "零样本（单一提示）"), (r"^zero-shot \(ensemble prompts\)$", "零样本（7 个模板的集成）"),
            (r"^CoOp (\d+) shots?, seed (\d+): crops encoded$", r"CoOp \1 shot，种子 \2：编码训练裁剪"),
@@ -67,7 +68,8 @@ def _date(realsize: Dict[str, Any]) -> str:
     return m.group(1) if m else "?"
 
 
-def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: Dict[str, float]) -> str:
+def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: Dict[str, float],
+                  adapters: Optional[Dict[str, Any]] = None) -> str:
     """Table 11.1 and the one paragraph of section 11 (Chinese)."""
     rows = {r["stage"]: r for r in realsize["rows"]}
     tot = realsize["totals"]
@@ -93,7 +95,7 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
             "型号 Intel Xeon、有 AVX512-BF16，记在 docs/speed.md）上，一个 batch 32 的训练步从朴素写法（32 张图过图像编码器、100 × 77 个词元过文本编码器再反向）的 "
             f"{step['naive']['median_s']:.2f} s 降到 {1000 * step['ours']['median_s']:.0f} ms（{step['naive']['median_s'] / step['ours']['median_s']:.1f} 倍），"
             f"其中文本侧的前向加反向从 {text['naive']['median_s']:.2f} s 降到 {1000 * text['ours']['median_s']:.0f} ms"
-            f"（{text['naive']['median_s'] / text['ours']['median_s']:.1f} 倍）。")
+            f"（{text['naive']['median_s'] / text['ours']['median_s']:.1f} 倍）。" + _adapters_sentence(adapters))
     para += (f"\n\n**内存。** 进程的峰值内存（RSS）{tot['peak_rss_mb'] / 1024:.1f} GB，特征缓存 {tot['disk_mb']['cache']:.0f} MiB。")
     if mem:
         para += (f"一个训练步在冻结的权重（{mem['weights_mb']:.0f} MiB，fp32）之外要用的张量，峰值在朴素写法下为 "
@@ -106,3 +108,13 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
              f"不含基线；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"
              "见 `results/realsize.json` 的 note）。")
     return "\n".join(lines + [para])
+
+
+def _adapters_sentence(adapters: Optional[Dict[str, Any]]) -> str:
+    """The four baselines added after the real-size run (``results/realsize_adapters.json``), in one sentence."""
+    if not adapters:
+        return ""
+    fits = "、".join(f"{r['method']} {duration(r['fit_s'])}" for r in adapters["rows"])
+    return (f"表 11.1 的运行早于 CLIP-Adapter、TaskRes、ZS-LP 与 CLAP；它们在真实尺寸上（同样的机器与数据，4 shot，种子 1，"
+            f"{_date(adapters)}，`results/realsize_adapters.json`）从缓存的特征训练一次各需 {fits}，"
+            "所用的视图就是 CoOp 缓存的裁剪，默认扫描不为它们另外编码。")
