@@ -124,7 +124,7 @@ def test_the_analysis_says_how_large_a_difference_the_seeds_can_detect():
     assert "2 shot 时由配对自助法决定（测试图像的抽样；这个区间更宽），要检测更小的差异需要更多测试图像" in t
     assert "3 个种子时 t 分位数为 4.30，是正态分位数 1.96 的 2.2 倍" in t
     assert "5 个种子时 t 分位数为 2.78" in text(loaded({1: [10, 20, 0, 5, 15]}))
-    assert f"只看得出大于约 {min(halves):.2f}–{max(halves):.2f} 个百分点的差异" in conclusion(res)
+    assert f"95% 区间的半宽约 {min(halves):.2f}–{max(halves):.2f} 个百分点，比它小的差异多半看不出" in conclusion(res)
 
 
 def test_a_clear_loss_is_lower_and_the_explanation_is_a_hypothesis():
@@ -420,7 +420,7 @@ def test_a_linear_probe_far_above_coop_is_called_the_opposite_of_the_published_o
             "Tip-Adapter 与 CoOp 分不出，CLAP 低于 CoOp（观测低 5.00 个百分点）。观测平均最高的基线是线性探测 CLIP") in t
     assert "线性探测 CLIP 在 1 shot 时高于 CoOp（观测高出 15.00 个百分点）：这与已发表的顺序相反" in t
     assert "更多种子、学习率与训练步数（第 5.2 节）、代码错误" in t and "连区间中最小的可能值也超过已发表的 RN50 运行" in t
-    assert "1 shot 时最好的基线是线性探测 CLIP" in c and "检验确认它高于 CoOp——与已发表的顺序相反" in c
+    assert "1 shot 时最好的基线是线性探测 CLIP" in c and "区间整体显示它高于 CoOp——与已发表的顺序相反" in c
     assert "没有可检测到的差异" not in c and t.count("没有可检测到的差异") == 1  # the definition, once
     below = loaded({1: [100, 90, 110]}, baselines={"Linear probe CLIP": {1: [0, -10, 10]}})
     t, c = text(below), conclusion(below)

@@ -488,6 +488,7 @@ def test_the_demo_is_not_titled_or_captioned_caltech101(tmp_path):
     assert "](figures/architecture.png)" in md and (out.parent / "figures" / "architecture.png").is_file()
     assert "](figures/coop_params.md)" in md and (out.parent / "figures" / "coop_params.md").is_file()
     assert not re.search(r"\]\((?:\.\./)+", md), "a link leaves the rendering's folder"
+    assert not (out.parent / "figures" / "demo_fewshot.png").exists()  # only what the rendering still links is copied
     real = make_results(tmp_path / "real")
     assert run_script(["--results", str(real), "--out", str(tmp_path / "real.md")]) == 0
     md = (tmp_path / "real.md").read_text(encoding="utf-8")

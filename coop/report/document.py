@@ -105,12 +105,10 @@ def check_may_write(loaded: Dict[str, Any], out: Path, b2n: Optional[Path] = Non
                         f"of CLIP or CoOp. Write the demo report elsewhere (e.g. --out results/demo/REPORT_demo.md)")
 
 
-def _relink(text: str, src: Path, out: Path) -> str:
+def _relink(text: str, src: Path, out: Path, copies: Dict[str, tuple]) -> str:
     """The relative links of a text written for ``src``'s folder, pointed at the same files from ``out``'s;
-    the hand-made figures and tables of ``src``'s ``figures/`` are copied beside ``out`` (a rendering is
-    whole in its own folder)."""
-    import shutil
-
+    the hand-made figures and tables of ``src``'s ``figures/`` are to be copied beside ``out`` (a rendering
+    is whole in its own folder): ``copies`` gets {new link: (file, copy)}, copied by :func:`_copy_linked`."""
     figures = src.parent / "figures"
 
     def fix(m: re.Match) -> str:
@@ -121,12 +119,20 @@ def _relink(text: str, src: Path, out: Path) -> str:
         target = src.parent / path
         if target.parent.resolve() == figures.resolve() and target.is_file():
             copy = Path(out).parent / "figures" / target.name
-            if copy.resolve() != target.resolve():
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(target, copy)
+            copies[f"]({rel_link(copy, out)}"] = (target, copy)
             target = copy
         return f"]({rel_link(target, out)}{'#' + anchor if anchor else ''})"
     return re.sub(r"\]\(([^)\s]+)\)", fix, text)
+
+
+def _copy_linked(text: str, copies: Dict[str, tuple]) -> None:
+    """Copy the hand-made files the finished rendering still links (not those of blocks it replaced)."""
+    import shutil
+
+    for link, (target, copy) in copies.items():
+        if link in text and copy.resolve() != target.resolve():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(target, copy)
 
 
 def _standalone(text: str, loaded: Dict[str, Any], rw: bool) -> str:
@@ -152,7 +158,8 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
         raise UserError(f"no result files in {results}: run scripts/zeroshot.py and scripts/train_coop.py "
                         f"(or bash scripts/run_all.sh, or --protocol base2new) first")
     rw = _loaded_random(loaded, b2n)
-    text = _relink(template, REPO_REPORT, out) if standalone else template  # the hand-written links, from out's folder
+    copies: Dict[str, tuple] = {}
+    text = _relink(template, REPO_REPORT, out, copies) if standalone else template  # hand-written links, from out's folder
     if _all_records(loaded):
         body = results_part(loaded, out, results, figures=figures, source=shown_path(results))
         text = replace_block(text, BEGIN, END, "\n".join(body))
@@ -161,7 +168,10 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
                                                "图 7.1：作业要求的图，需要零样本与 CoOp 在全部类别上的运行，这里没有。")
     text = replace_block(text, B2N_BEGIN, B2N_END, "\n".join(base2new_part(b2n, out, figures)) if b2n else B2N_STATUS)
     text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded)))
-    return _standalone(text, loaded, rw) if standalone else text
+    if not standalone:
+        return text
+    _copy_linked(text, copies)
+    return _standalone(text, loaded, rw)
 
 
 def write_report(results: str | os.PathLike, out: str | os.PathLike, figures: bool = True) -> Path:

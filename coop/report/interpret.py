@@ -148,7 +148,7 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
     if not rows:
         return ""
     said = {"over": "训练明显高于测试（测试准确率在训练准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
-            "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
+            "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练准确率的 95% Wilson 区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
             "neither": "训练与测试相近、训练准确率也明显高于零样本，看不出过拟合或训练不足",
             "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
     return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上、种子合计，第 7.6 节有逐 epoch 的曲线）与测试"
@@ -200,7 +200,7 @@ def baseline_bullet(base: List[Dict[str, Any]], baselines: Dict[str, List[Dict[s
         return ""
     best = max(means, key=means.get)
     r = compare(list(by_shots(base)[kmax].values()), list(by_shots(baselines[best])[kmax].values()))
-    said = {"lower": "，检验确认它高于 CoOp", "higher": "，但 CoOp 仍然高于它", "no difference": "，检验分不出它与 CoOp"}
+    said = {"lower": "，区间整体显示它高于 CoOp", "higher": "，但 CoOp 仍然高于它", "no difference": "，检验分不出它与 CoOp"}
     text = (f"- {kmax} shot 时最好的基线是{zh(best)}（{means[best]:.2f}%，CoOp {shot_stats(base)[kmax]['mean']:.2f}%）"
             + (said[verdict(r)] if r else "（无法配对检验）"))
     if r and verdict(r) == "lower" and "CoOp" in PUBLISHED_BELOW.get(best, ()):

@@ -66,7 +66,8 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     others = [m for m in loaded["coop"] if m != "CoOp"] + list(loaded.get("baselines") or {})
     if others:
         plot_fewshot(loaded, folder / FEWSHOT_ALL)
-        _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out, "few-shot: all methods",
+        _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
+                f"few-shot: all methods{', synthetic demo data' if demo else ''}",
                 f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；空心标记为各方法的每个种子）。")
     return lines
 
