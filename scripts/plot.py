@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Plot accuracy against labelled examples per class (zero-shot CLIP star, CoOp mean +- std over seeds).
+"""Plot accuracy against labelled examples per class: the assignment's figure (zero-shot CLIP a purple star,
+CoOp a blue line of seed means, each seed a point) and, when the folder holds more, the comparison with the
+other methods.
 
-Reads only the result JSON files of a results folder; writes STEM.png and STEM.pdf.
+Reads only the result JSON files of a results folder; writes STEM.png/.pdf and STEM_all.png/.pdf.
 
-    python scripts/plot.py                          # results/ -> results/fewshot.png, .pdf
-    python scripts/plot.py --results results/demo   # the demo's folder -> results/demo/fewshot.*
+    python scripts/plot.py                          # results/ -> results/fewshot.png (+ fewshot_all.png), .pdf
+    python scripts/plot.py --results results/demo   # the demo's folder -> results/demo/fewshot*.png
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coop.runs.cli_args import ArgumentParser  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import RESULTS  # noqa: E402
-from coop.report.plot import ZEROSHOT_LABEL, _method_order, plot_fewshot  # noqa: E402
+from coop.report.plot import ZEROSHOT_LABEL, _method_order, plot_figures  # noqa: E402
 from coop.runs.results import load_results  # noqa: E402
 
 log = logging.getLogger("plot")
@@ -28,7 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(__doc__)
     p.add_argument("--results", default=str(RESULTS), help="results folder to read (default: %(default)s)")
     p.add_output("--out", kind="figure", default=None,
-                   help="output path without suffix; .png and .pdf are written (default: RESULTS/fewshot)")
+                   help="output path without suffix: STEM.png/.pdf (the assignment's figure) and, with other methods, "
+                        "STEM_all.png/.pdf (default: RESULTS/fewshot)")
     p.add_argument("--force", action="store_true",
                    help="replace files at --out that this project did not write (they are kept, renamed)")
     return p.parse_args(argv)
@@ -59,12 +62,13 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else results / "fewshot"
     if out.suffix.lower() in (".png", ".pdf"):
         out = out.with_suffix("")
-    summary = plot_fewshot(load_results(results), out, source=results)
+    drawn = plot_figures(load_results(results), out, source=results)
+    summary = drawn[-1]  # the one with every method
     for line in summary_table(summary):
         log.info("%s", line)
     if summary["random_weights"]:
         log.warning("some records came from random weights: these numbers are not CLIP/CoOp accuracies")
-    for p in summary["paths"]:
+    for p in (p for d in drawn for p in d["paths"]):
         log.info("wrote %s", p)
     return 0
 

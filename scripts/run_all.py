@@ -113,7 +113,7 @@ def mark_drawn(path: Path, results: Path, fingerprint: str) -> None:
 def finish(results: Path, changed: bool, report: bool) -> None:
     """The figure, then the report -- redone when a run changed, or when they are missing or drawn
     from other records than the folder holds now."""
-    from coop.report.plot import plot_fewshot
+    from coop.report.plot import plot_figures
     from coop.runs.results import load_results
     from coop.runs.selection import fingerprint
     from coop.pipeline.sweep import summary_lines
@@ -124,7 +124,7 @@ def finish(results: Path, changed: bool, report: bool) -> None:
     fp = fingerprint(loaded)
     png = results / "fewshot.png"
     if changed or is_stale(png, results, fp):
-        plot_fewshot(loaded, results / "fewshot")
+        plot_figures(loaded, results / "fewshot")  # fewshot.png: the assignment's; fewshot_all.png: with the rest
         mark_drawn(png, results, fp)
         log.info("wrote %s", png)
     if report:

@@ -316,3 +316,22 @@ def test_a_coop_variant_never_wears_a_baselines_colour():
     taken = {s[0] for s in baseline_styles().values()}
     variants = [method_style(m, order)[0] for m in ("CoOp+adapter", "CoOp+lora")]
     assert not set(variants) & taken and len(set(variants)) == 2
+
+
+def test_plot_py_writes_the_assignments_figure_and_beside_it_the_comparison(tmp_path, monkeypatch):
+    """scripts/plot.py, the sweep and the report draw through plot_figures: fewshot.png is the star and CoOp's
+    line alone (the assignment's), fewshot_all.png adds the other methods -- only when there are any."""
+    import coop.report.plot as plot
+
+    res = tmp_path / "r"
+    _write_fake(res, np.random.default_rng(6))
+    drawn = []
+    real = plot.plot_fewshot
+    monkeypatch.setattr(plot, "plot_fewshot", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    assert _script().main(["--results", str(res)]) == 0
+    assert [sorted(d["methods"]) for d in drawn] == [["CoOp"]] and not (res / "fewshot_all.png").exists()
+    _write_fake(res, np.random.default_rng(7), zeroshot=False, block_mod="adapter")
+    drawn.clear()
+    assert _script().main(["--results", str(res)]) == 0
+    assert [sorted(d["methods"]) for d in drawn] == [["CoOp"], ["CoOp", "CoOp+adapter"]]
+    assert (res / "fewshot_all.png").stat().st_size > 0 and (res / "fewshot_all.pdf").stat().st_size > 0

@@ -264,6 +264,26 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
     return summary
 
 
+def others_than_coop(loaded: Dict[str, Any]) -> List[str]:
+    """The methods the comparison figure adds to the assignment's: CoOp's variants and the baselines."""
+    return [m for m in loaded["coop"] if m != "CoOp"] + list(loaded.get("baselines") or {})
+
+
+def plot_figures(loaded: Dict[str, Any], out_stem: str | os.PathLike,
+                 source: Optional[str | os.PathLike] = None) -> List[Dict[str, Any]]:
+    """The assignment's figure ``STEM.png``/``.pdf`` (the zero-shot star and CoOp's line alone) and, when the
+    records hold more, the comparison ``STEM_all.png``/``.pdf`` (every method, its own style); the summaries
+    drawn. The sweep, ``scripts/plot.py`` and the report all draw through here, so a file of one name is
+    the same figure everywhere."""
+    out_stem = Path(out_stem)
+    if out_stem.suffix.lower() in (".png", ".pdf"):
+        out_stem = out_stem.with_suffix("")
+    drawn = [plot_fewshot(loaded, out_stem, source=source, only=("CoOp",))]
+    if others_than_coop(loaded):
+        drawn.append(plot_fewshot(loaded, out_stem.with_name(out_stem.name + "_all"), source=source))
+    return drawn
+
+
 _RENDERED: Dict[str, Dict[str, bytes]] = {}  # what a summary draws to, kept for the next ask in this process
 
 

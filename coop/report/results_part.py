@@ -23,7 +23,7 @@ from .tables import (CURVES_NAME, _accuracy_table, _all_records, _block_mod_sect
                      _nearest_words_section, _provenance, accuracy_summary, curve_rows, draw_curves)
 
 FIGURES = "figures"
-FEWSHOT, FEWSHOT_ALL = "fewshot", "fewshot_all"
+FEWSHOT, FEWSHOT_ALL = "fewshot", "fewshot_all"  # coop.report.plot.plot_figures: STEM and STEM_all
 
 BANNER = ("> **⚠️ DEMO — RANDOM WEIGHTS. 演示：随机权重。** 下面的数字来自随机权重的模型"
           "（以及演示用的合成数据），**不是 CLIP 或 CoOp 的准确率**，只说明流程能跑通、报告能生成。"
@@ -53,19 +53,18 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     """The assignment's figure (star + CoOp alone), then the comparison with everything else, if any."""
     if not figures:  # the figure numbers stay, so that the text's "图 7.1" still points at something
         return [f"{num.figure('fewshot')}：作业要求的图，这次渲染没有画（--no-figures）。", ""]
-    from .plot import plot_fewshot
+    from .plot import others_than_coop, plot_figures
 
     folder = Path(out).parent / FIGURES
     demo, rw = is_demo(loaded), any_random(loaded)
     data = "演示用合成数据（随机权重：纵轴不是准确率）" if demo else ("真实图像、随机权重（纵轴不是准确率）" if rw else "Caltech101 ")
     lines: List[str] = []
-    plot_fewshot(loaded, folder / FEWSHOT, only=("CoOp",))
+    plot_figures(loaded, folder / FEWSHOT)  # FEWSHOT and FEWSHOT_ALL
     _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
             f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot）；蓝色实线连接 CoOp 在每个 shot 数下"
-            "各种子的平均；空心蓝点为每个种子。")
-    others = [m for m in loaded["coop"] if m != "CoOp"] + list(loaded.get("baselines") or {})
+            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。")
+    others = others_than_coop(loaded)
     if others:
-        plot_fewshot(loaded, folder / FEWSHOT_ALL)
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",
                 f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；空心标记为各方法的每个种子）。")

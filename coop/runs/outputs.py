@@ -79,11 +79,12 @@ def kind_of(path: str | os.PathLike) -> Optional[str]:
 
 
 def paths_of(value: str | os.PathLike, kind: str) -> List[Path]:
-    """The files an output option's value names: a figure's stem names its .png and .pdf."""
+    """The files an output option's value names: a figure's stem names its .png and .pdf, and those of the
+    comparison drawn beside it (``STEM_all``, :func:`coop.report.plot.plot_figures`)."""
     p = Path(value).expanduser()
     if kind == "figure":
         stem = p.with_suffix("") if p.suffix.lower() in (".png", ".pdf") else p
-        return [stem.with_name(stem.name + s) for s in (".png", ".pdf")]
+        return [stem.with_name(stem.name + tail + s) for tail in ("", "_all") for s in (".png", ".pdf")]
     return [p]
 
 
