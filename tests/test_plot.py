@@ -335,3 +335,21 @@ def test_plot_py_writes_the_assignments_figure_and_beside_it_the_comparison(tmp_
     assert _script().main(["--results", str(res)]) == 0
     assert [sorted(d["methods"]) for d in drawn] == [["CoOp"], ["CoOp", "CoOp+adapter"]]
     assert (res / "fewshot_all.png").stat().st_size > 0 and (res / "fewshot_all.pdf").stat().st_size > 0
+
+
+def test_the_figure_memo_follows_the_font(tmp_path, monkeypatch):
+    """The same summary drawn with and without a CJK font is two figures (Chinese or English labels), never the
+    memo's other one."""
+    import coop.report.fonts as fonts
+    import coop.report.plot as plot
+
+    res = tmp_path / "r"
+    _write_fake(res, np.random.default_rng(8))
+    loaded = load_results(res)
+    plot._RENDERED.clear()
+    plot_fewshot(loaded, tmp_path / "en")
+    monkeypatch.setattr(fonts, "cjk_family", lambda: "Some CJK Sans")
+    monkeypatch.setattr(plot, "use_cjk", lambda: True)  # labels in Chinese, whatever fonts this machine has
+    plot_fewshot(loaded, tmp_path / "zh")
+    assert len(plot._RENDERED) == 2
+    assert (tmp_path / "en.png").read_bytes() != (tmp_path / "zh.png").read_bytes()

@@ -180,7 +180,10 @@ def _rendered(summary: Dict[str, Any]) -> Dict[str, bytes]:
     import io
     import json
 
-    key = hashlib.sha256(json.dumps(summary, sort_keys=True, default=str).encode()).hexdigest()
+    from .fonts import cjk_family
+
+    # what the drawing depends on: the summary and the font (Chinese labels with a CJK font, English without)
+    key = hashlib.sha256(json.dumps([summary, cjk_family()], sort_keys=True, default=str).encode()).hexdigest()
     if key not in _RENDERED:
         fig = draw_fewshot(summary)
         try:
