@@ -1,4 +1,4 @@
-"""How the report writes a number, an interval, a verdict and the seeds behind a comparison.
+"""How the report writes a number, an interval, a verdict, the seeds behind a comparison and a method's name.
 
 One format for every table and sentence of the generated text: accuracies and differences with two
 decimals, intervals signed (``[+1.10, +3.50]``), and every comparison says over how many seed pairs it
@@ -116,3 +116,18 @@ def timing(values) -> str:
         return "—"
     mean = sum(vals) / len(vals)
     return f2(mean) if len(vals) == 1 else f"{f2(mean)}（{f2(min(vals))}–{f2(max(vals))}）"
+
+
+METHOD_ZH = {"Linear probe CLIP": "线性探测 CLIP", "Zero-shot CLIP": "零样本 CLIP"}
+
+
+def zh(method: str) -> str:
+    """A method's name as Chinese prose writes it after Chinese text (tables keep the records' names):
+    a Latin name gets a space before it."""
+    name = METHOD_ZH.get(method, method)
+    return (" " if name[:1].isascii() else "") + name
+
+
+def _zh(method: str) -> str:
+    """The name alone, without the leading space."""
+    return zh(method).strip()

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, correctness, pairs
-from .fmt import interval, num, pairs_zh
+from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (METHOD_ZH, zh: re-exported)
 from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
@@ -154,20 +154,6 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
     return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上、种子合计，第 7.6 节有逐 epoch 的曲线）与测试"
             "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {said[g]}" for g, v in groups.items())
             + "。第 8 节给出区分两者的实验。")
-
-
-METHOD_ZH = {"Linear probe CLIP": "线性探测 CLIP", "Zero-shot CLIP": "零样本 CLIP"}
-
-
-def zh(method: str) -> str:
-    """A method's name as Chinese prose writes it after Chinese text (tables keep the records' names):
-    a Latin name gets a space before it."""
-    name = METHOD_ZH.get(method, method)
-    return (" " if name[:1].isascii() else "") + name
-
-
-def _zh(method: str) -> str:
-    return zh(method).strip()
 
 
 def trend_bullet(base: List[Dict[str, Any]]) -> str:
