@@ -86,25 +86,26 @@ def test_active_departures_follow_the_config(tmp_path, monkeypatch):
 def test_the_baselines_departures_are_one_list_in_two_languages(tmp_path):
     """docs/baselines.md and the report's section 6 render coop.methods.departures.BASELINE_DEPARTURES;
     refresh_departures (what make_figures calls) rewrites both."""
-    from coop.methods.departures import BASELINE_DEPARTURES, baselines_markdown_en, baselines_markdown_zh
-    from coop.report.document import (BASELINES_BEGIN, BASELINES_END, BASELINES_ZH_BEGIN, BASELINES_ZH_END,
-                                      DEPARTURES_BEGIN, DEPARTURES_END, RECIPE_BEGIN, RECIPE_END, refresh_departures)
+    from coop.methods.departures import BASELINE_DEPARTURES, baseline_departures, baselines_markdown_en
+    from coop.report.departures_zh import appendix_departures_zh
+    from coop.report.document import (BASELINES_BEGIN, BASELINES_END, DEPARTURES_BEGIN, DEPARTURES_END, RECIPE_BEGIN,
+                                      RECIPE_END, departures_block, refresh_departures)
 
     docs = (ROOT / "docs" / "baselines.md").read_text(encoding="utf-8")
     assert docs.split(BASELINES_BEGIN)[1].split(BASELINES_END)[0].strip() == baselines_markdown_en()
-    report = (ROOT / "report" / "REPORT.md").read_text(encoding="utf-8")
-    assert report.split(BASELINES_ZH_BEGIN)[1].split(BASELINES_ZH_END)[0].strip() == baselines_markdown_zh()
+    report = departures_block((ROOT / "report" / "REPORT.md").read_text(encoding="utf-8"))
+    assert report == appendix_departures_zh()
     keys = [d.key for d in BASELINE_DEPARTURES]
     assert {"coop_fewshot", "tip_views_by_image"} <= set(keys) and len(keys) == len(set(keys))
-    for d in BASELINE_DEPARTURES:  # every row in both tables
-        assert d.title in baselines_markdown_en() and d.title_zh in baselines_markdown_zh()
+    for d in baseline_departures():  # every row (the methods' own too) in both tables
+        assert d.title in baselines_markdown_en() and d.title_zh in report
     r, rec, b = tmp_path / "REPORT.md", tmp_path / "recipe.md", tmp_path / "baselines.md"
-    r.write_text(f"{DEPARTURES_BEGIN}\n{DEPARTURES_END}\n{BASELINES_ZH_BEGIN}\nold\n{BASELINES_ZH_END}\n", encoding="utf-8")
+    r.write_text(f"{DEPARTURES_BEGIN}\nold\n{DEPARTURES_END}\n", encoding="utf-8")
     rec.write_text(f"{RECIPE_BEGIN}\n{RECIPE_END}\n", encoding="utf-8")
     b.write_text(f"x\n{BASELINES_BEGIN}\nold\n{BASELINES_END}\ny\n", encoding="utf-8")
     refresh_departures(r, recipe=rec)  # baselines.md beside recipe.md is found
     assert b.read_text(encoding="utf-8") == f"x\n{BASELINES_BEGIN}\n{baselines_markdown_en()}\n{BASELINES_END}\ny\n"
-    assert baselines_markdown_zh() in r.read_text(encoding="utf-8")
+    assert appendix_departures_zh() in r.read_text(encoding="utf-8")
 
 
 def test_active_baseline_departures_follow_the_config():

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from coop.methods.departures import markdown_zh
+from coop.report.departures_zh import appendix_departures_zh
 from coop.report.document import departures_block, write_report
 from coop.runs.results import coop_result_path, zeroshot_result_path
 from conftest import ROOT, write_fake_result
@@ -43,7 +43,7 @@ def test_figures_exist_and_nothing_is_left_to_fill():
 
 
 def test_departures_table_is_the_codes():
-    assert departures_block(REPORT.read_text(encoding="utf-8")) == markdown_zh()
+    assert departures_block(REPORT.read_text(encoding="utf-8")) == appendix_departures_zh()
 
 
 def test_report_script_fills_analysis_and_conclusion(tmp_path):

@@ -2,7 +2,7 @@
 jusiro/CLAP's ``trainers/adapters.py``), in one list: :data:`BASELINE_DEPARTURES` (shared) plus each
 method's own (its :mod:`coop.methods.table` entry). Each baseline record's ``departures`` names those that
 applied to it (:func:`active_baseline`); docs/baselines.md and the report render the same list
-(:func:`baselines_markdown_en`, ``_zh``). CoOp's own list is :mod:`coop.methods.departures`.
+(:func:`baselines_markdown_en`, :mod:`coop.report.departures_zh`). CoOp's own list is :mod:`coop.methods.departures`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class BaselineDeparture:
     reason: str
     flag: Optional[str]
     title_zh: str
-    reason_zh: str
+    reason_zh: str        # kept with the data; the report shows the title only (coop.report.departures_zh)
     applies: Callable[[Dict[str, Any]], bool] = lambda cfg: True  # given the run's config (method included)
 
 
@@ -140,13 +140,4 @@ def baselines_markdown_en() -> str:
     for i, d in enumerate(baseline_departures(), 1):
         who = _who(d, lambda m: m.name, ", ", "all")
         rows.append(f"| {i} | {who} | {d.title} | {d.reason} | {f'`{d.flag}`' if d.flag else '—'} |")
-    return "\n".join(rows)
-
-
-def baselines_markdown_zh() -> str:
-    """The baselines' list as the report's Chinese table (between its markers)."""
-    rows = ["| # | 基线 | 与其原始代码的差异 | 原因 | 消除它的参数 |", "|---|---|---|---|---|"]
-    for i, d in enumerate(baseline_departures(), 1):
-        who = _who(d, lambda m: m.name_zh, "、", "全部")
-        rows.append(f"| {i} | {who} | {d.title_zh} | {d.reason_zh} | {f'`{d.flag}`' if d.flag else '—'} |")
     return "\n".join(rows)

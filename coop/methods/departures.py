@@ -195,4 +195,4 @@ def markdown_zh() -> str:
 
 # The baselines' list lives in coop/methods/baseline_departures.py; its names are kept here too.
 from .baseline_departures import (ALL, BASELINE_DEPARTURES, BaselineDeparture, active_baseline,  # noqa: E402,F401
-                                  baseline_departures, baselines_markdown_en, baselines_markdown_zh)
+                                  baseline_departures, baselines_markdown_en)

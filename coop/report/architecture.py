@@ -28,11 +28,12 @@ class ShapeRow:
 
     tower: str        # "image", "text" or "both"
     name: str         # the module's path in clip.model.CLIP, e.g. "visual.layer1"
-    what: str         # a few words on what it is
+    what: str         # a few words on what it is (English; the diagram reads it)
     input: str
     output: str
     params: int
     indent: bool = False  # a part of the row above (shown indented)
+    what_zh: str = ""     # the same in Chinese, for the report's table (English when empty)
 
 
 def count(module_or_params) -> int:
@@ -116,32 +117,39 @@ def shape_rows(model: nn.Module) -> List[ShapeRow]:
     # --- image tower: ModifiedResNet ------------------------------------------------------------
     stem = [v.conv1, v.bn1, v.conv2, v.bn2, v.conv3, v.bn3]
     rows.append(ShapeRow("image", "visual.conv1..bn3, avgpool", "stem: 3 convs 3x3 (stride 2, 1, 1) + BN + ReLU, AvgPool2d(2)",
-                         N(seen["visual.conv1"][0]), N(seen["visual.avgpool"][1]), count(stem)))
+                         N(seen["visual.conv1"][0]), N(seen["visual.avgpool"][1]), count(stem),
+                         what_zh="stem：3 个 3×3 卷积（stride 2、1、1），各接 BN 与 ReLU，再 AvgPool2d(2)"))
     for i, name in enumerate(layers, 1):
         layer = getattr(v, f"layer{i}")
         stride = layer[0].stride
-        what = f"{len(layer)} x Bottleneck" + (f", stride {stride} as AvgPool2d({stride}) before the 1x1 conv" if stride > 1 else "")
-        rows.append(ShapeRow("image", name, what, N(seen[name][0]), N(seen[name][1]), count(layer)))
+        what = f"{len(layer)} x Bottleneck" + (f", stride {stride} as AvgPool2d({stride}) before the last 1x1 conv" if stride > 1 else "")
+        zh = f"{len(layer)} 个 Bottleneck" + (f"，下采样 {stride} 倍：3×3 卷积之后、最后的 1×1 卷积之前的 AvgPool2d({stride})"
+                                             if stride > 1 else "")
+        rows.append(ShapeRow("image", name, what, N(seen[name][0]), N(seen[name][1]), count(layer), what_zh=zh))
     ap = v.attnpool
     grid = int(round((ap.positional_embedding.shape[0] - 1) ** 0.5))
     rows.append(ShapeRow("image", "visual.attnpool", f"AttentionPool2d: 1 attention layer, {ap.num_heads} heads, "
                          f"query = mean of the {grid}x{grid} grid", N(seen["visual.attnpool"][0]),
-                         N(seen["visual.attnpool"][1]), count(ap)))
+                         N(seen["visual.attnpool"][1]), count(ap),
+                         what_zh=f"AttentionPool2d：1 层注意力，{ap.num_heads} 个头，查询是 {grid}×{grid} 网格的均值"))
     rows.append(ShapeRow("image", "visual.attnpool.positional_embedding", f"{grid}x{grid}+1 positions (mean token first)",
-                         "", _fmt(tuple(ap.positional_embedding.shape), None, ""), count(ap.positional_embedding), True))
+                         "", _fmt(tuple(ap.positional_embedding.shape), None, ""), count(ap.positional_embedding), True,
+                         what_zh=f"{grid}×{grid}+1 个位置（均值 token 在最前）"))
     for p in ("q_proj", "k_proj", "v_proj"):
         lin = getattr(ap, p)
-        rows.append(ShapeRow("image", f"visual.attnpool.{p}", "Linear", "", "", count(lin), True))
+        rows.append(ShapeRow("image", f"visual.attnpool.{p}", "Linear", "", "", count(lin), True, what_zh="线性层"))
     rows.append(ShapeRow("image", "visual.attnpool.c_proj", f"Linear {ap.c_proj.in_features} -> {ap.c_proj.out_features} "
-                         "(output projection = into the joint space)", "", "", count(ap.c_proj), True))
+                         "(output projection = into the joint space)", "", "", count(ap.c_proj), True,
+                         what_zh=f"线性层 {ap.c_proj.in_features} → {ap.c_proj.out_features}（输出投影，即投到联合空间）"))
 
     # --- text tower: Transformer ----------------------------------------------------------------
     te = model.token_embedding
     rows.append(ShapeRow("text", "token_embedding", f"Embedding {te.num_embeddings} x {te.embedding_dim} (BPE vocabulary)",
-                         C(seen["token_embedding"][0]), C(seen["token_embedding"][1]), count(te)))
+                         C(seen["token_embedding"][0]), C(seen["token_embedding"][1]), count(te),
+                         what_zh=f"词嵌入 {te.num_embeddings} × {te.embedding_dim}（BPE 词表）"))
     pe = model.positional_embedding
     rows.append(ShapeRow("text", "positional_embedding", "learned, added to the token embeddings",
-                         "", _fmt(tuple(pe.shape), None, ""), count(pe)))
+                         "", _fmt(tuple(pe.shape), None, ""), count(pe), what_zh="可学习的位置嵌入，加到词嵌入上"))
     heads = model.transformer.resblocks[0].attn.num_heads
     width = model.transformer.width
     for i in range(n_blocks):
@@ -149,22 +157,26 @@ def shape_rows(model: nn.Module) -> List[ShapeRow]:
         blk = model.transformer.resblocks[i]
         what = (f"ResidualAttentionBlock: pre-LN, {heads}-head causal self-attention, MLP {width}->{4 * width}->{width}"
                 if i == 0 else "ResidualAttentionBlock (same)")
-        rows.append(ShapeRow("text", name, what, C_lnd(seen[name][0]), C_lnd(seen[name][1]), count(blk)))
+        zh = (f"ResidualAttentionBlock：pre-LN，{heads} 个头的因果自注意力，MLP {width}→{4 * width}→{width}"
+              if i == 0 else "ResidualAttentionBlock（同上）")
+        rows.append(ShapeRow("text", name, what, C_lnd(seen[name][0]), C_lnd(seen[name][1]), count(blk), what_zh=zh))
         if i == 0:
-            parts = [("ln_1", "LayerNorm (fp32 inside)"),
-                     ("attn", f"nn.MultiheadAttention, {heads} heads x {width // heads}, attn_mask = causal"),
-                     ("ln_2", "LayerNorm"),
-                     ("mlp.c_fc", f"Linear {width} -> {4 * width}"),
-                     ("mlp.gelu", "QuickGELU: x * sigmoid(1.702 x)"),
-                     ("mlp.c_proj", f"Linear {4 * width} -> {width}")]
-            for p, w in parts:
+            parts = [("ln_1", "LayerNorm (fp32 inside)", "LayerNorm（内部用 fp32）"),
+                     ("attn", f"nn.MultiheadAttention, {heads} heads x {width // heads}, attn_mask = causal",
+                      f"nn.MultiheadAttention，{heads} 个头 × {width // heads} 维，因果掩码"),
+                     ("ln_2", "LayerNorm", "LayerNorm"),
+                     ("mlp.c_fc", f"Linear {width} -> {4 * width}", f"线性层 {width} → {4 * width}"),
+                     ("mlp.gelu", "QuickGELU: x * sigmoid(1.702 x)", "QuickGELU：x · σ(1.702 x)"),
+                     ("mlp.c_proj", f"Linear {4 * width} -> {width}", f"线性层 {4 * width} → {width}")]
+            for p, w, zh in parts:
                 full = f"{block0}.{p}"
                 mod = dict(model.named_modules())[full]
-                rows.append(ShapeRow("text", full, w, C_lnd(seen[full][0]), C_lnd(seen[full][1]), count(mod), True))
+                rows.append(ShapeRow("text", full, w, C_lnd(seen[full][0]), C_lnd(seen[full][1]), count(mod), True, zh))
     rows.append(ShapeRow("text", "ln_final", "LayerNorm", C(seen["ln_final"][0]), C(seen["ln_final"][1]), count(model.ln_final)))
     tp = model.text_projection
     rows.append(ShapeRow("text", "text_projection", "x[EOT] @ text_projection (EOT = argmax of the token ids)",
-                         C((TEXT_BATCH, tp.shape[0])), C(tuple(io["text_features"].shape)), count(tp)))
+                         C((TEXT_BATCH, tp.shape[0])), C(tuple(io["text_features"].shape)), count(tp),
+                         what_zh="x[EOT] @ text_projection（EOT 的位置是词元 id 的 argmax）"))
 
     # --- where they meet ------------------------------------------------------------------------
     rows.append(ShapeRow("both", "logit_scale", "logits = logit_scale.exp() * cos(image, text)",
@@ -186,30 +198,32 @@ def totals(model: nn.Module) -> Dict[str, int]:
             "text_blocks": count(model.transformer), "token_embedding": count(model.token_embedding)}
 
 
+TOWER_ZH = {"image": "图像", "text": "文本", "both": "两者"}
+
+
 def shape_table_markdown(rows: Sequence[ShapeRow], tot: Dict[str, int], arch: str = "RN50") -> str:
-    """The table as Markdown (written to ``report/figures/rn50_shapes.md`` by scripts/make_figures.py)."""
+    """The table as Markdown, in Chinese like the report that links it (written to
+    ``report/figures/rn50_shapes.md`` by scripts/make_figures.py)."""
     res = rows[0].input.strip("[]").split(", ")[-1]
     n_blocks = sum(1 for r in rows if r.name.startswith("transformer.resblocks.") and r.name.count(".") == 2)
     out = [f"<!-- generated by scripts/make_figures.py from clip.model.CLIP ({arch} shapes); do not edit -->",
-           f"# CLIP {arch}: shapes and parameters",
+           f"# CLIP {arch}：各部分的形状与参数量",
            "",
-           f"Dummy batch: N = {IMAGE_BATCH} images of {res}x{res} px "
-           f"after preprocessing, C = {TEXT_BATCH} prompts tokenized to 77 ids. "
-           "Shapes are recorded by forward hooks; inside the text Transformer the layout is LND "
-           "(sequence, batch, width), as in `encode_text`. Parameter counts exclude buffers "
-           "(BatchNorm running statistics, the causal `attn_mask`).",
+           f"虚拟 batch：N = {IMAGE_BATCH} 张预处理后 {res}×{res} 像素的图像，C = {TEXT_BATCH} 个提示（各 77 个词元 id）。"
+           "形状由前向 hook 记录；文本 Transformer 内部是 LND 排列（序列、batch、宽度），与 `encode_text` 相同。"
+           "参数量不含 buffer（BatchNorm 的滑动统计量、因果掩码 `attn_mask`）。",
            "",
-           "| tower | module | what | input | output | parameters |",
+           "| 塔 | 模块 | 是什么 | 输入 | 输出 | 参数量 |",
            "|---|---|---|---|---|---:|"]
     for r in rows:
         name = ("&nbsp;&nbsp;↳ " if r.indent else "") + f"`{r.name}`"
-        out.append(f"| {r.tower} | {name} | {r.what} | {r.input} | {r.output} | {r.params:,} |")
+        out.append(f"| {TOWER_ZH.get(r.tower, r.tower)} | {name} | {r.what_zh or r.what} | {r.input} | {r.output} | {r.params:,} |")
     out += ["",
-            "| total | parameters |", "|---|---:|",
-            f"| image tower (`visual`) | {tot['image']:,} |",
-            f"| text tower (token_embedding, positional_embedding, transformer, ln_final, text_projection) | {tot['text']:,} |",
-            f"| &nbsp;&nbsp;of which the {n_blocks} text blocks (`transformer`) | {tot['text_blocks']:,} |",
-            f"| &nbsp;&nbsp;of which `token_embedding` | {tot['token_embedding']:,} |",
+            "| 合计 | 参数量 |", "|---|---:|",
+            f"| 图像塔（`visual`） | {tot['image']:,} |",
+            f"| 文本塔（token_embedding、positional_embedding、transformer、ln_final、text_projection） | {tot['text']:,} |",
+            f"| &nbsp;&nbsp;其中 {n_blocks} 个文本块（`transformer`） | {tot['text_blocks']:,} |",
+            f"| &nbsp;&nbsp;其中 `token_embedding` | {tot['token_embedding']:,} |",
             f"| `logit_scale` | {tot['logit_scale']:,} |",
             f"| **CLIP {arch}** | **{tot['total']:,}** |",
             ""]

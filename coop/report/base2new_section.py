@@ -48,7 +48,7 @@ def table(recs: Dict[str, List[Dict[str, Any]]], num_: Numbering) -> List[str]:
 
     rs = _records(recs)
     model = sorted({str((r.get("model") or {}).get("name")) for r in rs})
-    what = "top-1 (%)，随机权重：不是准确率" if random_weights(recs) else "测试集 top-1 准确率 (%)"
+    what = "随机权重模型的 top-1 (%)：不是 CLIP/CoOp 的准确率" if random_weights(recs) else "测试集 top-1 准确率 (%)"
     out = [f"{num_.table('b2n')}：基类到新类（{'、'.join(model)}），{what}。基类、新类为种子平均 ± 种子间样本标准差；"
            "H 为这两个平均值的调和平均 2·基类·新类/(基类+新类)（CoCoOp 论文的做法），不是各种子 H 的平均；方括号里设置不同的"
            "运行单列一行。", "", "| 方法 | 基类 | 新类 | H | 种子数 |", "|---|---:|---:|---:|---:|"]

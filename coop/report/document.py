@@ -38,14 +38,13 @@ log = logging.getLogger(__name__)
 REPO_REPORT = REPORT
 COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"
 DEPARTURES_BEGIN, DEPARTURES_END = "<!-- departures-zh:begin -->", "<!-- departures-zh:end -->"
-BASELINES_ZH_BEGIN, BASELINES_ZH_END = "<!-- baseline-departures-zh:begin -->", "<!-- baseline-departures-zh:end -->"
 # The English tables live in docs/recipe.md and docs/baselines.md, between these markers.
 DOCS_RECIPE = PROJECT_ROOT / "docs" / "recipe.md"
 RECIPE_BEGIN, RECIPE_END = "<!-- departures:begin -->", "<!-- departures:end -->"
 DOCS_BASELINES = PROJECT_ROOT / "docs" / "baselines.md"
 BASELINES_BEGIN, BASELINES_END = "<!-- baseline-departures:begin -->", "<!-- baseline-departures:end -->"
 MARKERS = ((BEGIN, END), (B2N_BEGIN, B2N_END), (COST_BEGIN, COST_END), (DEPARTURES_BEGIN, DEPARTURES_END),
-           (BASELINES_ZH_BEGIN, BASELINES_ZH_END), (CONCLUSION_BEGIN, CONCLUSION_END))
+           (CONCLUSION_BEGIN, CONCLUSION_END))
 
 
 def shown_path(path: Path) -> str:
@@ -216,16 +215,16 @@ def _between(path: str | os.PathLike, begin: str, end: str, body: str) -> None:
 
 def refresh_departures(path: str | os.PathLike = REPO_REPORT, recipe: Optional[str | os.PathLike] = None,
                        baselines: Optional[str | os.PathLike] = None) -> None:
-    """Render :data:`coop.methods.departures.DEPARTURES` between the report's departures markers (in
-    Chinese) and, with ``recipe``, between those of docs/recipe.md (:data:`DOCS_RECIPE`, in English):
-    one list, two languages. The baselines' list (:data:`coop.methods.departures.BASELINE_DEPARTURES`)
-    goes between the report's baseline markers when it has them, and into ``baselines`` (English;
+    """Render the departures from the original code between the report's departures markers (appendix A,
+    in Chinese and short: :func:`coop.report.departures_zh.appendix_departures_zh`) and, with ``recipe``,
+    CoOp's list (:data:`coop.methods.departures.DEPARTURES`) between those of docs/recipe.md
+    (:data:`DOCS_RECIPE`, in English, with reasons): one list, two languages. The baselines' list
+    (:func:`coop.methods.baseline_departures.baseline_departures`) goes into ``baselines`` (English;
     default: the baselines.md beside ``recipe``, when it exists)."""
-    from ..methods.departures import baselines_markdown_en, baselines_markdown_zh, markdown_en, markdown_zh
+    from ..methods.departures import baselines_markdown_en, markdown_en
+    from .departures_zh import appendix_departures_zh
 
-    _between(path, DEPARTURES_BEGIN, DEPARTURES_END, markdown_zh())
-    if BASELINES_ZH_BEGIN in Path(path).read_text(encoding="utf-8"):
-        _between(path, BASELINES_ZH_BEGIN, BASELINES_ZH_END, baselines_markdown_zh())
+    _between(path, DEPARTURES_BEGIN, DEPARTURES_END, appendix_departures_zh())
     if recipe is not None:
         _between(recipe, RECIPE_BEGIN, RECIPE_END, markdown_en())
         if baselines is None and Path(recipe).with_name("baselines.md").exists():

@@ -10,12 +10,12 @@ RANDOM_TITLE = "random weights: not CLIP/CoOp accuracies"
 DEMO_TITLE = "DEMO on synthetic images, random weights: not CLIP/CoOp accuracies"
 XLABEL = "Number of labeled training examples per class"
 YLABEL = "Accuracy (%)"
-YLABEL_RANDOM = "Test top-1 (%), random weights: not an accuracy"
+YLABEL_RANDOM = "Test top-1 (%) of random weights: not CLIP's or CoOp's accuracy"
 ZEROSHOT_LABEL = "Zero-shot CLIP"
 # The same words in Chinese, used when a CJK font is installed (coop.report.fonts); English otherwise.
 ZH = {TITLE: "Caltech101", RANDOM_TITLE: "随机权重：不是 CLIP/CoOp 的准确率",
       DEMO_TITLE: "演示：合成图像、随机权重，不是 CLIP/CoOp 的准确率",
-      XLABEL: "每类的标注训练图像数（shot）", YLABEL: "测试集 top-1 (%)", YLABEL_RANDOM: "测试集 top-1 (%)，随机权重：不是准确率", ZEROSHOT_LABEL: "零样本 CLIP"}
+      XLABEL: "每类的标注训练图像数（shot）", YLABEL: "测试集 top-1 (%)", YLABEL_RANDOM: "随机权重模型的测试集 top-1 (%)：不是 CLIP/CoOp 的准确率", ZEROSHOT_LABEL: "零样本 CLIP"}
 ZEROSHOT_COLOR = "purple"
 COOP_COLOR = "tab:blue"
 # Colours for block-modification variants: neither blue (CoOp) nor purple (zero-shot).

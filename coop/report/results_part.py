@@ -57,7 +57,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
 
     folder = Path(out).parent / FIGURES
     demo, rw = is_demo(loaded), any_random(loaded)
-    data = "演示用合成数据（随机权重：纵轴不是准确率）" if demo else ("真实图像、随机权重（纵轴不是准确率）" if rw else "Caltech101 ")
+    data = "演示用合成数据（随机权重：纵轴不是 CLIP/CoOp 的准确率）" if demo else ("真实图像、随机权重（纵轴不是 CLIP/CoOp 的准确率）" if rw else "Caltech101 ")
     lines: List[str] = []
     plot_figures(loaded, folder / FEWSHOT)  # FEWSHOT and FEWSHOT_ALL
     _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
@@ -85,7 +85,7 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
         lines += [f"> 注：{n}", ""]
 
     lines += ["### 7.1 零样本 CLIP 与 CoOp", ""]
-    what = "测试集 top-1 (%)，随机权重：不是准确率" if rw else "测试集 top-1 准确率 (%)"
+    what = "随机权重模型的测试集 top-1 (%)：不是 CLIP/CoOp 的准确率" if rw else "测试集 top-1 准确率 (%)"
     lines += [f"{num.table('accuracy')}：{what}。CoOp 取最后一个 epoch（不按测试集挑选）；标准差为种子间的样本标准差；"
               "“相对零样本”为同一测试图像上的配对差及其 95% 置信区间（方法见附录 B）；最后一列为最后一个 epoch 在随机裁剪上的训练准确率"
               "（种子平均，只作观察：它与测试准确率的差距是第 8 节过拟合与训练不足两个假设的一个迹象，逐 epoch 的曲线见第 7.6 节）。", ""]
