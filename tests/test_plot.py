@@ -109,12 +109,14 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
     fig = draw_fewshot(summary)
     ax = fig.axes[0]
     line = _line(fig, "mean:CoOp")
-    np.testing.assert_allclose(line.get_xdata(), SHOTS)
+    at = {int(lab.get_text()): x for x, lab in zip(ax.get_xticks(), ax.get_xticklabels())}
+    assert [at[k] for k in (0,) + SHOTS] == [0, 1, 2, 3]  # evenly spaced, as CoOp's figures
+    np.testing.assert_allclose(line.get_xdata(), [at[k] for k in SHOTS])
     np.testing.assert_allclose(line.get_ydata(), [np.mean(list(truth[("CoOp", k)].values())) for k in SHOTS])
     assert to_rgba(line.get_color()) == to_rgba(COOP_COLOR) and line.get_marker() == "o"
     seeds = _line(fig, "seeds:CoOp")  # every seed's accuracy, as a small marker at its shot count
     assert sorted(zip(seeds.get_xdata(), seeds.get_ydata())) == sorted(
-        (k, a) for k in SHOTS for a in truth[("CoOp", k)].values())
+        (at[k], a) for k in SHOTS for a in truth[("CoOp", k)].values())
     assert seeds.get_linestyle() == "None" and not ax.collections  # no unlabeled band
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds", "CoOp, each seed"]

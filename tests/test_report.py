@@ -552,7 +552,7 @@ def test_section_7_5_names_zero_shots_weakest_classes_from_its_record():
 
     zs = {"per_class_accuracy": {"ant": 50.0, "bass": 100.0, "chair": 12.5, "dog": 75.0, "emu": 100.0, "fox": 90.0}}
     text = zeroshot_weakest(zs, n=3)
-    assert "最低的 3 类是 chair（12.5%）、ant（50.0%）、dog（75.0%）" in text and "6 类中有 2 类全对" in text
+    assert "最低的 3 类是 chair（12.5%）、ant（50.0%）、dog（75.0%）" in text and "6 类中有 2 类全对：" in text
     assert "没有逐类准确率" in zeroshot_weakest({})
     ties = zeroshot_weakest({"per_class_accuracy": {c: 0.0 for c in "abcdef"} | {"g": 50.0}}, n=3)
     assert "6 类同为最低的 0.0%（a、b、c、d、e、f）" in ties  # a tie is said whole, not cut alphabetically

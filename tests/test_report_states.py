@@ -19,7 +19,7 @@ from coop.report.outputs import GENERATED_LINE
 from coop.runs.results import coop_result_path, zeroshot_result_path
 
 REPORT = ROOT / "report" / "REPORT.md"
-MAIN_TEXT_LINES = 355  # issue 38: "the main text (before the appendix) at most about 350 lines"
+MAIN_TEXT_LINES = 350  # issue 38: "the main text (before the appendix) at most about 350 lines"
 
 
 def committed() -> str:

@@ -69,7 +69,7 @@ def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], num: Optional
     if g.get("no difference"):
         same = g["no difference"]
         parts.append(f"{ks(same)} shot 时观测差 {joined([tests[k]['diff'] for k in same])} 个百分点，检验分不出它与 0："
-                     f"以这些种子和测试图像，95% 区间的半宽约为 ±{joined([half_width(tests[k]) for k in same], False)} 个百分点，"
+                     f"以这些种子和测试图像，95% 区间的半宽约为 {joined([half_width(tests[k]) for k in same], False)} 个百分点，"
                      "比它小的真实差异多半检测不到")
     if g.get("untestable"):
         parts.append(f"{ks(g['untestable'])} shot 无法检验（记录里没有可配对的逐图预测）")
@@ -107,11 +107,13 @@ def detectable_sentence(tests: Dict[int, Optional[Dict[str, Any]]]) -> str:
         return ""
     n = max(len(t.get("seeds") or []) for t in got.values())
     by = {"t": [k for k, t in got.items() if wider(t) == "t"], "bootstrap": [k for k, t in got.items() if wider(t) == "bootstrap"]}
-    what = "；".join(f"{'各 shot 数' if len(v) == len(got) else ks(v) + ' shot '}时由{SOURCE[s][0]}决定（{SOURCE[s][1]}；"
-                    f"这个区间更宽），要检测更小的差异需要{REMEDY_ZH[s]}" for s, v in by.items() if v)
+    what = "；".join(f"{'各 shot 数' if len(v) == len(got) else ks(v) + ' shot '}时以{SOURCE[s][0]}为准（{SOURCE[s][1]}是主要的"
+                    f"不确定性），要检测更小的差异需要{REMEDY_ZH[s]}" for s, v in by.items() if v)
     n_img = max(int(t.get("n_images") or 0) for t in got.values())
     seeds = f"{n} 个种子" if n > 1 else "1 个种子（没有按种子的 t 区间，种子间的波动没有计入）"
     text = f"区间的宽度由什么决定：以这次的 {seeds}和 {n_img:,} 张测试图像，CoOp 相对零样本的 95% 区间：{what}。"
+    if by["bootstrap"]:
+        text += "自助法区间约按测试图像数的平方根变窄。"
     if n > 1 and by["t"]:
         from scipy.stats import t as student_t
 

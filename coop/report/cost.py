@@ -54,11 +54,15 @@ def load(path: Path) -> Dict[str, Any]:
 
 def stage_table(realsize: Dict[str, Any]) -> List[str]:
     out = ["| 阶段 | 工作量 | 实测 | check_env 的预测 | 实测 / 预测 |", "|---|---|---:|---:|---:|"]
+    before = None
     for r in realsize["rows"]:
         if r["kind"] == "drawing":  # redrawing the figure and report: seconds, in docs/speed.md's table
             continue
         ratio = f"{r['measured_s'] / r['projected_s']:.2f}" if r.get("projected_s") else "—"
-        out.append(f"| {_zh(r['stage'], _STAGES)} | {_zh(r['work'], _WORK)} | {duration(r['measured_s'])} | "
+        # the same views as the row above (Tip-Adapter-F after Tip-Adapter): encoded there, read from the cache here
+        work = "同上一行的视图（已缓存，不再编码），再拟合" if r["work"] == before else _zh(r["work"], _WORK)
+        before = r["work"]
+        out.append(f"| {_zh(r['stage'], _STAGES)} | {work} | {duration(r['measured_s'])} | "
                    f"{duration(r.get('projected_s'))} | {ratio} |")
     return out
 
@@ -100,9 +104,10 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
     if mem:
         para += (f"一个训练步在冻结的权重（{mem['weights_mb']:.0f} MiB，fp32）之外要用的张量，峰值在朴素写法下为 "
                  f"{mem['naive']['peak_mb']:,.0f} MiB，缓存特征加快速文本路径下为 {mem['ours']['peak_mb']:.0f} MiB"
-                 f"（`torch.profiler` 的内存事件，CPU，random:RN50，{mem['measured_at']}，`results/bench.json` 的 "
+                 f"（`torch.profiler` 的内存事件，CPU，random:RN50，{mem['measured_at']}，表 11.1 的 AMD 机器，`results/bench.json` 的 "
                  "step_tensor_memory 一项）。作业提到约 5.8 GB 的 GPU 显存，我们没有 GPU 可测：GPU 上还要加上 CUDA 上下文和缓存分配器预留而未用的显存，CoOp 原实现用 fp16，"
-                 "激活和权重则约减半；按本项目的做法，一步只需权重加不到 0.1 GB 的张量，显存不再是限制。")
+                 "激活和权重则约减半。按本项目的做法，训练步在权重之外只需不到 0.1 GB 的张量；编码裁剪（不求梯度的 RN50 前向，batch 32）"
+                 "的张量峰值没有单独测量，整个运行的进程峰值是上面的 RSS。")
     para += (f"\n\n**整个扫描**（零样本 + 1/2/4 shot × 3 个种子，每个 epoch 新鲜裁剪）在这台 AVX2 机器上按 check_env 预测约 "
              f"{round(projection['fresh'] / 600) * 10} min（`--views 4` 约 {round(projection['views4'] / 600) * 10} min，近似），"
              f"不含基线；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"

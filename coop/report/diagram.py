@@ -117,9 +117,8 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
 
     # gradient path and legend
     arrow(12.7, yj, 12.7, y_tok, color="#c0392b", ls="--")
-    ax.text(12.82, 5.5, L(f"梯度：穿过冻结的文本塔，只传回 v1..v{n_ctx}", f"gradient: flows back through the frozen text tower to v1..v{n_ctx} only"),
-            rotation=90, va="center", ha="left", fontsize=8.5, color="#c0392b")
-    lx, ly = 0.6, 0.95
+    ax.text(12.82, 5.5, L("梯度", "gradient"), rotation=90, va="center", ha="left", fontsize=10, color="#c0392b")
+    lx, ly = 0.6, 1.3
     box(lx + 0.3, ly, 0.5, 0.3, "", color=FROZEN)
     ax.text(lx + 0.7, ly, L("冻结的 CLIP（权重从不改变）；图像特征只算一次并缓存",
                             "frozen CLIP (weights never change); image features computed once and cached"), va="center", fontsize=9)
@@ -128,6 +127,10 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
                                    + (f"（CLIP RN50 有 {tot['total']:,} 个参数）" if tot else ""),
                                    f"learned by CoOp: {n_ctx} x {width} = {n_ctx * width:,} numbers"
                                    + (f"  (CLIP RN50 has {tot['total']:,} parameters)" if tot else "")), va="center", fontsize=9)
+    ax.plot([lx + 0.05, lx + 0.55], [ly - 0.9, ly - 0.9], color="#c0392b", ls="--", lw=1.5)
+    ax.text(lx + 0.7, ly - 0.9, L(f"梯度（红色虚线）：从交叉熵穿过冻结的文本塔，只传回 v1..v{n_ctx}",
+                                  f"gradient (red dashes): from the cross-entropy back through the frozen text tower to v1..v{n_ctx} only"),
+            va="center", fontsize=9, color="#c0392b")
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -21,7 +21,7 @@ from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (MET
 from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
-REMEDY_ZH = {"bootstrap": "更多测试图像（自助法区间约按测试图像数的平方根变窄）",
+REMEDY_ZH = {"bootstrap": "更多测试图像",
              "t": "更多种子（`--seeds`；t 区间随种子数与 t 分位数一起变窄）"}
 # Published order at 1-4 shots (CoOp's paper, Zhou et al. IJCV 2022, and Tip-Adapter's, Zhang et al. ECCV 2022):
 # the linear probe lies below these methods. A record set where it is above them by the test contradicts it.
@@ -46,13 +46,30 @@ def wilson(correct: float, n: int, level: float = 0.95) -> Tuple[float, float]:
     return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
 
 
-def zeroshot_words(zs: Dict[str, Any]) -> str:
-    """"零样本 CLIP 为 80.50%（2,000 张测试图像上的 95% Wilson 区间 [78.70, 82.19]，...）"."""
+def zeroshot_interval(zs: Dict[str, Any]) -> Optional[Tuple[int, float, float]]:
+    """(test images, Wilson 95% interval) of a zero-shot record's accuracy; None without a count."""
     acc, c = float(zs["accuracy"]), correctness(zs)
     n = len(c) if c else int(zs.get("n_test") or 0)
     if not n:
+        return None
+    return (n,) + wilson(sum(c.values()) if c else acc * n / 100, n)
+
+
+def pooled_train(runs) -> Optional[Tuple[float, int]]:
+    """The last epoch's training accuracy over the seeds' runs, their crops pooled (a mean weighted by the
+    crops each counted), and how many crops: what table 7.1 shows and the fit sentence reads."""
+    got = [(float(r["history"]["train_acc"][-1]), _train_images(r)) for r in runs
+           if (r.get("history") or {}).get("train_acc") and _train_images(r)]
+    n = sum(m for _, m in got)
+    return (sum(a * m for a, m in got) / n, n) if n else None
+
+
+def zeroshot_words(zs: Dict[str, Any]) -> str:
+    """"零样本 CLIP 为 80.50%（2,000 张测试图像上的 95% Wilson 区间 [78.70, 82.19]，...）"."""
+    acc, got = float(zs["accuracy"]), zeroshot_interval(zs)
+    if not got:
         return f"零样本 CLIP 为 {acc:.2f}%"
-    lo, hi = wilson(sum(c.values()) if c else acc * n / 100, n)
+    n, lo, hi = got
     return (f"零样本 CLIP 为 {acc:.2f}%（{n:,} 张测试图像上的 95% Wilson 区间 [{lo:.2f}, {hi:.2f}]：二项分布的得分区间，"
             "只计测试图像的抽样；零样本是一次确定性的运行，没有种子间的波动）")
 
@@ -133,13 +150,12 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
     zero-shot's, as under-training."""
     rows, groups = [], {}
     for k, runs in sorted(by_shots(recs).items()):
-        got = [(r, float(r["history"]["train_acc"][-1]), _train_images(r)) for r in runs.values()
-               if (r.get("history") or {}).get("train_acc") and _train_images(r)]
-        if not got:
+        pooled = pooled_train(runs.values())
+        if not pooled:
             continue
-        n = sum(m for _, _, m in got)
-        train = sum(a * m for _, a, m in got) / n
-        test = sum(float(r["accuracy"]) for r, _, _ in got) / len(got)
+        train, n = pooled
+        got = [r for r in runs.values() if (r.get("history") or {}).get("train_acc") and _train_images(r)]
+        test = sum(float(r["accuracy"]) for r in got) / len(got)
         lo, hi = wilson(train * n / 100, n)
         rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%（最后一个 epoch 计入训练准确率的裁剪 {n:,} 个）")
         key = ("over" if test < lo else "test_above" if test > hi else
@@ -151,7 +167,7 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
             "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练准确率的 95% Wilson 区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
             "neither": "训练与测试相近、训练准确率也明显高于零样本，看不出过拟合或训练不足",
             "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
-    return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上、种子合计，第 7.6 节有逐 epoch 的曲线）与测试"
+    return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上，各种子的裁剪合并计算，与表中的一列相同；第 7.6 节有逐 epoch 的曲线）与测试"
             "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {said[g]}" for g, v in groups.items())
             + "。第 8 节给出区分两者的实验。")
 

@@ -50,6 +50,12 @@ def title_of(summary: Dict[str, Any], zh: bool = False) -> str:
     return head
 
 
+def shot_positions(ticks: Sequence[int]) -> Dict[int, int]:
+    """Where each shot count sits on the x axis: evenly spaced in order (0, 1, 2, 4 at 0, 1, 2, 3), as CoOp's
+    figures draw 0-16 shots; the tick labels say the counts."""
+    return {k: i for i, k in enumerate(sorted(ticks))}
+
+
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     """The figure for a :func:`summarize` result (not saved; the caller closes it). Labels are Chinese
     when a CJK font is installed (:mod:`coop.report.fonts`), English otherwise.
@@ -66,10 +72,12 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot(1, 1, 1)
     order = _method_order(summary["methods"])
+    ticks = [0] + [k for k in summary["shots"] if k != 0]
+    at = shot_positions(ticks)  # 0, 1, 2, 4 (, 8, 16) evenly spaced, as in CoOp's figures
 
     zs = summary["zeroshot"]
     if zs is not None:
-        ax.plot([0], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
+        ax.plot([at[0]], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
                 markeredgecolor=ZEROSHOT_COLOR, label=w(ZEROSHOT_LABEL), gid="zeroshot", zorder=4)
 
     seed_handles = []
@@ -78,24 +86,21 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         color, line, marker = method_style(method, order)
         ks = sorted(m["shots"])
         mean = np.array([m["shots"][k]["mean"] for k in ks])
-        ax.plot(ks, mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
+        ax.plot([at[k] for k in ks], mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
                 label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
-        xs = [k for k in ks for _ in m["shots"][k]["accuracies"]]
+        xs = [at[k] for k in ks for _ in m["shots"][k]["accuracies"]]
         ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
         (h,) = ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none",
                        markeredgecolor=color, alpha=0.8, label="_nolegend_", gid=f"seeds:{method}", zorder=2)
         seed_handles.append(h)
         for (x, y), n in Counter(zip(xs, ys)).items():  # seeds with the same accuracy are one marker: say how many
-            if n > 1:
+            if n > 1 and len(order) == 1:  # (the assignment's figure; with many methods the marks would crowd it)
                 ax.annotate(f"×{n}", (x, y), xytext=(4, -3), textcoords="offset points", fontsize=7, color=color,
                             gid=f"same:{method}")
 
-    ticks = [0] + [k for k in summary["shots"] if k != 0]
-    ax.set_xticks(ticks)
+    ax.set_xticks([at[k] for k in ticks])
     ax.set_xticklabels([str(k) for k in ticks])
-    right = max(ticks)
-    pad = max(0.5, 0.06 * right)
-    ax.set_xlim(-pad, right + pad if right > 0 else pad)
+    ax.set_xlim(-0.5, max(at.values()) + 0.5)
     ax.set_xlabel(w(XLABEL))
     ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
     ax.set_title(title_of(summary, zh), color="firebrick" if summary["random_weights"] else "black",

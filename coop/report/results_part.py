@@ -34,6 +34,11 @@ BANNER_REAL_DATA = ("> **⚠️ RANDOM WEIGHTS. 随机权重。** 下面的数�
                     "These numbers are NOT accuracies of CLIP or CoOp.")
 
 
+# the last line of a random-weight section 7: what is above it, not what follows (section 8 is hand-written)
+BANNER_END = ("> **⚠️ 第 7 节到此为止：上面的数字来自随机权重的模型，不是 CLIP 或 CoOp 的准确率。** "
+              "Section 7 above: NOT accuracies of CLIP or CoOp.")
+
+
 def is_demo(loaded: Dict[str, Any]) -> bool:
     """True if any record is marked as the demo's (synthetic images): then nothing is called Caltech101."""
     recs = _all_records(loaded) + [r for rs in (loaded.get("baselines") or {}).values() for r in rs]
@@ -116,7 +121,7 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
         lines += [paragraph, ""]
     lines += ["### 7.10 要点（由结果文件计算生成）", ""] + takeaways(loaded) + [""]
     if rw:
-        lines = label_random(lines) + [banner(loaded)]
+        lines = label_random(lines) + [BANNER_END]
     return lines
 
 

@@ -158,13 +158,14 @@ def zeroshot_weakest(zs: Dict[str, Any], n: int = 5) -> str:
     per = sorted((float(a), c) for c, a in (zs.get("per_class_accuracy") or {}).items())
     if not per:
         return "（零样本的记录里没有逐类准确率。）"
-    perfect = sum(a >= 100.0 for a, _ in per)
+    perfect = [c for a, c in per if a >= 100.0]
     tied = [c for a, c in per if a == per[0][0]]
     if len(tied) >= n:  # a tie at the bottom: all of it, not an alphabetical cut
         worst = f"{len(tied)} 类同为最低的 {per[0][0]:.1f}%（{'、'.join(tied[:10])}{' 等' if len(tied) > 10 else ''}）"
     else:
         worst = f"最低的 {min(n, len(per))} 类是 " + "、".join(f"{c}（{a:.1f}%）" for a, c in per[:n])
-    return (f"零样本 CLIP 各类的准确率：{worst}；{len(per)} 类中有 {perfect} 类全对"
+    named = f"：{'、'.join(perfect)}" if 0 < len(perfect) <= 10 else ""
+    return (f"零样本 CLIP 各类的准确率：{worst}；{len(per)} 类中有 {len(perfect)} 类全对{named}"
             f"（单次运行的逐类准确率，类内测试图像少，只作定位，不作检验）。")
 
 

@@ -25,6 +25,15 @@ def _date(realsize: Optional[Dict[str, Any]]) -> str:
     return note[:10] if note[:4].isdigit() else "?"
 
 
+def _cost(realsize: Optional[Dict[str, Any]]) -> str:
+    """", 共 112 min、进程峰值内存 2.0 GB" from the measurement's totals ("" without it)."""
+    tot = (realsize or {}).get("totals") or {}
+    if not tot.get("measured_s"):
+        return ""
+    peak = f"、进程峰值内存 {tot['peak_rss_mb'] / 1024:.1f} GB" if tot.get("peak_rss_mb") else ""
+    return f"，共 {tot['measured_s'] / 60:.0f} min{peak}，2 核 CPU"
+
+
 def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
     """The status block (Chinese)."""
     if realsize is None:
@@ -40,8 +49,8 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程——零样本、"
         "CoOp 1/2/4 shot × 3 个种子、加分项的 adapter、七个基线、图与报告。它只说明流程能跑通、图和报告能从记录生成。",
         "- **真实尺寸、随机权重**（真实的 Caltech101 图像与我们的划分、RN50 的结构、随机权重 `random:RN50`，种子 1）："
-        f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始），以及较早的 1、2 shot 运行。它们测量代价（第 11 节），"
-        "随机权重的 top-1 不报告。",
+        f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们测量代价"
+        "（各阶段见第 11 节），随机权重的 top-1 不报告。",
         "",
         "**作业要求的图。** 横轴为每类的标注训练图像数 0、1、2、4；0 处一个紫色五角星是零样本 CLIP；一条蓝色实线连接 CoOp 在每个 "
         "shot 数下 3 个种子的平均，每个种子一个空心蓝点；基线画在另一张图里。下面是演示的记录画出的这张图，只示意它的样子：",

@@ -16,6 +16,7 @@ from ..utils.atomic import atomic_path
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
 from .fmt import ci_cell, f2, md_escape, rel_link, signed, timing  # noqa: F401  (rel_link, signed: re-exported)
+from .interpret import pooled_train, zeroshot_interval
 from .fonts import label
 from .numbering import Numbering
 
@@ -62,7 +63,7 @@ def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
     colors = {k: c for k, c in zip(shots, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
                                              "tab:brown", "tab:pink", "tab:gray"] * 4)}
     styles = ["-", "--", ":", "-."]
-    fig = Figure(figsize=(11, 3.4 * len(methods) + 0.6))
+    fig = Figure(figsize=(13, 3.4 * len(methods) + 0.6))
     axes = fig.subplots(len(methods), 2, squeeze=False)
     for row, method in zip(axes, methods):
         for r in loaded["coop"][method]:
@@ -78,7 +79,8 @@ def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
         for ax in row:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
-        row[1].legend(fontsize=7.5, ncol=2)
+        # the legend beside the row, not over its curves (a seed's line style, a shot count's colour)
+        row[1].legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     title = label("训练曲线（评估最后一个 epoch）", "Training curves (last epoch is evaluated)")
     if any(r.get("demo") for r in _all_records(loaded)):
         title = label("演示：合成图像、随机权重——不是 CLIP/CoOp 的训练曲线",
@@ -142,18 +144,19 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
     zs = loaded["zeroshot"]
     out = ["<!-- table:accuracy -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 [95% CI] | "
-           "最后 epoch 训练准确率 (%) |",
+           "最后 epoch 训练准确率 (%，各种子的裁剪合并) |",
            "|---|---:|---:|---:|---|---|---:|"]
     if zs:
-        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | — | — | — |")
+        got = zeroshot_interval(zs)
+        wil = f"一次确定性运行；95% Wilson 区间 [{f2(got[1])}, {f2(got[2])}]" if got else "—"
+        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | {wil} | — | — |")
     for method in methods:
         runs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary[method].items():
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
             delta = ci_cell(compare(list(runs[k].values()), [zs])) if zs else "—"
-            last = [float(r["history"]["train_acc"][-1]) for r in runs[k].values()
-                    if (r.get("history") or {}).get("train_acc")]
-            train = f2(float(np.mean(last))) if last else "—"
+            pooled = pooled_train(runs[k].values())
+            train = f2(pooled[0]) if pooled else "—"
             out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} | {train} |")
     return out
 
