@@ -169,7 +169,7 @@ def test_a_standalone_rendering_is_the_whole_report_with_every_reference(tmp_pat
     text = out.read_text(encoding="utf-8")
     listed = [int(n) for n in re.findall(r"^(\d+)\. ", text.split("## 参考文献")[1], flags=re.M)]
     cited = sorted({int(n) for n in re.findall(r"\[(\d{1,2})\]", text.split("## 参考文献")[0])})
-    assert listed == cited == list(range(1, 21))
+    assert listed == cited == list(range(1, 22))
     assert "<!-- results:begin -->" not in text and "### 7.9" in text and "## 9. 加分项" in text
 
 

@@ -113,10 +113,10 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
             labels.append(f"{order[0]}，每个种子" if zh else f"{order[0]}, each seed")
         else:
             labels.append("每个种子（各方法的空心标记）" if zh else "each seed (each method's hollow marker)")
-    outside = len(order) > 2  # with the baselines the legend would cover points: it goes right of the axes
+    outside = True  # "best" can still cover a seed's marker: the legend goes right of the axes
     kw = dict(handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)}, framealpha=0.9)
     if outside:
-        fig.set_size_inches(9.4, 5.2)
+        fig.set_size_inches(9.4 if len(order) > 2 else 8.6, 5.2)
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, **kw)
     else:
         ax.legend(handles, labels, loc="best", fontsize=9, **kw)
