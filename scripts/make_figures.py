@@ -6,9 +6,10 @@
 Writes ``architecture.png`` (the diagram), ``rn50_shapes.md`` (shapes and parameter counts from
 forward hooks) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
 how many token rows each text block processes for Caltech101's class names), and refreshes the
-blocks of report/REPORT.md that need no run: the tables of departures from CoOp (from
+blocks of report/REPORT.template.md that need no run: the tables of departures from CoOp (from
 coop/methods/departures.py), section 11's compute cost (from results/realsize.json and
-results/bench.json) and, until real results replace them, the status of sections 7 and 10.
+results/bench.json) and the status of sections 7 and 10; then writes report/REPORT.md from it (from
+results/'s records when they are real ones, else the status).
 The weights are random: no number written here depends on weight values.
 
     python scripts/make_figures.py --demo-results results/demo   # also report/figures/demo_fewshot.png
@@ -107,11 +108,13 @@ def main(argv=None) -> int:
         log.info("wrote %s.png", stem)
     if not args.report:
         return 0
-    from coop.report.document import DOCS_RECIPE, REPO_REPORT, refresh_departures, refresh_generated
+    from coop.report.document import (DOCS_RECIPE, REPORT_TEMPLATE, refresh_departures, refresh_generated,
+                                      write_committed_report)
 
-    refresh_departures(REPO_REPORT, recipe=DOCS_RECIPE)
-    refresh_generated(REPO_REPORT, cost_block())
-    log.info("refreshed %s (departures, compute cost, status) and %s", REPO_REPORT, DOCS_RECIPE)
+    refresh_departures(REPORT_TEMPLATE, recipe=DOCS_RECIPE)
+    refresh_generated(REPORT_TEMPLATE, cost_block())
+    out = write_committed_report()
+    log.info("refreshed %s (departures, compute cost, status), %s and %s", REPORT_TEMPLATE, out, DOCS_RECIPE)
     return 0
 
 

@@ -4,11 +4,11 @@
     python scripts/report.py --results results --out report/REPORT.md
     python scripts/report.py --results results/demo --out results/demo/REPORT_demo.md
 
-If FILE holds the markers (``<!-- results:begin -->`` ... ``<!-- results:end -->``, and section 10's
-base-to-new markers), only the text between them is replaced; otherwise FILE gets the whole report
-(report/REPORT.md's text with the generated parts filled in and its links pointing back to report/).
+FILE gets the whole report: report/REPORT.template.md's hand-written text with the generated parts filled
+in, the markers gone and its links pointing back to report/. (A FILE that holds the markers itself,
+``<!-- results:begin -->`` ... ``<!-- results:end -->`` and the others, has only its blocks replaced.)
 The figures go into ``figures/`` beside FILE. Numbers from random weights (the demo) carry a banner
-and are refused for report/REPORT.md and any file with the markers (exit code 2).
+and are refused for report/REPORT.md, the template and any file with the markers (exit code 2).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Appendix A of the report: where a run departs from the original code, short and in Chinese.
 
-    md = appendix_departures_zh()   # between report/REPORT.md's departures markers (scripts/make_figures.py)
+    md = appendix_departures_zh()   # between report/REPORT.template.md's departures markers (scripts/make_figures.py)
 
 CoOp's list (:data:`coop.methods.departures.DEPARTURES`) with its reasons: they decide how our numbers
 compare with the paper's. The baselines' (:func:`coop.methods.baseline_departures.baseline_departures`)

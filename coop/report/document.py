@@ -1,16 +1,18 @@
 """The report as a document: its generated blocks filled from records and measurements, whole.
 
-    write_report("results", "report/REPORT.md")   # the blocks between its markers, the rest kept byte for byte
-    write_report("results/demo", "/tmp/demo.md")  # a whole report (report/REPORT.md's text as the template)
+    write_report("results", "report/REPORT.md")   # the whole report, rendered from the template and the records
+    write_report("results/demo", "/tmp/demo.md")  # the same for the demo, beside its records
+    write_committed_report()                      # report/REPORT.md from results/ (its status before a real run)
 
-report/REPORT.md holds marked blocks, each rendered by code: section 7's results (the status before
-a real run, :mod:`coop.report.status`; the generated results after it, :mod:`coop.report.results_part`),
-section 10's base-to-new part (:mod:`coop.report.base2new_section`), section 11's compute cost
-(:mod:`coop.report.cost`) and appendix A's departures. A file without markers (the demo's
-``REPORT_demo.md``) gets the whole report -- report/REPORT.md's hand-written text with the blocks
-filled and its links pointing back to report/ -- so that every "第 N 节" it names is in it.
-Numbers from random weights carry a banner and are refused for report/REPORT.md and for any file with
-the markers; figures go into ``figures/`` beside the output.
+report/REPORT.template.md is the hand-written text with marked blocks, each rendered by code: section 7's
+results (the status before a real run, :mod:`coop.report.status`; the generated results after it,
+:mod:`coop.report.results_part`), section 10's base-to-new part (:mod:`coop.report.base2new_section`),
+section 11's compute cost (:mod:`coop.report.cost`) and appendix A's departures. A report is the template
+with its blocks filled and the markers gone: report/REPORT.md (what a student hands in) and the demo's
+``REPORT_demo.md``, whose links point back to report/ so that every "第 N 节" it names is in it. A file
+that holds the markers itself (a user's own marked copy) has only its blocks replaced. Numbers from
+random weights carry a banner and are refused for report/REPORT.md, the template and any file with the
+markers; figures go into ``figures/`` beside the output.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Any, Dict, Optional
 from ..runs.results import any_random, load_results
 from ..utils.atomic import write_text
 from ..utils.errors import UserError
-from ..utils.paths import PROJECT_ROOT, REPORT
+from ..utils.paths import PROJECT_ROOT, REPORT, REPORT_TEMPLATE
 from .base2new_section import B2N_BEGIN, B2N_END, STATUS as B2N_STATUS, base2new_folder, base2new_part
 from .conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END, STATUS as CONCLUSION_STATUS, conclusion
 from .fmt import rel_link
@@ -99,7 +101,7 @@ def check_may_write(loaded: Dict[str, Any], out: Path, b2n: Optional[Path] = Non
     if not _loaded_random(loaded, b2n):
         return
     out = Path(out)
-    if out.resolve() == REPO_REPORT.resolve() or has_markers(out):
+    if out.resolve() in (REPO_REPORT.resolve(), REPORT_TEMPLATE.resolve()) or has_markers(out):
         raise UserError(f"refusing to write numbers from RANDOM weights into {out}: they are not accuracies "
                         f"of CLIP or CoOp. Write the demo report elsewhere (e.g. --out results/demo/REPORT_demo.md)")
 
@@ -134,17 +136,27 @@ def _copy_linked(text: str, copies: Dict[str, tuple]) -> None:
             shutil.copyfile(target, copy)
 
 
+def strip_markers(text: str) -> str:
+    """The filled template as a reader sees it: the blocks' markers gone, their contents kept."""
+    for begin, end in MARKERS:
+        text = text.replace(begin + "\n", "").replace(end + "\n", "").replace(begin, "").replace(end, "")
+    return text
+
+
+HEADER = (f"{GENERATED_LINE} from report/REPORT.template.md; edit the template or the code, "
+          "not this file -->")
+
+
 def _standalone(text: str, loaded: Dict[str, Any], rw: bool) -> str:
     """A whole report from the filled template: markers removed, a banner and a title that say what the
     numbers are when they are not CLIP's."""
-    for begin, end in MARKERS:
-        text = text.replace(begin + "\n", "").replace(end + "\n", "").replace(begin, "").replace(end, "")
+    text = strip_markers(text)
     if rw:
         demo = is_demo(loaded)
         text = re.sub(r"^# (.*)$", lambda m: f"# {m.group(1)}（{'演示渲染：合成数据、随机权重' if demo else '随机权重的渲染'}，"
                                                "数字不是 CLIP 或 CoOp 的准确率）", text, count=1, flags=re.M)
     head = [banner(loaded), ""] if rw else []
-    return "\n".join(head + [f"{GENERATED_LINE}: the whole report, rendered; edit the code, not this text -->", ""]) + text
+    return "\n".join(head + [HEADER, ""]) + text
 
 
 def render(results: Path, out: Path, template: str, figures: bool = True) -> str:
@@ -158,7 +170,7 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
                         f"(or bash scripts/run_all.sh, or --protocol base2new) first")
     rw = _loaded_random(loaded, b2n)
     copies: Dict[str, tuple] = {}
-    text = _relink(template, REPO_REPORT, out, copies) if standalone else template  # hand-written links, from out's folder
+    text = _relink(template, REPORT_TEMPLATE, out, copies) if standalone else template  # hand-written links, from out's folder
     if _all_records(loaded):
         body = results_part(loaded, out, results, figures=figures, source=shown_path(results))
         text = replace_block(text, BEGIN, END, "\n".join(body))
@@ -175,14 +187,28 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
 
 def write_report(results: str | os.PathLike, out: str | os.PathLike, figures: bool = True) -> Path:
     """Render the records of ``results`` into ``out`` (between its markers if it has them, else a whole
-    report from report/REPORT.md) atomically. Returns ``out``."""
+    report from report/REPORT.template.md) atomically. Returns ``out``."""
     results, out = Path(results), Path(out)
     loaded = load_results(results)
     check_may_write(loaded, out, base2new_folder(results))
-    template = out.read_text(encoding="utf-8") if has_markers(out) else REPO_REPORT.read_text(encoding="utf-8")
+    template = out.read_text(encoding="utf-8") if has_markers(out) else REPORT_TEMPLATE.read_text(encoding="utf-8")
     write_text(out, render(results, out, template, figures=figures))
     log.info("wrote %s", out)
     return out
+
+
+def write_committed_report(results: Optional[Path] = None) -> Path:
+    """report/REPORT.md, what a student hands in: rendered from ``results`` (default ``results/``) when it holds
+    real-weight records of the whole sweep, else the template's status (before a real run) without its markers."""
+    from ..utils.paths import RESULTS
+
+    results = Path(results or RESULTS)
+    loaded = load_results(results) if results.is_dir() else None
+    b2n = base2new_folder(results) if loaded is not None else None
+    if loaded is not None and (_all_records(loaded) or b2n) and not _loaded_random(loaded, b2n):
+        return write_report(results, REPO_REPORT)
+    write_text(REPO_REPORT, HEADER + "\n\n" + strip_markers(REPORT_TEMPLATE.read_text(encoding="utf-8")))
+    return REPO_REPORT
 
 
 def report_path(results: Path, random_weights: bool) -> Path:
@@ -213,7 +239,7 @@ def _between(path: str | os.PathLike, begin: str, end: str, body: str) -> None:
     write_text(path, replace_block(text, begin, end, body))
 
 
-def refresh_departures(path: str | os.PathLike = REPO_REPORT, recipe: Optional[str | os.PathLike] = None,
+def refresh_departures(path: str | os.PathLike = REPORT_TEMPLATE, recipe: Optional[str | os.PathLike] = None,
                        baselines: Optional[str | os.PathLike] = None) -> None:
     """Render the departures from the original code between the report's departures markers (appendix A,
     in Chinese and short: :func:`coop.report.departures_zh.appendix_departures_zh`) and, with ``recipe``,

@@ -1,4 +1,4 @@
-"""The references the generated text cites, numbered as in report/REPORT.md's list.
+"""The references the generated text cites, numbered as in report/REPORT.md's list (report/REPORT.template.md's text).
 
 The report numbers its references in order of first citation. Every reference the generated part
 cites is first cited in the hand-written text before the results markers (section 6), so the

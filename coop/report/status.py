@@ -1,6 +1,6 @@
 """Section 7 before a real run: what has been run, what the figure will show, what to compare with.
 
-    md = status_markdown()   # between report/REPORT.md's results markers, until real records replace it
+    md = status_markdown()   # between report/REPORT.template.md's results markers, until real records replace it
 
 It says only what is true without real weights: the demo ran (synthetic images, random weights); the
 real-size runs ran on the real images with random weights (their cost is section 11's table, their

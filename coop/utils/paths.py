@@ -13,7 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # coop/utils/paths.py -> the
 DATA = PROJECT_ROOT / "data"
 SPLIT = PROJECT_ROOT / "splits" / "caltech101.json"
 RESULTS = PROJECT_ROOT / "results"
-REPORT = PROJECT_ROOT / "report" / "REPORT.md"
+REPORT = PROJECT_ROOT / "report" / "REPORT.md"  # what a student hands in: rendered, no markers
+REPORT_TEMPLATE = PROJECT_ROOT / "report" / "REPORT.template.md"  # its hand-written text, with the marked blocks
 CLIP_DIR_ENV = "COOP_CLIP_DIR"
 
 
