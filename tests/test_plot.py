@@ -248,6 +248,15 @@ def test_the_assignments_figure_is_the_star_and_coops_line_alone(tmp_path):
     handle = legend.legend_handles[-1] if hasattr(legend, "legend_handles") else legend.legendHandles[-1]
     markers = {ln.get_gid() for ln in both.axes[0].get_lines() if ln.get_gid().startswith("seeds:")}
     assert markers == {"seeds:CoOp", "seeds:CoOp+adapter"}
+    # with more methods than SEEDS_UP_TO the comparison draws the means only (the seeds would crowd them)
+    from coop.report.plot import SEEDS_UP_TO
+
+    crowded = summarize(loaded)
+    for i in range(SEEDS_UP_TO):
+        crowded["methods"][f"CoOp+v{i}"] = dict(crowded["methods"]["CoOp+adapter"], label=f"v{i}", label_zh=f"v{i}")
+    lines = draw_fewshot(crowded).axes[0].get_lines()
+    assert not [ln for ln in lines if ln.get_gid().startswith("seeds:")]
+    assert len([ln for ln in lines if ln.get_gid().startswith("mean:")]) == SEEDS_UP_TO + 2
     assert handle is not None
     plot_fewshot(loaded, tmp_path / "alone", only=("CoOp",))
     assert (tmp_path / "alone.png").is_file()

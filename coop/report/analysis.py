@@ -189,7 +189,7 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> str
     if spread:
         k, (sd, n) = max(spread.items(), key=lambda kv: kv[1][0])
         p = noninferiority_power(sd, n, m)
-        text += (f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的标准差 {sd:.2f} 个百分点计，若真实差为 0，"
+        text += (f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的标准差 {sd:.2f} 个百分点（各 shot 数中最大的）计，若真实差为 0，"
                  f"按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它，实际更低）。")
     if failing:
         lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]

@@ -50,6 +50,9 @@ def title_of(summary: Dict[str, Any], zh: bool = False) -> str:
     return head
 
 
+SEEDS_UP_TO = 3  # methods on one figure up to which each seed is drawn too (tables give every seed anyway)
+
+
 def shot_positions(ticks: Sequence[int]) -> Dict[int, int]:
     """Where each shot count sits on the x axis: evenly spaced in order (0, 1, 2, 4 at 0, 1, 2, 3), as CoOp's
     figures draw 0-16 shots; the tick labels say the counts."""
@@ -81,6 +84,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
                 markeredgecolor=ZEROSHOT_COLOR, label=w(ZEROSHOT_LABEL), gid="zeroshot", zorder=4)
 
     seed_handles = []
+    seeds_drawn = len(order) <= SEEDS_UP_TO  # with more methods the hollow markers crowd the means: means only
     for method in order:
         m = summary["methods"][method]
         color, line, marker = method_style(method, order)
@@ -88,6 +92,8 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         mean = np.array([m["shots"][k]["mean"] for k in ks])
         ax.plot([at[k] for k in ks], mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
                 label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
+        if not seeds_drawn:
+            continue
         xs = [at[k] for k in ks for _ in m["shots"][k]["accuracies"]]
         ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
         (h,) = ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none",

@@ -58,7 +58,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     """The assignment's figure (star + CoOp alone), then the comparison with everything else, if any."""
     if not figures:  # the figure numbers stay, so that the text's "图 7.1" still points at something
         return [f"{num.figure('fewshot')}：作业要求的图，这次渲染没有画（--no-figures）。", ""]
-    from .plot import others_than_coop, plot_figures
+    from .plot import SEEDS_UP_TO, others_than_coop, plot_figures
 
     folder = Path(out).parent / FIGURES
     demo, rw = is_demo(loaded), any_random(loaded)
@@ -72,7 +72,8 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     if others:
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",
-                f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；空心标记为各方法的每个种子）。")
+                f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；"
+                + ("空心标记为各方法的每个种子）。" if len(others) + 1 <= SEEDS_UP_TO else "只画种子平均，各种子见表）。"))
     return lines
 
 
