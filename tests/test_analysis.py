@@ -407,7 +407,7 @@ def test_the_shot_trend_gives_the_steps_and_puts_a_drop_into_words(curve, shape,
     assert [s[3] for s in said] == steps and [s[:2] for s in said] == [("1", "2"), ("2", "4")]
     assert take in c
     assert ("从 2 到 4 shot 的下降被检验检测到" in t) is (steps[1] == "检测到下降")
-    assert ("从 2 到 4 shot 观测上下降了 1.00 个百分点，但检验检测不到" in t) is (steps[1] == "检测不到")
+    assert ("2→4 shot 的下降检测不到" in t) is (steps[1] == "检测不到")
     assert ("每一步的提升都检测得到" in t) is (steps == ["检测到上升"] * 2)
 
 
@@ -420,7 +420,7 @@ def test_a_linear_probe_far_above_coop_is_called_the_opposite_of_the_published_o
     assert ("1 shot 时各方法的位置（配对检验，3 对种子；区间见第 7.3 节）：线性探测 CLIP 高于 CoOp（观测高出 15.00 个百分点），"
             "Tip-Adapter 与 CoOp 分不出，CLAP 低于 CoOp（观测低 5.00 个百分点）。观测平均最高的基线是线性探测 CLIP") in t
     assert "线性探测 CLIP 在 1 shot 时高于 CoOp（观测高出 15.00 个百分点，95% 置信区间 [+" in t
-    assert "；这些区间不在表里）：这与已发表的顺序相反" in t  # the interval behind "高于" is said where no table has it
+    assert "；即比较表中 CoOp − 方法 的区间取反）：这与已发表的顺序相反" in t  # where the interval behind "高于" is
     assert "更多种子、学习率与训练步数（第 5.2 节）、代码错误" in t and "连区间中最小的可能值也超过已发表的 RN50 运行" in t
     assert "1 shot 时最好的基线是线性探测 CLIP" in c and "区间整体显示它高于 CoOp——与已发表的顺序相反" in c
     assert "没有可检测到的差异" not in c and t.count("没有可检测到的差异") == 1  # the definition, once

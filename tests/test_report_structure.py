@@ -226,13 +226,13 @@ def test_section_9_names_the_group_for_what_it_is():
     """Issue 29: the group is the names CLIP's BPE splits into several tokens, not "rare names"."""
     text = REPORT.read_text(encoding="utf-8")
     nine = text.split("## 9. ")[1].split("## 10.")[0]
-    assert "多词元类名" in nine and "罕见的类名" not in text and "少见的类名" not in text
+    assert "含切分词的类名" in nine and "罕见的类名" not in text and "少见的类名" not in text
     assert "“罕见”与类名的其他性质" not in text
     import inspect
 
     from coop.report import sections
 
     code = inspect.getsource(sections.block_mod_evidence)
-    assert "多词元类名" in code and "罕见" not in code
+    assert "含切分词的类名" in code and "罕见" not in code
     nine3 = nine.split("### 9.3")[1].split("### 9.4")[0]
     assert "对输入的梯度" in nine3 and "对分支自身参数的梯度" in nine3  # the backward pass through the branch

@@ -15,8 +15,8 @@ from .fmt import verdict_words
 from .stats import verdict
 
 BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
-STATUS = ("**结果：** 还没有真实权重的运行记录；`bash scripts/run_all.sh` 之后，这里由运行记录生成一句结论"
-          "（零样本与 CoOp 在各 shot 数的准确率，以及配对检验的判断）。")
+STATUS = ("**结果：** 还没有真实权重的运行（第 7 节）；运行之后，这里是一句结论：零样本与 CoOp 在各 shot 数的准确率，"
+          "以及配对检验的判断。")
 
 
 def _best_baseline(loaded: Dict[str, Any], k: int) -> str:

@@ -89,7 +89,7 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
     zs = rows.get("zero-shot (single prompts)", enc[0])
     lines = [f"表 11.1：真实尺寸的一次 4 shot 运行，各阶段的实测时间与 `scripts/check_env.py` 在同一台机器上的预测"
              f"（{_date(realsize)}；2 核 AMD EPYC，只有 AVX2，fp32；真实的 Caltech101 图像与我们的划分、RN50 的结构、"
-             "**随机权重**，种子 1，从空缓存开始；`results/realsize.json`）。", ""] + stage_table(realsize) + [""]
+             "**随机权重**，种子 1，从空缓存开始；`results/realsize.json`；比值按未取整的秒数计算）。", ""] + stage_table(realsize) + [""]
     para = (f"**时间。** 这次 4 shot 运行共 {tot['measured_s'] / 60:.0f} min，其中图像编码占 {100 * shares['encoding']:.0f}%"
             f"（零样本的 2,465 张测试图像 {duration(zs['measured_s'])}，CoOp 的 {_zh(crops['work'], _WORK)} {duration(crops['measured_s'])}），"
             f"CoOp 的 {train[0]['work'].replace(' steps', '')} 步训练 {duration(train[0]['measured_s'])}"

@@ -121,8 +121,7 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
             out += (f"从 {a} 到 {b} shot 的下降被检验检测到：多给标注图像反而更差，与 CoOp 论文随 shot 数上升的曲线相反，"
                     f"值得检查（{b} shot 的学习率与步数、抽到的 few-shot 图像、代码错误）。")
         else:
-            out += (f"从 {a} 到 {b} shot 观测上下降了 {num(-r['diff'])} 个百分点，但检验检测不到：这些记录既不能说 {b} shot 比 "
-                    f"{a} shot 差，也不能说更好。")
+            out += f"{a}→{b} shot 的下降检测不到：这些记录既不能说 {b} shot 比 {a} shot 差，也不能说更好。"
     ups = [(a, b) for (a, b, r) in steps if r and verdict(r) == "higher"]
     if not drops and len(ups) == len(steps):
         out += "每一步的提升都检测得到：多给标注图像，学到的上下文就更好。"
@@ -245,8 +244,9 @@ def ranking_sentences(base: List[Dict[str, Any]], baselines: Dict[str, List[Dict
             hit = [(k, r) for k in sorted(set(hb) & set(lb)) if (r := compare(list(lb[k].values()), list(hb[k].values())))
                    and verdict(r) == "higher"]
             if hit:
+                where = "即比较表中 CoOp − 方法 的区间取反" if high == "CoOp" else "这些区间不在表里"
                 over.append(f"在 {ks([k for k, _ in hit])} shot 时高于 {high}（观测高出 {joined([r['diff'] for _, r in hit], False)} 个百分点，"
-                            f"95% 置信区间 {'、'.join(interval(r['ci']) for _, r in hit)}；这些区间不在表里）")
+                            f"95% 置信区间 {'、'.join(interval(r['ci']) for _, r in hit)}；{where}）")
         if over:
             out.append(f"{_zh(low)} " + "，".join(over) + "：这与已发表的顺序相反——CoOp 与 Tip-Adapter 的论文在 1–4 shot 都报告 CoOp "
                        "与 Tip-Adapter-F 高于线性探测。解读之前需要检查：更多种子、学习率与训练步数（第 5.2 节）、代码错误。"

@@ -244,15 +244,15 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
         if not names:
             out.append("第 9.1 节的假设无法在这里检验：记录里没有类名。")
         elif not group:
-            out.append("第 9.1 节的假设无法在这里检验：没有一个类名是多词元类名（含 CLIP 词表里没有单个词元的词）。")
+            out.append("第 9.1 节的假设无法在这里检验：没有一个类名是含切分词的类名（含 CLIP 词表里没有单个词元的词）。")
         elif res is None:
-            out.append(f"第 9.1 节的假设无法在这里检验：多词元类名的类（{len(group)} 个）或其余类"
+            out.append(f"第 9.1 节的假设无法在这里检验：含切分词的类名的类（{len(group)} 个）或其余类"
                        f"在测试集里少于 {MIN_CLASSES} 个可配对的类，无法以类为单位重采样。")
         else:
             g, o, c = res["group"], res["others"], res["contrast"]
             pairs = pairs_zh({"seeds": sorted(set(r["seed"] for r in mine) & set(r["seed"] for r in theirs))})
             out.append(f"第 9.1 节的假设，{method} 相对普通 CoOp（最大的 shot 数 {k}，同一种子配对，{pairs}；检验以类为单位，"
-                       f"在组内对类重采样，2,000 次，再与按种子的 t 区间取并集；方括号内为 95% 置信区间）：多词元类名"
+                       f"在组内对类重采样，2,000 次，再与按种子的 t 区间取并集；方括号内为 95% 置信区间）：含切分词的类名"
                        f"（名字里有 CLIP 词表没有单个词元的词）的 {g['n_classes']} 个类（{g['n_images']:,} 张测试图）"
                        f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']:,} 张）"
                        f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"

@@ -161,6 +161,15 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
     return out
 
 
+def _word(w: Any) -> str:
+    """A BPE token as the table prints it: a space as ␣, a byte piece that is not whole UTF-8 (decoded as
+    U+FFFD) as ‹字节›, so no broken character reaches the page."""
+    w = str(w)
+    if not w.strip():
+        return "␣"
+    return md_escape(w.replace("\ufffd", "‹字节›"))
+
+
 def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
     num = num or Numbering("7")
     recs = [r for r in loaded["coop"].get("CoOp") or [] if r.get("nearest_words")]
@@ -170,7 +179,7 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
     top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
     n_ctx = max(len(r["nearest_words"]) for r in top)
     out = [f"{num.table('nearest')}：CoOp {kmax} shot，每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
-           "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段。"
+           "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段（‹字节› 是不成字的字节片段）。"
            + ("**随机权重**：词表嵌入是随机的，最近词没有语义，只说明这张表如何生成。" if any(r.get("random_weights") for r in top) else ""),
            "",
            "<!-- table:nearest-words -->",
@@ -180,7 +189,7 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
         cells = []
         for r in top:
             nw = r["nearest_words"]
-            cells.append(", ".join(f"{md_escape(w) if str(w).strip() else '␣'} ({float(d):.3f})" for w, d in nw[i])
+            cells.append(", ".join(f"{_word(w)} ({float(d):.3f})" for w, d in nw[i])
                          if i < len(nw) else "—")
         out.append(f"| v{i + 1} | " + " | ".join(cells) + " |")
     return out
