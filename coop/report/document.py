@@ -147,16 +147,17 @@ HEADER = (f"{GENERATED_LINE} from report/REPORT.template.md; edit the template o
           "not this file -->")
 
 
-def _standalone(text: str, loaded: Dict[str, Any], rw: bool) -> str:
+def _standalone(text: str, loaded: Dict[str, Any], rw: bool, header: bool = True) -> str:
     """A whole report from the filled template: markers removed, a banner and a title that say what the
-    numbers are when they are not CLIP's."""
+    numbers are when they are not CLIP's; ``header``: a first line naming the template (not in
+    report/REPORT.md, the file handed in, which is known as ours by its place)."""
     text = strip_markers(text)
     if rw:
         demo = is_demo(loaded)
         text = re.sub(r"^# (.*)$", lambda m: f"# {m.group(1)}（{'演示渲染：合成数据、随机权重' if demo else '随机权重的渲染'}，"
                                                "数字不是 CLIP 或 CoOp 的准确率）", text, count=1, flags=re.M)
     head = [banner(loaded), ""] if rw else []
-    return "\n".join(head + [HEADER, ""]) + text
+    return "\n".join(head + ([HEADER, ""] if header else [])) + text
 
 
 def render(results: Path, out: Path, template: str, figures: bool = True) -> str:
@@ -182,7 +183,7 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
     if not standalone:
         return text
     _copy_linked(text, copies)
-    return _standalone(text, loaded, rw)
+    return _standalone(text, loaded, rw, header=Path(out).resolve() != REPO_REPORT.resolve())
 
 
 def write_report(results: str | os.PathLike, out: str | os.PathLike, figures: bool = True) -> Path:
@@ -207,7 +208,7 @@ def write_committed_report(results: Optional[Path] = None) -> Path:
     b2n = base2new_folder(results) if loaded is not None else None
     if loaded is not None and (_all_records(loaded) or b2n) and not _loaded_random(loaded, b2n):
         return write_report(results, REPO_REPORT)
-    write_text(REPO_REPORT, HEADER + "\n\n" + strip_markers(REPORT_TEMPLATE.read_text(encoding="utf-8")))
+    write_text(REPO_REPORT, strip_markers(REPORT_TEMPLATE.read_text(encoding="utf-8")))
     return REPO_REPORT
 
 

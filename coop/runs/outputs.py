@@ -49,6 +49,12 @@ def figure_is_ours(path: Path) -> bool:
 
 
 def report_is_ours(path: Path) -> bool:
+    """A Markdown file this project writes: one with the results markers or the generated line, or
+    report/REPORT.md itself (rendered from report/REPORT.template.md, with neither)."""
+    from ..utils.paths import REPORT
+
+    if Path(path).resolve() == REPORT.resolve():
+        return True
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
