@@ -258,4 +258,6 @@ def test_zeroshot_result_is_clips_zero_shot(common, work, synthetic_root, synthe
 
     assert zeroshot.main(common + ["--results", str(out), "--templates", "ensemble", "--out",
                                    str(out / "ensemble.json")]) == 0
-    assert len(read_result(out / "ensemble.json")["prompts"]) == 7
+    # CoOp's ZeroshotCLIP2: the seven selected ImageNet templates and the data set's own, last
+    prompts = read_result(out / "ensemble.json")["prompts"]
+    assert len(prompts) == 8 and prompts[-1] == rec["prompts"][0] and len(set(prompts)) == 8

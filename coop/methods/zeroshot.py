@@ -34,7 +34,8 @@ DEFAULT_TEMPLATE = "a photo of a {}."
 # Prompt ensembles that --templates may name instead of giving templates literally.
 TEMPLATE_SETS: Dict[str, List[str]] = {
     "single": [DEFAULT_TEMPLATE],  # the data set's own template (resolve_templates)
-    # The seven ImageNet templates the CLIP authors' prompt-engineering notebook singles out.
+    # CoOp's ZeroshotCLIP2 (trainers/zsclip.py): the seven ImageNet templates the CLIP authors' notebook
+    # singles out (IMAGENET_TEMPLATES_SELECT), plus the data set's own template (resolve_templates adds it).
     "ensemble": ["itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
                  "a {} in a video game.", "art of the {}.", "a photo of the small {}."],
 }
@@ -42,7 +43,8 @@ TEMPLATE_SETS: Dict[str, List[str]] = {
 
 def resolve_templates(spec: str, template: str = DEFAULT_TEMPLATE) -> List[str]:
     """A named set (``single``: ``template``, the data set's), or templates separated by ``|``, each with one ``{}``."""
-    sets = {**TEMPLATE_SETS, "single": [template]}
+    sets = {**TEMPLATE_SETS, "single": [template],
+            "ensemble": TEMPLATE_SETS["ensemble"] + ([template] if template not in TEMPLATE_SETS["ensemble"] else [])}
     templates = sets.get(spec) or [t.strip() for t in spec.split("|") if t.strip()]
     bad = [t for t in templates if t.count("{}") != 1]
     if bad or not templates:

@@ -15,8 +15,8 @@ from .fmt import verdict_words
 from .stats import verdict
 
 BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
-STATUS = ("**结果：** 还没有真实权重的运行（第 7 节）；运行之后，这里是一句结论：零样本与 CoOp 在各 shot 数的准确率，"
-          "以及配对检验的判断。")
+STATUS = ("**结果：** 尚未用真实权重运行，还没有准确率可下结论（第 7 节）。已经完成的是上面的实现与它们对官方代码的精确性检验、"
+          "演示，以及真实尺寸的代价测量（第 11 节）。")
 
 
 def _best_baseline(loaded: Dict[str, Any], k: int) -> str:

@@ -21,7 +21,7 @@ from ..utils.paths import RESULTS
 REALSIZE, BENCH = RESULTS / "realsize.json", RESULTS / "bench.json"
 ADAPTERS = RESULTS / "realsize_adapters.json"  # the four baselines of CLAP's recipe at real size
 
-_STAGES = [(r"^zero-shot \(single prompts\)$", "零样本（单一提示）"), (r"^zero-shot \(ensemble prompts\)$", "零样本（7 个模板的集成）"),
+_STAGES = [(r"^zero-shot \(single prompts\)$", "零样本（单一提示）"), (r"^zero-shot \(ensemble prompts\)$", "零样本（提示集成）"),
            (r"^CoOp (\d+) shots?, seed (\d+): crops encoded$", r"CoOp \1 shot，种子 \2：编码训练裁剪"),
            (r"^CoOp (\d+) shots?, seed (\d+): training$", r"CoOp \1 shot，种子 \2：训练"),
            (r"^Linear probe CLIP (\d+) shots?, seed (\d+)$", r"线性探测 CLIP \1 shot，种子 \2"),

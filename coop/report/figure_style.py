@@ -48,7 +48,7 @@ def method_style(method: str, order: List[str]) -> tuple:
     others = [m for m in order if m != "CoOp" and m not in styles]
     taken = {style[0] for style in styles.values()}  # a CoOp variant never wears a baseline's colour
     free = [c for c in OTHER_COLORS if c not in taken] or list(OTHER_COLORS)
-    return free[others.index(method) % len(free)], "-", "v"
+    return free[others.index(method) % len(free)], "--", "v"  # dashed: a variant on top of CoOp's line stays visible
 
 
 def _words(zh: bool):

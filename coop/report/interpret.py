@@ -121,7 +121,7 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
             out += (f"从 {a} 到 {b} shot 的下降被检验检测到：多给标注图像反而更差，与 CoOp 论文随 shot 数上升的曲线相反，"
                     f"值得检查（{b} shot 的学习率与步数、抽到的 few-shot 图像、代码错误）。")
         else:
-            out += f"{a}→{b} shot 的下降检测不到：这些记录既不能说 {b} shot 比 {a} shot 差，也不能说更好。"
+            out += f"这些记录既不能说 {b} shot 比 {a} shot 差，也不能说更好。"
     ups = [(a, b) for (a, b, r) in steps if r and verdict(r) == "higher"]
     if not drops and len(ups) == len(steps):
         out += "每一步的提升都检测得到：多给标注图像，学到的上下文就更好。"

@@ -95,7 +95,7 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
     num = num or Numbering("7")
     prompts = loaded.get("zeroshot_prompts") or {}
     if len(prompts) < 2:
-        return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 7 个模板的集成。）"]
+        return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 8 个模板的集成。）"]
     ref_name = "single" if "single" in prompts else sorted(prompts)[0]
     ref = prompts[ref_name]
     out = [f"{num.table('prompts')}：零样本提示的措辞。同一测试集、同样的图像特征，只换零样本分类器的提示；差值为相对单一模板的"
@@ -244,7 +244,7 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
         if not names:
             out.append("第 9.1 节的假设无法在这里检验：记录里没有类名。")
         elif not group:
-            out.append("第 9.1 节的假设无法在这里检验：没有一个类名是含切分词的类名（含 CLIP 词表里没有单个词元的词）。")
+            out.append("第 9.1 节的假设无法在这里检验：没有一个类名含被 BPE 切开的词（CLIP 词表里没有单个词元的词）。")
         elif res is None:
             out.append(f"第 9.1 节的假设无法在这里检验：含切分词的类名的类（{len(group)} 个）或其余类"
                        f"在测试集里少于 {MIN_CLASSES} 个可配对的类，无法以类为单位重采样。")

@@ -42,9 +42,9 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         except OSError:
             realsize = None
     lines = [
-        "**状态：还没有用真实权重运行，本节还没有结果。** `bash scripts/run_all.sh`（OpenAI 的 RN50 权重、真实的 Caltech101 图像）"
-        "之后，`scripts/report.py` 从结果文件生成本节，替换下面的文字：零样本与 CoOp 的准确率表、作业要求的图、与基线和已发表数字的"
-        "比较、各类别的变化、训练曲线、上下文的最近词、加分项的结果与由数据计算的分析。已经运行的：",
+        "**状态：还没有用真实权重运行，本节还没有结果。** 用 OpenAI 的 RN50 权重与真实的 Caltech101 图像运行 `bash scripts/run_all.sh` "
+        "之后，本节是：零样本与 CoOp 的准确率表、作业要求的图、与基线和已发表数字的比较、各类别的变化、训练曲线、上下文的最近词、"
+        "加分项的结果与由数据计算的分析。已经运行的：",
         "",
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程——零样本、"
         "CoOp 1/2/4 shot × 3 个种子、加分项的 adapter、七个基线、图与报告。它只说明流程能跑通、图和报告能从记录生成。",
