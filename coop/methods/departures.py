@@ -57,13 +57,13 @@ DEPARTURES: List[Departure] = [
         "作业要求自建划分；类别集合、类名改写和比例与 CoOp 相同",
         _split_is_ours),
     Departure(
-        "precision", "fp32 by default; CoOp's default is fp16 (CLIP weights, the context and the logits in half "
-                     "precision); under our --precision fp16 the logits are still computed in fp32 from the fp16 "
+        "precision", "fp32 by default; CoOp's default is fp16 (the CLIP weights convert_weights casts -- convs, "
+                     "linear layers, attention, text_projection -- the context and the logits in half precision); under our --precision fp16 the logits are still computed in fp32 from the fp16 "
                      "features, which CoOp does not do",
         "exact and available on every device (a CPU has no fast fp16); fp16 SGD on the context can underflow "
         "small updates",
         "--precision fp16 (CUDA only)",
-        "默认 fp32；CoOp 默认 fp16（CLIP 权重、上下文向量与 logits 都是半精度）。即使在我们的 --precision fp16 下，"
+        "默认 fp32；CoOp 默认 fp16（convert_weights 转换的 CLIP 权重——卷积、线性层、注意力与 text_projection——以及上下文向量与 logits 是半精度）。即使在我们的 --precision fp16 下，"
         "logits 仍由 fp16 特征转成 fp32 后计算，这一点 CoOp 不做",
         "fp32 精确且在所有设备上可用（CPU 没有高效的 fp16）；fp16 下对上下文向量的 SGD 小步更新可能下溢",
         lambda cfg: cfg.get("precision", "fp32") != "fp16"),

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..runs.results import any_random, shot_stats
 from ..utils.errors import UserError
 from .figure_style import _method_order
+from .fmt import _zh
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
             notes.append(f"{method}: no runs at {', '.join(map(str, absent))} shots")
         cfg = _config_label(coop[method])
         label = method + (f" ({cfg})" if cfg else "") + f", mean of {_seeds_phrase(expected)}"
-        label_zh = method + (f"（{cfg}）" if cfg else "") + f"，{expected} 个种子的平均"
+        label_zh = _zh(method) + (f"（{cfg}）" if cfg else "") + f"，{expected} 个种子的平均"  # 线性探测 CLIP, as the prose
         if short:
             label += f" ({'; '.join(short)})"
             label_zh += f"（{'；'.join(short)}）"
