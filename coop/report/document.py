@@ -44,6 +44,7 @@ DEPARTURES_BEGIN, DEPARTURES_END = "<!-- departures-zh:begin -->", "<!-- departu
 DOCS_RECIPE = PROJECT_ROOT / "docs" / "recipe.md"
 RECIPE_BEGIN, RECIPE_END = "<!-- departures:begin -->", "<!-- departures:end -->"
 DOCS_BASELINES = PROJECT_ROOT / "docs" / "baselines.md"
+B2N_DEPARTURES_BEGIN, B2N_DEPARTURES_END = "<!-- base2new-departures:begin -->", "<!-- base2new-departures:end -->"
 BASELINES_BEGIN, BASELINES_END = "<!-- baseline-departures:begin -->", "<!-- baseline-departures:end -->"
 MARKERS = ((BEGIN, END), (B2N_BEGIN, B2N_END), (COST_BEGIN, COST_END), (DEPARTURES_BEGIN, DEPARTURES_END),
            (CONCLUSION_BEGIN, CONCLUSION_END))
@@ -258,6 +259,11 @@ def refresh_departures(path: str | os.PathLike = REPORT_TEMPLATE, recipe: Option
             baselines = Path(recipe).with_name("baselines.md")
     if baselines is not None:
         _between(baselines, BASELINES_BEGIN, BASELINES_END, baselines_markdown_en())
+    b2n = Path(recipe).with_name("base2new.md") if recipe is not None else None
+    if b2n is not None and b2n.exists() and B2N_DEPARTURES_BEGIN in b2n.read_text(encoding="utf-8"):
+        from ..methods.departures import base2new_markdown_en
+
+        _between(b2n, B2N_DEPARTURES_BEGIN, B2N_DEPARTURES_END, base2new_markdown_en())  # the protocol's list
 
 
 def refresh_generated(path: str | os.PathLike, cost: str) -> None:

@@ -11,13 +11,13 @@ nothing here uses a fixed threshold, and no number is typed in.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, correctness, pairs
 from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (METHOD_ZH, zh: re-exported)
+from .readings import _train_images, pooled_train, wilson, zeroshot_interval  # noqa: F401  (re-exported)
 from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
@@ -34,34 +34,6 @@ def ks(keys: Sequence[int]) -> str:
 
 def joined(values: Sequence[float], sign: bool = True) -> str:
     return "、".join(num(v, sign) for v in values)
-
-
-def wilson(correct: float, n: int, level: float = 0.95) -> Tuple[float, float]:
-    """Wilson's score interval of a proportion ``correct``/``n``, in percent."""
-    from scipy.stats import norm
-
-    z, p = float(norm.ppf(0.5 + level / 2)), correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
-
-
-def zeroshot_interval(zs: Dict[str, Any]) -> Optional[Tuple[int, float, float]]:
-    """(test images, Wilson 95% interval) of a zero-shot record's accuracy; None without a count."""
-    acc, c = float(zs["accuracy"]), correctness(zs)
-    n = len(c) if c else int(zs.get("n_test") or 0)
-    if not n:
-        return None
-    return (n,) + wilson(sum(c.values()) if c else acc * n / 100, n)
-
-
-def pooled_train(runs) -> Optional[Tuple[float, int]]:
-    """The last epoch's training accuracy over the seeds' runs, their crops pooled (a mean weighted by the
-    crops each counted), and how many crops: what table 7.1 shows and the fit sentence reads."""
-    got = [(float(r["history"]["train_acc"][-1]), _train_images(r)) for r in runs
-           if (r.get("history") or {}).get("train_acc") and _train_images(r)]
-    n = sum(m for _, m in got)
-    return (sum(a * m for a, m in got) / n, n) if n else None
 
 
 def zeroshot_words(zs: Dict[str, Any]) -> str:
@@ -130,16 +102,6 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
     elif not drops:
         out += "方向与 CoOp 论文的曲线一致，但每一步都小到这些种子检测不到。"
     return out
-
-
-def _train_images(rec: Dict[str, Any]) -> int:
-    """The crops the last epoch's training accuracy was counted on: full batches only (the incomplete
-    last one is dropped, :func:`coop.methods.train_config.steps_per_epoch`)."""
-    from ..methods.train_config import steps_per_epoch
-
-    n = len(rec.get("fewshot_train") or []) or int(rec["shots"]) * int(rec.get("n_classes") or len(rec.get("classnames") or []))
-    batch = int((rec.get("config") or {}).get("batch_size") or 32)
-    return min(n, steps_per_epoch(n, batch) * batch) if n else 0
 
 
 def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:

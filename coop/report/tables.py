@@ -16,7 +16,7 @@ from ..utils.atomic import atomic_path
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
 from .fmt import ci_cell, f2, md_escape, rel_link, signed, timing  # noqa: F401  (rel_link, signed: re-exported)
-from .interpret import pooled_train, zeroshot_interval
+from .readings import pooled_train, zeroshot_interval
 from .fonts import label
 from .numbering import Numbering
 
