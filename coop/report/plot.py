@@ -119,13 +119,10 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
             labels.append(f"{order[0]}，每个种子" if zh else f"{order[0]}, each seed")
         else:
             labels.append("每个种子（各方法的空心标记）" if zh else "each seed (each method's hollow marker)")
-    outside = True  # "best" can still cover a seed's marker: the legend goes right of the axes
-    kw = dict(handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)}, framealpha=0.9)
-    if outside:
-        fig.set_size_inches(9.4 if len(order) > 2 else 8.6, 5.2)
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, **kw)
-    else:
-        ax.legend(handles, labels, loc="best", fontsize=9, **kw)
+    # the legend right of the axes: placed "best" inside, it can still cover a seed's marker
+    fig.set_size_inches(9.4 if len(order) > 2 else 8.6, 5.2)
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)}, framealpha=0.9)
 
     notes = summary["notes"]
     if notes:
@@ -134,7 +131,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
         bottom = min(0.1 + 0.028 * sum(1 + len(n) // 110 for n in notes), 0.45)  # a long note wraps
     else:
         bottom = 0.1
-    fig.subplots_adjust(left=0.08 if outside else 0.11, right=0.66 if outside else 0.97, top=0.92, bottom=bottom + 0.02)
+    fig.subplots_adjust(left=0.08, right=0.66, top=0.92, bottom=bottom + 0.02)
     return fig
 
 
