@@ -17,7 +17,7 @@ from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, correctness, pairs
 from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (METHOD_ZH, zh: re-exported)
-from .readings import _train_images, pooled_train, wilson, zeroshot_interval  # noqa: F401  (re-exported)
+from .readings import _train_images, pooled_train, trained_runs, wilson, zeroshot_interval  # noqa: F401  (re-exported)
 from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
@@ -115,7 +115,7 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
         if not pooled:
             continue
         train, n = pooled
-        got = [r for r in runs.values() if (r.get("history") or {}).get("train_acc") and _train_images(r)]
+        got = trained_runs(runs.values())  # the same runs the pooled training accuracy counts
         test = sum(float(r["accuracy"]) for r in got) / len(got)
         lo, hi = wilson(train * n / 100, n)
         rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%（最后一个 epoch 计入训练准确率的裁剪 {n:,} 个）")

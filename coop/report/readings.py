@@ -4,7 +4,7 @@ sentence of :mod:`coop.report.interpret` read the same numbers from here)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .comparisons import correctness
 
@@ -28,11 +28,15 @@ def zeroshot_interval(zs: Dict[str, Any]) -> Optional[Tuple[int, float, float]]:
     return (n,) + wilson(sum(c.values()) if c else acc * n / 100, n)
 
 
+def trained_runs(runs) -> List[Dict[str, Any]]:
+    """The runs whose last epoch has a training accuracy, counted on at least one crop."""
+    return [r for r in runs if (r.get("history") or {}).get("train_acc") and _train_images(r)]
+
+
 def pooled_train(runs) -> Optional[Tuple[float, int]]:
     """The last epoch's training accuracy over the seeds' runs, their crops pooled (a mean weighted by the
     crops each counted), and how many crops: what table 7.1 shows and the fit sentence reads."""
-    got = [(float(r["history"]["train_acc"][-1]), _train_images(r)) for r in runs
-           if (r.get("history") or {}).get("train_acc") and _train_images(r)]
+    got = [(float(r["history"]["train_acc"][-1]), _train_images(r)) for r in trained_runs(runs)]
     n = sum(m for _, m in got)
     return (sum(a * m for a, m in got) / n, n) if n else None
 
