@@ -248,7 +248,8 @@ def refresh_departures(path: str | os.PathLike = REPORT_TEMPLATE, recipe: Option
     CoOp's list (:data:`coop.methods.departures.DEPARTURES`) between those of docs/recipe.md
     (:data:`DOCS_RECIPE`, in English, with reasons): one list, two languages. The baselines' list
     (:func:`coop.methods.baseline_departures.baseline_departures`) goes into ``baselines`` (English;
-    default: the baselines.md beside ``recipe``, when it exists)."""
+    default: the baselines.md beside ``recipe``, when it exists), and the base-to-new protocol's list into
+    the base2new.md beside ``recipe``, when it has the markers."""
     from ..methods.departures import baselines_markdown_en, markdown_en
     from .departures_zh import appendix_departures_zh
 
