@@ -60,12 +60,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.set_defaults(block_mod=DEFAULT_BLOCK_MOD)
     for action in p._actions:
         if action.dest == "block_mod":
-            action.help = (f"the bonus: CoOp with this text-block modification too ({', '.join(BLOCK_MODS)}), "
-                           f"on the same crops, as its own figure line; none to leave it out (default: %(default)s)")
+            action.type = block_mod_names
+            action.help = (f"the bonus: CoOp with these text-block modifications too, each on the same crops as its "
+                           f"own figure line: all (default: {', '.join(BLOCK_MODS)}), none, or names separated by "
+                           f"spaces")
     return p.parse_args(argv)
 
 
-DEFAULT_BLOCK_MOD = "adapter"
+DEFAULT_BLOCK_MOD = "all"
+
+
+def bonus_mods(spec: str | None) -> list:
+    """The block modifications --block-mod names, in coop.BLOCK_MODS' order: "all", "none" or names."""
+    words = (spec or "none").replace(",", " ").split()
+    if words == ["all"]:
+        return list(BLOCK_MODS)
+    if words == ["none"]:
+        return []
+    unknown = [w for w in words if w not in BLOCK_MODS]
+    if unknown or not words:
+        raise ValueError(f"{' '.join(unknown) or spec!r} is not a block modification; use all, none or names from: "
+                         f"{', '.join(BLOCK_MODS)}")
+    return [m for m in BLOCK_MODS if m in words]
+
+
+def block_mod_names(spec: str) -> str:
+    """--block-mod as typed, once every name in it is known (one line from the parser otherwise)."""
+    try:
+        bonus_mods(spec)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return spec
 
 
 def baseline_names(spec: str) -> str:
@@ -205,8 +230,7 @@ def plan_of(args: argparse.Namespace):
     runs = [train_config(args, k, s, demo=args.demo, block_mod=None) for k in shots for s in seeds]
     # the other named prompt set, for the report's table of prompt wording (seconds: features are cached)
     runs += [replace(zs, templates=t, prompt_variant=True) for t in TEMPLATE_SETS if t != args.templates]
-    bonus = None if args.block_mod in (None, "none") else args.block_mod
-    if bonus:  # the bonus: CoOp with a text-block modification, on the same crops
+    for bonus in bonus_mods(args.block_mod):  # the bonus: CoOp with a text-block modification, on the same crops
         runs += [train_config(args, k, s, demo=args.demo, block_mod=bonus) for k in shots for s in seeds]
     runs += baseline_configs(args, shots, seeds)
     return SweepPlan(zs, runs, args.force)

@@ -161,3 +161,21 @@ def test_a_modifications_size_is_zero_at_start_and_sign_free(tiny_clip):
     assert abs(adapter.size() - 0.25 * float(up.norm())) < 1e-6 * adapter.size()
     expected = torch.sqrt(sum((lora.b[i] @ lora.a[i]).square().sum() for i in range(2))).detach()
     assert abs(lora.size() - float(expected)) < 1e-4 * float(expected)
+
+
+@pytest.mark.parametrize("typed,mods", [(None, ["adapter", "lora"]), ("all", ["adapter", "lora"]), ("none", []),
+                                        ("lora", ["lora"]), ("lora adapter", ["adapter", "lora"])])
+def test_the_sweep_runs_every_block_mod_by_default_and_what_is_named_otherwise(tmp_path, typed, mods):
+    """The bonus in the default sweep is both modifications (issue 38); --block-mod narrows it or leaves it out."""
+    run_all = load_script("run_all")
+    argv = ["--results", str(tmp_path), "--shots", "1 2", "--seeds", "1", "--baselines", "none"]
+    args = run_all.parse_args(argv + ([] if typed is None else ["--block-mod", typed]))
+    ran = [r.block_mod for r in run_all.plan_of(args).runs if isinstance(r, TrainConfig)]
+    assert ran == [None, None] + [m for m in mods for _ in (1, 2)]
+
+
+def test_the_sweep_refuses_an_unknown_block_mod_in_one_line(tmp_path, capsys):
+    run_all = load_script("run_all")
+    assert run_all.main(["--demo", "--results", str(tmp_path), "--block-mod", "adapter lorax", "--print-commands"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--block-mod" in err[0] and "lorax" in err[0] and "adapter, lora" in err[0]

@@ -48,8 +48,8 @@ def check_rendering(text: str, out: Path, random_weights: bool) -> None:
         results = text.split("## 7. 结果")[1].split("## 8.")[0]
         if "### 7.1" in results:
             assert unlabelled_random(results) == []
-        b2n = text.split("## 10.")[1].split("## 11.")[0]
-        if "表 10.2" in b2n:
+        b2n = text.split("## 附录 D")[1].split("## 参考文献")[0]
+        if "表 D.2" in b2n:
             assert "随机权重" in b2n and "不是 CLIP、CoOp 或 CoCoOp 的准确率" in b2n
 
 
@@ -64,8 +64,8 @@ def test_the_committed_report_resolves_every_reference():
 
 
 def test_the_status_says_what_was_run_and_its_blocks_are_the_codes():
-    """Before a real run, section 7 is the status (coop.report.status), section 11 the cost from the
-    measurements' JSON (coop.report.cost), section 10's part the base-to-new status."""
+    """Before a real run, section 7 is the status (coop.report.status), appendix C the cost from the
+    measurements' JSON (coop.report.cost), appendix D's part the base-to-new status."""
     from coop.report.base2new_section import STATUS
     from coop.report.status import status_markdown
 
@@ -93,7 +93,7 @@ def test_the_main_text_is_half_as_long_and_the_figure_is_not_a_random_one():
     main = [line for line in text.split("## 附录 A")[0].splitlines() if not line.startswith("<!--")]
     assert len(main) <= MAIN_TEXT_LINES
     assert sum(len(line.replace(" ", "")) for line in main) <= MAIN_TEXT_CHARS
-    for heading in ("## 10. 基类到新类的泛化：CoCoOp", "## 11. 计算代价", "**局限。**", "### 3.1 概要"):
+    for heading in ("## 附录 D：基类到新类的泛化（CoCoOp）", "## 附录 C：计算代价", "**局限。**", "### 3.1 概要", "## 10. 结论"):
         assert heading in text
     # the real-run figures are never committed from random weights: they exist only with real results
     real = "### 7.1" in section_7(text)
@@ -104,7 +104,7 @@ def test_the_main_text_is_half_as_long_and_the_figure_is_not_a_random_one():
 def test_the_checks_fail_on_a_dangling_reference_and_an_unlabelled_random_number():
     text = committed()
     assert dangling(text + "\n见第 7.9 节。\n") == ["7.9"]
-    assert set(dangling(text + "\n如图 7.4 与表 11.2 所示，见 §3.9、附录 C，第 2–13 节。\n")) == {"图 7.4", "表 11.2", "3.9", "附录 C", "13"}
+    assert set(dangling(text + "\n如图 7.4 与表 11.2 所示，见 §3.9、附录 E，第 2–13 节。\n")) == {"图 7.4", "表 11.2", "3.9", "附录 E", "11", "12", "13"}
     assert dangling("## 3. x\n\n### 3.2 y\n\n见第 3.2、3.3 节。\n") == ["3.3"]
     assert dangling("测试图 5.5 min，图 1.1 在下面。\n\n图 1.1：说明。\n") == []  # quantities are not figures
     assert targets("### 7.9 分析\n\n表 7.2（演示）：x\n") == {"7.9", "表 7.2"}
@@ -135,27 +135,27 @@ def test_the_demo_renders_a_whole_report_that_holds_together(demo, tmp_path):
     text = out.read_text(encoding="utf-8")
     check_rendering(text, out, random_weights=True)
     assert "### 7.10" in text and "图 7.1：演示用合成数据" in text and "## 附录 B" in text
-    assert "CoOp+adapter" in text  # the bonus runs in the default sweep and is rendered
+    assert "CoOp+adapter" in text and "CoOp+lora" in text  # the bonus runs in the default sweep and is rendered
 
 
-def test_the_demos_base_to_new_records_render_into_section_10(demo, tmp_path):
+def test_the_demos_base_to_new_records_render_into_appendix_d(demo, tmp_path):
     _, folder = demo
     out = write_report(folder, tmp_path / "REPORT_demo.md")
     text = out.read_text(encoding="utf-8")
     check_rendering(text, out, random_weights=True)
-    b2n = text.split("## 10.")[1].split("## 11.")[0]
-    assert "表 10.1" in b2n and "表 10.2：基类到新类" in b2n and "图 10.1" in b2n and "表 10.3：配对比较" in b2n
+    b2n = text.split("## 附录 D")[1].split("## 参考文献")[0]
+    assert "表 D.1" in b2n and "表 D.2：基类到新类" in b2n and "图 D.1" in b2n and "表 D.3：配对比较" in b2n
     assert "CoCoOp − CoOp" in b2n and "个种子与同一次运行配对" in b2n and "尚无基类到新类的运行记录" not in b2n
 
 
-def test_base_to_new_records_alone_fill_section_10_and_say_section_7_has_no_runs(demo, tmp_path):
+def test_base_to_new_records_alone_fill_appendix_d_and_say_section_7_has_no_runs(demo, tmp_path):
     _, folder = demo
     only = tmp_path / "only"
     shutil.copytree(folder / "base2new", only / "base2new")
     out = write_report(only, tmp_path / "b2n.md")
     text = out.read_text(encoding="utf-8")
     check_rendering(text, out, random_weights=True)
-    assert "没有全部类别的运行记录" in text and "表 10.2" in text
+    assert "没有全部类别的运行记录" in text and "表 D.2" in text
 
 
 def _real_size_folder(d: Path, random_weights: bool) -> Path:

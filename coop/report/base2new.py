@@ -169,7 +169,7 @@ def draw(recs: Dict[str, List[Dict[str, Any]]], out_png: Path) -> Path:
 
 
 def finish_base2new(folder: Path) -> None:
-    """After a base-to-new sweep: its figure beside the records (the report's section 10 draws its own)."""
+    """After a base-to-new sweep: its figure beside the records (the report's appendix D draws its own)."""
     recs = load_base2new(folder)
     if recs:
         log.info("wrote %s", draw(recs, folder / "base2new.png"))

@@ -19,7 +19,7 @@ B2N_BEGIN, B2N_END = "<!-- base2new:begin -->", "<!-- base2new:end -->"
 STATUS = ("**尚无基类到新类的运行记录**（本协议还没有运行）。运行 `bash scripts/run_all.sh --protocol base2new` 之后，本节给出"
           "各方法在基类、新类上的准确率与 H 的表和图，以及 CoCoOp 与 CoOp、两者与零样本 CLIP 的配对比较。")
 VERDICT = {"higher": "高", "lower": "低", "no difference": "没有可检测到的差异"}
-HAND_TABLES = 1  # section 10's hand-written table 10.1 (the CoCoOp paper's) comes before the generated ones
+HAND_TABLES = 1  # appendix D's hand-written table D.1 (the CoCoOp paper's) comes before the generated ones
 
 
 def base2new_folder(results: Path) -> Optional[Path]:
@@ -77,13 +77,13 @@ def comparisons(recs: Dict[str, List[Dict[str, Any]]], num_: Numbering) -> List[
 
 
 def base2new_part(folder: Optional[Path], out: Path, figures: bool = True) -> List[str]:
-    """The generated part of section 10 for the records in ``folder`` (None or empty: the status line)."""
+    """The generated part of appendix D for the records in ``folder`` (None or empty: the status line)."""
     from .base2new import draw, load_base2new
 
     recs = load_base2new(folder) if folder is not None else {}
     if not recs:
         return [STATUS]
-    num_ = Numbering("10", tables=HAND_TABLES)
+    num_ = Numbering("D", tables=HAND_TABLES)
     lines: List[str] = []
     if random_weights(recs):
         demo = any(r.get("demo") for r in _records(recs))

@@ -16,7 +16,7 @@ from .stats import verdict
 
 BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
 STATUS = ("**结果：** 尚未用真实权重运行，还没有准确率可下结论（第 7 节）。已经完成的是上面的实现与它们对官方代码的精确性检验、"
-          "演示，以及真实尺寸的代价测量（第 11 节）。")
+          "演示，以及真实尺寸的代价测量（附录 C）。")
 
 
 def _best_baseline(loaded: Dict[str, Any], k: int) -> str:

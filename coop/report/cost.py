@@ -74,7 +74,7 @@ def _date(realsize: Dict[str, Any]) -> str:
 
 def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: Dict[str, float],
                   adapters: Optional[Dict[str, Any]] = None) -> str:
-    """Table 11.1 and the one paragraph of section 11 (Chinese)."""
+    """Table C.1 and the paragraphs of appendix C, the compute cost (Chinese)."""
     rows = {r["stage"]: r for r in realsize["rows"]}
     tot = realsize["totals"]
     shares = tot["shares"]
@@ -87,7 +87,7 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
     mem = bench.get("step_tensor_memory") or {}
     crops = next((r for r in enc if "crops" in r["stage"]), enc[-1])
     zs = rows.get("zero-shot (single prompts)", enc[0])
-    lines = [f"表 11.1：真实尺寸的一次 4 shot 运行，各阶段的实测时间与 `scripts/check_env.py` 在同一台机器上的预测"
+    lines = [f"表 C.1：真实尺寸的一次 4 shot 运行，各阶段的实测时间与 `scripts/check_env.py` 在同一台机器上的预测"
              f"（{_date(realsize)}；2 核 AMD EPYC，只有 AVX2，fp32；真实的 Caltech101 图像与我们的划分、RN50 的结构、"
              "**随机权重**，种子 1，从空缓存开始；`results/realsize.json`；比值按未取整的秒数计算）。", ""] + stage_table(realsize) + [""]
     para = (f"**时间。** 这次 4 shot 运行共 {tot['measured_s'] / 60:.0f} min：图像编码占 {100 * shares['encoding']:.0f}%"
@@ -104,13 +104,13 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
     if mem:
         para += (f"一个训练步在冻结的权重（{mem['weights_mb']:.0f} MiB，fp32）之外要用的张量，峰值在朴素写法下为 "
                  f"{mem['naive']['peak_mb']:,.0f} MiB，缓存特征加快速文本路径下为 {mem['ours']['peak_mb']:.0f} MiB"
-                 f"（`torch.profiler` 的内存事件，CPU，random:RN50，{mem['measured_at']}，表 11.1 的 AMD 机器，`results/bench.json` 的 "
+                 f"（`torch.profiler` 的内存事件，CPU，random:RN50，{mem['measured_at']}，表 C.1 的 AMD 机器，`results/bench.json` 的 "
                  "step_tensor_memory 一项）。作业提到约 5.8 GB 的 GPU 显存，我们没有 GPU 可测：GPU 上还要加上 CUDA 上下文和缓存分配器预留而未用的显存，CoOp 原实现用 fp16，"
                  "激活和权重则约减半。按本项目的做法，训练步在权重之外只需不到 0.1 GB 的张量；编码裁剪（不求梯度的 RN50 前向，batch 32）"
                  "的张量峰值没有单独测量，整个运行的进程峰值是上面的 RSS。")
     para += (f"\n\n**整个扫描**（零样本 + 1/2/4 shot × 3 个种子，每个 epoch 新鲜裁剪）在这台 AVX2 机器上按 check_env 预测约 "
              f"{round(projection['fresh'] / 600) * 10} min（`--views 4` 约 {round(projection['views4'] / 600) * 10} min，近似），"
-             f"不含基线；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"
+             f"不含基线与加分项；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"
              "见 `results/realsize.json` 的 note）。")
     return "\n".join(lines + [para])
 

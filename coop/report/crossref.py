@@ -7,7 +7,7 @@ an accuracy.
 References are what the text points to: ``第 N 节`` / ``第 N.M 节`` (also lists and ranges, ``第 3.2、3.3 节``,
 ``第 2–6 节``), ``N.M 节``, ``§N.M``, ``附录 A``, ``图 N.M``, ``表 N.M``. A section resolves to a heading
 (``## 7. …``, ``### 7.9 …``, ``## 附录 A …``), a figure or table to a caption line (``图 7.1：…``,
-``表 11.1（…）：…``). tests/test_report_states.py runs both on the report in every state it can be in.
+``表 C.1（…）：…``). tests/test_report_states.py runs both on the report in every state it can be in.
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@
 
 report/REPORT.template.md is the hand-written text with marked blocks, each rendered by code: section 7's
 results (the status before a real run, :mod:`coop.report.status`; the generated results after it,
-:mod:`coop.report.results_part`), section 10's base-to-new part (:mod:`coop.report.base2new_section`),
-section 11's compute cost (:mod:`coop.report.cost`) and appendix A's departures. A report is the template
+:mod:`coop.report.results_part`), appendix D's base-to-new part (:mod:`coop.report.base2new_section`),
+appendix C's compute cost (:mod:`coop.report.cost`) and appendix A's departures. A report is the template
 with its blocks filled and the markers gone: report/REPORT.md (what a student hands in) and the demo's
 ``REPORT_demo.md``, whose links point back to report/ so that every "第 N 节" it names is in it. A file
 that holds the markers itself (a user's own marked copy) has only its blocks replaced. Numbers from
@@ -270,7 +270,7 @@ def refresh_departures(path: str | os.PathLike = REPORT_TEMPLATE, recipe: Option
 def refresh_generated(path: str | os.PathLike, cost: str) -> None:
     """The blocks of ``path`` that need no run: the compute cost ``cost`` (:func:`coop.report.cost.cost_markdown`
     of results/realsize.json and results/bench.json), and -- while they hold no generated results -- the
-    status of section 7 and of section 10."""
+    status of section 7 and of appendix D."""
     from .status import status_markdown
 
     text = Path(path).read_text(encoding="utf-8")

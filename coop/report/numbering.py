@@ -1,4 +1,4 @@
-"""Figure and table numbers of the report, per section: 图 7.1, 表 7.2, 表 10.1.
+"""Figure and table numbers of the report, per section: 图 7.1, 表 7.2, 表 D.1.
 
 Numbered per section so that a generated part (whose tables come and go with the records) never shifts
 the numbers of the hand-written ones; :mod:`coop.report.crossref` checks that every 图/表 the text names

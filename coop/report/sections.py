@@ -264,4 +264,4 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
                     else " ‖BA‖（LoRA 更新的 Frobenius 范数）")
             out.append(f"{method} 训练后各块的{what}（{k} shot，{len(sizes)} 个种子的平均，第 1–{len(mean)} 块；"
                        f"0 即普通 CoOp；描述，不作检验）：" + "、".join(f"{v:.3f}" for v in mean) + "。")
-    return out
+    return list(dict.fromkeys(out))  # "cannot be tested here" is said once, however many modifications ran

@@ -3,7 +3,7 @@
     md = status_markdown()   # between report/REPORT.template.md's results markers, until real records replace it
 
 It says only what is true without real weights: the demo ran (synthetic images, random weights); the
-real-size runs ran on the real images with random weights (their cost is section 11's table, their
+real-size runs ran on the real images with random weights (their cost is appendix C's table, their
 top-1 is not reported); the assignment's figure is specified, and shown as the demo drew it, labelled
 synthetic; the published numbers need no weights. ``scripts/make_figures.py`` writes it;
 tests/test_report_states.py checks the committed block is this text.
@@ -47,10 +47,10 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "加分项的结果与由数据计算的分析。已经运行的：",
         "",
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程——零样本、"
-        "CoOp 1/2/4 shot × 3 个种子、加分项的 adapter、七个基线、图与报告。它只说明流程能跑通、图和报告能从记录生成。",
+        "CoOp 1/2/4 shot × 3 个种子、加分项的两种块修改、七个基线、图与报告。它只说明流程能跑通、图和报告能从记录生成。",
         "- **真实尺寸、随机权重**（真实的 Caltech101 图像与我们的划分、RN50 的结构、随机权重 `random:RN50`，种子 1）："
         f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们测量代价"
-        "（各阶段见第 11 节），随机权重的 top-1 不报告。",
+        "（各阶段见附录 C），随机权重的 top-1 不报告。",
         "",
         "**作业要求的图。** 横轴为每类的标注训练图像数 0、1、2、4；0 处一个紫色五角星是零样本 CLIP；一条蓝色实线连接 CoOp 在每个 "
         "shot 数下 3 个种子的平均，每个种子一个空心蓝点；基线画在另一张图里。下面是演示的记录画出的这张图，只示意它的样子：",
