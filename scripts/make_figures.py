@@ -7,7 +7,7 @@ Writes ``architecture.png`` (the diagram), ``rn50_shapes.md`` (shapes and parame
 forward hooks) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
 how many token rows each text block processes for Caltech101's class names), and refreshes the
 blocks of report/REPORT.template.md that need no run: the tables of departures from CoOp (from
-coop/methods/departures.py), section 11's compute cost (from results/realsize.json and
+coop/methods/departures.py), appendix C's compute cost (from results/realsize.json and
 results/bench.json) and the status of sections 7 and 10; then writes report/REPORT.md from it (from
 results/'s records when they are real ones, else the status).
 The weights are random: no number written here depends on weight values.

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from coop.report.conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END
+from coop.report.expectations import BEGIN as EXPECT_BEGIN, END as EXPECT_END
 import torch
 
 import clip
@@ -215,9 +216,16 @@ def make_results(d: Path, random_weights=False, mods=(), seeds=(1, 2, 3), shots=
     return d
 
 
+HEADS = {"accuracy": "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=", "per-class": "| 类别 | 测试图像数 |",
+         "block-mods": "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) |"}
+
+
 def _table(md: str, marker: str):
+    """The rows of a generated table: after its marker in a marked file, after its header in a whole report
+    (which has no HTML comment)."""
     lines = md.split("\n")
-    i = lines.index(f"<!-- table:{marker} -->")
+    i = (lines.index(f"<!-- table:{marker} -->") if f"<!-- table:{marker} -->" in lines
+         else next(n for n, line in enumerate(lines) if line.startswith(HEADS[marker])) - 1)
     rows = []
     for line in lines[i + 3:]:
         if not line.startswith("|"):
@@ -268,7 +276,7 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     top = [x for x in recs if x["shots"] == 4]
     delta = {c: np.mean([x["per_class_accuracy"][c] for x in top]) - zs["per_class_accuracy"][c] for c in CLASSES}
     # only the classes whose interval lies wholly on one side of 0: higher ones first, then lower ones
-    rows = _table(md, "per-class") if "<!-- table:per-class -->" in md else []
+    rows = _table(md, "per-class") if HEADS["per-class"] in md else []
     rest = int(re.search(r"其余 (\d+) 个可检验的类没有可检测到的差异", md).group(1)) if rows else len(CLASSES)
     assert len(rows) + rest == len(CLASSES)
     signs = []
@@ -330,13 +338,20 @@ def test_marker_replacement_keeps_everything_else_byte_identical(tmp_path):
     original = report_copy.read_bytes()
     begin, end = rep.BEGIN.encode(), rep.END.encode()
     head, tail = original.split(begin)[0], original.split(end)[1]
-    cb, ce = CONCLUSION_BEGIN.encode(), CONCLUSION_END.encode()  # section 12's generated sentence: its own block
-    tail = tail.split(cb)[0] + cb + ce + tail.split(ce)[1]
+    blocks = [(b.encode(), e.encode()) for b, e in ((EXPECT_BEGIN, EXPECT_END), (CONCLUSION_BEGIN, CONCLUSION_END))]
+    cb, ce = blocks[-1]  # sections 8 and 10 have generated blocks of their own, outside section 7's
+
+    def blank(raw: bytes) -> bytes:
+        for b, e in blocks:
+            raw = raw.split(b)[0] + b + e + raw.split(e)[1]
+        return raw
+
+    tail = blank(tail)
 
     assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
     raw = report_copy.read_bytes()
     assert cb + b"\n**\xe7\xbb\x93\xe6\x9e\x9c" in raw  # the conclusion's block is filled from the records ("**结果")
-    raw_ = raw.split(cb)[0] + cb + ce + raw.split(ce)[1]
+    raw_ = blank(raw)
     assert raw.startswith(head + begin) and raw_.endswith(end + tail)  # byte for byte outside the markers
     new = raw.decode("utf-8")
     assert "<!-- table:accuracy -->" in new and "尚无真实运行的结果" not in new

@@ -236,3 +236,13 @@ def test_section_9_names_the_group_for_what_it_is():
     assert "含切分词的类名" in code and "罕见" not in code
     nine3 = nine.split("### 9.3")[1].split("### 9.4")[0]
     assert "对输入的梯度" in nine3 and "对分支自身参数的梯度" in nine3  # the backward pass through the branch
+
+
+def test_section_8_states_the_expectations_its_generated_check_uses():
+    """Section 8's ranges are the ones coop.report.expectations checks the records against (said once, in code)."""
+    from coop.report.expectations import EXPECTED, expected_words
+
+    eight = TEMPLATE.read_text(encoding="utf-8").split("## 8.")[1].split("## 9.")[0]
+    for k in EXPECTED:
+        assert f"{k} shot 时 CoOp {expected_words(k)}" in eight, k
+    assert "<!-- expectations:begin -->" in eight

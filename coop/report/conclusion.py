@@ -1,4 +1,4 @@
-"""Section 12's generated sentence: what the run records say, in one paragraph (or, before any record,
+"""Section 10's generated sentence: what the run records say, in one paragraph (or, before any record,
 what is still to run). Every "higher/lower" is decided by the report's paired test
 (:func:`coop.report.comparisons.compare`), as in section 7; no interval is repeated here.
 

@@ -30,6 +30,7 @@ from ..utils.errors import UserError
 from ..utils.paths import PROJECT_ROOT, REPORT, REPORT_TEMPLATE
 from .base2new_section import B2N_BEGIN, B2N_END, STATUS as B2N_STATUS, base2new_folder, base2new_part
 from .conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END, STATUS as CONCLUSION_STATUS, conclusion
+from .expectations import BEGIN as EXPECT_BEGIN, END as EXPECT_END, STATUS as EXPECT_STATUS, expectations
 from .fmt import rel_link
 from .outputs import BEGIN, END, GENERATED_LINE
 from .results_part import BANNER, BANNER_REAL_DATA, banner, is_demo, results_part  # noqa: F401  (re-exported)
@@ -47,7 +48,7 @@ DOCS_BASELINES = PROJECT_ROOT / "docs" / "baselines.md"
 B2N_DEPARTURES_BEGIN, B2N_DEPARTURES_END = "<!-- base2new-departures:begin -->", "<!-- base2new-departures:end -->"
 BASELINES_BEGIN, BASELINES_END = "<!-- baseline-departures:begin -->", "<!-- baseline-departures:end -->"
 MARKERS = ((BEGIN, END), (B2N_BEGIN, B2N_END), (COST_BEGIN, COST_END), (DEPARTURES_BEGIN, DEPARTURES_END),
-           (CONCLUSION_BEGIN, CONCLUSION_END))
+           (EXPECT_BEGIN, EXPECT_END), (CONCLUSION_BEGIN, CONCLUSION_END))
 
 
 def shown_path(path: Path) -> str:
@@ -153,6 +154,8 @@ def _standalone(text: str, loaded: Dict[str, Any], rw: bool, header: bool = True
     numbers are when they are not CLIP's; ``header``: a first line naming the template (not in
     report/REPORT.md, the file handed in, which is known as ours by its place)."""
     text = strip_markers(text)
+    text = re.sub(r"^(?:<!-- table:[\w-]+ -->|" + re.escape(GENERATED_LINE) + r"[^\n]*-->)\n(?:\n(?=\S))?", "", text,
+                  flags=re.M)  # no HTML comment inside what a reader reads (the header, if any, says where it came from)
     if rw:
         demo = is_demo(loaded)
         text = re.sub(r"^# (.*)$", lambda m: f"# {m.group(1)}（{'演示渲染：合成数据、随机权重' if demo else '随机权重的渲染'}，"
@@ -180,6 +183,8 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
         text = replace_block(text, BEGIN, END, f"（{shown_path(results)} 里没有全部类别的运行记录，本节没有可生成的内容。）\n\n"
                                                "图 7.1：作业要求的图，需要零样本与 CoOp 在全部类别上的运行，这里没有。")
     text = replace_block(text, B2N_BEGIN, B2N_END, "\n".join(base2new_part(b2n, out, figures)) if b2n else B2N_STATUS)
+    if EXPECT_BEGIN in text:  # a user's marked copy from before section 8 had this block keeps working
+        text = replace_block(text, EXPECT_BEGIN, EXPECT_END, "\n".join(expectations(loaded)))
     text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded)))
     if not standalone:
         return text
@@ -280,5 +285,6 @@ def refresh_generated(path: str | os.PathLike, cost: str) -> None:
     if block(text, B2N_BEGIN, B2N_END).startswith("**尚无") or not block(text, B2N_BEGIN, B2N_END):
         text = replace_block(text, B2N_BEGIN, B2N_END, B2N_STATUS)
     if GENERATED_LINE not in block(text, BEGIN, END):
+        text = replace_block(text, EXPECT_BEGIN, EXPECT_END, EXPECT_STATUS)
         text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, CONCLUSION_STATUS)
     write_text(path, text)

@@ -104,11 +104,18 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
     return out
 
 
-def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
+FIT_SAID = {"over": "训练明显高于测试（测试准确率在训练准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
+            "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练准确率的 95% Wilson 区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
+            "neither": "训练与测试相近、训练准确率也明显高于零样本，看不出过拟合或训练不足",
+            "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
+
+
+def fit_reading(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> Tuple[List[str], Dict[str, List[int]]]:
     """Over-fitting or under-training, read (not tested) from last-epoch training accuracy against test
-    accuracy: the test mean below the Wilson interval of the training accuracy (pooled over the seeds'
-    training images) reads as over-fitting; inside it, with the training accuracy not clearly above
-    zero-shot's, as under-training."""
+    accuracy, per shot count: the test mean below the Wilson interval of the training accuracy (pooled
+    over the seeds' training images) reads as over-fitting ("over"); inside it, with the training accuracy
+    not clearly above zero-shot's, as under-training ("under"). Returns the rows said and the shot counts
+    of each reading (keys of :data:`FIT_SAID`)."""
     rows, groups = [], {}
     for k, runs in sorted(by_shots(recs).items()):
         pooled = pooled_train(runs.values())
@@ -122,14 +129,16 @@ def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
         key = ("over" if test < lo else "test_above" if test > hi else
                "under" if zs_acc is not None and lo <= zs_acc else "neither")
         groups.setdefault(key, []).append(k)
+    return rows, groups
+
+
+def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
+    """Section 7.9's sentence of :func:`fit_reading`."""
+    rows, groups = fit_reading(recs, zs_acc)
     if not rows:
         return ""
-    said = {"over": "训练明显高于测试（测试准确率在训练准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
-            "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练准确率的 95% Wilson 区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
-            "neither": "训练与测试相近、训练准确率也明显高于零样本，看不出过拟合或训练不足",
-            "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
     return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上，各种子的裁剪合并计算，与表中的一列相同；第 7.6 节有逐 epoch 的曲线）与测试"
-            "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {said[g]}" for g, v in groups.items())
+            "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {FIT_SAID[g]}" for g, v in groups.items())
             + "。第 8 节给出区分两者的实验。")
 
 

@@ -1,0 +1,87 @@
+"""Section 8's check of its own expectations against the run records.
+
+Section 8 says, before any run, how far CoOp should be from zero-shot CLIP on Caltech101 (:data:`EXPECTED`,
+CoOp − zero-shot in points at 1 and 4 shots) and names two explanations should it fall short
+(over-fitting, under-training). :func:`expectations` answers it from the records: where each observed
+difference falls against its range and what its 95% interval allows, and which explanation the
+last-epoch training accuracy points to (:func:`coop.report.interpret.fit_reading`, the reading of
+section 7.9). Every number comes from the records; before any record the block says when the
+expectations were written.
+
+    lines = expectations(load_results("results"))   # Markdown for between the expectations markers
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..runs.results import any_random, by_shots
+from .comparisons import compare
+from .fmt import interval, num, pairs_zh
+from .interpret import fit_reading, ks
+
+BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
+# CoOp − zero-shot CLIP in points, as section 8 states it before any run (its text is checked against these).
+EXPECTED: Dict[int, Tuple[float, float]] = {1: (-2.0, 2.0), 4: (2.0, 5.0)}
+STATUS = "以上的预期与两种解释都写于任何运行之前，有了结果也不改动。"
+FIT_SHORT = {"over": "像是过拟合", "under": "像是训练不足", "neither": "看不出过拟合或训练不足",
+             "test_above": "测试高于训练，看不出过拟合"}
+
+
+def expected_words(k: int) -> str:
+    """"与零样本相差在 ±2 个百分点之内" / "比零样本高 2–5 个百分点": the range of :data:`EXPECTED` in words."""
+    lo, hi = EXPECTED[k]
+    if lo == -hi:
+        return f"与零样本相差在 ±{hi:g} 个百分点之内"
+    return f"比零样本高 {lo:g}–{hi:g} 个百分点" if lo >= 0 else f"比零样本 {lo:+g} 到 {hi:+g} 个百分点"
+
+
+def _against(diff: float, ci: Tuple[float, float], lo: float, hi: float) -> str:
+    """Where an observed difference and its interval fall against the expected range [lo, hi]."""
+    where = "在预期之内" if lo <= diff <= hi else "高于预期" if diff > hi else "低于预期"
+    if ci[0] > hi:
+        allows = "区间整体在预期范围之上：比预期好"
+    elif ci[1] < lo:
+        allows = "区间整体在预期范围之下：与预期不符，见下面的两种解释"
+    elif ci[0] <= lo and ci[1] >= hi:
+        allows = "区间覆盖整个预期范围：这些数据还分不出预期范围内外"
+    else:
+        allows = "区间与预期范围重叠：与预期相容"
+    return f"观测值{where}；{allows}"
+
+
+def shot_lines(zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
+    """One bullet per shot count of :data:`EXPECTED` that the records have and can pair."""
+    out = []
+    runs = by_shots(base)
+    for k, (lo, hi) in sorted(EXPECTED.items()):
+        res = compare(list(runs[k].values()), [zs]) if k in runs else None
+        if res is None:
+            continue
+        out.append(f"- {k} shot：预期 CoOp {expected_words(k)}；观测 CoOp − 零样本 {num(res['diff'], True)} 个百分点"
+                   f"（95% 置信区间 {interval(res['ci'])}，{pairs_zh(res)}），{_against(res['diff'], res['ci'], lo, hi)}。")
+    return out
+
+
+def fit_line(base: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
+    """Which explanation the last-epoch training accuracy points to, per shot count (a reading, not a test)."""
+    _, groups = fit_reading(base, zs_acc)
+    if not groups:
+        return ""
+    said = "，".join(f"{ks(v)} shot {FIT_SHORT[g]}" for g, v in groups.items())
+    return (f"- 过拟合还是训练不足：最后一个 epoch 的训练准确率与测试准确率（第 7.9 节的读数，不是检验）{said}。"
+            "区分两者的加长训练实验不在默认扫描里，需要另外运行。")
+
+
+def expectations(loaded: Dict[str, Any]) -> List[str]:
+    """Section 8's "against the records" lines, or :data:`STATUS` when there is nothing to check."""
+    zs, base = loaded.get("zeroshot"), (loaded.get("coop") or {}).get("CoOp") or []
+    if not (zs and base):
+        return [STATUS]
+    lines = shot_lines(zs, base)
+    fit = fit_line(base, float(zs["accuracy"]))
+    lines += [fit] if fit else []
+    if not lines:
+        return [STATUS]
+    head = ("**与记录对照**（随机权重：下面的数字不是准确率，预期也只对真实的 CLIP 与 Caltech101 成立；这里只演示对照如何生成）。"
+            if any_random(loaded) else "**与记录对照**（这些预期写于任何运行之前；区间与判断的方法见附录 B）。")
+    return [head, ""] + lines

@@ -1,0 +1,40 @@
+"""Section 8's expectations, checked against the records by coop.report.expectations (issue 38)."""
+from __future__ import annotations
+
+import pytest
+
+from coop.report import expectations as E
+from coop.report.document import write_report
+from coop.runs.results import load_results
+from test_report import make_results
+
+
+@pytest.mark.parametrize("diff,ci,where,allows", [
+    (3.0, (2.5, 4.0), "在预期之内", "重叠"),          # inside, interval inside
+    (6.0, (5.5, 7.0), "高于预期", "之上"),            # interval wholly above the range
+    (0.5, (-1.0, 1.5), "低于预期", "之下"),           # interval wholly below the range
+    (1.0, (-8.0, 9.0), "低于预期", "覆盖整个预期范围"),  # too wide to tell
+])
+def test_each_observation_is_placed_against_the_range_and_its_interval(diff, ci, where, allows):
+    said = E._against(diff, ci, 2.0, 5.0)
+    assert where in said and allows in said
+
+
+def test_records_fill_the_block_with_their_own_numbers(tmp_path):
+    d = make_results(tmp_path / "results")
+    loaded = load_results(d)
+    lines = E.expectations(loaded)
+    assert lines[0].startswith("**与记录对照**") and "随机权重" not in lines[0]
+    shots = [line for line in lines if line.startswith("- ") and "预期 CoOp" in line]
+    assert [line.split(" ")[1] for line in shots] == [f"{k}" for k in sorted(E.EXPECTED)]
+    out = write_report(d, tmp_path / "R.md", figures=False).read_text(encoding="utf-8")
+    eight = out.split("## 8.")[1].split("## 9.")[0]
+    assert all(line in eight for line in lines) and E.STATUS not in eight
+
+
+def test_random_weights_are_said_and_no_records_leave_the_status(tmp_path):
+    d = make_results(tmp_path / "results", random_weights=True, shots=(2,))
+    lines = E.expectations(load_results(d))
+    assert "随机权重" in lines[0]  # no 1- or 4-shot runs: only the training-accuracy reading, if any
+    assert not any("预期 CoOp" in line for line in lines)
+    assert E.expectations({}) == [E.STATUS]
