@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import coop.runs.experiment
+from coop import BLOCK_MODS
 from coop.runs.results import load_results, read_result
 from coop.data.split import read_split
 from conftest import ROOT, load_script
@@ -112,8 +113,9 @@ def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in done}
 
     assert run_all.main(argv) == 0
-    expected = [results / c / f"shots{k}_seed{s}.json" for c in ("coop", "coop_adapter") for k in SHOTS for s in SEEDS]
-    expected += [results / "zeroshot.json"]  # coop_adapter: the bonus runs by default
+    expected = [results / c / f"shots{k}_seed{s}.json" for c in ("coop", *(f"coop_{m}" for m in BLOCK_MODS))
+                for k in SHOTS for s in SEEDS]
+    expected += [results / "zeroshot.json"]  # coop_adapter, coop_lora: the bonus runs by default
     expected += [results / "baselines" / m / f"shots{k}_seed{s}.json" for m in ("linear_probe", "tip_adapter",
                                                                               "tip_adapter_f") for k in SHOTS for s in SEEDS]
     assert all(read_result(p) is not None for p in expected)
