@@ -134,6 +134,21 @@ def nearest_words(coop: CoOp, clip_model: torch.nn.Module, k: int = 3) -> List[L
     return out
 
 
+@torch.no_grad()
+def zeroshot_train_accuracy(exp: Experiment, train: TrainSet, epoch: int) -> float:
+    """Zero-shot CLIP's top-1 (%, the data set's one template, as ``scripts/zeroshot.py``) on the crops the
+    training images had in ``epoch``: the reference the report reads CoOp's last-epoch training accuracy
+    against -- the same images, the same crops (a test accuracy would be other images, other preprocessing)."""
+    from .zeroshot import zeroshot_weights
+
+    template = exp.dataset.template
+    weights = exp.once(("zeroshot_weights", (template,)), lambda: zeroshot_weights(
+        exp.model, exp.classnames, [template], exp.precision, exp.dataset.prompt_name)).cpu()
+    feats = train.features[train.crop_of_epoch[epoch]].float()  # [N, D]: each image's crop of that epoch
+    pred = (F.normalize(feats, dim=-1) @ weights.float().t()).argmax(-1)
+    return round(100.0 * (pred == train.labels.cpu()).float().mean().item(), 4)
+
+
 def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: bool = True) -> Dict:
     """Train one CoOp run, save its context, and return the result record (not yet written)."""
     cfg.check()
@@ -186,6 +201,7 @@ def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, te
         departures=departures.active(asdict(cfg)), skipped={**train.skipped, **test.skipped}, **ev,
         n_trainable=sum(p.numel() for p in coop.trainable_parameters()),
         augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),
+        zeroshot_train_acc=zeroshot_train_accuracy(exp, train, cfg.epochs - 1),
         # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test
         block_mod_size=[b.mod.size() for b in coop.encoder.blocks] if cfg.block_mod else None,
         fewshot_train=train.items, context_file=context_path.name, time_s=times)

@@ -156,7 +156,7 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
     if zs and base:
         out += gain_sentences(zs, base, num, rw)
     if base:
-        out += [s for s in (trend_sentence(base), fit_sentence(base, float(zs["accuracy"]) if zs else None)) if s]
+        out += [s for s in (trend_sentence(base), fit_sentence(base)) if s]
         out += ranking_sentences(base, baselines, num.ref("baselines", "第 7.3 节"), rw)
         kmax = max(int(r["shots"]) for r in base)
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)

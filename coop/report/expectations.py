@@ -24,7 +24,7 @@ BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
 EXPECTED: Dict[int, Tuple[float, float]] = {1: (-2.0, 2.0), 4: (2.0, 5.0)}
 STATUS = "以上的预期与两种解释都写于任何运行之前，有了结果也不改动。"
 FIT_SHORT = {"over": "像是过拟合", "under": "像是训练不足", "neither": "看不出过拟合或训练不足",
-             "test_above": "测试高于训练，看不出过拟合"}
+             "close": "看不出过拟合（是否训练不足，记录不足以判断）", "test_above": "测试高于训练，看不出过拟合"}
 
 
 def expected_words(k: int) -> str:
@@ -62,9 +62,9 @@ def shot_lines(zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
     return out
 
 
-def fit_line(base: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
+def fit_line(base: List[Dict[str, Any]]) -> str:
     """Which explanation the last-epoch training accuracy points to, per shot count (a reading, not a test)."""
-    _, groups = fit_reading(base, zs_acc)
+    _, groups = fit_reading(base)
     if not groups:
         return ""
     said = "，".join(f"{ks(v)} shot {FIT_SHORT[g]}" for g, v in groups.items())
@@ -78,7 +78,7 @@ def expectations(loaded: Dict[str, Any]) -> List[str]:
     if not (zs and base):
         return [STATUS]
     lines = shot_lines(zs, base)
-    fit = fit_line(base, float(zs["accuracy"]))
+    fit = fit_line(base)
     lines += [fit] if fit else []
     if not lines:
         return [STATUS]

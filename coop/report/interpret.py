@@ -17,7 +17,7 @@ from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, correctness, pairs
 from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (METHOD_ZH, zh: re-exported)
-from .readings import _train_images, pooled_train, trained_runs, wilson, zeroshot_interval  # noqa: F401  (re-exported)
+from .readings import _train_images, pooled_train, pooled_zeroshot_train, trained_runs, wilson, zeroshot_interval  # noqa: F401  (re-exported)
 from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
@@ -105,17 +105,19 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
 
 
 FIT_SAID = {"over": "训练明显高于测试（测试准确率在训练准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
-            "under": "训练与测试相近，且训练准确率并不明显高于零样本（零样本在训练准确率的 95% Wilson 区间之内或之上），像是训练不足：上下文连训练图像都还没拟合好",
-            "neither": "训练与测试相近、训练准确率也明显高于零样本，看不出过拟合或训练不足",
+            "under": "训练与测试相近（测试在训练准确率的 95% Wilson 区间之内），而在同一批训练裁剪上训练准确率并不高于零样本（零样本在其 Wilson 区间之内或之上），像是训练不足：上下文连训练图像都还没比手写提示拟合得更好",
+            "neither": "训练与测试相近（测试在训练准确率的 95% Wilson 区间之内），在同一批训练裁剪上训练准确率也高于零样本，看不出过拟合或训练不足",
+            "close": "训练与测试相近（测试在训练准确率的 95% Wilson 区间之内），看不出过拟合；是否训练不足无法判断（记录里没有零样本在同一批训练裁剪上的准确率）",
             "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
 
 
-def fit_reading(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> Tuple[List[str], Dict[str, List[int]]]:
-    """Over-fitting or under-training, read (not tested) from last-epoch training accuracy against test
-    accuracy, per shot count: the test mean below the Wilson interval of the training accuracy (pooled
-    over the seeds' training images) reads as over-fitting ("over"); inside it, with the training accuracy
-    not clearly above zero-shot's, as under-training ("under"). Returns the rows said and the shot counts
-    of each reading (keys of :data:`FIT_SAID`)."""
+def fit_reading(recs: List[Dict[str, Any]]) -> Tuple[List[str], Dict[str, List[int]]]:
+    """Over-fitting or under-training, read (not tested) from last-epoch training accuracy, per shot count:
+    the test mean below the Wilson interval of the training accuracy (pooled over the seeds' crops) reads
+    as over-fitting ("over"); inside it, with zero-shot CLIP as good on the same training crops
+    (``zeroshot_train_acc``) -- the learned context has not fitted its own images better than the
+    hand-written prompt -- as under-training ("under"). Returns the rows said and the shot counts of each
+    reading (keys of :data:`FIT_SAID`)."""
     rows, groups = [], {}
     for k, runs in sorted(by_shots(recs).items()):
         pooled = pooled_train(runs.values())
@@ -124,17 +126,20 @@ def fit_reading(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> Tuple[Li
         train, n = pooled
         got = trained_runs(runs.values())  # the same runs the pooled training accuracy counts
         test = sum(float(r["accuracy"]) for r in got) / len(got)
+        zs_train = pooled_zeroshot_train(runs.values())
         lo, hi = wilson(train * n / 100, n)
-        rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%（最后一个 epoch 计入训练准确率的裁剪 {n:,} 个）")
-        key = ("over" if test < lo else "test_above" if test > hi else
-               "under" if zs_acc is not None and lo <= zs_acc else "neither")
+        rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%" +
+                    (f"、零样本在同一批训练裁剪上 {zs_train:.2f}%" if zs_train is not None else "") +
+                    f"（最后一个 epoch 计入训练准确率的裁剪 {n:,} 个）")
+        key = ("over" if test < lo else "test_above" if test > hi else "close" if zs_train is None else
+               "under" if lo <= zs_train else "neither")
         groups.setdefault(key, []).append(k)
     return rows, groups
 
 
-def fit_sentence(recs: List[Dict[str, Any]], zs_acc: Optional[float]) -> str:
+def fit_sentence(recs: List[Dict[str, Any]]) -> str:
     """Section 7.9's sentence of :func:`fit_reading`."""
-    rows, groups = fit_reading(recs, zs_acc)
+    rows, groups = fit_reading(recs)
     if not rows:
         return ""
     return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上，各种子的裁剪合并计算，与表中的一列相同；第 7.6 节有逐 epoch 的曲线）与测试"

@@ -41,6 +41,16 @@ def pooled_train(runs) -> Optional[Tuple[float, int]]:
     return (sum(a * m for a, m in got) / n, n) if n else None
 
 
+def pooled_zeroshot_train(runs) -> Optional[float]:
+    """Zero-shot CLIP's accuracy on the same runs' last-epoch training crops (``zeroshot_train_acc``, every
+    image's crop), pooled over the seeds like :func:`pooled_train`; None when a run does not record it."""
+    got = trained_runs(runs)
+    if not got or any(r.get("zeroshot_train_acc") is None for r in got):
+        return None
+    sizes = [len(r.get("fewshot_train") or []) or _train_images(r) for r in got]
+    return sum(float(r["zeroshot_train_acc"]) * m for r, m in zip(got, sizes)) / sum(sizes)
+
+
 def _train_images(rec: Dict[str, Any]) -> int:
     """The crops the last epoch's training accuracy was counted on: full batches only (the incomplete
     last one is dropped, :func:`coop.methods.train_config.steps_per_epoch`)."""
