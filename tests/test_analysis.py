@@ -540,3 +540,18 @@ def test_the_takeaway_is_a_few_bullets_that_repeat_neither_the_tables_nor_the_an
         if len(sentence) > 20:
             assert sentence.strip("- ") not in c, sentence
     assert body.count("分不出") <= 4  # once per group, not once per table cell
+
+
+def test_the_most_frequent_confusions_are_counted_from_the_predictions():
+    """Section 7.5's confusions (issue 38): (true, predicted) errors summed over the records, most frequent first."""
+    from coop.report.sections import confusions, top_confusions
+
+    names = ["ant", "bee", "cat"]
+    a = {"classnames": names, "test_predictions": {"label": [0, 0, 0, 1, 2, 2], "pred": [1, 1, 0, 1, 0, 1]}}
+    b = {"classnames": names, "test_predictions": {"label": [0, 2, 2], "pred": [2, 0, 0]}}
+    assert top_confusions([a]) == [("ant", "bee", 2), ("cat", "ant", 1), ("cat", "bee", 1)]
+    assert top_confusions([a, b], n=2) == [("cat", "ant", 3), ("ant", "bee", 2)]
+    said = confusions(a, [a, b], 4)
+    assert "零样本 CLIP ant → bee（2 张）" in said and "CoOp 4 shot（2 个种子合计）cat → ant（3 张）" in said
+    right = {"classnames": names, "test_predictions": {"label": [0, 1], "pred": [0, 1]}}
+    assert "没有错误" in confusions(right, [a], 4)

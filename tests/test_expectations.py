@@ -38,3 +38,13 @@ def test_random_weights_are_said_and_no_records_leave_the_status(tmp_path):
     assert "随机权重" in lines[0]  # no 1- or 4-shot runs: only the training-accuracy reading, if any
     assert not any("预期 CoOp" in line for line in lines)
     assert E.expectations({}) == [E.STATUS]
+
+
+def test_a_training_budget_other_than_coops_is_said(tmp_path):
+    d = make_results(tmp_path / "results")
+    loaded = load_results(d)
+    assert not any("训练预算" in line for line in E.expectations(loaded))  # the fake records train CoOp's epochs
+    for r in loaded["coop"]["CoOp"]:
+        r.setdefault("config", {})["epochs"] = 10
+    said = [line for line in E.expectations(loaded) if "训练预算" in line]
+    assert len(said) == 1 and "1 shot 10 个 epoch（CoOp 50 个）" in said[0] and "4 shot 10 个 epoch（CoOp 100 个）" in said[0]

@@ -481,9 +481,9 @@ def test_block_mod_table_uses_the_seeds_it_shares_with_coop(tmp_path):
     assert sorted(coop) == [2, 3, 4]
     row = rows[("CoOp+adapter", 4)]
     assert row[5] == f"{np.mean([coop[2], coop[3]]):.2f}（种子 2、3）"  # not the mean of CoOp's seeds 2, 3, 4
-    assert row[6].endswith("（2 对种子）")
-    assert row[8] == "12.00（10.00–14.00）"
     text = "\n".join(_block_mod_section(loaded, accuracy_summary(loaded)))
+    assert "（2 对种子）" not in row[6] and "表中每个比较：2 对种子。" in text  # the same for every row: said once, below
+    assert row[8] == "12.00（10.00–14.00）"
     assert "最小–最大" in text and "随机器负载波动" in text
 
 
@@ -571,3 +571,13 @@ def test_section_7_5_names_zero_shots_weakest_classes_from_its_record():
     assert "没有逐类准确率" in zeroshot_weakest({})
     ties = zeroshot_weakest({"per_class_accuracy": {c: 0.0 for c in "abcdef"} | {"g": 50.0}}, n=3)
     assert "6 类同为最低的 0.0%（a、b、c、d、e、f）" in ties  # a tie is said whole, not cut alphabetically
+
+
+def test_a_table_says_its_seed_pairs_once_when_every_row_shares_them_else_in_each_cell():
+    from coop.report.fmt import ci_column
+
+    r = {"diff": 1.0, "ci": (-0.5, 2.5), "seeds": [1, 2, 3]}
+    cells, note = ci_column([r, None, dict(r, diff=2.0)])
+    assert note == "表中每个比较：3 对种子。" and "对种子" not in cells[0] and cells[1] == "—"
+    cells, note = ci_column([r, dict(r, seeds=[1, 2])])
+    assert note == "" and cells[0].endswith("（3 对种子）") and cells[1].endswith("（2 对种子）")

@@ -12,7 +12,7 @@ expectations were written.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..runs.results import any_random, by_shots
 from .comparisons import compare
@@ -72,6 +72,22 @@ def fit_line(base: List[Dict[str, Any]]) -> str:
             "区分两者的加长训练实验不在默认扫描里，需要另外运行。")
 
 
+def settings_line(base: List[Dict[str, Any]]) -> str:
+    """When the records did not train with CoOp's epochs (section 5.2's budget), say so: the expectations
+    and the explanations above assume them."""
+    from ..methods.train_config import coop_epochs
+
+    other = {}
+    for k, runs in sorted(by_shots(base).items()):
+        got = sorted({int((r.get("config") or {}).get("epochs") or coop_epochs(k)) for r in runs.values()})
+        if got != [coop_epochs(k)]:
+            other[k] = got
+    if not other:
+        return ""
+    said = "、".join(f"{k} shot {'/'.join(map(str, v))} 个 epoch（CoOp {coop_epochs(k)} 个）" for k, v in other.items())
+    return f"- 注意：这些记录的训练预算不是第 5.2 节的默认：{said}。上面的预期与两种解释都按默认的预算写成。"
+
+
 def expectations(loaded: Dict[str, Any]) -> List[str]:
     """Section 8's "against the records" lines, or :data:`STATUS` when there is nothing to check."""
     zs, base = loaded.get("zeroshot"), (loaded.get("coop") or {}).get("CoOp") or []
@@ -80,6 +96,8 @@ def expectations(loaded: Dict[str, Any]) -> List[str]:
     lines = shot_lines(zs, base)
     fit = fit_line(base)
     lines += [fit] if fit else []
+    budget = settings_line(base)
+    lines += [budget] if budget and lines else []
     if not lines:
         return [STATUS]
     head = ("**与记录对照**（随机权重：下面的数字不是准确率，预期也只对真实的 CLIP 与 Caltech101 成立；这里只演示对照如何生成）。"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .stats import verdict
 
@@ -94,6 +94,15 @@ def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH, p
         return "—"
     tail = f"（{pairs_zh(res)}）" if pairs else ""
     return f"{num(res['diff'], True)} {interval(res['ci'])} {words[verdict(res)]}{tail}"
+
+
+def ci_column(results: Sequence[Optional[Dict[str, Any]]], words: Dict[str, str] = VERDICT_ZH) -> Tuple[List[str], str]:
+    """A table's column of :func:`ci_cell` s, and the note under the table: when every comparison rests on
+    the same seeds, they are said once there ("表中每个比较：3 对种子。") instead of in every cell."""
+    said = {pairs_zh(r) for r in results if r}
+    if len(said) == 1:
+        return [ci_cell(r, words, pairs=False) for r in results], f"表中每个比较：{said.pop()}。"
+    return [ci_cell(r, words) for r in results], ""
 
 
 _MD_SPECIAL = "\\`*_[]<>|"

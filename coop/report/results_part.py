@@ -73,7 +73,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",
                 f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；"
-                + ("空心标记为各方法的每个种子）。" if len(others) + 1 <= SEEDS_UP_TO else "只画种子平均，各种子见表）。"))
+                + ("空心标记为各方法的每个种子）。" if len(others) + 1 <= SEEDS_UP_TO else "只画种子平均；各方法的种子间标准差见本节的表）。"))
     return lines
 
 

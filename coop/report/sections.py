@@ -4,14 +4,14 @@ test -- each difference with its paired 95% interval (:mod:`coop.report.comparis
 :mod:`coop.report.fmt`'s one format."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, mcnemar
-from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, f2, interval, num as fmt_num, pairs_zh
+from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
 
@@ -47,18 +47,22 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
                if searched else "")
         how += ("；" if how and free else "") + (f"{'、'.join(free)} 不用验证集，设置固定（CLAP 论文的协议）" if free else "")
         out += [f"{num.table('baselines')}：基线方法。每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；"
-                "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），括号里是它基于几对种子；"
+                "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里）；"
                 f"{how}（每个结果文件的 protocol 字段；docs/baselines.md）。", "",
                 "<!-- table:baselines -->",
                 "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 超参数（选出的或固定的） |",
                 "|---|---:|---:|---:|---|---|"]
         cb = by_shots(base)
+        rows, tests = [], []
         for method, recs in others.items():
             rb = by_shots(recs)
             for k, st in shot_stats(recs).items():
-                res = compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None
-                out.append(f"| {method} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | {ci_cell(res, VERDICT_COOP)} | "
-                           f"{_hyper(list(rb[k].values()))} |")
+                tests.append(compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None)
+                rows.append((f"| {method} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | ",
+                             f" | {_hyper(list(rb[k].values()))} |"))
+        cells, note = ci_column(tests, VERDICT_COOP)
+        out += [head + cell + tail for (head, tail), cell in zip(rows, cells)]
+        out += ["", note] if note else []
         out.append("")
         out += short_validation_notes(others)
     out += [f"{num.table('published')}：已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）。", "", "<!-- table:published -->"]
@@ -150,7 +154,31 @@ def per_class_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
     rows = compare_classes(runs, [zs])
     if not rows:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
-    return [zeroshot_weakest(zs), ""] + _per_class(rows, runs, zs, kmax, num)
+    return [zeroshot_weakest(zs), "", confusions(zs, runs, kmax), ""] + _per_class(rows, runs, zs, kmax, num)
+
+
+def top_confusions(recs: Sequence[Dict[str, Any]], n: int = 5) -> List[Tuple[str, str, int]]:
+    """The ``n`` most frequent (true class, predicted class) errors over the records' test predictions
+    (summed over the records; ties by name)."""
+    from collections import Counter
+
+    count: Counter = Counter()
+    for r in recs:
+        pred, names = r.get("test_predictions") or {}, list(r.get("classnames") or [])
+        for y, p in zip(pred.get("label") or [], pred.get("pred") or []):
+            if y != p and names:
+                count[(names[y], names[p])] += 1
+    return [(a, b, c) for (a, b), c in sorted(count.items(), key=lambda x: (-x[1], x[0]))[:n]]
+
+
+def confusions(zs: Dict[str, Any], runs: List[Dict[str, Any]], kmax: int) -> str:
+    """Which classes are taken for which: zero-shot's most frequent errors and CoOp's at ``kmax`` shots."""
+    said = lambda pairs: "、".join(f"{a} → {b}（{c} 张）" for a, b, c in pairs)  # noqa: E731
+    zs_top, coop_top = top_confusions([zs]), top_confusions(runs)
+    if not zs_top and not coop_top:
+        return "（记录里没有逐图预测，无法列出混淆。）"
+    return (f"最常见的混淆（真实类 → 预测类）：零样本 CLIP {said(zs_top) or '没有错误'}；CoOp {kmax} shot"
+            f"（{len(runs)} 个种子合计）{said(coop_top) or '没有错误'}。")
 
 
 def zeroshot_weakest(zs: Dict[str, Any], n: int = 5) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from ..utils.atomic import atomic_path
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
-from .fmt import ci_cell, f2, md_escape, rel_link, signed, timing  # noqa: F401  (rel_link, signed: re-exported)
+from .fmt import ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
 from .readings import pooled_train, zeroshot_interval
 from .fonts import label
 from .numbering import Numbering
@@ -150,15 +150,18 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
         got = zeroshot_interval(zs)
         wil = f"一次确定性运行；95% Wilson 区间 [{f2(got[1])}, {f2(got[2])}]" if got else "—"
         out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | {wil} | — | — |")
+    rows, tests = [], []
     for method in methods:
         runs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary[method].items():
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
-            delta = ci_cell(compare(list(runs[k].values()), [zs])) if zs else "—"
+            tests.append(compare(list(runs[k].values()), [zs]) if zs else None)
             pooled = pooled_train(runs[k].values())
-            train = f2(pooled[0]) if pooled else "—"
-            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {delta} | {train} |")
-    return out
+            rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | ",
+                         f" | {f2(pooled[0]) if pooled else '—'} |"))
+    cells, note = ci_column(tests)
+    out += [head + cell + tail for (head, tail), cell in zip(rows, cells)]
+    return out + (["", note] if note else [])
 
 
 def _word(w: Any) -> str:
@@ -202,8 +205,8 @@ def _params_note(loaded: Dict[str, Any]) -> str:
     other = [m for m in models if m.split(":")[-1] != "RN50"]
     if not other:
         return ""
-    return (f"可训练参数按记录的模型（{'、'.join(other)}）数出：它的文本塔宽度与层数不同于 RN50，所以不是第 5.1、9.3 节的 "
-            "8,192 与 112,748。")
+    return (f"可训练参数按记录的模型（{'、'.join(other)}）数出：它的文本塔宽度与层数不同于 RN50，与第 5.1、9.3 节按 RN50 "
+            "数出的个数（CoOp 8,192、CoOp+adapter 112,748、CoOp+lora 106,496）不可比。")
 
 def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering] = None) -> List[str]:
     num = num or Numbering("7")
@@ -212,7 +215,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
         return []
     base = summary.get("CoOp", {})
     out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
-           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），括号里是它基于几对种子，"
+           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
            "这是“是否损害准确率”的主要证据；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
            "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。"
            + _params_note(loaded), "",
@@ -220,6 +223,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]
     base_recs = by_shots(loaded["coop"].get("CoOp") or [])
+    rows, tests = [], []
     for method in ["CoOp"] + mods:
         recs = by_shots(loaded["coop"].get(method) or [])
         for k, s in summary.get(method, {}).items():
@@ -233,14 +237,17 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
                 b = [float(base_recs[k][sd]["accuracy"]) for sd in common]
                 ref = f2(float(np.mean(b))) + ("" if len(common) == len(base[k]["seeds"]) else
                                                f"（种子 {'、'.join(map(str, common))}）")
-                diff = ci_cell(res) if res else "无法检验（缺少逐图预测）"
+                diff = None if res else "无法检验（缺少逐图预测）"
             else:
                 ref, diff = "—", "—"
             n_tr = sorted({r.get("n_trainable") for r in recs[k].values()} - {None})
             t = [((r.get("time_s") or {}).get("train")) for r in recs[k].values()]
             t = [x for x in t if x is not None]
-            out.append(f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | {diff} | "
-                       f"{', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |")
-    return out
+            tests.append(res if diff is None else None)
+            rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | ", diff,
+                         f" | {', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |"))
+    cells, note = ci_column(tests)
+    out += [head + (cell if diff is None else diff) + tail for (head, diff, tail), cell in zip(rows, cells)]
+    return out + (["", note] if note else [])
 
 
