@@ -22,6 +22,8 @@ from coop.runs.cli_args import ArgumentParser, add_common_args, parse_int_list  
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import DATA, RESULTS, SPLIT  # noqa: E402
 from coop.model.block_mods import BLOCK_MODS  # noqa: E402
+from coop.methods.train_config import coop_epochs  # noqa: E402
+from coop.runs.results import LONGER  # noqa: E402
 from coop.methods.train_flags import add_train_args, train_config  # noqa: E402
 
 log = logging.getLogger("run_all")
@@ -54,6 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tip-search", default="fewshot", choices=["fewshot", "val"],
                    help="Tip-Adapter's alpha/beta search: on the few-shot validation set (default), or on the whole "
                         "val part as Tip-Adapter's code does")
+    p.add_argument("--no-longer", dest="longer", action="store_false",
+                   help="leave out the check of under-training (section 8 of the report): plain CoOp at the smallest "
+                        "shot count again with twice the epochs, paired with the default runs by seed (by default it "
+                        "runs; at 1 shot its crops are the 2-shot runs', so it encodes nothing more)")
     add_common_args(p)
     add_train_args(p)
     # the bonus (a transformer-block modification trained with CoOp's context) runs by default, on CoOp's crops
@@ -232,6 +238,10 @@ def plan_of(args: argparse.Namespace):
     runs += [replace(zs, templates=t, prompt_variant=True) for t in TEMPLATE_SETS if t != args.templates]
     for bonus in bonus_mods(args.block_mod):  # the bonus: CoOp with a text-block modification, on the same crops
         runs += [train_config(args, k, s, demo=args.demo, block_mod=bonus) for k in shots for s in seeds]
+    if args.longer:  # section 8's check of under-training: the smallest shot count again, twice the epochs
+        k = min(shots)
+        runs += [train_config(args, k, s, demo=args.demo, block_mod=None, variant=LONGER,
+                              epochs=2 * (args.epochs or coop_epochs(k))) for s in seeds]
     runs += baseline_configs(args, shots, seeds)
     return SweepPlan(zs, runs, args.force)
 

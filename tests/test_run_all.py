@@ -115,6 +115,7 @@ def test_killed_sweep_leaves_no_half_written_result_and_resumes(tmp_path):
     assert run_all.main(argv) == 0
     expected = [results / c / f"shots{k}_seed{s}.json" for c in ("coop", *(f"coop_{m}" for m in BLOCK_MODS))
                 for k in SHOTS for s in SEEDS]
+    expected += [results / "coop_longer" / f"shots{SHOTS[0]}_seed{s}.json" for s in SEEDS]  # section 8's check
     expected += [results / "zeroshot.json"]  # coop_adapter, coop_lora: the bonus runs by default
     expected += [results / "baselines" / m / f"shots{k}_seed{s}.json" for m in ("linear_probe", "tip_adapter",
                                                                               "tip_adapter_f") for k in SHOTS for s in SEEDS]
@@ -164,3 +165,22 @@ def test_run_all_sh_passes_arguments_and_exit_code(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --seeds '1 x' does not parse") and "Traceback" not in proc.stderr
     assert not (tmp_path / "demo").exists()
+
+
+def test_the_sweep_checks_under_training_at_its_smallest_shot_count_unless_told_not_to(tmp_path):
+    """Section 8's check (issue 38): plain CoOp at the smallest shot count again with twice the epochs, one run
+    per seed, in coop_longer/ under its own method name; --no-longer leaves it out; base-to-new refuses it."""
+    from coop.methods.train_config import TrainConfig
+
+    run_all = load_script("run_all")
+    base = ["--results", str(tmp_path), "--seeds", "1 2", "--baselines", "none", "--block-mod", "none"]
+    for shots, epochs, want in (("1 2 4", None, 100), ("2 4", None, 200), ("1 2", "7", 14)):
+        args = run_all.parse_args(base + ["--shots", shots] + (["--epochs", epochs] if epochs else []))
+        longer = [r for r in run_all.plan_of(args).runs if isinstance(r, TrainConfig) and r.variant]
+        assert [(r.shots, r.seed, r.epochs) for r in longer] == [(int(shots.split()[0]), s, want) for s in (1, 2)]
+        assert {r.result_path().parent.name for r in longer} == {"coop_longer"}
+        assert {r.method() for r in longer} == {f"CoOp [epochs={want}]"}
+    args = run_all.parse_args(base + ["--no-longer"])
+    assert not [r for r in run_all.plan_of(args).runs if isinstance(r, TrainConfig) and r.variant]
+    assert run_all.main(["--demo", "--results", str(tmp_path / "b"), "--protocol", "base2new", "--no-longer",
+                         "--print-commands"]) == 2

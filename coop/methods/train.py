@@ -27,7 +27,6 @@ from ..runs.experiment import Experiment, TrainSet
 from ..runs.protocol import Clock, evaluation, record
 from ..model.precision import autocast, grad_scaler
 from ..model.prompt_learner import CoOp
-from ..runs.results import method_name
 from ..utils.progress import bar
 from ..utils.seed import set_seed
 
@@ -197,7 +196,7 @@ def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, te
     log.info("CoOp %d-shot seed %d: top-1 %.2f%% (last epoch, %d test images)%s", cfg.shots, cfg.seed, ev["accuracy"],
              len(test.labels), "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
     return record(
-        cfg, exp, clock, method=method_name(cfg.block_mod), shots=cfg.shots, seed=cfg.seed,
+        cfg, exp, clock, method=cfg.method(), shots=cfg.shots, seed=cfg.seed,
         departures=departures.active(asdict(cfg)), skipped={**train.skipped, **test.skipped}, **ev,
         n_trainable=sum(p.numel() for p in coop.trainable_parameters()),
         augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),

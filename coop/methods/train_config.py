@@ -17,7 +17,7 @@ from ..utils.errors import UserError
 from ..model.prompt_learner import CLASS_TOKEN_POSITIONS, underscores_as_spaces
 from ..data.split import SAMPLINGS, fewshot
 from ..runs.protocol import RunConfig, WorkBudget, positive_int
-from ..runs.results import coop_result_path
+from ..runs.results import LONGER, coop_result_path, longer_name, method_name
 
 CONTEXT_LENGTH = 77  # CLIP's text context
 
@@ -48,8 +48,12 @@ class TrainConfig(RunConfig):
     independent_crops: bool = False  # True: no crop shared with the runs of other shots
     sampling: str = "nested"  # few-shot sets: "nested" across shots, or "coop" (Dassl's random.sample)
     fast: bool = True
+    # run_all's, not a flag: "longer" is section 8's check of under-training -- plain CoOp at the sweep's
+    # smallest shot count with twice the epochs, in coop_longer/, named "CoOp [epochs=N]"
+    variant: Optional[str] = None
 
     KIND: ClassVar[str] = "coop"
+    VARIANTS: ClassVar[Tuple[str, ...]] = (LONGER,)
     SHOTS_FLAG: ClassVar[str] = "--shots"  # the flag that sets shots (base-to-new: --base2new-shots): errors name it
 
     def __post_init__(self) -> None:
@@ -63,6 +67,8 @@ class TrainConfig(RunConfig):
                             f"use one of {', '.join(CLASS_TOKEN_POSITIONS)}")
         if self.block_mod is not None and self.block_mod not in BLOCK_MODS:
             raise UserError(f"--block-mod {self.block_mod!r} is unknown; use one of {', '.join(BLOCK_MODS)}")
+        if self.variant is not None and (self.variant not in self.VARIANTS or self.block_mod is not None):
+            raise ValueError(f"variant {self.variant!r}: one of {self.VARIANTS}, of plain CoOp only")
         super().check()
         if self.sampling not in SAMPLINGS:
             raise UserError(f"--sampling {self.sampling!r} is unknown; use one of {', '.join(SAMPLINGS)}")
@@ -122,11 +128,16 @@ class TrainConfig(RunConfig):
         return out
 
     def result_path(self) -> Path:
-        return coop_result_path(self.results, self.shots, self.seed, self.block_mod)
+        return coop_result_path(self.results, self.shots, self.seed, self.block_mod or self.variant)
+
+    def method(self) -> str:
+        """The record's method: "CoOp", "CoOp+adapter", or a variant named by what differs ("CoOp [epochs=100]")."""
+        return longer_name(self.epochs) if self.variant == LONGER else method_name(self.block_mod)
 
     def describe(self) -> str:
         return f"{self.shots} shot{'s' if self.shots != 1 else ''}, seed {self.seed}" + (
-            f", {self.block_mod}" if self.block_mod else "")
+            f", {self.block_mod}" if self.block_mod else f", {self.epochs} epochs (the longer-training check)"
+            if self.variant else "")
 
     def run(self, exp) -> Dict:
         from .train import run_coop

@@ -17,7 +17,7 @@ from ..runs.cli_args import add_encoder_args
 from .train_config import TrainConfig
 
 D = TrainConfig()
-NOT_FLAGS = ("shots", "seed", "demo")  # each script takes shots and seeds its own way; demo is run_all's
+NOT_FLAGS = ("shots", "seed", "demo", "variant")  # each script takes shots and seeds its own way; demo and variant are run_all's
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:

@@ -211,7 +211,7 @@ def shape_table_markdown(rows: Sequence[ShapeRow], tot: Dict[str, int], arch: st
            "",
            f"虚拟 batch：N = {IMAGE_BATCH} 张预处理后 {res}×{res} 像素的图像，C = {TEXT_BATCH} 个提示（各 77 个词元 id）。"
            "形状由前向 hook 记录；文本 Transformer 内部是 LND 排列（序列、batch、宽度），与 `encode_text` 相同。"
-           "参数量不含 buffer（BatchNorm 的滑动统计量、因果掩码 `attn_mask`）。",
+           "参数量只数参数：不含 BatchNorm 的滑动统计量（buffer），也不含因果掩码 `attn_mask`（它是模块的普通张量属性，既不是参数也不是 buffer，不在 state_dict 里）。",
            "",
            "| 塔 | 模块 | 是什么 | 输入 | 输出 | 参数量 |",
            "|---|---|---|---|---|---:|"]

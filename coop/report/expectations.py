@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ..runs.results import any_random, by_shots
+from ..runs.results import LONGER, any_random, by_shots, longer_name
 from .comparisons import compare
 from .fmt import interval, num, pairs_zh
 from .interpret import fit_reading, ks
+from .stats import verdict
 
 BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
 # CoOp − zero-shot CLIP in points, as section 8 states it before any run (its text is checked against these).
@@ -62,14 +63,39 @@ def shot_lines(zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
     return out
 
 
-def fit_line(base: List[Dict[str, Any]]) -> str:
+def fit_line(base: List[Dict[str, Any]], ran_longer: bool) -> str:
     """Which explanation the last-epoch training accuracy points to, per shot count (a reading, not a test)."""
     _, groups = fit_reading(base)
     if not groups:
         return ""
     said = "，".join(f"{ks(v)} shot {FIT_SHORT[g]}" for g, v in groups.items())
     return (f"- 过拟合还是训练不足：最后一个 epoch 的训练准确率与测试准确率（第 7.9 节的读数，不是检验）{said}。"
-            "区分两者的加长训练实验不在默认扫描里，需要另外运行。")
+            + ("" if ran_longer else "这些记录里没有加长训练的运行（`run_all.sh --no-longer`），区分两者的检验没有做。"))
+
+
+LONGER_SAID = {"higher": "多训练检测到提升，支持“训练不足”",
+               "no difference": "多训练没有检测到提升：不支持“训练不足”（在这个长度上多训练没有可检测的好处）",
+               "lower": "多训练反而检测到下降，指向过拟合：训练越久，上下文越偏离手写提示的泛化"}
+
+
+def longer_line(loaded: Dict[str, Any], base: List[Dict[str, Any]]) -> str:
+    """Section 8's check of under-training, from the sweep's coop_longer/ runs: the same images and seeds
+    with twice the epochs, paired with the default runs."""
+    longer = [r for m, rs in (loaded.get("coop") or {}).items() if m.startswith("CoOp [") for r in rs
+              if (r.get("config") or {}).get("variant") == LONGER]
+    if not longer:
+        return ""
+    k = min(int(r["shots"]) for r in longer)
+    mine = [r for r in longer if int(r["shots"]) == k]
+    theirs = list(by_shots(base).get(k, {}).values())
+    res = compare(mine, theirs) if theirs else None
+    e_long = int(mine[0]["config"]["epochs"])
+    e_base = sorted({int((r.get("config") or {}).get("epochs") or 0) for r in theirs})
+    head = f"- 加长训练的检验：{k} shot 训练 {e_long} 个 epoch（表 7.1 的 {longer_name(e_long)}）相对默认的 {'/'.join(map(str, e_base))} 个"
+    if res is None:
+        return head + "，无法配对检验（缺少默认的运行或逐图预测）。"
+    return (head + f"，同一图像与种子配对：差 {num(res['diff'], True)} 个百分点（95% 置信区间 {interval(res['ci'])}，"
+            f"{pairs_zh(res)}），{LONGER_SAID[verdict(res)]}。")
 
 
 def settings_line(base: List[Dict[str, Any]]) -> str:
@@ -94,8 +120,9 @@ def expectations(loaded: Dict[str, Any]) -> List[str]:
     if not (zs and base):
         return [STATUS]
     lines = shot_lines(zs, base)
-    fit = fit_line(base)
-    lines += [fit] if fit else []
+    longer = longer_line(loaded, base)
+    fit = fit_line(base, bool(longer))
+    lines += [x for x in (fit, longer) if x]
     budget = settings_line(base)
     lines += [budget] if budget and lines else []
     if not lines:

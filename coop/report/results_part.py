@@ -84,7 +84,8 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
     num = Numbering("7")
     rw, demo = any_random(loaded), is_demo(loaded)
     summary = accuracy_summary(loaded)
-    methods = [m for m in _method_order(summary) if m == "CoOp"] or _method_order(summary)[:1]
+    methods = ([m for m in _method_order(summary) if m == "CoOp" or m.startswith("CoOp [")]  # CoOp and its variants
+               or _method_order(summary)[:1])
     lines: List[str] = [banner(loaded), ""] if rw else []
     lines += [f"{GENERATED_LINE} from {source}; edit the code, not this text -->", ""]
     for n in loaded.get("notes") or []:  # what the selection left out or split (coop.runs.selection)

@@ -47,7 +47,7 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "加分项的结果与由数据计算的分析。已经运行的：",
         "",
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程——零样本、"
-        "CoOp 1/2/4 shot × 3 个种子、加分项的两种块修改、七个基线、图与报告。它只说明流程能跑通、图和报告能从记录生成。",
+        "CoOp 1/2/4 shot × 3 个种子、加分项的两种块修改、第 8 节的加长训练检验、七个基线、图与报告。它只说明流程能跑通、图和报告能从记录生成。",
         "- **真实尺寸、随机权重**（真实的 Caltech101 图像与我们的划分、RN50 的结构、随机权重 `random:RN50`，种子 1）："
         f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们测量代价"
         "（各阶段见附录 C），随机权重的 top-1 不报告。",

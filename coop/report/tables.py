@@ -210,7 +210,7 @@ def _params_note(loaded: Dict[str, Any]) -> str:
 
 def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering] = None) -> List[str]:
     num = num or Numbering("7")
-    mods = [m for m in _method_order(summary) if m != "CoOp"]
+    mods = [m for m in _method_order(summary) if m.startswith("CoOp+")]  # CoOp's variants are in the first table
     if not mods:
         return []
     base = summary.get("CoOp", {})

@@ -5,6 +5,7 @@ Layout of a results folder (``results/`` for real runs, ``results/demo/`` for th
     zeroshot.json                       kind "zeroshot": zero-shot CLIP on the test split
     coop/shots{K}_seed{S}.json          kind "coop": one CoOp run (+ its learned context .pt)
     coop_{mod}/shots{K}_seed{S}.json    CoOp with a transformer-block modification (coop.BLOCK_MODS)
+    coop_longer/shots{K}_seed{S}.json   plain CoOp with twice the epochs (run_all's check of under-training)
     baselines/{method}/shots{K}_seed{S}.json   kind "baseline": linear probe, Tip-Adapter(-F)
 
 Every record has ``schema``, ``kind``, ``method``, ``complete`` (True), ``accuracy`` (top-1 %, test),
@@ -63,6 +64,14 @@ def zeroshot_result_path(results: str | os.PathLike, templates: str = "single", 
 
 def method_name(block_mod: Optional[str] = None) -> str:
     return f"CoOp+{block_mod}" if block_mod else "CoOp"
+
+
+LONGER = "longer"  # coop_longer/: plain CoOp with twice the epochs, named by what differs
+
+
+def longer_name(epochs: int) -> str:
+    """The method of a coop_longer/ record: "CoOp [epochs=100]", as other settings' groups are named."""
+    return f"CoOp [epochs={epochs}]"
 
 
 def _version(dist: str) -> Optional[str]:
