@@ -473,7 +473,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     t = text(res)
     assert (f"决定结论的是哪个下界：1 shot 的 {test['ci'][0]:+.2f} 来自配对自助法（测试图像的抽样；按种子的 t 下界为 "
             f"{test['seed_t_ci'][0]:+.2f}）") in t
-    assert "在 1 shot 说明测试图像（2,000 张）不够多，要收紧它需要更多测试图像" in t and "种子不够多" not in t
+    assert "在 1 shot 可能是测试图像（2,000 张）不够多，要收紧它需要更多测试图像" in t and "种子不够多" not in t
     assert "不等于修改有害" in t and "来自测试图像的抽样" in conclusion(res)
     seeds = loaded({1: [200, 200, 200]}, mods={"CoOp+lora": {1: [200, 200, 200]}})  # as in the t-bound test above
     for mod, base in zip(seeds["coop"]["CoOp+lora"], seeds["coop"]["CoOp"]):
@@ -485,7 +485,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     t = text(seeds)
     assert (f"1 shot 的 {test['ci'][0]:+.2f} 来自按种子的 t 区间（种子之间的波动；配对自助法的下界为 "
             f"{test['ci_bootstrap'][0]:+.2f}）") in t
-    assert "在 1 shot 说明种子不够多，要收紧它需要更多种子" in t and "测试图像（2,000 张）不够多" not in t
+    assert "在 1 shot 可能是种子不够多，要收紧它需要更多种子" in t and "测试图像（2,000 张）不够多" not in t
     assert "来自种子之间的波动" in conclusion(seeds)
     lost = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}))
     assert "在 1 shot 是因为检测到了损失" in lost and "不等于修改有害" not in lost
@@ -500,7 +500,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     test = noninferiority(mods, both["coop"]["CoOp"])["tests"][1]
     assert test["ci_bootstrap"][0] < -1.0 and test["seed_t_ci"][0] < -1.0
     t = text(both)
-    assert "在 1 shot 说明测试图像（2,000 张）与种子都不够多（两个下界都低于界）" in t and "说明种子不够多" not in t
+    assert "在 1 shot 可能是测试图像（2,000 张）与种子都不够多（两个下界都低于界）" in t and "可能是种子不够多" not in t
 
 
 @pytest.mark.parametrize("case", ["over", "under", "neither", "close"])

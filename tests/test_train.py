@@ -184,10 +184,12 @@ def test_result_file_schema(trained, synthetic_split, exp):
 
 def test_zero_shot_on_the_last_epochs_training_crops_is_recorded_and_recomputes(trained, exp):
     """The reference the report reads last-epoch training accuracy against (issue 38): zero-shot CLIP on
-    the same images' last-epoch crops, recomputed here the plain way (one prompt per class, encode_text)."""
+    the crops the last epoch's training accuracy counts -- here every training image's (fewer than a batch:
+    one batch, nothing dropped) -- recomputed the plain way (one prompt per class, encode_text)."""
     _, rec = trained
     cfg = TrainConfig(**rec["config"])
     train = training_set(exp, cfg)
+    assert len(train.labels) < cfg.batch_size  # so the last epoch counted every image
     crops = F.normalize(train.features[train.crop_of_epoch[EPOCHS - 1]].float(), dim=-1)  # [N, D]
     with torch.no_grad():
         text = exp.model.encode_text(clip.tokenize([f"a photo of a {exp.dataset.prompt_name(c)}." for c in exp.classnames]))

@@ -205,8 +205,8 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
     if spread:
         k, (sd, n) = max(spread.items(), key=lambda kv: kv[1][0])
         p = noninferiority_power(sd, n, m)
-        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{k} shot 时种子间差值的标准差 {sd:.2f} 个百分点）。" if again else
-                 f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的标准差 {sd:.2f} 个百分点（各 shot 数中最大的）计，若真实差为 0，"
+        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
+                 f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
                  f"按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它，实际更低）。")
     if failing:
         lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]
@@ -220,7 +220,7 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
                 t = ni["tests"][k]
                 both = t["ci_bootstrap"][0] <= -m and t.get("seed_t_ci") is not None and t["seed_t_ci"][0] <= -m
                 causes.setdefault("both" if both else lower_from(t), []).append(k)
-        said = [f"在 {ks(kk)} shot 说明{why[s]}" for s, kk in causes.items()]
+        said = [f"在 {ks(kk)} shot 可能是{why[s]}（也可能确有超过界的损失）" for s, kk in causes.items()]
         said += [f"在 {ks(lost)} shot 是因为检测到了损失（区间整体在 0 以下）"] if lost else []
         text += "所以这里“不能说非劣”，" + "；".join(said) + "。"
     return text

@@ -42,12 +42,12 @@ def pooled_train(runs) -> Optional[Tuple[float, int]]:
 
 
 def pooled_zeroshot_train(runs) -> Optional[float]:
-    """Zero-shot CLIP's accuracy on the same runs' last-epoch training crops (``zeroshot_train_acc``, every
-    image's crop), pooled over the seeds like :func:`pooled_train`; None when a run does not record it."""
+    """Zero-shot CLIP's accuracy on the crops the same runs' last-epoch training accuracy counts
+    (``zeroshot_train_acc``), pooled over the seeds like :func:`pooled_train`; None when a run does not record it."""
     got = trained_runs(runs)
     if not got or any(r.get("zeroshot_train_acc") is None for r in got):
         return None
-    sizes = [len(r.get("fewshot_train") or []) or _train_images(r) for r in got]
+    sizes = [_train_images(r) for r in got]
     return sum(float(r["zeroshot_train_acc"]) * m for r, m in zip(got, sizes)) / sum(sizes)
 
 
