@@ -19,7 +19,7 @@ run_all, zeroshot, make_split = load_script("run_all"), load_script("zeroshot"),
 
 def _sweep_argv(out, seeds="1 2", *extra):
     return ["--demo", "--results", str(out), "--shots", "1", "--seeds", seeds, "--epochs", "2", "--views", "2",
-            "--device", "cpu", "--baselines", "none", "--block-mod", "none", "--no-report", *extra]
+            "--device", "cpu", "--baselines", "none", "--block-mod", "none", "--no-longer", "--no-report", *extra]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coop.report.conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END
+from coop.report.conclusion import ABSTRACT_BEGIN, ABSTRACT_END, BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END
 from coop.report.expectations import BEGIN as EXPECT_BEGIN, END as EXPECT_END
 import torch
 
@@ -338,21 +338,23 @@ def test_marker_replacement_keeps_everything_else_byte_identical(tmp_path):
     original = report_copy.read_bytes()
     begin, end = rep.BEGIN.encode(), rep.END.encode()
     head, tail = original.split(begin)[0], original.split(end)[1]
-    blocks = [(b.encode(), e.encode()) for b, e in ((EXPECT_BEGIN, EXPECT_END), (CONCLUSION_BEGIN, CONCLUSION_END))]
-    cb, ce = blocks[-1]  # sections 8 and 10 have generated blocks of their own, outside section 7's
+    blocks = [(b.encode(), e.encode()) for b, e in ((EXPECT_BEGIN, EXPECT_END), (CONCLUSION_BEGIN, CONCLUSION_END),
+                                                    (ABSTRACT_BEGIN, ABSTRACT_END))]
+    cb, ce = blocks[1]  # the abstract and sections 8 and 10 have generated blocks of their own, outside section 7's
 
     def blank(raw: bytes) -> bytes:
         for b, e in blocks:
-            raw = raw.split(b)[0] + b + e + raw.split(e)[1]
+            if b in raw:
+                raw = raw.split(b)[0] + b + e + raw.split(e)[1]
         return raw
 
-    tail = blank(tail)
+    head, tail = blank(head), blank(tail)
 
     assert run_script(["--results", str(d), "--out", str(report_copy), "--no-figures"]) == 0
     raw = report_copy.read_bytes()
     assert cb + b"\n**\xe7\xbb\x93\xe6\x9e\x9c" in raw  # the conclusion's block is filled from the records ("**结果")
     raw_ = blank(raw)
-    assert raw.startswith(head + begin) and raw_.endswith(end + tail)  # byte for byte outside the markers
+    assert raw_.startswith(head + begin) and raw_.endswith(end + tail)  # byte for byte outside the markers
     new = raw.decode("utf-8")
     assert "<!-- table:accuracy -->" in new and "尚无真实运行的结果" not in new
     # a second run replaces its own output, it does not stack up

@@ -136,6 +136,10 @@ def test_the_demo_renders_a_whole_report_that_holds_together(demo, tmp_path):
     check_rendering(text, out, random_weights=True)
     assert "### 7.10" in text and "图 7.1：演示用合成数据" in text and "## 附录 B" in text
     assert "CoOp+adapter" in text and "CoOp+lora" in text  # the bonus runs in the default sweep and is rendered
+    from coop.report.conclusion import ABSTRACT_RESULTS, ABSTRACT_STATUS
+    abstract = text.split("## 摘要")[1].split("**作业要求")[0]
+    assert ABSTRACT_RESULTS in abstract and ABSTRACT_STATUS not in text  # the abstract says what section 7 holds
+    assert ABSTRACT_STATUS in committed().split("**作业要求")[0] or "### 7.1" in section_7(committed())
 
 
 def test_the_demos_base_to_new_records_render_into_appendix_d(demo, tmp_path):

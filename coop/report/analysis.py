@@ -112,6 +112,8 @@ def detectable_sentence(tests: Dict[int, Optional[Dict[str, Any]]]) -> str:
     n_img = max(int(t.get("n_images") or 0) for t in got.values())
     seeds = f"{n} 个种子" if n > 1 else "1 个种子（没有按种子的 t 区间，种子间的波动没有计入）"
     text = f"区间的宽度由什么决定：以这次的 {seeds}和 {n_img:,} 张测试图像，CoOp 相对零样本的 95% 区间：{what}。"
+    if by["t"]:
+        text += "按种子的 t 区间随种子数与 t 分位数一起变窄。"
     if by["bootstrap"]:
         text += "自助法区间约按测试图像数的平方根变窄。"
     if n > 1 and by["t"]:
@@ -220,9 +222,9 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
                 t = ni["tests"][k]
                 both = t["ci_bootstrap"][0] <= -m and t.get("seed_t_ci") is not None and t["seed_t_ci"][0] <= -m
                 causes.setdefault("both" if both else lower_from(t), []).append(k)
-        said = [f"在 {ks(kk)} shot 可能是{why[s]}（也可能确有超过界的损失）" for s, kk in causes.items()]
+        said = [f"在 {ks(kk)} shot 可能是{why[s]}" for s, kk in causes.items()]
         said += [f"在 {ks(lost)} shot 是因为检测到了损失（区间整体在 0 以下）"] if lost else []
-        text += "所以这里“不能说非劣”，" + "；".join(said) + "。"
+        text += "所以这里“不能说非劣”，" + "；".join(said) + ("（也可能确有超过界的损失）" if set(failing) - set(lost) else "") + "。"
     return text
 
 

@@ -15,6 +15,11 @@ from .fmt import verdict_words
 from .stats import verdict
 
 BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
+ABSTRACT_BEGIN, ABSTRACT_END = "<!-- abstract-status:begin -->", "<!-- abstract-status:end -->"
+ABSTRACT_STATUS = ("本稿还没有用真实权重运行：第 7 节写明已经运行的内容（演示与真实尺寸的代价测量）和可以对照的已发表数字，"
+                   "第 8 节是运行之前写下的预期与检验办法；用真实权重运行后，第 7 节的数字、图与统计判断由代码从运行记录生成。")
+ABSTRACT_RESULTS = ("第 7 节的数字、图与逐项的统计判断由代码从运行记录算出（避免手抄出错），并说明它们依据的是哪些运行；"
+                    "第 8 节把它们与运行之前写下的预期对照。")
 STATUS = ("**结果：** 尚未用真实权重运行，还没有准确率可下结论（第 7 节）。已经完成的是上面的实现与它们对官方代码的精确性检验、"
           "演示，以及真实尺寸的代价测量（附录 C）。")
 
@@ -27,6 +32,11 @@ def _best_baseline(loaded: Dict[str, Any], k: int) -> str:
         return ""
     best = max(means, key=means.get)
     return f"；{k} shot 时平均最高的基线是{zh(best)}（{means[best]:.2f}%，与 CoOp 的比较见第 7 节）"
+
+
+def abstract_status(loaded: Dict[str, Any]) -> str:
+    """The abstract's last sentence: what section 7 holds (the status before any record)."""
+    return ABSTRACT_RESULTS if loaded.get("zeroshot") and (loaded.get("coop") or {}).get("CoOp") else ABSTRACT_STATUS
 
 
 def conclusion(loaded: Dict[str, Any]) -> List[str]:

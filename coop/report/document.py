@@ -29,6 +29,7 @@ from ..utils.atomic import write_text
 from ..utils.errors import UserError
 from ..utils.paths import PROJECT_ROOT, REPORT, REPORT_TEMPLATE
 from .base2new_section import B2N_BEGIN, B2N_END, STATUS as B2N_STATUS, base2new_folder, base2new_part
+from .conclusion import ABSTRACT_BEGIN, ABSTRACT_END, ABSTRACT_STATUS, abstract_status
 from .conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END, STATUS as CONCLUSION_STATUS, conclusion
 from .expectations import BEGIN as EXPECT_BEGIN, END as EXPECT_END, STATUS as EXPECT_STATUS, expectations
 from .fmt import rel_link
@@ -48,7 +49,7 @@ DOCS_BASELINES = PROJECT_ROOT / "docs" / "baselines.md"
 B2N_DEPARTURES_BEGIN, B2N_DEPARTURES_END = "<!-- base2new-departures:begin -->", "<!-- base2new-departures:end -->"
 BASELINES_BEGIN, BASELINES_END = "<!-- baseline-departures:begin -->", "<!-- baseline-departures:end -->"
 MARKERS = ((BEGIN, END), (B2N_BEGIN, B2N_END), (COST_BEGIN, COST_END), (DEPARTURES_BEGIN, DEPARTURES_END),
-           (EXPECT_BEGIN, EXPECT_END), (CONCLUSION_BEGIN, CONCLUSION_END))
+           (EXPECT_BEGIN, EXPECT_END), (CONCLUSION_BEGIN, CONCLUSION_END), (ABSTRACT_BEGIN, ABSTRACT_END))
 
 
 def shown_path(path: Path) -> str:
@@ -183,6 +184,8 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
         text = replace_block(text, BEGIN, END, f"（{shown_path(results)} 里没有全部类别的运行记录，本节没有可生成的内容。）\n\n"
                                                "图 7.1：作业要求的图，需要零样本与 CoOp 在全部类别上的运行，这里没有。")
     text = replace_block(text, B2N_BEGIN, B2N_END, "\n".join(base2new_part(b2n, out, figures)) if b2n else B2N_STATUS)
+    if ABSTRACT_BEGIN in text:  # (a user's marked copy from before these blocks keeps working)
+        text = replace_block(text, ABSTRACT_BEGIN, ABSTRACT_END, abstract_status(loaded))
     if EXPECT_BEGIN in text:  # a user's marked copy from before section 8 had this block keeps working
         text = replace_block(text, EXPECT_BEGIN, EXPECT_END, "\n".join(expectations(loaded)))
     text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded)))
@@ -286,5 +289,6 @@ def refresh_generated(path: str | os.PathLike, cost: str) -> None:
         text = replace_block(text, B2N_BEGIN, B2N_END, B2N_STATUS)
     if GENERATED_LINE not in block(text, BEGIN, END):
         text = replace_block(text, EXPECT_BEGIN, EXPECT_END, EXPECT_STATUS)
+        text = replace_block(text, ABSTRACT_BEGIN, ABSTRACT_END, ABSTRACT_STATUS)
         text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, CONCLUSION_STATUS)
     write_text(path, text)

@@ -22,7 +22,7 @@ from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
 REMEDY_ZH = {"bootstrap": "更多测试图像",
-             "t": "更多种子（`--seeds`；t 区间随种子数与 t 分位数一起变窄）"}
+             "t": "更多种子（`--seeds`）"}
 # Published order at 1-4 shots (CoOp's paper, Zhou et al. IJCV 2022, and Tip-Adapter's, Zhang et al. ECCV 2022):
 # the linear probe lies below these methods. A record set where it is above them by the test contradicts it.
 PUBLISHED_BELOW = {"Linear probe CLIP": ("CoOp", "Tip-Adapter-F")}
