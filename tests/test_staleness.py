@@ -304,7 +304,8 @@ def test_every_coop_setting_is_listed():
     from coop.methods.train_config import TrainConfig
 
     assert set(TrainConfig().identity()) == set(SETTINGS) | {"shots", "seed", "block_mod", "model", "precision",
-                                                            "dataset"}  # tests/test_datasets.py
+                                                            "dataset",  # tests/test_datasets.py
+                                                            "variant"}  # run_all's, its own folder (coop_longer/)
 
 
 @pytest.mark.parametrize("key", sorted(SETTINGS))

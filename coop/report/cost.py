@@ -111,7 +111,7 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
                  "的张量峰值没有单独测量，整个运行的进程峰值是上面的 RSS。")
     para += (f"\n\n**整个扫描**（零样本 + 1/2/4 shot × 3 个种子，每个 epoch 新鲜裁剪）在这台 AVX2 机器上按 check_env 预测约 "
              f"{round(projection['fresh'] / 600) * 10} min（`--views 4` 约 {round(projection['views4'] / 600) * 10} min，近似），"
-             f"不含基线与加分项；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"
+             f"不含基线、加分项与加长训练的检验；上面的 4 shot 运行比预测长 {over[0]:.0f}–{over[-1]:.0f}%（运行中有过暂停，部分时间与其他任务共用 CPU，"
              "见 `results/realsize.json` 的 note）。")
     return "\n".join(lines + [para])
 

@@ -32,7 +32,7 @@ from ..utils.atomic import move_aside, write_json
 from ..utils.errors import UserError
 from ..utils.memory import peak_rss_mb
 from ..utils.seed import numerics_record
-from .validation import problems
+from .validation import LONGER, longer_name, problems  # noqa: F401  (LONGER, longer_name: re-exported)
 from .pairing import context_run_id, killed_between_writes
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,6 @@ def zeroshot_result_path(results: str | os.PathLike, templates: str = "single", 
 def method_name(block_mod: Optional[str] = None) -> str:
     return f"CoOp+{block_mod}" if block_mod else "CoOp"
 
-
-LONGER = "longer"  # coop_longer/: plain CoOp with twice the epochs, named by what differs
-
-
-def longer_name(epochs: int) -> str:
-    """The method of a coop_longer/ record: "CoOp [epochs=100]", as other settings' groups are named."""
-    return f"CoOp [epochs={epochs}]"
 
 
 def _version(dist: str) -> Optional[str]:

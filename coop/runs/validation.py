@@ -23,6 +23,14 @@ FILE_NAME = re.compile(r"^shots(\d+)_seed(\d+)\.json$")
 TOL = 1e-3  # accuracies are stored rounded to 4 decimals
 
 
+LONGER = "longer"  # coop_longer/: plain CoOp with twice the epochs (run_all's check of under-training)
+
+
+def longer_name(epochs: int) -> str:
+    """The method of a coop_longer/ record: "CoOp [epochs=100]", as other settings' groups are named."""
+    return f"CoOp [epochs={epochs}]"
+
+
 def expected_method(path: Path) -> Optional[str]:
     """The method a record at ``path`` must name, from its folder; None for a top-level file."""
     folder, parent = path.parent.name, path.parent.parent.name
@@ -34,8 +42,6 @@ def expected_method(path: Path) -> Optional[str]:
         return "CoOp"
     if folder == "cocoop":
         return "CoCoOp"
-    from .results import LONGER, longer_name  # results imports this module
-
     if folder == f"coop_{LONGER}":
         return longer_name(0).replace("0", "*")  # any number of epochs (* matches digits)
     if folder.startswith("coop_"):
