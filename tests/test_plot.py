@@ -117,7 +117,11 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
     seeds = _line(fig, "seeds:CoOp")  # every seed's accuracy, as a small marker at its shot count
     assert sorted(zip(seeds.get_xdata(), seeds.get_ydata())) == sorted(
         (at[k], a) for k in SHOTS for a in truth[("CoOp", k)].values())
-    assert seeds.get_linestyle() == "None" and not ax.collections  # no unlabeled band
+    assert seeds.get_linestyle() == "None"
+    bars = [c for c in ax.collections if c.get_gid() == "zeroshot-interval"]  # the star's Wilson interval, nothing else
+    assert len(bars) == len(ax.collections) == 1  # no unlabeled band
+    (lo, hi), = [seg[:, 1] for seg in bars[0].get_segments()]
+    assert (lo, hi) == pytest.approx(tuple(summary["zeroshot"]["interval"])) and lo < summary["zeroshot"]["accuracy"] < hi
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds", "CoOp, each seed"]
     star = _line(fig, "zeroshot")
@@ -240,7 +244,7 @@ def test_the_assignments_figure_is_the_star_and_coops_line_alone(tmp_path):
     loaded = load_results(tmp_path)
     alone = draw_fewshot(summarize(loaded, only=("CoOp",)))
     gids = {ln.get_gid() for ln in alone.axes[0].get_lines()}
-    assert gids == {"zeroshot", "mean:CoOp", "seeds:CoOp"}
+    assert gids == {"zeroshot", "zeroshot-interval", "mean:CoOp", "seeds:CoOp"}  # the star with its Wilson bar
     both = draw_fewshot(summarize(loaded))
     legend = both.axes[0].get_legend()
     texts = [t.get_text() for t in legend.get_texts()]

@@ -40,6 +40,14 @@ def _seeds_phrase(n: int) -> str:
     return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
+def _wilson_of(zs: Dict[str, Any]) -> Optional[List[float]]:
+    """Zero-shot's 95% Wilson interval over its test images (drawn as a bar through the star), if known."""
+    from .readings import zeroshot_interval
+
+    got = zeroshot_interval(zs)
+    return [round(got[1], 4), round(got[2], 4)] if got else None
+
+
 def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None,
               only: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """What the figure shows, computed from ``coop.runs.results.load_results`` output (``only``: just
@@ -120,7 +128,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
 
     return {
         "zeroshot": None if zs is None else {"accuracy": float(zs["accuracy"]),
-                                             "random_weights": bool(zs.get("random_weights"))},
+                                             "random_weights": bool(zs.get("random_weights")),
+                                             "interval": _wilson_of(zs)},
         "methods": methods,
         "shots": all_shots,
         "random_weights": bool(any_random(loaded)),

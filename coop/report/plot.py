@@ -82,6 +82,12 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     if zs is not None:
         ax.plot([at[0]], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
                 markeredgecolor=ZEROSHOT_COLOR, label=w(ZEROSHOT_LABEL), gid="zeroshot", zorder=4)
+        if zs.get("interval"):  # its 95% Wilson interval over the test images: one run has no seeds to spread
+            lo, hi = zs["interval"]
+            bar = ax.errorbar([at[0]], [zs["accuracy"]], yerr=[[zs["accuracy"] - lo], [hi - zs["accuracy"]]], fmt="none",
+                              ecolor=ZEROSHOT_COLOR, elinewidth=1.2, capsize=5, zorder=3)
+            for artist in (*bar.lines[1], *bar.lines[2]):  # the caps and the bar
+                artist.set_gid("zeroshot-interval")
 
     seed_handles = []
     seeds_drawn = len(order) <= SEEDS_UP_TO  # with more methods the hollow markers crowd the means: means only
@@ -159,8 +165,10 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
 
 
 def others_than_coop(loaded: Dict[str, Any]) -> List[str]:
-    """The methods the comparison figure adds to the assignment's: CoOp's variants and the baselines."""
-    return [m for m in loaded["coop"] if m != "CoOp"] + list(loaded.get("baselines") or {})
+    """The methods the comparison figure adds to the assignment's: CoOp's variants and the baselines -- not
+    a check run at one shot count (section 8's longer training: table 7.1 and section 8 say it)."""
+    checks = {m for m, rs in loaded["coop"].items() if rs and all((r.get("config") or {}).get("variant") for r in rs)}
+    return [m for m in loaded["coop"] if m != "CoOp" and m not in checks] + list(loaded.get("baselines") or {})
 
 
 def plot_figures(loaded: Dict[str, Any], out_stem: str | os.PathLike,
@@ -173,8 +181,10 @@ def plot_figures(loaded: Dict[str, Any], out_stem: str | os.PathLike,
     if out_stem.suffix.lower() in (".png", ".pdf"):
         out_stem = out_stem.with_suffix("")
     drawn = [plot_fewshot(loaded, out_stem, source=source, only=("CoOp",))]
-    if others_than_coop(loaded):
-        drawn.append(plot_fewshot(loaded, out_stem.with_name(out_stem.name + "_all"), source=source))
+    others = others_than_coop(loaded)
+    if others:
+        drawn.append(plot_fewshot(loaded, out_stem.with_name(out_stem.name + "_all"), source=source,
+                                  only=("CoOp", *others)))
     return drawn
 
 
