@@ -116,8 +116,12 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     arrow(X2, ys2[4] - 0.25, 7.7, yj + 0.43)
 
     # gradient path and legend
-    arrow(12.7, yj, 12.7, y_tok, color="#c0392b", ls="--")
-    ax.text(12.82, 5.5, L("梯度", "gradient"), rotation=90, va="center", ha="left", fontsize=10, color="#c0392b")
+    # from the logits' box, up beside the frozen text tower, under the token row, into v1..vM
+    red, x_right, y_under, x_ctx = "#c0392b", 12.7, (y_tok - 0.23 + ys2[0] + 0.3) / 2, 8.94
+    ax.plot([6.35 + 6.2 / 2, x_right, x_right, x_ctx], [yj, yj, y_under, y_under], color=red, ls="--", lw=1.5)
+    arrow(x_ctx, y_under, x_ctx, y_tok - 0.23, color=red, ls="--")
+    ax.text(x_right + 0.12, 5.5, L("梯度：穿过冻结的文本塔", "gradient: back through the frozen text tower"), rotation=90,
+            va="center", ha="left", fontsize=10, color=red)
     lx, ly = 0.6, 1.3
     box(lx + 0.3, ly, 0.5, 0.3, "", color=FROZEN)
     ax.text(lx + 0.7, ly, L("冻结的 CLIP（权重从不改变）；图像特征只算一次并缓存",
