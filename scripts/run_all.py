@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coop.runs.cli_args import ArgumentParser, add_common_args, parse_int_list  # noqa: E402
 from coop.utils.errors import UserError, cli, setup_logging  # noqa: E402
 from coop.utils.paths import DATA, RESULTS, SPLIT  # noqa: E402
-from coop.model.block_mods import BLOCK_MODS  # noqa: E402
+from coop.model.block_mods import BLOCK_MODS, bonus_mods  # noqa: E402
 from coop.methods.train_config import coop_epochs  # noqa: E402
 from coop.runs.results import LONGER  # noqa: E402
 from coop.methods.train_flags import add_train_args, train_config  # noqa: E402
@@ -74,20 +74,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 DEFAULT_BLOCK_MOD = "all"
-
-
-def bonus_mods(spec: str | None) -> list:
-    """The block modifications --block-mod names, in coop.BLOCK_MODS' order: "all", "none" or names."""
-    words = (spec or "none").replace(",", " ").split()
-    if words == ["all"]:
-        return list(BLOCK_MODS)
-    if words == ["none"]:
-        return []
-    unknown = [w for w in words if w not in BLOCK_MODS]
-    if unknown or not words:
-        raise ValueError(f"{' '.join(unknown) or spec!r} is not a block modification; use all, none or names from: "
-                         f"{', '.join(BLOCK_MODS)}")
-    return [m for m in BLOCK_MODS if m in words]
 
 
 def block_mod_names(spec: str) -> str:

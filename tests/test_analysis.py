@@ -321,7 +321,7 @@ def test_the_per_class_table_lists_only_classes_with_a_verdict():
 def test_noninferiority_needs_every_shot_count_and_two_seed_pairs():
     """One seed pair has no t bound (the seeds' spread would be left out), and a shot count only one
     side has cannot be judged: either way the claim is not made, and the sentence says why."""
-    from coop.report.analysis import noninferiority_sentence
+    from coop.report.noninferiority_zh import noninferiority_sentence
     from coop.report.comparisons import noninferiority
 
     res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [200], 2: [250, 240]}})

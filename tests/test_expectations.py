@@ -48,3 +48,15 @@ def test_a_training_budget_other_than_coops_is_said(tmp_path):
         r.setdefault("config", {})["epochs"] = 10
     said = [line for line in E.expectations(loaded) if "训练预算" in line]
     assert len(said) == 1 and "1 shot 10 个 epoch（CoOp 50 个）" in said[0] and "4 shot 10 个 epoch（CoOp 100 个）" in said[0]
+
+
+def test_section_4s_forecast_is_checked_on_the_weakest_classes():
+    """Zero-shot's weakest classes against the share of names BPE splits (dalmatian -> dalmati + an)."""
+    common = ["dog", "cat", "car", "tree", "house", "bird", "fish", "boat", "chair", "lamp", "book", "cup", "shoe",
+              "hat", "ball", "door", "key", "pen", "bed"]
+    per = {"dalmatian": 10.0, **{c: 50.0 + i for i, c in enumerate(common)}}
+    said = E.weakest_line({"per_class_accuracy": per})
+    assert "最弱的 10 类中有 1 类的名字含被 BPE 切开的词（dalmatian）" in said and "全部 20 类中占 1 类（5%）" in said
+    per["dalmatian"] = 99.0  # now among the strongest
+    assert "最弱的 10 类中有 0 类" in E.weakest_line({"per_class_accuracy": per})
+    assert E.weakest_line({"per_class_accuracy": {"dog": 1.0}}) == ""  # too few classes to say anything

@@ -106,11 +106,11 @@ def test_section_9_4_names_the_phrases_the_generated_text_writes():
     """9.4 promises what 7.9/7.10 write for the non-inferiority test; the code must write exactly that."""
     import inspect
 
-    from coop.report import analysis
+    from coop.report import noninferiority_zh
     from coop.report.comparisons import NI_MARGIN
 
     section = REPORT.read_text(encoding="utf-8").split("### 9.4")[1].split("## 10.")[0]
-    code = inspect.getsource(analysis.noninferiority_sentence)
+    code = inspect.getsource(noninferiority_zh.noninferiority_sentence)
     for phrase in ("非劣于 CoOp", "不能说"):
         assert phrase in section and phrase in code
     assert f"−{NI_MARGIN:g} 个百分点" in section

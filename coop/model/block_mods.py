@@ -83,3 +83,18 @@ def make_block_mod(name: str, width: int) -> BlockMod:
     if name == "lora":
         return LoRA(width)
     raise ValueError(f"unknown block modification {name!r}; available: {', '.join(BLOCK_MODS)}")
+
+
+def bonus_mods(spec: "str | None") -> list:
+    """The modifications a sweep's --block-mod names, in :data:`BLOCK_MODS`' order: "all", "none" or names
+    separated by spaces (a ValueError names what is unknown)."""
+    words = (spec or "none").replace(",", " ").split()
+    if words == ["all"]:
+        return list(BLOCK_MODS)
+    if words == ["none"]:
+        return []
+    unknown = [w for w in words if w not in BLOCK_MODS]
+    if unknown or not words:
+        raise ValueError(f"{' '.join(unknown) or spec!r} is not a block modification; use all, none or names from: "
+                         f"{', '.join(BLOCK_MODS)}")
+    return [m for m in BLOCK_MODS if m in words]

@@ -17,16 +17,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
-
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import compare, noninferiority
 from .interpret import (METHOD_ZH, REMEDY_ZH, SOURCE, baseline_bullet, bonus_evidence, fit_sentence, half_width, joined,
                         ks, lower_from, pairs_once, ranking_sentences, trend_bullet, trend_sentence, wider, zeroshot_words, zh)
+from .noninferiority_zh import NOT_HARM, noninferiority_sentence, power_sentence, undetected_fail
 from .numbering import Numbering
-from .references import cite
-from .stats import noninferiority_power, verdict
+from .stats import verdict
 
 NEAR_CEILING = 80.0  # a zero-shot accuracy from which the text speaks of little room left
 __all__ = ["analysis", "takeaways", "METHOD_ZH", "zh", "NEAR_CEILING"]
@@ -169,83 +167,9 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
             out.append(evidence + noninferiority_sentence(method, coop[method], base, again=said > 0)
                        + power_sentence(coop[method], base, again=said > 0))
             said += 1
-    if said and any(_undetected_fail(coop[m], base) for m in coop if m != "CoOp" and "[" not in m):
+    if said and any(undetected_fail(coop[m], base) for m in coop if m != "CoOp" and "[" not in m):
         out.append(NOT_HARM)
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
-
-
-NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这些数据排除不了超过界的损失，不等于修改有害；是否损害准确率，"
-            "以上面的配对差为主要证据。")
-
-
-def _undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bool:
-    """Some shot count fails non-inferiority without a detected loss (what :data:`NOT_HARM` explains)."""
-    ni = noninferiority(mod, base)
-    return bool(ni) and any(v <= -ni["margin"] and verdict(ni["tests"][k]) != "lower" for k, v in ni["lower"].items())
-
-
-def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
-    """Which bound decides at each shot count where the non-inferiority test fails (the bootstrap over the
-    test images or the t over the seeds) and what would tighten it; how likely the test is to pass with
-    the seeds at hand if the true difference were 0 and the seeds' differences spread as observed
-    (``again``: a later modification's, the reasoning already said)."""
-    ni = noninferiority(mod, base)
-    if ni is None:
-        return ""
-    m, text = ni["margin"], ""
-    failing = {k: v for k, v in ni["lower"].items() if v <= -m}
-    src: Dict[str, List[int]] = {}
-    for k in failing:
-        src.setdefault(lower_from(ni["tests"][k]), []).append(k)
-    other = {"bootstrap": ("t", "seed_t_ci", "按种子的 t 下界"), "t": ("bootstrap", "ci_bootstrap", "配对自助法的下界")}
-    if failing:
-        text += "决定结论的是哪个下界：" + "；".join(
-            f"{ks(kk)} shot 的 {joined([failing[k] for k in kk])} 来自{SOURCE[s][0]}（{SOURCE[s][1]}；{other[s][2]}为 "
-            f"{joined([ni['tests'][k][other[s][1]][0] for k in kk])}）" for s, kk in src.items()) + "。"
-    spread = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in ni["tests"].items()
-              if len(t.get("per_seed") or []) >= 2}
-    if spread:
-        k, (sd, n) = max(spread.items(), key=lambda kv: kv[1][0])
-        p = noninferiority_power(sd, n, m)
-        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
-                 f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
-                 f"按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它，实际更低）。")
-    if failing:
-        lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]
-        n_img = max(int(ni["tests"][k].get("n_images") or 0) for k in failing)
-        why = {"bootstrap": f"测试图像（{n_img:,} 张）不够多，要收紧它需要{REMEDY_ZH['bootstrap']}",
-               "t": f"种子不够多，要收紧它需要{REMEDY_ZH['t']}"}
-        why["both"] = f"测试图像（{n_img:,} 张）与种子都不够多（两个下界都低于界），要收紧需要{REMEDY_ZH['bootstrap']}和{REMEDY_ZH['t']}"
-        causes: Dict[str, List[int]] = {}
-        for k in failing:
-            if k not in lost:
-                t = ni["tests"][k]
-                both = t["ci_bootstrap"][0] <= -m and t.get("seed_t_ci") is not None and t["seed_t_ci"][0] <= -m
-                causes.setdefault("both" if both else lower_from(t), []).append(k)
-        said = [f"在 {ks(kk)} shot 可能是{why[s]}" for s, kk in causes.items()]
-        said += [f"在 {ks(lost)} shot 是因为检测到了损失（区间整体在 0 以下）"] if lost else []
-        text += "所以这里“不能说非劣”，" + "；".join(said) + ("（也可能确有超过界的损失）" if set(failing) - set(lost) else "") + "。"
-    return text
-
-
-def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
-    """Section 9.4's test of "does not hurt accuracy": at every shot count the lower of the two 95%
-    lower bounds (paired bootstrap; t over the seeds) lies above -margin. Bounds are printed with
-    two decimals, so that a rounded number never seems to contradict the verdict."""
-    ni = noninferiority(mod, base)
-    if ni is None:
-        return ""
-    m = ni["margin"]
-    rule = ("按同一个非劣效界：" if again else f"按第 9.4 节事先规定的非劣效界（-{m:.2f} 个百分点；下界取配对自助法与按种子的 t 区间中较低者；"
-            f"Piaggio 等 {cite('piaggio')}）：")
-    if ni["lower"]:
-        rule += "各 shot 数的下界为 " + "、".join(f"{k} shot {v:+.2f}" for k, v in ni["lower"].items()) + "，"
-    if ni["untested"]:
-        return rule + (f"{'、'.join(map(str, ni['untested']))} shot 无法判断（缺少一方的运行、逐图预测，或可配对的种子"
-                       f"少于 2 对），因此不能说 {method} 非劣于 CoOp。")
-    if ni["noninferior"]:
-        return rule + f"都高于 -{m:.2f}，可以说 {method} 非劣于 CoOp（以 95% 置信区间判断，损失不超过 {m:.2f} 个百分点）。"
-    return rule + f"并非都高于 -{m:.2f}，因此不能说 {method} 非劣于 CoOp。"
 
 
 def _what(zs: Dict[str, Any]) -> str:

@@ -64,6 +64,22 @@ def zeroshot_line(zs: Dict[str, Any]) -> str:
             f"{num(acc - ref, True)} 个百分点；划分与精度不同（第 6 节、附录 A），只宜粗略对照。")
 
 
+def weakest_line(zs: Dict[str, Any], n: int = 10) -> str:
+    """Section 4's forecast that zero-shot errs on rare names: how many of its ``n`` weakest classes have a
+    name BPE splits (section 9.1's group), against that group's share of all classes -- a description."""
+    from .sections import rare_name_classes
+
+    per = sorted((float(a), c) for c, a in (zs.get("per_class_accuracy") or {}).items())
+    if len(per) < 2 * n:
+        return ""
+    split = set(rare_name_classes([c for _, c in per]))
+    weak = [c for _, c in per[:n]]
+    hit = [c for c in weak if c in split]
+    return (f"- 第 4 节的预期（名字少见的类更容易错）：零样本最弱的 {n} 类中有 {len(hit)} 类的名字含被 BPE 切开的词"
+            + (f"（{'、'.join(hit)}）" if hit else "") + f"，这样的类在全部 {len(per)} 类中占 {len(split)} 类"
+            f"（{100 * len(split) / len(per):.0f}%）；只是描述，类内测试图像少，不作检验。")
+
+
 def shot_lines(zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
     """One bullet per shot count of :data:`EXPECTED` that the records have and can pair."""
     out = []
@@ -134,7 +150,7 @@ def expectations(loaded: Dict[str, Any]) -> List[str]:
     zs, base = loaded.get("zeroshot"), (loaded.get("coop") or {}).get("CoOp") or []
     if not (zs and base):
         return [STATUS]
-    lines = [x for x in [zeroshot_line(zs)] if x] + shot_lines(zs, base)
+    lines = [x for x in [zeroshot_line(zs), weakest_line(zs)] if x] + shot_lines(zs, base)
     longer = longer_line(loaded, base)
     fit = fit_line(base, bool(longer))
     lines += [x for x in (fit, longer) if x]

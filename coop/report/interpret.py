@@ -223,8 +223,8 @@ def ranking_sentences(base: List[Dict[str, Any]], baselines: Dict[str, List[Dict
                 where = "即比较表中 CoOp − 方法 的区间取反" if high == "CoOp" else "这些区间不在表里"
                 rest = [k for k in sorted(set(hb) & set(lb)) if k not in {k for k, _ in hit}]
                 over.append(f"在 {ks([k for k, _ in hit])} shot 时高于 {high}（观测高出 {joined([r['diff'] for _, r in hit], False)} 个百分点，"
-                            f"95% 置信区间 {'、'.join(interval(r['ci']) for _, r in hit)}；{where}）"
-                            + (f"，{ks(rest)} shot 时检测不到它高于 {high}" if rest else ""))
+                            f"95% 置信区间 {'、'.join(interval(r['ci']) for _, r in hit)}；{where}"
+                            + (f"；{ks(rest)} shot 检测不到" if rest else "") + "）")
         if over:
             out.append(f"{_zh(low)} " + "，".join(over) + "：这与已发表的顺序相反——CoOp 与 Tip-Adapter 的论文在 1–4 shot 都报告 CoOp "
                        "与 Tip-Adapter-F 高于线性探测。解读之前需要检查：更多种子、学习率与训练步数（第 5.2 节）、代码错误。"
