@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ..runs.results import LONGER, any_random, by_shots, longer_name
+from ..runs.results import LONGER, any_random, by_shots, longer_name, variant_of
 from .comparisons import compare
 from .fmt import interval, num, pairs_zh
 from .interpret import fit_reading, ks
@@ -111,8 +111,7 @@ LONGER_SAID = {"higher": "多训练检测到提升，支持“训练不足”",
 def longer_line(loaded: Dict[str, Any], base: List[Dict[str, Any]]) -> str:
     """Section 8's check of under-training, from the sweep's coop_longer/ runs: the same images and seeds
     with twice the epochs, paired with the default runs."""
-    longer = [r for m, rs in (loaded.get("coop") or {}).items() if m.startswith("CoOp [") for r in rs
-              if (r.get("config") or {}).get("variant") == LONGER]
+    longer = [r for rs in (loaded.get("coop") or {}).values() for r in rs if variant_of(r) == LONGER]
     if not longer:
         return ""
     k = min(int(r["shots"]) for r in longer)

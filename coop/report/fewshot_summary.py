@@ -9,7 +9,7 @@ import os
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..runs.results import any_random, shot_stats
+from ..runs.results import any_random, is_check, shot_stats
 from ..utils.errors import UserError
 from .figure_style import _method_order
 from .fmt import _zh
@@ -105,7 +105,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
             elif len(seeds) > expected:
                 notes.append(f"{method} {k} shots: {len(seeds)} seeds (others have {expected})")
         absent = [k for k in all_shots if k not in shots_out]
-        if absent and not all((r.get("config") or {}).get("variant") for r in coop[method]):  # a check at one shot count by design
+        if absent and not is_check(coop[method]):  # a check runs at one shot count by design
             notes.append(f"{method}: no runs at {', '.join(map(str, absent))} shots")
         cfg = _config_label(coop[method])
         label = method + (f" ({cfg})" if cfg else "") + f", mean of {_seeds_phrase(expected)}"

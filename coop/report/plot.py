@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..runs.results import is_check  # noqa: E402
 from ..utils.atomic import atomic_path  # noqa: E402
 from .figure_style import (COOP_COLOR, DEMO_TITLE, OTHER_COLORS, RANDOM_TITLE, TITLE, XLABEL,  # noqa: E402,F401
                            YLABEL, YLABEL_RANDOM, ZEROSHOT_COLOR, ZEROSHOT_LABEL, ZH, _method_order, _words,
@@ -167,8 +168,7 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
 def others_than_coop(loaded: Dict[str, Any]) -> List[str]:
     """The methods the comparison figure adds to the assignment's: CoOp's variants and the baselines -- not
     a check run at one shot count (section 8's longer training: table 7.1 and section 8 say it)."""
-    checks = {m for m, rs in loaded["coop"].items() if rs and all((r.get("config") or {}).get("variant") for r in rs)}
-    return [m for m in loaded["coop"] if m != "CoOp" and m not in checks] + list(loaded.get("baselines") or {})
+    return [m for m, rs in loaded["coop"].items() if m != "CoOp" and not is_check(rs)] + list(loaded.get("baselines") or {})
 
 
 def plot_figures(loaded: Dict[str, Any], out_stem: str | os.PathLike,

@@ -288,6 +288,16 @@ def shot_stats(records: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
     return out
 
 
+def variant_of(rec: Dict[str, Any]) -> Optional[str]:
+    """The run_all check a CoOp record belongs to (``config.variant``: "longer"), None for an ordinary run."""
+    return (rec.get("config") or {}).get("variant")
+
+
+def is_check(recs: List[Dict[str, Any]]) -> bool:
+    """A group of records that is one of run_all's checks (run at one shot count by design), not a method."""
+    return bool(recs) and all(variant_of(r) for r in recs)
+
+
 def any_random(loaded: Dict[str, Any]) -> bool:
     """True if any loaded record came from random weights (then no number is a CLIP accuracy)."""
     recs: List[Dict[str, Any]] = [r for rs in loaded["coop"].values() for r in rs]
