@@ -23,6 +23,15 @@ LABELS = np.arange(N) % len(CLASSES)
 ZS_RIGHT = np.random.default_rng(0).random(N) < 0.8  # zero-shot: about 80% right
 
 
+def validation(shots, seed, n_right):
+    """A run's predictions on the few-shot validation set of (shots, seed), 16 images, right on the first
+    ``n_right`` (the bonus's guard reads them)."""
+    items = [[f"val/{seed}/{i}.jpg", i % len(CLASSES), CLASSES[i % len(CLASSES)]] for i in range(4 * len(CLASSES))]
+    pred = [it[1] if i < n_right else (it[1] + 1) % len(CLASSES) for i, it in enumerate(items)]
+    return {"images": len(items), "items": items, "accuracy": round(100.0 * n_right / len(items), 4), "per_class": 4,
+            "predictions": {"index": list(range(len(items))), "pred": pred}}
+
+
 def record(correct, shots=0, seed=None, method="CoOp", words=("photo",), kind="coop"):
     pred = np.where(correct, LABELS, (LABELS + 1) % len(CLASSES))
     per_class = {c: round(100.0 * float(correct[LABELS == i].mean()), 4) for i, c in enumerate(CLASSES)}
@@ -32,6 +41,8 @@ def record(correct, shots=0, seed=None, method="CoOp", words=("photo",), kind="c
            "model": {"name": "RN50"}, "split": {"file": "splits/caltech101.json"}}
     if kind == "coop":
         rec["nearest_words"] = [[[w, 0.5]] for w in words]
+        # CoOp right on 5 of 16, a modification on 12: 7 to 0, one-sided p = 1/128: the guard keeps a modification
+        rec["validation"] = validation(shots, seed, 5 if method == "CoOp" else 12)
     return rec
 
 
@@ -45,10 +56,16 @@ def shifted(delta_images: int, salt: int) -> np.ndarray:
     return c
 
 
-def loaded(curve, mods=None, baselines=None):
-    """curve: {shots: [right answers gained over zero-shot, per seed 1..n]} (in images of N)."""
+def loaded(curve, mods=None, baselines=None, val=None):
+    """curve: {shots: [right answers gained over zero-shot, per seed 1..n]} (in images of N). ``val``: each
+    method's validation images right of 16 (default: CoOp 5, a modification 12, so that the guard keeps it)."""
+    val = {"CoOp": 5, **(val or {})}
+
     def runs(c, method):
-        return [record(shifted(d, 100 * k + s), k, s, method) for k, ds in c.items() for s, d in enumerate(ds, 1)]
+        out = [record(shifted(d, 100 * k + s), k, s, method) for k, ds in c.items() for s, d in enumerate(ds, 1)]
+        for r in out:
+            r["validation"] = validation(r["shots"], r["seed"], val.get(method, 12))
+        return out
     coop = {"CoOp": runs(curve, "CoOp")}
     for m, c in (mods or {}).items():
         coop[m] = runs(c, m)
@@ -222,7 +239,7 @@ def test_block_mod_compared_with_plain_coop_by_pairs(mod, word):
     """The paired difference per shot count is the main evidence of "accuracy kept", with its seed pairs."""
     t = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+adapter": mod}))
     sign = "+" if "提升" in word else "-"
-    assert (f"CoOp+adapter 是否保住了 CoOp 的准确率，主要证据是同一 (shots, seed) 的配对差（2 对种子；区间见第 7.8 节）："
+    assert (f"CoOp+adapter 本身（未加守护）相对 CoOp 的配对差，即修改做了什么的主要证据（同一 (shots, seed)；2 对种子；区间见第 7.8 节）："
             f"1 shot {sign}5.00、2 shot {sign}5.00 个百分点。") in t
     assert f"1、2 shot {word}" in t and "完全相同" not in t
 
@@ -258,12 +275,61 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
         assert ni["lower"][k] == min(test["ci_bootstrap"][0], test["seed_t_ci"][0]) == test["ci"][0]
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
-    said = "可以说 CoOp+lora 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok else "因此不能说 CoOp+lora 非劣于 CoOp"
+    # the guard kept the modification at every (shots, seed) (its validation top-1 is higher): the test is the modification's
+    assert "CoOp+lora (guarded) 用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子" in t
+    said = ("可以说 CoOp+lora (guarded) 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok
+            else "因此不能说 CoOp+lora (guarded) 非劣于 CoOp")
     assert said in t and "非劣效界（-1.00 个百分点；" in t
-    assert ("CoOp+lora：可以说非劣于 CoOp" if ok else "CoOp+lora：不能说非劣于 CoOp") in c
+    assert ("CoOp+lora (guarded)：可以说非劣于 CoOp" if ok else "CoOp+lora (guarded)：不能说非劣于 CoOp") in c
     assert "这个检验在 2 对种子时通过的机会有多大" in t  # said plainly, with the seeds at hand
     assert "首先说明种子太少" not in t and ("决定结论的是哪个下界" in t) is not ok
     assert ("所以这里“不能说非劣”" in t) is not ok
+
+
+def test_the_guard_answers_with_coop_unless_the_modification_is_better_on_validation():
+    """Section 9.1's safeguard: at each (shots, seed) the modification answers only when, on the few-shot
+    validation images exactly one of the two gets right, the one-sided exact sign test says it is better
+    (p < 0.05); a tie or a gain within the noise goes to CoOp. A modification 2.5 points lower on the test
+    set and no better on validation is not used, and the guarded method is non-inferior; kept, it is not."""
+    from coop.report.guard import ALPHA, chosen_counts, decide, guarded
+
+    assert decide({"a": True}, {"a": False})["p"] == 0.5 and not decide({"a": True}, {"a": False})["modified"]
+    five = decide({str(i): True for i in range(5)}, {str(i): False for i in range(5)})  # 5 to 0: p = 1/32
+    assert five["p"] == 1 / 32 < ALPHA and five["modified"] and (five["mod_only"], five["base_only"]) == (5, 0)
+    four = decide({str(i): i < 5 for i in range(6)}, {str(i): i >= 5 for i in range(6)})  # 5 to 1: p = 7/64
+    assert four["p"] == 7 / 64 and not four["modified"]
+    curve, mod = {1: [200, 190], 2: [250, 240]}, {"CoOp+lora": {1: [150, 140], 2: [250, 240]}}
+    tie = loaded(curve, mods=mod, val={"CoOp+lora": 5})
+    g, left = guarded(tie["coop"]["CoOp+lora"], tie["coop"]["CoOp"])
+    assert not left and chosen_counts(g) == {1: (0, 2), 2: (0, 2)}
+    assert [r["accuracy"] for r in g] == [r["accuracy"] for r in tie["coop"]["CoOp"]]
+    assert all(r["method"] == "CoOp+lora (guarded)" and r["guard"]["chosen"] == "CoOp" for r in g)
+    t = text(tie)
+    assert "可以说 CoOp+lora (guarded) 非劣于 CoOp" in t and "1 shot 0/2 个种子、2 shot 0/2 个种子" in t
+    assert "1 shot -2.50、2 shot +0.00 个百分点" in t  # the modification's own difference is still reported
+    one = loaded(curve, mods=mod, val={"CoOp+lora": 9})  # 4 to 0 on validation: p = 1/16, within the noise
+    assert chosen_counts(guarded(one["coop"]["CoOp+lora"], one["coop"]["CoOp"])[0]) == {1: (0, 2), 2: (0, 2)}
+    one["coop"]["CoOp+lora"][0]["validation"] = validation(1, 1, 10)  # seed 1 at 1 shot: 5 to 0, p = 1/32
+    g, _ = guarded(one["coop"]["CoOp+lora"], one["coop"]["CoOp"])
+    assert chosen_counts(g) == {1: (1, 2), 2: (0, 2)} and g[0]["accuracy"] == one["coop"]["CoOp+lora"][0]["accuracy"]
+    assert "因此不能说 CoOp+lora (guarded) 非劣于 CoOp" in text(one)
+
+
+def test_runs_the_guard_cannot_compare_are_left_out_and_said():
+    from coop.report.tables import GUARD_WHY_ZH, _block_mod_section, accuracy_summary
+    from coop.report.guard import WHY, guarded
+
+    assert set(GUARD_WHY_ZH) == set(WHY)
+    res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [200, 190], 2: [250, 240]}})
+    lora = res["coop"]["CoOp+lora"]
+    del lora[0]["validation"]  # an older record
+    lora[1]["validation"]["items"][0][0] = "val/another.jpg"  # another validation set
+    res["coop"]["CoOp"] = [r for r in res["coop"]["CoOp"] if (r["shots"], r["seed"]) != (2, 2)]
+    g, left = guarded(lora, res["coop"]["CoOp"])
+    assert sorted(left) == [(1, 1, WHY[1]), (1, 2, WHY[2]), (2, 2, WHY[0])] and [(r["shots"], r["seed"]) for r in g] == [(2, 1)]
+    table = "\n".join(_block_mod_section(res, accuracy_summary(res)))
+    assert "CoOp+lora 有 3 对 (shots, seed) 不能加守护" in table and all(GUARD_WHY_ZH[w] in table for w in WHY)
+    assert "| CoOp+lora (guarded) | 2 | 1 |" in table and "| CoOp+lora (guarded) | 1 |" not in table
 
 
 def test_noninferiority_takes_the_seeds_t_bound_when_seeds_disagree():
@@ -444,7 +510,7 @@ def test_a_bonus_identical_to_coop_is_said_to_change_nothing():
     res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+adapter": {1: [200, 190], 2: [250, 240]}})
     t, c = text(res), conclusion(res)
     assert "1、2 shot 时每对种子的逐图预测都与 CoOp 完全相同：修改在这些 shot 数上什么也没改变" in t
-    assert "1、2 shot 时它的逐图预测与 CoOp 完全相同" in c and "CoOp+adapter：可以说非劣于 CoOp" in c
+    assert "1、2 shot 时修改本身的逐图预测与 CoOp 完全相同" in c and "CoOp+adapter (guarded)：可以说非劣于 CoOp" in c
     for r in res["coop"]["CoOp+adapter"]:  # 2 shot: three wrong answers become other wrong answers
         if r["shots"] == 2:
             p = r["test_predictions"]
@@ -474,7 +540,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     assert (f"决定结论的是哪个下界：1 shot 的 {test['ci'][0]:+.2f} 来自配对自助法（测试图像的抽样；按种子的 t 下界为 "
             f"{test['seed_t_ci'][0]:+.2f}）") in t
     assert "在 1 shot 可能是测试图像（2,000 张）不够多，要收紧它需要更多测试图像" in t and "种子不够多" not in t
-    assert "不等于修改有害" in t and "来自测试图像的抽样" in conclusion(res)
+    assert "不等于有害" in t and "来自测试图像的抽样" in conclusion(res)
     seeds = loaded({1: [200, 200, 200]}, mods={"CoOp+lora": {1: [200, 200, 200]}})  # as in the t-bound test above
     for mod, base in zip(seeds["coop"]["CoOp+lora"], seeds["coop"]["CoOp"]):
         c = np.array([bool(x == y) for x, y in zip(base["test_predictions"]["pred"], base["test_predictions"]["label"])])
@@ -488,7 +554,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     assert "在 1 shot 可能是种子不够多，要收紧它需要更多种子" in t and "测试图像（2,000 张）不够多" not in t
     assert "来自种子之间的波动" in conclusion(seeds)
     lost = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}))
-    assert "在 1 shot 是因为检测到了损失" in lost and "不等于修改有害" not in lost
+    assert "在 1 shot 是因为检测到了损失" in lost and "不等于有害" not in lost
     both = loaded({1: [0, 0, 0]})  # ~210 images move (bootstrap) and the seeds disagree (t): both bounds fail
     both["coop"]["CoOp"] = [record(ZS_RIGHT, 1, s) for s in (1, 2, 3)]
     mods = []

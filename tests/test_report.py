@@ -201,6 +201,16 @@ def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False
         if method and "+" in method:  # a block modification's trained size per block
             rec["block_mod_size"] = [float(x) for x in np.round(np.abs(rng.normal(0, 0.01, 3)), 5)]
         rec["time_s"] = {"features": 0.5, "train": float(np.round(rng.uniform(1, 9), 3))}
+        # the few-shot validation set of (shots, seed) and the run's top-1 there (its own generator: the
+        # stream above, and so every other made-up number, is unchanged)
+        vrng = np.random.default_rng([shots, seed, len(rec["method"])])
+        items = [[f"val/{seed}/{i}.jpg", i % len(CLASSES), CLASSES[i % len(CLASSES)]]
+                 for i in range(min(shots, 4) * len(CLASSES))]
+        right = vrng.random(len(items)) < vrng.uniform(0.2, 0.95)
+        pred = [it[1] if ok else (it[1] + 1) % len(CLASSES) for it, ok in zip(items, right)]
+        rec["validation"] = {"images": len(items), "correct": int(right.sum()), "items": items, "per_class": min(shots, 4),
+                             "accuracy": round(100.0 * float(right.mean()), 4),
+                             "predictions": {"index": list(range(len(items))), "pred": pred}}
     assert all(k in {**rec, "schema": 2, "complete": True, "run_id": "", "inputs": {}} for k in REQUIRED_KEYS)
     return rec
 
@@ -412,6 +422,24 @@ def test_generated_tables_are_up_to_date(rn50):
     assert params == (FIGURES / "coop_params.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
     shapes = shape_table_markdown(shape_rows(rn50), totals(rn50), "RN50")
     assert shapes == (FIGURES / "rn50_shapes.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
+
+
+def test_the_causal_mask_is_measured_on_clips_own_transformer(rn50):
+    """Section 3.2's measurement (report/figures/causal_check.md): changing one position's input changes no
+    output before it -- exactly -- and every output from it on, the EOT's each time; the committed file
+    is what the code measures (to 2 significant digits: another CPU may round the last digit otherwise)."""
+    from coop.report.causal_check import causal_markdown, causal_rows
+
+    rows = causal_rows(rn50)
+    assert [r["position"] for r in rows] == [1, 9, 17, 19] and rows[0]["length"] == 20
+    assert all(r["before"] == 0.0 and r["from"] > 0.01 and r["eot"] > 0.01 for r in rows)
+    committed = (FIGURES / "causal_check.md").read_text(encoding="utf-8")
+    fresh = causal_markdown(rows, "random:RN50")
+    assert committed.split("\n")[:4] == fresh.split("\n")[:4], "run python scripts/make_figures.py"
+    cells = lambda md: [[c.strip() for c in l.strip("|").split("|")] for l in md.split("\n") if l.startswith("| ")][1:]
+    for a, b in zip(cells(committed), cells(fresh), strict=True):
+        assert a[:3] == b[:3] and a[2] == "0.0"
+        assert all(abs(float(x) - float(y)) <= 0.01 * abs(float(y)) + 1e-3 for x, y in zip(a[3:], b[3:]))
 
 
 def test_training_recipe_in_the_report_is_the_codes():

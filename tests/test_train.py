@@ -199,6 +199,31 @@ def test_zero_shot_on_the_last_epochs_training_crops_is_recorded_and_recomputes(
     assert abs(hits - round(hits)) < 1e-3
 
 
+def test_few_shot_validation_accuracy_is_recorded_and_recomputes(trained, exp):
+    """The bonus's guard reads each CoOp run's top-1 on the few-shot validation set: the set the baselines of
+    the same (shots, seed) search on (min(shots, 4) per class, drawn with the run's seed), scored by the
+    saved context -- recomputed here the plain way, from the split and the context file."""
+    from coop.data.split import fewshot_validation
+    from coop.features.views import TestView
+
+    path, rec = trained
+    v = rec["validation"]
+    items = fewshot(exp.split.val, min(rec["shots"], 4), rec["seed"])
+    assert [tuple(it) for it in v["items"]] == [tuple(it) for it in items]
+    assert fewshot_validation(exp.split.val, rec["shots"], rec["seed"])["items"] == items
+    assert v["images"] == len(items) and v["per_class"] == min(rec["shots"], 4)
+    assert set(it[0] for it in items) <= set(TrainConfig(**rec["config"]).images(exp.split))  # in its provenance
+    coop, _ = load_context(path.with_suffix(".pt"), exp)
+    feats, index, bad = exp.cache.test_features(exp.model, exp.image_root, [it[0] for it in items], TestView(exp.resolution))
+    assert not bad and index == list(range(len(items)))
+    with torch.no_grad():
+        pred = coop(feats).argmax(-1)
+    labels = torch.tensor([it[1] for it in items])
+    assert v["predictions"] == {"index": list(range(len(items))), "pred": pred.tolist()}
+    assert v["correct"] == int((pred == labels).sum())
+    assert v["accuracy"] == round(100.0 * v["correct"] / len(items), 4)
+
+
 def test_accuracy_is_recomputed_from_the_saved_context(trained, common, work, exp):
     path, rec = trained
     context = path.with_suffix(".pt")

@@ -225,6 +225,27 @@ def fewshot(train: Sequence[Item], shots: int, seed: int, sampling: str = "neste
     return out
 
 
+def fewshot_validation(val: Sequence[Item], shots: int, seed: int, sampling: str = "nested",
+                       per_class: Optional[int] = None) -> Dict:
+    """The few-shot validation set of a run of ``shots`` and ``seed``: K images per class from ``val``
+    (K = ``per_class``, default min(shots, 4) as CoOp's lpclip), drawn like the training set
+    (:func:`fewshot`). When a class has fewer than K, K is lowered to the smallest class's count for every
+    class, and ``short_classes`` names the classes below the K asked for with their counts. An empty
+    ``val`` gives no items. Returns ``{"items", "per_class", "requested_per_class", "short_classes"}``."""
+    want = per_class or min(shots, 4)
+    if not val:
+        return {"items": [], "per_class": 0, "requested_per_class": want, "short_classes": {}}
+    counts: Dict[int, int] = {}
+    names: Dict[int, str] = {}
+    for it in val:
+        counts[it[1]] = counts.get(it[1], 0) + 1
+        names.setdefault(it[1], it[2] if len(it) > 2 else str(it[1]))
+    k = min(want, min(counts.values()))
+    short = {names[c]: n for c, n in sorted(counts.items()) if n < want}
+    return {"items": fewshot(val, k, seed, sampling), "per_class": k, "requested_per_class": want,
+            "short_classes": short}
+
+
 def _fewshot_coop(train: Sequence[Item], shots: int, seed: int, flag: str = "--shots") -> List[Item]:
     by_label: Dict[int, List[Item]] = {}
     for item in train:  # insertion order, as Dassl's split_dataset_by_label

@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 import torch
 
-from ..data.split import Item, Split, fewshot, SAMPLINGS
-from ..features.views import TestView, TrainCrop
+from ..data.split import Item, Split, fewshot, fewshot_validation, SAMPLINGS
+from ..features.views import TrainCrop
 from ..runs.experiment import Experiment
 from ..runs.protocol import Clock, RunConfig, WorkBudget, evaluation, positive_int, record
 from ..utils.hashing import source_file_sha256
@@ -149,16 +149,7 @@ class BaselineConfig(RunConfig):
                     "short_classes": {}}
         if not split.val:
             raise UserError(f"{split.path} has no val images: the baselines choose their hyper-parameters there")
-        counts: Dict[int, int] = {}
-        names: Dict[int, str] = {}
-        for it in split.val:
-            counts[it[1]] = counts.get(it[1], 0) + 1
-            names.setdefault(it[1], it[2] if len(it) > 2 else str(it[1]))
-        want = self.val_shots or min(self.shots, 4)
-        k = min(want, min(counts.values()))
-        short = {names[c]: n for c, n in sorted(counts.items()) if n < want}
-        return {"items": fewshot(split.val, k, self.seed, self.sampling), "search": "fewshot", "per_class": k,
-                "requested_per_class": want, "short_classes": short}
+        return {**fewshot_validation(split.val, self.shots, self.seed, self.sampling, self.val_shots), "search": "fewshot"}
 
 
 def validation_warning(cfg: "BaselineConfig", plan: Dict) -> Optional[str]:
@@ -193,12 +184,9 @@ class FewShotData:
         self.skipped: Dict[str, str] = dict(self.test.skipped)
 
     def _center(self, items: List[Item], what: str) -> Tuple[torch.Tensor, torch.Tensor]:
-        feats, index, bad = self.exp.cache.test_features(self.exp.model, self.exp.image_root, [it[0] for it in items],
-                                                         TestView(self.exp.resolution))
-        self.skipped.update(bad)
-        if not index:
-            raise UserError(f"none of the baseline's {what} images could be read")
-        return feats, torch.tensor([items[i][1] for i in index], device="cpu")
+        got = self.exp.view_set(items, f"baseline's {what}")
+        self.skipped.update(got.skipped)
+        return got.features, got.labels
 
     @cached_property
     def _train(self) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -23,7 +23,7 @@ from . import departures
 from .context import kept_in_temp, load_context, read_context  # noqa: F401 (public here too)
 from ..utils.atomic import torch_save
 from ..utils.errors import UserError
-from ..runs.experiment import Experiment, TrainSet
+from ..runs.experiment import Experiment, TestSet, TrainSet
 from ..runs.protocol import Clock, evaluation, record
 from ..model.precision import autocast, grad_scaler
 from ..model.prompt_learner import CoOp
@@ -166,6 +166,11 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     set_seed(cfg.seed)  # before any encoding: the numeric switches (no TF32, deterministic kernels) hold throughout
     train = training_set(exp, cfg)
     test = exp.test_set()
+    plan = cfg.validation_plan(exp.split)
+    val = exp.view_set(plan["items"], "few-shot validation") if plan["items"] else None
+    if val is None:
+        log.info("%s has no val images: the run records no validation accuracy (the bonus's guard needs one)",
+                 exp.split.path)
     reference = zeroshot_reference(exp)
     t_features = time.time() - t0
 
@@ -185,7 +190,8 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     rec = None
     try:  # from here on, whatever fails, the trained context is kept (kept_in_temp)
         rec = _record(cfg, exp, coop, train, test, history, context_path,
-                      {"features": round(t_features, 3), "train": round(t_train, 3)}, clock, zeroshot_train_acc)
+                      {"features": round(t_features, 3), "train": round(t_train, 3)}, clock, zeroshot_train_acc,
+                      validation(coop, val, plan))
         payload["run_id"] = rec["run_id"]
         torch_save(payload, context_path)
     except Exception as e:
@@ -193,8 +199,24 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     return rec
 
 
+@torch.no_grad()
+def validation(coop: CoOp, val: Optional[TestSet], plan: Dict) -> Optional[Dict]:
+    """The trained model's predictions and top-1 on the few-shot validation set (``plan``: how it was drawn),
+    for the record's ``validation``; nothing is chosen on it here. None without val images."""
+    if val is None:
+        return None
+    coop.eval()
+    pred = coop(val.features.to(coop.ctx.device)).argmax(-1).cpu()
+    correct = int((pred == val.labels).sum())
+    return {"images": len(val.labels), "correct": correct, "accuracy": round(100.0 * correct / len(val.labels), 4),
+            "per_class": plan["per_class"], "requested_per_class": plan["requested_per_class"],
+            "short_classes": plan["short_classes"], "skipped": val.skipped, "items": plan["items"],
+            "predictions": {"index": list(val.index), "pred": pred.tolist()}}  # index: the item each pred is of
+
+
 def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
-            times: Dict[str, float], clock: Clock, zeroshot_train_acc: Optional[float] = None) -> Dict:
+            times: Dict[str, float], clock: Clock, zeroshot_train_acc: Optional[float] = None,
+            val: Optional[Dict] = None) -> Dict:
     """The result record of a trained run: its test accuracy (last epoch) and everything it was made from."""
     coop.eval()
     with torch.no_grad():
@@ -204,10 +226,12 @@ def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, te
              len(test.labels), "  (RANDOM WEIGHTS: not a CoOp accuracy)" if exp.info.random_weights else "")
     return record(
         cfg, exp, clock, method=cfg.method(), shots=cfg.shots, seed=cfg.seed,
-        departures=departures.active(asdict(cfg)), skipped={**train.skipped, **test.skipped}, **ev,
+        departures=departures.active(asdict(cfg)),
+        skipped={**train.skipped, **test.skipped, **((val or {}).get("skipped") or {})}, **ev,
         n_trainable=sum(p.numel() for p in coop.trainable_parameters()),
         augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),
         zeroshot_train_acc=zeroshot_train_acc,  # zero-shot CLIP on the crops the last epoch's train_acc counts
+        validation=val,  # top-1 on the few-shot validation set; nothing is chosen on it here: the bonus's guard reads it
         # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test
         block_mod_size=[b.mod.size() for b in coop.encoder.blocks] if cfg.block_mod else None,
         fewshot_train=train.items, context_file=context_path.name, time_s=times)

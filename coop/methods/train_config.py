@@ -15,7 +15,7 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 from ..model.block_mods import BLOCK_MODS
 from ..utils.errors import UserError
 from ..model.prompt_learner import CLASS_TOKEN_POSITIONS, underscores_as_spaces
-from ..data.split import SAMPLINGS, fewshot
+from ..data.split import SAMPLINGS, fewshot, fewshot_validation
 from ..runs.protocol import RunConfig, WorkBudget, positive_int
 from ..runs.results import LONGER, coop_result_path, longer_name, method_name
 
@@ -156,13 +156,21 @@ class TrainConfig(RunConfig):
     def train_items(self, split) -> List:
         return fewshot(split.train, self.shots, self.seed, self.sampling)
 
+    def validation_plan(self, split) -> Dict:
+        """The few-shot validation set the baselines of the same (shots, seed) search on (min(shots, 4) per
+        class, :func:`coop.data.split.fewshot_validation`). CoOp chooses nothing on it: the run records its
+        accuracy there, which the bonus's guard reads (:mod:`coop.report.guard`)."""
+        return fewshot_validation(split.val, self.shots, self.seed, self.sampling)
+
     def images(self, split) -> List[str]:
-        return super().images(split) + [it[0] for it in self.train_items(split)]
+        return super().images(split) + [it[0] for it in self.train_items(split)] + [
+            it[0] for it in self.validation_plan(split)["items"]]
 
     def work(self, budget: WorkBudget) -> float:
         name, plan = crop_plan(self)
         images = self.train_items(budget.split)
         encode = budget.crops(name, [it[0] for it in images], len(set(plan)))
+        encode += budget.crops("test-view", [it[0] for it in self.validation_plan(budget.split)["items"]], 1)
         return encode + budget.STEP_UNITS * self.epochs * steps_per_epoch(len(images), self.batch_size)
 
 

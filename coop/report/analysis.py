@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
+from .guard import guarded, guarded_name
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import compare, noninferiority
 from .interpret import (METHOD_ZH, REMEDY_ZH, SOURCE, baseline_bullet, bonus_evidence, fit_sentence, half_width, joined,
                         ks, lower_from, pairs_once, ranking_sentences, trend_bullet, trend_sentence, wider, zeroshot_words, zh)
-from .noninferiority_zh import NOT_HARM, noninferiority_sentence, power_sentence, undetected_fail
+from .noninferiority_zh import NOT_HARM, guard_sentence, noninferiority_sentence, power_sentence, undetected_fail
 from .numbering import Numbering
 from .stats import verdict
 
@@ -161,13 +162,14 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
         kmax = max(int(r["shots"]) for r in base)
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)
     said = 0  # the rule, the chances' reasoning and the caveat are said once, for the first modification
-    for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
+    guards = {m: guarded(coop[m], base)[0] for m in sorted(coop) if m != "CoOp" and "[" not in m}
+    for method, g in guards.items():
         evidence, _ = bonus_evidence(method, coop[method], base, num.ref("block_mods", "第 7.8 节"))
         if evidence:
-            out.append(evidence + noninferiority_sentence(method, coop[method], base, again=said > 0)
-                       + power_sentence(coop[method], base, again=said > 0))
+            out.append(evidence + guard_sentence(method, g) + noninferiority_sentence(guarded_name(method), g, base, again=said > 0)
+                       + power_sentence(g, base, again=said > 0, spread=coop[method]))
             said += 1
-    if said and any(undetected_fail(coop[m], base) for m in coop if m != "CoOp" and "[" not in m):
+    if said and any(undetected_fail(g, base) for g in guards.values()):
         out.append(NOT_HARM)
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
 
@@ -202,19 +204,19 @@ def _numbers_bullet(zs: Dict[str, Any], base: List[Dict[str, Any]], rw: bool) ->
 def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, Any]]) -> str:
     said = []
     for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
-        ni = noninferiority(coop[method], base)
+        ni = noninferiority(guarded(coop[method], base)[0], base)
         if ni is None:
             continue
         _, same = bonus_evidence(method, coop[method], base, "")
         lost = [k for k, t in ni["tests"].items() if verdict(t) == "lower"]
-        text = f"{method}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp")
+        text = f"{guarded_name(method)}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp")
         text += (f"，在 {ks(lost)} shot 检测到损失" if lost else
                  "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
         if not ni["noninferior"] and ni["lower"]:
             k = min(ni["lower"], key=ni["lower"].get)
             short = {"bootstrap": "测试图像的抽样", "t": "种子之间的波动"}[lower_from(ni["tests"][k])]
             text += f"；最低的下界 {ni['lower'][k]:+.2f}（{k} shot）来自{short}"
-        said.append(text + (f"；{ks(same)} shot 时它的逐图预测与 CoOp 完全相同" if same else ""))
+        said.append(text + (f"；{ks(same)} shot 时修改本身的逐图预测与 CoOp 完全相同" if same else ""))
     return ("- 加分项：" + "。".join(said) + "。") if said else ""
 
 

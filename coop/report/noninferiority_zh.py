@@ -6,18 +6,19 @@ test was to pass with the seeds at hand (:func:`power_sentence`), and -- said on
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .guard import chosen_counts, guarded_name
 from .comparisons import noninferiority
 from .interpret import REMEDY_ZH, SOURCE, joined, ks, lower_from
 from .references import cite
 from .stats import noninferiority_power, verdict
 
 
-NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这些数据排除不了超过界的损失，不等于修改有害；是否损害准确率，"
-            "以上面的配对差为主要证据。")
+NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这些数据排除不了超过界的损失，不等于有害；修改本身是否损害准确率，"
+            "看上面修改本身的配对差，守护后的方法是否安全，看非劣效检验。")
 
 
 def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bool:
@@ -26,11 +27,14 @@ def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bo
     return bool(ni) and any(v <= -ni["margin"] and verdict(ni["tests"][k]) != "lower" for k, v in ni["lower"].items())
 
 
-def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
+def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False,
+                   spread: Optional[List[Dict[str, Any]]] = None) -> str:
     """Which bound decides at each shot count where the non-inferiority test fails (the bootstrap over the
     test images or the t over the seeds) and what would tighten it; how likely the test is to pass with
     the seeds at hand if the true difference were 0 and the seeds' differences spread as observed
-    (``again``: a later modification's, the reasoning already said)."""
+    (``again``: a later modification's, the reasoning already said). ``spread``: the records whose seeds'
+    differences give that spread -- the modification itself for the guarded method, whose seeds that fell
+    back to CoOp differ by exactly 0 and would make the chance look better than it is."""
     ni = noninferiority(mod, base)
     if ni is None:
         return ""
@@ -44,14 +48,17 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
         text += "决定结论的是哪个下界：" + "；".join(
             f"{ks(kk)} shot 的 {joined([failing[k] for k in kk])} 来自{SOURCE[s][0]}（{SOURCE[s][1]}；{other[s][2]}为 "
             f"{joined([ni['tests'][k][other[s][1]][0] for k in kk])}）" for s, kk in src.items()) + "。"
-    spread = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in ni["tests"].items()
-              if len(t.get("per_seed") or []) >= 2}
-    if spread:
-        k, (sd, n) = max(spread.items(), key=lambda kv: kv[1][0])
+    source = noninferiority(spread, base) if spread is not None else ni
+    sds = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in (source or {"tests": {}})["tests"].items()
+           if len(t.get("per_seed") or []) >= 2}
+    whose = "修改本身（未加守护）" if spread is not None else ""
+    if sds:
+        k, (sd, n) = max(sds.items(), key=lambda kv: kv[1][0])
         p = noninferiority_power(sd, n, m)
-        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
-                 f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
-                 f"一个 shot 数上按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它、每个 shot 数都通过，实际更低）。")
+        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{whose}{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
+                 f"这个检验在 {n} 对种子时通过的机会有多大：以{whose or ' '}{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
+                 f"一个 shot 数上按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它、每个 shot 数都通过，实际更低）。"
+                 + ("守护退回 CoOp 的种子差恰为 0，会让检验偏向通过，所以这里用修改本身的波动。" if spread is not None else ""))
     if failing:
         lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]
         n_img = max(int(ni["tests"][k].get("n_images") or 0) for k in failing)
@@ -88,3 +95,14 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
     if ni["noninferior"]:
         return rule + f"都高于 -{m:.2f}，可以说 {method} 非劣于 CoOp（以 95% 置信区间判断，损失不超过 {m:.2f} 个百分点）。"
     return rule + f"并非都高于 -{m:.2f}，因此不能说 {method} 非劣于 CoOp。"
+
+
+def guard_sentence(method: str, g: List[Dict[str, Any]]) -> str:
+    """How often section 9.1's guard let the modification answer, per shot count; the test below is the
+    guarded method's (``g``: its records, :func:`coop.report.guard.guarded`)."""
+    counts = chosen_counts(g)
+    if not counts:
+        return (f"{method} 的记录不能加第 9.1 节的守护（原因写在表下），所以下面没有非劣效检验。")
+    return (f"按第 9.1 节的守护（修改的运行在少样本验证集上严格更高才用它），{guarded_name(method)} 用了修改的运行："
+            + "、".join(f"{k} shot {m}/{n} 个种子" for k, (m, n) in counts.items())
+            + "，其余用 CoOp 的运行；第 9.4 节的非劣效检验针对它。")

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..utils.atomic import atomic_path
+from .guard import SUFFIX, guarded, guarded_name
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
 from .fmt import ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
@@ -216,18 +217,27 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     base = summary.get("CoOp", {})
     out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
            "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
-           "这是“是否损害准确率”的主要证据；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
+           "修改本身的行回答修改做了什么、会不会伤害准确率，“(guarded)”的行回答按第 9.1 节守护后的方法是否安全（第 9.4 节的非劣效检验针对它）；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
            "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。"
            + _params_note(loaded), "",
            "<!-- table:block-mods -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]
     base_recs = by_shots(loaded["coop"].get("CoOp") or [])
+    groups, summary, order, left = dict(loaded["coop"]), dict(summary), ["CoOp"], {}
+    for m in mods:  # each modification, then its guarded form (section 9.1's safeguard)
+        order.append(m)
+        g, left[m] = guarded(loaded["coop"][m], loaded["coop"].get("CoOp") or [])
+        if g:
+            groups[guarded_name(m)], summary[guarded_name(m)] = g, shot_stats(g)
+            order.append(guarded_name(m))
     rows, tests = [], []
-    for method in ["CoOp"] + mods:
-        recs = by_shots(loaded["coop"].get(method) or [])
+    for method in order:
+        recs = by_shots(groups.get(method) or [])
+        is_guard = method.endswith(SUFFIX)
         for k, s in summary.get(method, {}).items():
-            seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
+            seeds = ", ".join(f"s{sd}={f2(a)}" + (f"（{'修改' if recs[k][sd]['guard']['modified'] else 'CoOp'}）"
+                                                  if is_guard else "") for sd, a in zip(s["seeds"], s["accuracies"]))
             res = (compare(list(recs[k].values()), list(base_recs.get(k, {}).values()))
                    if method != "CoOp" and k in base_recs else None)
             # the seeds the verdict pairs (compare's own), else the seeds both sides have
@@ -244,10 +254,38 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             t = [((r.get("time_s") or {}).get("train")) for r in recs[k].values()]
             t = [x for x in t if x is not None]
             tests.append(res if diff is None else None)
-            rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | ", diff,
-                         f" | {', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |"))
+            tail = (" | 同所选的运行 | — |" if is_guard else
+                    f" | {', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |")
+            rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | ", diff, tail))
     cells, note = ci_column(tests)
     out += [head + (cell if diff is None else diff) + tail for (head, diff, tail), cell in zip(rows, cells)]
+    out += ["", GUARD_NOTE] if any(m.endswith(SUFFIX) for m in order) else []
+    out += [x for m in mods if guarded_name(m) in groups for x in ("", guard_decisions(m, groups[guarded_name(m)]))]
+    for m, why in left.items():
+        if why:
+            out += ["", f"{m} 有 {len(why)} 对 (shots, seed) 不能加守护（"
+                        f"{'；'.join(GUARD_WHY_ZH[w] for w in sorted(set(w for _, _, w in why)))}），守护的行不含它们。"]
     return out + (["", note] if note else [])
+
+
+GUARD_NOTE = ("“(guarded)”的行是第 9.1 节的守护：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
+              "只有修改的运行答对、CoOp 答错的图显著多于反过来的图（单侧精确符号检验 p < 0.05）时才用修改的运行，否则用 CoOp 的运行；"
+              "各种子后的括号写选了哪一个，依据列在下面。选择不读任何测试图像。")
+
+
+def guard_decisions(method: str, g: List[Dict[str, Any]]) -> str:
+    """The numbers each (shots, seed)'s choice was made on: validation images only the modification gets right
+    : only CoOp does, and the one-sided p."""
+    parts = []
+    for k, recs in sorted(by_shots(g).items()):
+        parts.append(f"{k} shot " + "、".join(
+            f"s{sd} {r['guard']['mod_only']}:{r['guard']['base_only']}" + (f"（p = {r['guard']['p']:.3f}）"
+                                                                           if r["guard"]["mod_only"] > r["guard"]["base_only"] else "")
+            for sd, r in sorted(recs.items())))
+    return (f"{guarded_name(method)} 的依据（验证集上只有修改答对的图数 : 只有 CoOp 答对的图数，前者更多时给单侧 p）："
+            + "；".join(parts) + "。")
+GUARD_WHY_ZH = {"no CoOp run": "缺少同一 (shots, seed) 的 CoOp 运行",
+                "no validation predictions": "记录里没有少样本验证集上的预测：旧版本写的记录，重新运行即可",
+                "different validation images": "两者的少样本验证集不是同一批图"}
 
 

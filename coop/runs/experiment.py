@@ -109,6 +109,15 @@ class Experiment:
             self._test = TestSet(feats, labels, bad, list(index))
         return self._test
 
+    def view_set(self, items: Sequence[Item], what: str) -> TestSet:
+        """Features of ``items`` in CLIP's test view (a baseline's few-shot images, a few-shot validation set),
+        from the cache; unreadable images are left out and named in ``skipped``, ``index`` their positions."""
+        feats, index, bad = self.cache.test_features(self.model, self.image_root, [it[0] for it in items],
+                                                     TestView(self.resolution))
+        if not index:
+            raise UserError(f"none of the {what} images could be read under {self.image_root}")
+        return TestSet(feats, torch.tensor([items[i][1] for i in index], device="cpu"), bad, list(index))
+
     def test_left_out(self) -> Dict:
         """The test images this process could not read, for every record: ``{"count", "listed", "images":
         {relpath: reason}}`` (:func:`coop.features.left_out.test_field`); ``n_test`` = listed - count."""
