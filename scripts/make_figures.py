@@ -73,7 +73,8 @@ def main(argv=None) -> int:
 
     from coop.report.architecture import shape_rows, shape_table_markdown, totals
     from coop.report.diagram import draw_architecture
-    from coop.report.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
+    from coop.report.trainable import (split_words_markdown, token_counts, token_counts_markdown, trainable_rows,
+                                       trainable_table_markdown)
     from coop.data.split import read_split
     from coop.utils.atomic import write_text
     from coop.model.clip_loader import random_clip
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
     params_md = trainable_table_markdown(trainable_rows(model), n_blocks, args.arch)
     split = read_split(ROOT / args.split_file if not Path(args.split_file).is_absolute() else args.split_file)
     params_md += token_counts_markdown(token_counts(model, split.classnames), args.split_file)
+    params_md += split_words_markdown(split.classnames, args.split_file)
     write_text(out / "coop_params.md", params_md)
     log.info("wrote %s", out / "coop_params.md")
     from coop.report.causal_check import causal_markdown, causal_rows

@@ -276,7 +276,7 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
     # the guard kept the modification at every (shots, seed) (its validation top-1 is higher): the test is the modification's
-    assert "CoOp+lora (guarded) 用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子" in t
+    assert "CoOp+lora (guarded) 用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子（共 4/4）" in t
     said = ("可以说 CoOp+lora (guarded) 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok
             else "因此不能说 CoOp+lora (guarded) 非劣于 CoOp")
     assert said in t and "非劣效界（-1.00 个百分点；" in t
@@ -305,7 +305,8 @@ def test_the_guard_answers_with_coop_unless_the_modification_is_better_on_valida
     assert [r["accuracy"] for r in g] == [r["accuracy"] for r in tie["coop"]["CoOp"]]
     assert all(r["method"] == "CoOp+lora (guarded)" and r["guard"]["chosen"] == "CoOp" for r in g)
     t = text(tie)
-    assert "可以说 CoOp+lora (guarded) 非劣于 CoOp" in t and "1 shot 0/2 个种子、2 shot 0/2 个种子" in t
+    assert "可以说 CoOp+lora (guarded) 非劣于 CoOp" in t and "在全部 4 对 (shots, seed) 上都退回了 CoOp 的运行" in t
+    assert "CoOp+lora (guarded)：可以说非劣于 CoOp（第 9.4 节的检验）（守护在全部 4 对 (shots, seed) 上都退回了 CoOp" in conclusion(tie)
     assert "1 shot -2.50、2 shot +0.00 个百分点" in t  # the modification's own difference is still reported
     one = loaded(curve, mods=mod, val={"CoOp+lora": 9})  # 4 to 0 on validation: p = 1/16, within the noise
     assert chosen_counts(guarded(one["coop"]["CoOp+lora"], one["coop"]["CoOp"])[0]) == {1: (0, 2), 2: (0, 2)}
@@ -621,3 +622,17 @@ def test_the_most_frequent_confusions_are_counted_from_the_predictions():
     assert "零样本 CLIP ant → bee（2 张）" in said and "CoOp 4 shot（2 个种子合计）cat → ant（3 张）" in said
     right = {"classnames": names, "test_predictions": {"label": [0, 1], "pred": [0, 1]}}
     assert "没有错误" in confusions(right, [a], 4)
+
+
+def test_two_baselines_with_the_same_predictions_are_said_to_be_one_classifier():
+    """Section 7.3: TaskRes at alpha = 1 is ZS-LP (the text features plus a residual from 0, the same recipe): where
+    two methods' per-image predictions coincide the report says so, counting the runs, instead of showing two
+    independent rows of evidence."""
+    from coop.report.sections import baselines_section
+
+    res = loaded({1: [200, 190]}, baselines={"TaskRes": {1: [100, 90]}, "ZS-LP": {1: [100, 90]}, "Tip-Adapter": {1: [50, 40]}})
+    t = "\n".join(baselines_section(res))
+    assert "TaskRes 与 ZS-LP 在 2/2 次同一 (shots, seed) 的运行中逐图预测完全相同（TaskRes 选出 α = 1 时" in t
+    assert "Tip-Adapter 与" not in t
+    res["baselines"]["ZS-LP"][0] = dict(res["baselines"]["Tip-Adapter"][0], method="ZS-LP")  # seed 1 differs now
+    assert "在 1/2 次同一 (shots, seed) 的运行中" in "\n".join(baselines_section(res))

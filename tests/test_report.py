@@ -413,12 +413,15 @@ def rn50():
 def test_generated_tables_are_up_to_date(rn50):
     """report/figures/*.md are what scripts/make_figures.py writes for the current code."""
     from coop.report.architecture import shape_rows, shape_table_markdown, totals
-    from coop.report.trainable import token_counts, token_counts_markdown, trainable_rows, trainable_table_markdown
+    from coop.report.trainable import (split_words_markdown, token_counts, token_counts_markdown, trainable_rows,
+                                       trainable_table_markdown)
     from coop.data.split import read_split
 
     split = "splits/caltech101.json"
+    names = read_split(ROOT / split).classnames
     params = (trainable_table_markdown(trainable_rows(rn50), len(rn50.transformer.resblocks))
-              + token_counts_markdown(token_counts(rn50, read_split(ROOT / split).classnames), split))
+              + token_counts_markdown(token_counts(rn50, names), split) + split_words_markdown(names, split))
+    assert "dalmatian（dalmati + an）" in params and "（21 个）" in params
     assert params == (FIGURES / "coop_params.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"
     shapes = shape_table_markdown(shape_rows(rn50), totals(rn50), "RN50")
     assert shapes == (FIGURES / "rn50_shapes.md").read_text(encoding="utf-8"), "run python scripts/make_figures.py"

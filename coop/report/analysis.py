@@ -204,12 +204,16 @@ def _numbers_bullet(zs: Dict[str, Any], base: List[Dict[str, Any]], rw: bool) ->
 def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, Any]]) -> str:
     said = []
     for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
-        ni = noninferiority(guarded(coop[method], base)[0], base)
+        g = guarded(coop[method], base)[0]
+        ni = noninferiority(g, base)
         if ni is None:
             continue
         _, same = bonus_evidence(method, coop[method], base, "")
         lost = [k for k, t in ni["tests"].items() if verdict(t) == "lower"]
+        used = sum(1 for r in g if r["guard"]["modified"])
         text = f"{guarded_name(method)}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp")
+        text += (f"（守护在全部 {len(g)} 对 (shots, seed) 上都退回了 CoOp，所以这说明的是守护，不是修改）" if not used else
+                 f"（{len(g)} 对 (shots, seed) 中 {used} 对用了修改）")
         text += (f"，在 {ks(lost)} shot 检测到损失" if lost else
                  "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
         if not ni["noninferior"] and ni["lower"]:

@@ -14,7 +14,7 @@ little when they barely differ (it treats the test images as fixed); the union e
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -144,3 +144,23 @@ def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
     untested = sorted((set(ka) | set(kb)) - set(judged))
     return {"tests": tests, "lower": lower, "margin": margin, "untested": untested,
             "noninferior": bool(lower) and not untested and all(v > -margin for v in lower.values())}
+
+
+def identical_runs(groups: Dict[str, List[Dict[str, Any]]]) -> List[Tuple[str, str, int, int]]:
+    """Pairs of methods whose per-image test predictions are the same at some (shots, seed) both ran:
+    ``(a, b, runs with the same predictions, runs both have)`` -- two names for one classifier there."""
+    out = []
+    names = list(groups)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ra, rb = by_shots(list(groups[a])), by_shots(list(groups[b]))
+            both = same = 0
+            for k in set(ra) & set(rb):
+                for seed in set(ra[k]) & set(rb[k]):
+                    pa, pb = ra[k][seed].get("test_predictions"), rb[k][seed].get("test_predictions")
+                    if pa and pb:
+                        both += 1
+                        same += pa == pb
+            if same:
+                out.append((a, b, same, both))
+    return out

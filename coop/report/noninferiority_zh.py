@@ -103,6 +103,11 @@ def guard_sentence(method: str, g: List[Dict[str, Any]]) -> str:
     counts = chosen_counts(g)
     if not counts:
         return (f"{method} 的记录不能加第 9.1 节的守护（原因写在表下），所以下面没有非劣效检验。")
-    return (f"按第 9.1 节的守护（修改的运行在少样本验证集上严格更高才用它），{guarded_name(method)} 用了修改的运行："
+    rule = "按第 9.1 节的守护（修改在少样本验证集上显著更好才用它：单侧精确符号检验 p < 0.05）"
+    used, runs = sum(m for m, _ in counts.values()), sum(n for _, n in counts.values())
+    if not used:
+        return (f"{rule}，{guarded_name(method)} 在全部 {runs} 对 (shots, seed) 上都退回了 CoOp 的运行：验证集没有一次显著支持修改，"
+                "守护后的方法就是 CoOp，下面的非劣效检验说明的是守护，不是修改。")
+    return (f"{rule}，{guarded_name(method)} 用了修改的运行："
             + "、".join(f"{k} shot {m}/{n} 个种子" for k, (m, n) in counts.items())
-            + "，其余用 CoOp 的运行；第 9.4 节的非劣效检验针对它。")
+            + f"（共 {used}/{runs}），其余退回 CoOp 的运行；第 9.4 节的非劣效检验针对它。")

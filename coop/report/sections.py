@@ -10,7 +10,7 @@ import numpy as np
 
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
-from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, mcnemar
+from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs, mcnemar
 from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
@@ -65,6 +65,11 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
         out += ["", note] if note else []
         out.append("")
         out += short_validation_notes(others)
+        same = identical_runs(others)
+        out += [f"{a} 与 {b} 在 {m}/{n} 次同一 (shots, seed) 的运行中逐图预测完全相同" + (
+                "（TaskRes 选出 α = 1 时，文本特征加一个从 0 学起的残差，与以文本特征为初值的 ZS-LP 是同一个参数化、同一个训练方案）"
+                if {a, b} == {"TaskRes", "ZS-LP"} else "") + "，在那些运行里两者不是两份独立的证据。"
+                for a, b, m, n in same] + ([""] if same else [])
     out += [f"{num.table('published')}：已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）。", "", "<!-- table:published -->"]
     zs = loaded.get("zeroshot")
     recs = ([zs] if zs else []) + list(base)

@@ -137,3 +137,23 @@ def token_counts_markdown(t: TokenCounts, source: str) -> str:
         f"{100.0 * t.eot_rows / t.rows_full:.1f}% |",
         "",
     ])
+
+
+def split_words_markdown(classnames: Sequence[str], source: str) -> str:
+    """Section 9.1's group listed: the classes whose name has a word CLIP's BPE vocabulary splits, each
+    such word shown with its pieces (``dalmatian`` -> ``dalmati + an``)."""
+    import clip
+
+    from .sections import rare_name_classes
+
+    tok = clip.clip._tokenizer
+
+    def pieces(word: str) -> str:
+        return " + ".join(tok.decoder[i].replace("</w>", "") for i in tok.encode(word))
+
+    names = rare_name_classes(classnames)
+    shown = [f"{c}（" + "；".join(pieces(w) if w == c else f"{w} → {pieces(w)}" for w in c.replace("_", " ").split()
+                                  if len(tok.encode(w)) > 1) + "）" for c in names]
+    return "\n".join(["", f"# `{source}` 中名字含被 BPE 切开的词的类（{len(names)} 个）", "",
+                      "第 9.1 节的假设所说的类（`coop.report.sections.rare_name_classes`）：名字里有 CLIP 的词表没有单个词元的词，括号里是这些词切成的片段。",
+                      "", "、".join(shown), ""])
