@@ -298,11 +298,11 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
         signs.append((r[4].endswith(" 低"), -abs(d)))
     assert signs == sorted(signs)  # higher before lower, each by the size of the change
 
-    # nearest words of every seed at the largest shot count, with their distances
+    # the nearest word of every context vector of every seed at the largest shot count, with its distance
     for x in top:
         for vec in x["nearest_words"]:
-            for w, dist in vec:
-                assert f"{w} ({dist:.3f})" in md
+            (w, dist), rest = vec[0], vec[1:]
+            assert f"{w} ({dist:.3f})" in md and all(f"{v} (" not in md for v, _ in rest)
 
     # the block-modification table and the figures
     mod_rows = [r for r in _table(md, "block-mods") if r[0] == "CoOp+adapter"]

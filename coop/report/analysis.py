@@ -138,9 +138,7 @@ def word_sentences(records: Sequence[Dict[str, Any]], kmax: int) -> List[str]:
     if recurring:
         return [f"{kmax} shot 的 {len(per_seed)} 个种子中，有 {len(recurring)} 个词在至少两个种子里都是某个上下文向量的"
                 f"第 1 近词：" + "、".join(f"“{w}”（{n} 个种子）" for w, n in recurring[:5]) + "。" + caveat]
-    return [f"{kmax} shot 的 {len(per_seed)} 个种子中，每个上下文向量的第 1 近词没有一个在两个种子里重复出现"
-            f"（第 7.7 节的表还列出第 2、3 近的词）。"
-            + caveat]
+    return [f"{kmax} shot 的 {len(per_seed)} 个种子中，每个上下文向量的第 1 近词没有一个在两个种子里重复出现。" + caveat]
 
 
 def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:

@@ -182,8 +182,8 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
     kmax = max(int(r["shots"]) for r in recs)
     top = [r for _, r in sorted(by_shots(recs)[kmax].items())]
     n_ctx = max(len(r["nearest_words"]) for r in top)
-    out = [f"{num.table('nearest')}：CoOp {kmax} shot，每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的 3 个词，"
-           "括号内为距离（CoOp 论文解读学到的提示时用的方法）。这些是 BPE 词元，可能只是词的片段（‹字节› 是不成字的字节片段）。"
+    out = [f"{num.table('nearest')}：CoOp {kmax} shot，每个上下文向量在词表嵌入（token_embedding 的行）中欧氏距离最近的词，"
+           "括号内为距离（CoOp 论文解读学到的提示时用的方法；结果文件的 nearest_words 还记着第 2、3 近的词）。这些是 BPE 词元，可能只是词的片段（‹字节› 是不成字的字节片段）。"
            + ("**随机权重**：词表嵌入是随机的，最近词没有语义，只说明这张表如何生成。" if any(r.get("random_weights") for r in top) else ""),
            "",
            "<!-- table:nearest-words -->",
@@ -193,8 +193,7 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
         cells = []
         for r in top:
             nw = r["nearest_words"]
-            cells.append(", ".join(f"{_word(w)} ({float(d):.3f})" for w, d in nw[i])
-                         if i < len(nw) else "—")
+            cells.append(f"{_word(nw[i][0][0])} ({float(nw[i][0][1]):.3f})" if i < len(nw) and nw[i] else "—")
         out.append(f"| v{i + 1} | " + " | ".join(cells) + " |")
     return out
 
