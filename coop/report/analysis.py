@@ -209,9 +209,15 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
         _, same = bonus_evidence(method, coop[method], base, "")
         lost = [k for k, t in ni["tests"].items() if verdict(t) == "lower"]
         used = sum(1 for r in g if r["guard"]["modified"])
+        if not used:  # the guarded method is CoOp: its non-inferiority holds by construction and says nothing of the change
+            mod_lost = [k for k, t in (noninferiority(coop[method], base) or {"tests": {}})["tests"].items()
+                        if verdict(t) == "lower"]
+            said.append(f"{method}：守护在全部 {len(g)} 对 (shots, seed) 上都退回了 CoOp（验证集没有一次显著支持修改），"
+                        "守护后的方法就是 CoOp，它的非劣效不是修改的证据；修改本身" +
+                        (f"在 {ks(mod_lost)} shot 检测到损失" if mod_lost else "没有检测到损失，但也没有被证明无害"))
+            continue
         text = f"{guarded_name(method)}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp")
-        text += (f"（守护在全部 {len(g)} 对 (shots, seed) 上都退回了 CoOp，所以这说明的是守护，不是修改）" if not used else
-                 f"（{len(g)} 对 (shots, seed) 中 {used} 对用了修改）")
+        text += f"（{len(g)} 对 (shots, seed) 中 {used} 对用了修改）"
         text += (f"，在 {ks(lost)} shot 检测到损失" if lost else
                  "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
         if not ni["noninferior"] and ni["lower"]:

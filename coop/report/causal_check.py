@@ -28,7 +28,7 @@ def _outputs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def causal_rows(model: torch.nn.Module, classname: str = "dog", seed: int = 0) -> List[Dict]:
+def causal_rows(model: torch.nn.Module, classname: str = "dalmatian", seed: int = 0) -> List[Dict]:
     """For each perturbed position (v1, v9, the class token, the EOT): the largest |change| of the outputs
     before it and from it on, and of the EOT output."""
     import clip
@@ -40,7 +40,7 @@ def causal_rows(model: torch.nn.Module, classname: str = "dog", seed: int = 0) -
     emb[1: 1 + N_CTX] = torch.randn(N_CTX, emb.shape[1], generator=g) * 0.02  # CoOp's context init
     base = _outputs(model.float(), emb)
     rows = []
-    for name, j in (("v1", 1), ("v9", 9), (f"类别词 {classname}", 1 + N_CTX), ("EOT", eot)):
+    for name, j in (("v1", 1), ("v9", 9), (f"类别词 {classname} 的第一个词元", 1 + N_CTX), ("EOT", eot)):
         x = emb.clone()
         x[j] += torch.randn(x.shape[1], generator=g)
         d = (_outputs(model, x) - base).abs().amax(dim=1)  # per position
@@ -51,7 +51,7 @@ def causal_rows(model: torch.nn.Module, classname: str = "dog", seed: int = 0) -
 
 def causal_markdown(rows: List[Dict], model_name: str) -> str:
     head = (f"给一个位置的输入嵌入加上标准差 1 的高斯噪声（`torch.Generator` 种子 0，上下文 v1..v16 按 CoOp 以标准差 0.02 初始化）后，"
-            f"各位置输出（`ln_final` 之后）变化的最大绝对值。模型 {model_name}（结构与 RN50 的文本塔相同、权重随机）；提示 [SOS] v1..v16 dog . [EOT]，"
+            f"各位置输出（`ln_final` 之后）变化的最大绝对值。模型 {model_name}（结构与 RN50 的文本塔相同、权重随机）；提示 [SOS] v1..v16 dalmatian . [EOT]（dalmatian 是 dalmati、an 两个词元），"
             "共 {n} 个位置。“之前”恰为 0 是因果掩码的作用，与权重无关；“之后”变化多大取决于权重。")
     lines = [head.format(n=rows[0]["length"]), "",
              "| 改变的位置 | 序号 | 之前各位置的最大变化 | 之后各位置中最小的变化 | EOT 的变化 |", "|---|---:|---:|---:|---:|"]

@@ -65,10 +65,10 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     box(X, ys[3], W, 0.75, L("layer2..4：抗混叠的 stride 2 下采样\n（主分支：3x3 卷积之后、1x1 卷积之前 AvgPool2d(2)）\n",
                              "layer2..4: anti-aliased stride 2\n(main branch: AvgPool2d(2) after the 3x3 conv, before the 1x1)\n")
         + f"-> {l2.output}, {l3.output}, {l4.output}", size=8.8)
-    box(X, ys[4], W, 0.95, L(f"AttentionPool2d（{ap.what.split(', ')[1]}）\n查询 = 7x7 网格的均值；\n"
-                             f"键/值 = 均值 + 49 个位置（加位置嵌入）\nc_proj -> 图像特征 f {ap.output}",
-                             f"AttentionPool2d ({ap.what.split(', ')[1]})\nquery = mean of the 7x7 grid;\n"
-                             f"keys/values = mean + 49 positions (+ pos. emb.)\nc_proj -> image feature f {ap.output}"), size=8.8)
+    box(X, ys[4], W, 0.95, L(f"AttentionPool2d（{ap.what.split(', ')[1]}）\n7x7 网格拼上其均值，加位置嵌入；\n"
+                             f"查询 = 均值 token 经 q_proj，键/值 = 全部 50 个\nc_proj -> 图像特征 f {ap.output}",
+                             f"AttentionPool2d ({ap.what.split(', ')[1]})\n7x7 grid with its mean, + pos. emb.;\n"
+                             f"query = the mean token via q_proj, keys/values = all 50\nc_proj -> image feature f {ap.output}"), size=8.8)
     box(X, ys[5], W, 0.5, "f / ||f||")
     for a, b, ha, hb in [(0, 1, .3, .3), (1, 2, .3, .3), (2, 3, .3, .375), (3, 4, .375, .475), (4, 5, .475, .25)]:
         arrow(X, ys[a] - ha, X, ys[b] + hb)
