@@ -637,3 +637,18 @@ def test_two_baselines_with_the_same_predictions_are_said_to_be_one_classifier()
     assert "Tip-Adapter 与" not in t
     res["baselines"]["ZS-LP"][0] = dict(res["baselines"]["Tip-Adapter"][0], method="ZS-LP")  # seed 1 differs now
     assert "在 1/2 次同一 (shots, seed) 的运行中" in "\n".join(baselines_section(res))
+
+
+def test_a_shot_count_where_the_guard_always_fell_back_is_not_a_second_coop_row():
+    """Table 7.6: the guarded rows are shown only where the guard kept the modification at some seed; elsewhere
+    they would repeat CoOp's row (difference exactly 0) -- the decisions line says the guard fell back there."""
+    from coop.report.tables import _block_mod_section, accuracy_summary
+
+    res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}, val={"CoOp+lora": 5})
+    res["coop"]["CoOp+lora"][2]["validation"] = validation(2, 1, 12)  # 2 shot, seed 1: 7 to 0 on validation
+    table = "\n".join(_block_mod_section(res, accuracy_summary(res)))
+    assert "| CoOp+lora (guarded) | 2 | 2 |" in table and "| CoOp+lora (guarded) | 1 |" not in table
+    assert "1 shot 全部退回 CoOp。" in table and "2 shot s1 7:0（p = 0.008）、s2 0:0" in table
+    res["coop"]["CoOp+lora"][2]["validation"] = validation(2, 1, 5)
+    table = "\n".join(_block_mod_section(res, accuracy_summary(res)))
+    assert "(guarded) |" not in table and "1、2 shot 全部退回 CoOp。" in table

@@ -223,10 +223,13 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
            "|---|---:|---:|---:|---|---:|---|---:|---:|"]
     base_recs = by_shots(loaded["coop"].get("CoOp") or [])
-    groups, summary, order, left = dict(loaded["coop"]), dict(summary), ["CoOp"], {}
+    groups, summary, order, left, decided = dict(loaded["coop"]), dict(summary), ["CoOp"], {}, {}
     for m in mods:  # each modification, then its guarded form (section 9.1's safeguard)
         order.append(m)
         g, left[m] = guarded(loaded["coop"][m], loaded["coop"].get("CoOp") or [])
+        decided[m] = g
+        # a shot count where the guard fell back at every seed is CoOp's row again (difference exactly 0): not repeated
+        g = [r for r in g if any(x["guard"]["modified"] for x in g if x["shots"] == r["shots"])]
         if g:
             groups[guarded_name(m)], summary[guarded_name(m)] = g, shot_stats(g)
             order.append(guarded_name(m))
@@ -258,18 +261,20 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | ", diff, tail))
     cells, note = ci_column(tests)
     out += [head + (cell if diff is None else diff) + tail for (head, diff, tail), cell in zip(rows, cells)]
-    out += ["", GUARD_NOTE] if any(m.endswith(SUFFIX) for m in order) else []
-    out += [x for m in mods if guarded_name(m) in groups for x in ("", guard_decisions(m, groups[guarded_name(m)]))]
+    out += ["", note] if note else []
+    out += ["", GUARD_NOTE] if any(decided.values()) else []
+    out += [x for m in mods if decided[m] for x in ("", guard_decisions(m, decided[m]))]
     for m, why in left.items():
         if why:
             out += ["", f"{m} 有 {len(why)} 对 (shots, seed) 不能加守护（"
                         f"{'；'.join(GUARD_WHY_ZH[w] for w in sorted(set(w for _, _, w in why)))}），守护的行不含它们。"]
-    return out + (["", note] if note else [])
+    return out
 
 
-GUARD_NOTE = ("“(guarded)”的行是第 9.1 节的守护：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
+GUARD_NOTE = ("第 9.1 节的守护：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
               "只有修改的运行答对、CoOp 答错的图显著多于反过来的图（单侧精确符号检验 p < 0.05）时才用修改的运行，否则用 CoOp 的运行；"
-              "各种子后的括号写选了哪一个，依据列在下面。选择不读任何测试图像。")
+              "选择不读任何测试图像。“(guarded)”的行是守护后的方法，各种子后的括号写选了哪一个；某个 shot 数的所有种子都退回 CoOp 时，"
+              "那一行就是 CoOp 的行（差恰为 0），不再列出。每次选择的依据：")
 
 
 def guard_decisions(method: str, g: List[Dict[str, Any]]) -> str:
@@ -281,8 +286,9 @@ def guard_decisions(method: str, g: List[Dict[str, Any]]) -> str:
             f"s{sd} {r['guard']['mod_only']}:{r['guard']['base_only']}" + (f"（p = {r['guard']['p']:.3f}）"
                                                                            if r["guard"]["mod_only"] > r["guard"]["base_only"] else "")
             for sd, r in sorted(recs.items())))
+    fell_back = [k for k, recs in sorted(by_shots(g).items()) if not any(r["guard"]["modified"] for r in recs.values())]
     return (f"{guarded_name(method)} 的依据（验证集上只有修改答对的图数 : 只有 CoOp 答对的图数，前者更多时给单侧 p）："
-            + "；".join(parts) + "。")
+            + "；".join(parts) + "。" + (f"{'、'.join(map(str, fell_back))} shot 全部退回 CoOp。" if fell_back else ""))
 GUARD_WHY_ZH = {"no CoOp run": "缺少同一 (shots, seed) 的 CoOp 运行",
                 "no validation predictions": "记录里没有少样本验证集上的预测：旧版本写的记录，重新运行即可",
                 "different validation images": "两者的少样本验证集不是同一批图"}
