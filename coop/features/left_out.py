@@ -6,7 +6,7 @@ handled in one of two ways, decided where every image feature is computed (the f
 added later -- gets it without asking:
 
 * an image a run **learns from** (its few-shot training images, their crops or views, a baseline's
-  validation images) is refused, in one line naming the file: a "1-shot" run without its one image of
+  validation images, the few-shot validation images a CoOp run is scored on for the bonus's guard) is refused, in one line naming the file: a "1-shot" run without its one image of
   a class trained on none of it, and a K-shot run missing an image is not a K-shot run. This is the
   default of every feature lookup;
 * a **test** image is left out (the caller asks for that explicitly, ``leave_out=True``: only the
