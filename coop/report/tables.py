@@ -214,14 +214,6 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     if not mods:
         return []
     base = summary.get("CoOp", {})
-    out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
-           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
-           "修改本身的行回答修改做了什么、会不会伤害准确率，“(guarded)”的行回答按第 9.1 节守护后的方法是否安全（第 9.4 节的非劣效检验针对它）；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
-           "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。"
-           + _params_note(loaded), "",
-           "<!-- table:block-mods -->",
-           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
-           "|---|---:|---:|---:|---|---:|---|---:|---:|"]
     base_recs = by_shots(loaded["coop"].get("CoOp") or [])
     groups, summary, order, left, decided = dict(loaded["coop"]), dict(summary), ["CoOp"], {}, {}
     for m in mods:  # each modification, then its guarded form (section 9.1's safeguard)
@@ -233,6 +225,18 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
         if g:
             groups[guarded_name(m)], summary[guarded_name(m)] = g, shot_stats(g)
             order.append(guarded_name(m))
+    out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
+           "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
+           "修改本身的行回答修改做了什么、会不会伤害准确率；按第 9.1 节守护后的方法是否安全（第 9.4 节的非劣效检验针对它）见"
+           + ("“(guarded)”的行与表下的依据" if any(m.endswith(SUFFIX) for m in order) else
+              "表下的依据：守护在每个 shot 数都退回了 CoOp，表里没有它单独的行" if any(decided.values()) else
+              "表下：这些记录不能加守护")
+           + "；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
+           "在共享的机器上测得，随机器负载波动，只作粗略参考，不作检验。"
+           + _params_note(loaded), "",
+           "<!-- table:block-mods -->",
+           "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子准确率 (%) | CoOp 同种子 (%) | 相对 CoOp [95% CI] | 可训练参数 | 训练时间 (s)：均值（最小–最大） |",
+           "|---|---:|---:|---:|---|---:|---|---:|---:|"]
     rows, tests = [], []
     for method in order:
         recs = by_shots(groups.get(method) or [])
