@@ -4,7 +4,8 @@
     python scripts/make_figures.py                 # writes into report/figures/
 
 Writes ``architecture.png`` (the diagram), ``rn50_shapes.md`` (shapes and parameter counts from
-forward hooks), ``causal_check.md`` (what the causal mask does, measured) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
+forward hooks), ``causal_check.md`` (what the causal mask does, measured), ``exactness_check.md`` (the fast
+text path and the block modifications at step 0 against the plain computation) and ``coop_params.md`` (what CoOp and each block modification train and cost, and
 how many token rows each text block processes for Caltech101's class names), and refreshes the
 blocks of report/REPORT.template.md that need no run: the tables of departures from CoOp (from
 coop/methods/departures.py), appendix C's compute cost (from results/realsize.json and
@@ -95,6 +96,10 @@ def main(argv=None) -> int:
     write_text(out / "coop_params.md", params_md)
     log.info("wrote %s", out / "coop_params.md")
     from coop.report.causal_check import causal_markdown, causal_rows
+    from coop.report.exactness_check import exactness_markdown, exactness_rows
+
+    write_text(out / "exactness_check.md", exactness_markdown(exactness_rows(model, split.classnames), f"random:{args.arch}"))
+    log.info("wrote %s", out / "exactness_check.md")
 
     write_text(out / "causal_check.md", causal_markdown(causal_rows(model), f"random:{args.arch}"))
     log.info("wrote %s", out / "causal_check.md")

@@ -445,6 +445,23 @@ def test_the_causal_mask_is_measured_on_clips_own_transformer(rn50):
         assert all(abs(float(x) - float(y)) <= 0.01 * abs(float(y)) + 1e-3 for x, y in zip(a[3:], b[3:]))
 
 
+def test_the_exactness_claims_are_measured_and_handed_in(tiny_clip):
+    """Sections 5.3 and 9.2 point at report/figures/exactness_check.md: the fast text path against the plain
+    77-position one (features and the context's gradient), and each block modification at step 0 -- equal to
+    CoOp, and only its zero-initialised parameter (the adapter's gate, LoRA's b) gets a gradient first."""
+    from coop.report.exactness_check import exactness_rows
+
+    rows = exactness_rows(tiny_clip, ["ant", "car_side", "yin_yang", "electric guitar", "dalmatian"])
+    (path,) = rows["paths"]
+    assert path["features"] < 1e-5 and path["grad"] < 1e-5
+    assert [(r["mod"], r["equal"], r["nonzero_grad"], r["ctx_grad"]) for r in rows["mods"]] == [
+        ("adapter", True, ["gate"], True), ("lora", True, ["b"], True)]
+    committed = (FIGURES / "exactness_check.md").read_text(encoding="utf-8")
+    assert "| adapter | True | gate | True |" in committed and "| lora | True | b | True |" in committed
+    errors = re.search(r"\| 快速路径 vs 完整 77 个位置 \| float32 \| ([\d.e+-]+) \| ([\d.e+-]+) \|", committed).groups()
+    assert all(float(e) < 1e-5 for e in errors) and "100 个类" in committed
+
+
 def test_training_recipe_in_the_report_is_the_codes():
     """Section 4.2 quotes coop.methods.train.TrainConfig's defaults and coop_epochs; they must not drift."""
     from coop.methods.train_config import TrainConfig, coop_epochs
