@@ -134,7 +134,7 @@ def test_the_analysis_says_how_large_a_difference_the_seeds_can_detect():
     assert [v["seed_t_ci"][1] - v["seed_t_ci"][0] > v["ci_bootstrap"][1] - v["ci_bootstrap"][0] for v in tests] == [True, False]
     halves = [(v["ci"][1] - v["ci"][0]) / 2 for v in tests]
     t = text(res)
-    assert (f"1、2 shot 时观测差 +0.50、+0.15 个百分点，检验分不出它与 0：以这些种子和测试图像，95% 区间的半宽约为 "
+    assert (f"1、2 shot 时观测差 +0.50、+0.15 个百分点，检验分不出它与 0：以这些种子和测试图像，95% 区间宽度的一半约为 "
             f"{halves[0]:.2f}、{halves[1]:.2f} 个百分点，比它小的真实差异多半检测不到") in t
     assert "以这次的 3 个种子和 2,000 张测试图像" in t
     assert "1 shot 时以按种子的 t 区间为准（种子之间的波动是主要的不确定性），要检测更小的差异需要更多种子" in t
@@ -142,7 +142,7 @@ def test_the_analysis_says_how_large_a_difference_the_seeds_can_detect():
     assert t.count("平方根") == 1  # said once, where the bootstrap sets the width
     assert "3 个种子时 t 分位数为 4.30，是正态分位数 1.96 的 2.2 倍" in t
     assert "5 个种子时 t 分位数为 2.78" in text(loaded({1: [10, 20, 0, 5, 15]}))
-    assert f"95% 区间的半宽约 {min(halves):.2f}–{max(halves):.2f} 个百分点，比它小的差异多半看不出" in conclusion(res)
+    assert f"95% 区间宽度的一半约 {min(halves):.2f}–{max(halves):.2f} 个百分点，比它小的差异多半看不出" in conclusion(res)
 
 
 def test_a_clear_loss_is_lower_and_the_explanation_is_a_hypothesis():

@@ -68,7 +68,7 @@ def gain_sentences(zs: Dict[str, Any], recs: List[Dict[str, Any]], num: Optional
     if g.get("no difference"):
         same = g["no difference"]
         parts.append(f"{ks(same)} shot 时观测差 {joined([tests[k]['diff'] for k in same])} 个百分点，检验分不出它与 0："
-                     f"以这些种子和测试图像，95% 区间的半宽约为 {joined([half_width(tests[k]) for k in same], False)} 个百分点，"
+                     f"以这些种子和测试图像，95% 区间宽度的一半约为 {joined([half_width(tests[k]) for k in same], False)} 个百分点，"
                      "比它小的真实差异多半检测不到")
     if g.get("untestable"):
         parts.append(f"{ks(g['untestable'])} shot 无法检验（记录里没有可配对的逐图预测）")
@@ -194,7 +194,7 @@ def _numbers_bullet(zs: Dict[str, Any], base: List[Dict[str, Any]], rw: bool) ->
     if g.get("no difference"):
         h = [half_width(tests[k]) for k in g["no difference"]]
         size = f"{min(h):.2f}" if max(h) - min(h) < 0.005 else f"{min(h):.2f}–{max(h):.2f}"
-        meaning.append(f"在 {ks(g['no difference'])} shot 与手写提示分不出高低——这次 95% 区间的半宽约 {size} 个百分点，比它小的差异多半看不出")
+        meaning.append(f"在 {ks(g['no difference'])} shot 与手写提示分不出高低——这次 95% 区间宽度的一半约 {size} 个百分点，比它小的差异多半看不出")
     means = "、".join(f"{k} shot {st['mean']:.2f}%" for k, st in stats.items())
     return f"- {_what(zs)}：零样本 CLIP {zs_acc:.2f}%，CoOp {means}（种子平均）。" + "；".join(meaning) + "。"
 
