@@ -111,7 +111,8 @@ class Experiment:
 
     def view_set(self, items: Sequence[Item], what: str) -> TestSet:
         """Features of ``items`` in CLIP's test view (a baseline's few-shot images, a few-shot validation set),
-        from the cache; unreadable images are left out and named in ``skipped``, ``index`` their positions."""
+        from the cache. These are images a run learns from or chooses on, so an unreadable one is refused in one
+        line (:func:`coop.features.left_out.refuse`), not left out; ``index`` gives each row's item."""
         feats, index, bad = self.cache.test_features(self.model, self.image_root, [it[0] for it in items],
                                                      TestView(self.resolution))
         if not index:
