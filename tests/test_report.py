@@ -211,6 +211,10 @@ def fake_record(kind, rng, shots=0, seed=None, method=None, random_weights=False
         rec["validation"] = {"images": len(items), "correct": int(right.sum()), "items": items, "per_class": min(shots, 4),
                              "accuracy": round(100.0 * float(right.mean()), 4),
                              "predictions": {"index": list(range(len(items))), "pred": pred}}
+        n_seen = shots * len(CLASSES)
+        hit, zs_hit = (int(x) for x in vrng.integers(0, n_seen + 1, 2))
+        rec["fit_view"] = {"images": n_seen, "correct": hit, "accuracy": round(100.0 * hit / n_seen, 4),
+                           "zeroshot_correct": zs_hit, "zeroshot_accuracy": round(100.0 * zs_hit / n_seen, 4)}
     assert all(k in {**rec, "schema": 2, "complete": True, "run_id": "", "inputs": {}} for k in REQUIRED_KEYS)
     return rec
 
@@ -279,8 +283,10 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
             assert per_seed[s] == pytest.approx(a, abs=0.005)
         diff, lo, hi = map(float, re.match(r"([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\]", r[5]).groups())
         assert diff == pytest.approx(np.mean(list(accs.values())) - zs["accuracy"], abs=0.005) and lo <= diff <= hi
-        last = np.mean([x["history"]["train_acc"][-1] for x in recs if x["shots"] == k])
-        assert float(r[6]) == pytest.approx(last, abs=0.005)  # the last epoch's training accuracy (section 8 (a))
+        fv = [x["fit_view"] for x in recs if x["shots"] == k]  # the training images in the test view, pooled
+        seen, zs_seen = re.match(r"([\d.]+)（([\d.]+)）", r[6]).groups()
+        assert float(seen) == pytest.approx(100 * sum(f["correct"] for f in fv) / sum(f["images"] for f in fv), abs=0.005)
+        assert float(zs_seen) == pytest.approx(100 * sum(f["zeroshot_correct"] for f in fv) / sum(f["images"] for f in fv), abs=0.005)
 
     # per-class changes: CoOp at 4 shots (mean over seeds) minus zero-shot, with each class's test count
     top = [x for x in recs if x["shots"] == 4]

@@ -224,6 +224,28 @@ def test_few_shot_validation_accuracy_is_recorded_and_recomputes(trained, exp):
     assert v["accuracy"] == round(100.0 * v["correct"] / len(items), 4)
 
 
+def test_accuracy_on_the_training_images_in_the_test_view_recomputes(trained, exp):
+    """Issue 38: the report reads over-fitting and under-training from the trained model's and zero-shot CLIP's
+    top-1 on the run's own training images in the test view (the test images' centre crop), not on random
+    crops -- recomputed here the plain way: the saved context, the cache's test view, one prompt per class."""
+    from coop.features.views import TestView
+
+    path, rec = trained
+    items = rec["fewshot_train"]
+    coop, _ = load_context(path.with_suffix(".pt"), exp)
+    feats, index, bad = exp.cache.test_features(exp.model, exp.image_root, [it[0] for it in items], TestView(exp.resolution))
+    assert not bad and index == list(range(len(items)))
+    labels = torch.tensor([it[1] for it in items])
+    with torch.no_grad():
+        pred = coop(feats).argmax(-1)
+        text = exp.model.encode_text(clip.tokenize([f"a photo of a {exp.dataset.prompt_name(c)}." for c in exp.classnames]))
+    zs = (F.normalize(feats.float(), dim=-1) @ F.normalize(text.float(), dim=-1).t()).argmax(-1)
+    fv = rec["fit_view"]
+    assert fv["images"] == len(items) and fv["correct"] == int((pred == labels).sum())
+    assert fv["zeroshot_correct"] == int((zs == labels).sum())
+    assert fv["accuracy"] == round(100.0 * fv["correct"] / len(items), 4)
+
+
 def test_accuracy_is_recomputed_from_the_saved_context(trained, common, work, exp):
     path, rec = trained
     context = path.with_suffix(".pt")

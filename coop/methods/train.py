@@ -172,6 +172,7 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
         log.info("%s has no val images: the run records no validation accuracy (the bonus's guard needs one)",
                  exp.split.path)
     reference = zeroshot_reference(exp)
+    seen = exp.view_set(train.items, "few-shot training (test view)")
     t_features = time.time() - t0
 
     set_seed(cfg.seed)  # again after feature extraction: the context's init depends on the seed only, cached or not
@@ -191,7 +192,7 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     try:  # from here on, whatever fails, the trained context is kept (kept_in_temp)
         rec = _record(cfg, exp, coop, train, test, history, context_path,
                       {"features": round(t_features, 3), "train": round(t_train, 3)}, clock, zeroshot_train_acc,
-                      validation(coop, val, plan))
+                      validation(coop, val, plan), fit_view(coop, seen, reference))
         payload["run_id"] = rec["run_id"]
         torch_save(payload, context_path)
     except Exception as e:
@@ -214,9 +215,24 @@ def validation(coop: CoOp, val: Optional[TestSet], plan: Dict) -> Optional[Dict]
             "predictions": {"index": list(val.index), "pred": pred.tolist()}}  # index: the item each pred is of
 
 
+@torch.no_grad()
+def fit_view(coop: CoOp, seen: TestSet, reference: torch.Tensor) -> Dict:
+    """Top-1 of the trained model and of zero-shot CLIP (``reference``, its normalised classifier) on the run's
+    own few-shot training images in the test view (the centre crop the test images are seen through): the
+    report reads over-fitting and under-training from these against the test accuracy, the same view on both
+    sides (the last epoch's ``train_acc`` is on random crops, counted while training)."""
+    coop.eval()
+    feats = seen.features.to(coop.ctx.device)
+    pred = coop(feats).argmax(-1).cpu()
+    zs = (feats.float() @ reference.to(feats.device).t()).argmax(-1).cpu()
+    n, correct, zs_correct = len(seen.labels), int((pred == seen.labels).sum()), int((zs == seen.labels).sum())
+    return {"images": n, "correct": correct, "accuracy": round(100.0 * correct / n, 4),
+            "zeroshot_correct": zs_correct, "zeroshot_accuracy": round(100.0 * zs_correct / n, 4)}
+
+
 def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
             times: Dict[str, float], clock: Clock, zeroshot_train_acc: Optional[float] = None,
-            val: Optional[Dict] = None) -> Dict:
+            val: Optional[Dict] = None, fit: Optional[Dict] = None) -> Dict:
     """The result record of a trained run: its test accuracy (last epoch) and everything it was made from."""
     coop.eval()
     with torch.no_grad():
@@ -232,6 +248,7 @@ def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, te
         augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),
         zeroshot_train_acc=zeroshot_train_acc,  # zero-shot CLIP on the crops the last epoch's train_acc counts
         validation=val,  # top-1 on the few-shot validation set; nothing is chosen on it here: the bonus's guard reads it
+        fit_view=fit,  # the trained model and zero-shot CLIP on the training images in the test view
         # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test
         block_mod_size=[b.mod.size() for b in coop.encoder.blocks] if cfg.block_mod else None,
         fewshot_train=train.items, context_file=context_path.name, time_s=times)

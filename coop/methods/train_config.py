@@ -170,7 +170,8 @@ class TrainConfig(RunConfig):
         name, plan = crop_plan(self)
         images = self.train_items(budget.split)
         encode = budget.crops(name, [it[0] for it in images], len(set(plan)))
-        encode += budget.crops("test-view", [it[0] for it in self.validation_plan(budget.split)["items"]], 1)
+        seen = [it[0] for it in images] + [it[0] for it in self.validation_plan(budget.split)["items"]]
+        encode += budget.crops("test-view", seen, 1)  # the training images' test view (fit_view) and the validation set
         return encode + budget.STEP_UNITS * self.epochs * steps_per_epoch(len(images), self.batch_size)
 
 

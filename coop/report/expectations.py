@@ -25,7 +25,7 @@ BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
 EXPECTED: Dict[int, Tuple[float, float]] = {1: (-2.0, 2.0), 4: (2.0, 5.0)}
 STATUS = "以上的预期与两种解释都写于任何运行之前，有了结果也不改动。"
 FIT_SHORT = {"over": "像是过拟合", "under": "像是训练不足", "neither": "看不出过拟合或训练不足",
-             "close": "看不出过拟合（是否训练不足，记录不足以判断）", "test_above": "测试高于训练，看不出过拟合"}
+             "test_above": "测试高于训练图像，看不出过拟合"}
 
 
 def expected_words(k: int) -> str:
@@ -94,12 +94,12 @@ def shot_lines(zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
 
 
 def fit_line(base: List[Dict[str, Any]], ran_longer: bool) -> str:
-    """Which explanation the last-epoch training accuracy points to, per shot count (a reading, not a test)."""
+    """Which explanation the accuracy on the training images points to, per shot count (a reading, not a test)."""
     _, groups = fit_reading(base)
     if not groups:
         return ""
     said = "，".join(f"{ks(v)} shot {FIT_SHORT[g]}" for g, v in groups.items())
-    return (f"- 过拟合还是训练不足：最后一个 epoch 的训练准确率与测试准确率（第 7.9 节的读数，不是检验）：{said}。"
+    return (f"- 过拟合还是训练不足：训练图像上与测试图像上的准确率（第 7.9 节的读数，不是检验）：{said}。"
             + ("" if ran_longer else "这些记录里没有加长训练的运行（`run_all.sh --no-longer`），区分两者的检验没有做。"))
 
 

@@ -17,7 +17,7 @@ from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, correctness, pairs
 from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (METHOD_ZH, zh: re-exported)
-from .readings import _train_images, pooled_train, pooled_zeroshot_train, trained_runs, wilson, zeroshot_interval  # noqa: F401  (re-exported)
+from .readings import pooled_fit, wilson, zeroshot_interval  # noqa: F401  (re-exported)
 from .stats import verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
@@ -104,35 +104,29 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
     return out
 
 
-FIT_SAID = {"over": "训练明显高于测试（测试准确率在训练准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
-            "under": "训练与测试相近（测试在训练准确率的 95% Wilson 区间之内），而在同一批训练裁剪上零样本落在训练准确率的 Wilson 区间之内或之上，像是训练不足：上下文连训练图像都还没比手写提示拟合得更好",
-            "neither": "训练与测试相近（测试在训练准确率的 95% Wilson 区间之内），在同一批训练裁剪上零样本落在训练准确率的 Wilson 区间之下，看不出过拟合或训练不足",
-            "close": "训练与测试相近（测试在训练准确率的 95% Wilson 区间之内），看不出过拟合；是否训练不足无法判断（记录里没有零样本在同一批训练裁剪上的准确率）",
-            "test_above": "测试高于训练：训练准确率是在随机裁剪上、边训练边算的，偏低，看不出过拟合"}
+FIT_SAID = {"over": "训练图像明显高于测试（测试准确率在训练图像准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
+            "under": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上落在这个区间之内或之上，像是训练不足：上下文连自己的训练图像都还没比手写提示拟合得更好",
+            "neither": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上落在这个区间之下，看不出过拟合或训练不足",
+            "test_above": "测试高于训练图像（在训练图像准确率的 95% Wilson 区间以上），看不出过拟合"}
 
 
 def fit_reading(recs: List[Dict[str, Any]]) -> Tuple[List[str], Dict[str, List[int]]]:
-    """Over-fitting or under-training, read (not tested) from last-epoch training accuracy, per shot count:
-    the test mean below the Wilson interval of the training accuracy (pooled over the seeds' crops) reads
-    as over-fitting ("over"); inside it, with zero-shot CLIP as good on the same training crops
-    (``zeroshot_train_acc``) -- the learned context has not fitted its own images better than the
-    hand-written prompt -- as under-training ("under"). Returns the rows said and the shot counts of each
-    reading (keys of :data:`FIT_SAID`)."""
+    """Over-fitting or under-training, read (not tested) per shot count from the accuracy on the runs' own
+    training images in the test view (``fit_view``, pooled over the seeds; the same centre crop the test
+    images are seen through): the test mean below its Wilson interval reads as over-fitting ("over"); inside
+    it, with zero-shot CLIP as good on the same images -- the learned context has not fitted its own images
+    better than the hand-written prompt -- as under-training ("under"). Returns the rows said and the shot
+    counts of each reading (keys of :data:`FIT_SAID`)."""
     rows, groups = [], {}
     for k, runs in sorted(by_shots(recs).items()):
-        pooled = pooled_train(runs.values())
+        pooled = pooled_fit(runs.values())
         if not pooled:
             continue
-        train, n = pooled
-        got = trained_runs(runs.values())  # the same runs the pooled training accuracy counts
-        test = sum(float(r["accuracy"]) for r in got) / len(got)
-        zs_train = pooled_zeroshot_train(runs.values())
+        train, zs_train, n = pooled
+        test = sum(float(r["accuracy"]) for r in runs.values()) / len(runs)
         lo, hi = wilson(train * n / 100, n)
-        rows.append(f"{k} shot 训练 {train:.2f}% 对测试 {test:.2f}%" +
-                    (f"、零样本在同一批训练裁剪上 {zs_train:.2f}%" if zs_train is not None else "") +
-                    f"（最后一个 epoch 计入训练准确率的裁剪 {n:,} 个）")
-        key = ("over" if test < lo else "test_above" if test > hi else "close" if zs_train is None else
-               "under" if lo <= zs_train else "neither")
+        rows.append(f"{k} shot 训练图像 {train:.2f}%（{n:,} 张，各种子合并）对测试 {test:.2f}%、零样本在同样的训练图像上 {zs_train:.2f}%")
+        key = "over" if test < lo else "test_above" if test > hi else "under" if lo <= zs_train else "neither"
         groups.setdefault(key, []).append(k)
     return rows, groups
 
@@ -142,7 +136,7 @@ def fit_sentence(recs: List[Dict[str, Any]]) -> str:
     rows, groups = fit_reading(recs)
     if not rows:
         return ""
-    return ("过拟合还是训练不足（读数，不是检验）：最后一个 epoch 的训练准确率（随机裁剪上，各种子的裁剪合并计算，与表中的一列相同；第 7.6 节有逐 epoch 的曲线）与测试"
+    return ("过拟合还是训练不足（读数，不是检验）：训练后的模型在自己的训练图像上的准确率（与测试图像同样的中心裁剪，与表中的一列相同）与测试"
             "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {FIT_SAID[g]}" for g, v in groups.items())
             + "。第 8 节给出区分两者的实验。")
 

@@ -94,8 +94,8 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
     lines += ["### 7.1 零样本 CLIP 与 CoOp", ""]
     what = "随机权重模型的测试集 top-1 (%)：不是 CLIP/CoOp 的准确率" if rw else "测试集 top-1 准确率 (%)"
     lines += [f"{num.table('accuracy')}：{what}。CoOp 取最后一个 epoch（不按测试集挑选）；标准差为种子间的样本标准差；"
-              "“相对零样本”为同一测试图像上的配对差及其 95% 置信区间（方法见附录 B）；最后一列为最后一个 epoch 在随机裁剪上的训练准确率"
-              "（各种子的裁剪合并计算，只作观察：它与测试准确率的差距是第 8 节过拟合与训练不足两个假设的一个迹象，逐 epoch 的曲线见第 7.6 节）。", ""]
+              "“相对零样本”为同一测试图像上的配对差及其 95% 置信区间（方法见附录 B）；最后一列为训练后的模型在它自己的训练图像上的准确率"
+              "（与测试图像同样的中心裁剪，各种子合并；括号内为零样本 CLIP 在同样图像上的准确率。只作观察：它与测试准确率的差距是第 8 节过拟合与训练不足两个假设的一个迹象）。", ""]
     lines += _accuracy_table(loaded, summary, methods) + [""] + _provenance(loaded) + [""]
 
     lines += ["### 7.2 few-shot 曲线", ""] + fewshot_figures(loaded, out, num, figures)

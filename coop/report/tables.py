@@ -17,7 +17,7 @@ from .guard import SUFFIX, guarded, guarded_name
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
 from .fmt import ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
-from .readings import pooled_train, zeroshot_interval
+from .readings import pooled_fit, zeroshot_interval
 from .fonts import label
 from .numbering import Numbering
 
@@ -145,7 +145,7 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
     zs = loaded["zeroshot"]
     out = ["<!-- table:accuracy -->",
            "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 各种子 (seed=准确率 %) | 相对零样本 [95% CI] | "
-           "最后 epoch 训练准确率 (%，各种子的裁剪合并) |",
+           "训练图像上 (%，测试视图，各种子合并；括号内为零样本) |",
            "|---|---:|---:|---:|---|---|---:|"]
     if zs:
         got = zeroshot_interval(zs)
@@ -157,9 +157,9 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
         for k, s in summary[method].items():
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
             tests.append(compare(list(runs[k].values()), [zs]) if zs else None)
-            pooled = pooled_train(runs[k].values())
+            pooled = pooled_fit(runs[k].values())
             rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | ",
-                         f" | {f2(pooled[0]) if pooled else '—'} |"))
+                         f" | {f'{f2(pooled[0])}（{f2(pooled[1])}）' if pooled else '—'} |"))
     cells, note = ci_column(tests)
     out += [head + cell + tail for (head, tail), cell in zip(rows, cells)]
     return out + (["", note] if note else [])
