@@ -368,3 +368,37 @@ def test_the_figure_memo_follows_the_font(tmp_path, monkeypatch):
     plot_fewshot(loaded, tmp_path / "zh")
     assert len(plot._RENDERED) == 2
     assert (tmp_path / "en.png").read_bytes() != (tmp_path / "zh.png").read_bytes()
+
+
+def test_the_comparison_figure_is_a_panel_per_group_with_coop_and_the_star_in_each():
+    """Issue 38 (graders: eleven lines on one axis): the comparison figure has a panel for CoOp's block
+    modifications and one per protocol the baselines' records carry (a new protocol gets its own); every
+    method is in exactly one panel, drawn with its line there, and CoOp's line and the star are in every panel,
+    on one y axis; a check run (section 8's longer training) is in none."""
+    from coop.report.plot import comparison_panels
+
+    def recs(method, protocol=None, variant=None):
+        return [_record("coop" if protocol is None else "baseline", k, s, 50 + k + s, method=method,
+                        **({"protocol": protocol} if protocol else {}),
+                        **({"config": {"n_ctx": 16, "class_token_position": "end", "variant": variant}} if variant else {}))
+                for k in (1, 2, 4) for s in (1, 2, 3)]
+
+    loaded = {"zeroshot": _record("zeroshot", 0, 0, 40.0, method="zeroshot"),
+              "coop": {"CoOp": recs("CoOp"), "CoOp+adapter": recs("CoOp+adapter"),
+                       "CoOp [epochs=20]": recs("CoOp [epochs=20]", variant="longer")},
+              "baselines": {"Tip-Adapter": recs("Tip-Adapter", "fewshot-val"), "ZS-LP": recs("ZS-LP", "validation-free"),
+                            "CLAP": recs("CLAP", "validation-free"), "Other": recs("Other", "made-up-protocol")}}
+    panels = comparison_panels(loaded)
+    assert [p["methods"] for p in panels] == [["CoOp+adapter"], ["Tip-Adapter"], ["ZS-LP", "CLAP"], ["Other"]]
+    assert panels[-1]["title"] == "made-up-protocol"
+    summary = summarize(loaded, only=("CoOp", *[m for p in panels for m in p["methods"]]))
+    summary["panels"] = panels
+    fig = draw_fewshot(summary)
+    assert len(fig.axes) == len(panels)
+    for ax, p in zip(fig.axes, panels):
+        gids = {ln.get_gid() for ln in ax.get_lines()}
+        assert {"zeroshot", "mean:CoOp"} | {f"mean:{m}" for m in p["methods"]} <= gids
+        assert not {f"mean:{m}" for q in panels if q is not p for m in q["methods"]} & gids
+        assert ax.get_ylim() == fig.axes[0].get_ylim()
+    no_mods = {**loaded, "coop": {"CoOp": recs("CoOp")}}
+    assert [p["methods"] for p in comparison_panels(no_mods)][0] == ["Tip-Adapter"]

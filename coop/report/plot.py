@@ -1,11 +1,11 @@
 """The few-shot figure: accuracy against labelled examples per class, drawn only from result files.
 
 Style of the CoOp paper's per-dataset plots: zero-shot CLIP is one large purple star at x=0, CoOp a
-blue line with circle markers at the per-shot mean over seeds, each seed a small hollow marker;
-methods with a transformer-block modification (``CoOp+adapter``, ...) and the baselines (linear-probe
-CLIP, Tip-Adapter, Tip-Adapter-F) get their own colour, line style and marker, so the lines can be
-told apart in grayscale too. The x axis is linear (as in the paper) with a tick at 0 and at every
-shot count present.
+blue line with circle markers at the per-shot mean over seeds, each seed a small hollow marker.
+The comparison figure (:func:`plot_figures`'s ``STEM_all``) puts the other methods in panels
+(:func:`comparison_panels`: CoOp's block modifications, then the baselines by protocol), the star and
+CoOp's line in each; every method keeps its colour, line style and marker, so the lines can be told apart
+in grayscale too. The x axis places 0 and every shot count present evenly, as the paper's figures do.
 
 Nothing is filled in: a missing seed, shot or zero-shot record is plotted as what exists and *stated* in
 the legend and in a note under the axes (and logged). Random weights are said in the title.
@@ -62,20 +62,54 @@ def shot_positions(ticks: Sequence[int]) -> Dict[int, int]:
 
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     """The figure for a :func:`summarize` result (not saved; the caller closes it). Labels are Chinese
-    when a CJK font is installed (:mod:`coop.report.fonts`), English otherwise.
+    when a CJK font is installed (:mod:`coop.report.fonts`), English otherwise. With ``summary["panels"]``
+    (:func:`comparison_panels`) one panel each, side by side on one y axis, the star and CoOp's line in every
+    panel as the reference; a method keeps its colour in every panel.
 
     Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
     per-shot means), ``"seeds:<method>"`` (one small hollow marker per seed and shot count). No spread
     band: with three seeds, a +-1 std band can lie below every seed; the seeds themselves are shown.
     With several methods, the one legend entry for the seeds shows every method's hollow marker.
     """
-    from matplotlib.legend_handler import HandlerTuple
-
     zh = use_cjk()
     w = _words(zh)
-    fig = Figure(figsize=(6.4, 5.2))
-    ax = fig.add_subplot(1, 1, 1)
     order = _method_order(summary["methods"])
+    panels = summary.get("panels") or [{"title": "", "title_zh": "", "methods": order}]
+    fig = Figure(figsize=(6.4, 5.2))
+    axes = [fig.add_subplot(1, len(panels), i + 1, **({"sharey": fig.axes[0]} if i else {})) for i in range(len(panels))]
+    for ax, panel in zip(axes, panels):
+        shown = [m for m in order if m == "CoOp" or m in panel["methods"]]
+        _draw_axes(ax, summary, shown, order, zh, legend_below=len(panels) > 1)
+        if len(panels) > 1:
+            ax.set_title(panel["title_zh"] if zh else panel["title"], fontsize=10)
+    head = title_of(summary, zh)
+    color, size = ("firebrick", 9.5) if summary["random_weights"] else ("black", 13)
+    if len(panels) > 1:
+        fig.set_size_inches(4.6 * len(panels), 7.0)
+        fig.suptitle(head, color=color, fontsize=size, fontweight="bold")
+    else:
+        axes[0].set_title(head, color=color, fontsize=size, fontweight="bold")
+        fig.set_size_inches(9.4 if len(order) > 2 else 8.6, 5.2)  # the legend right of the axes
+
+    notes = summary["notes"]
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(("注：" if zh else "Note: ") + n for n in notes), ha="left", va="bottom",
+                 fontsize=7.5, color="dimgray", gid="notes", wrap=True)
+        bottom = min(0.1 + 0.028 * sum(1 + len(n) // 110 for n in notes), 0.45)  # a long note wraps
+    else:
+        bottom = 0.1
+    if len(panels) > 1:  # legends under the panels
+        fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=bottom + 0.2, wspace=0.12)
+    else:
+        fig.subplots_adjust(left=0.08, right=0.66, top=0.92, bottom=bottom + 0.02)
+    return fig
+
+
+def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], zh: bool, legend_below: bool) -> None:
+    """One panel: the star, then each of ``shown`` (styled by its place in ``order``, the figure's methods)."""
+    from matplotlib.legend_handler import HandlerTuple
+
+    w = _words(zh)
     ticks = [0] + [k for k in summary["shots"] if k != 0]
     at = shot_positions(ticks)  # 0, 1, 2, 4 (, 8, 16) evenly spaced, as in CoOp's figures
 
@@ -91,8 +125,8 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
                 artist.set_gid("zeroshot-interval")
 
     seed_handles = []
-    seeds_drawn = len(order) <= SEEDS_UP_TO  # with more methods the hollow markers crowd the means: means only
-    for method in order:
+    seeds_drawn = len(shown) <= SEEDS_UP_TO  # with more methods the hollow markers crowd the means: means only
+    for method in shown:
         m = summary["methods"][method]
         color, line, marker = method_style(method, order)
         ks = sorted(m["shots"])
@@ -107,7 +141,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
                        markeredgecolor=color, alpha=0.8, label="_nolegend_", gid=f"seeds:{method}", zorder=2)
         seed_handles.append(h)
         for (x, y), n in Counter(zip(xs, ys)).items():  # seeds with the same accuracy are one marker: say how many
-            if n > 1 and len(order) == 1:  # (the assignment's figure; with many methods the marks would crowd it)
+            if n > 1 and len(shown) == 1:  # (the assignment's figure; with many methods the marks would crowd it)
                 ax.annotate(f"×{n}", (x, y), xytext=(4, -3), textcoords="offset points", fontsize=7, color=color,
                             gid=f"same:{method}")
 
@@ -115,45 +149,39 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     ax.set_xticklabels([str(k) for k in ticks])
     ax.set_xlim(-0.5, max(at.values()) + 0.5)
     ax.set_xlabel(w(XLABEL))
-    ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
-    ax.set_title(title_of(summary, zh), color="firebrick" if summary["random_weights"] else "black",
-                 fontsize=9.5 if summary["random_weights"] else 13, fontweight="bold")
+    if ax.get_subplotspec().colspan.start == 0:
+        ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
     ax.grid(True, linestyle="--", alpha=0.5)
     handles, labels = ax.get_legend_handles_labels()
     if seed_handles:  # one entry for the seeds: each method's own hollow marker, side by side
         handles.append(tuple(seed_handles) if len(seed_handles) > 1 else seed_handles[0])
-        if len(order) == 1:
-            labels.append(f"{order[0]}，每个种子" if zh else f"{order[0]}, each seed")
+        if len(shown) == 1:
+            labels.append(f"{shown[0]}，每个种子" if zh else f"{shown[0]}, each seed")
         else:
             labels.append("每个种子（各方法的空心标记）" if zh else "each seed (each method's hollow marker)")
-    # the legend right of the axes: placed "best" inside, it can still cover a seed's marker
-    fig.set_size_inches(9.4 if len(order) > 2 else 8.6, 5.2)
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
-              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)}, framealpha=0.9)
-
-    notes = summary["notes"]
-    if notes:
-        fig.text(0.01, 0.01, "\n".join(("注：" if zh else "Note: ") + n for n in notes), ha="left", va="bottom",
-                 fontsize=7.5, color="dimgray", gid="notes", wrap=True)
-        bottom = min(0.1 + 0.028 * sum(1 + len(n) // 110 for n in notes), 0.45)  # a long note wraps
-    else:
-        bottom = 0.1
-    fig.subplots_adjust(left=0.08, right=0.66, top=0.92, bottom=bottom + 0.02)
-    return fig
+    # the legend outside the axes: placed "best" inside, it can still cover a seed's marker
+    where = (dict(loc="upper center", bbox_to_anchor=(0.5, -0.12)) if legend_below else
+             dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)))
+    ax.legend(handles, labels, borderaxespad=0.0, fontsize=8, framealpha=0.9,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)}, **where)
 
 
 def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
-                 source: Optional[str | os.PathLike] = None, only: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+                 source: Optional[str | os.PathLike] = None, only: Optional[Sequence[str]] = None,
+                 panels: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Draw the figure and write ``out_stem`` + ``.png`` and ``.pdf`` atomically; return the summary.
 
     A ``.png``/``.pdf`` suffix on ``out_stem`` is dropped. ``source`` (the results folder) only names the folder in error messages; it defaults to the
     output's folder. ``only``: the methods drawn besides zero-shot (``("CoOp",)``: the assignment's figure,
-    the star and CoOp's line alone); default every method and baseline.
+    the star and CoOp's line alone); default every method and baseline. ``panels``: one panel each
+    (:func:`comparison_panels`), else one.
     """
     out_stem = Path(out_stem)
     if out_stem.suffix.lower() in (".png", ".pdf"):  # "--out results/fewshot.png" means the stem
         out_stem = out_stem.with_suffix("")
     summary = summarize(loaded, source=source if source is not None else out_stem.parent, only=only)
+    if panels:
+        summary["panels"] = [{**p, "methods": [m for m in p["methods"] if m in summary["methods"]]} for p in panels]
     files = _rendered(summary)
     paths = []
     for suffix, data in files.items():
@@ -165,26 +193,39 @@ def plot_fewshot(loaded: Dict[str, Any], out_stem: str | os.PathLike,
     return summary
 
 
-def others_than_coop(loaded: Dict[str, Any]) -> List[str]:
-    """The methods the comparison figure adds to the assignment's: CoOp's variants and the baselines -- not
-    a check run at one shot count (section 8's longer training: table 7.1 and section 8 say it)."""
-    return [m for m, rs in loaded["coop"].items() if m != "CoOp" and not is_check(rs)] + list(loaded.get("baselines") or {})
+# the comparison figure's panels: CoOp's block modifications, then the baselines by their records' protocol
+# (coop.methods.method.PROTOCOLS); a protocol not named here gets a panel of its own, titled by its key
+PANELS = {"mods": ("CoOp with block modifications", "CoOp 与块修改（第 9 节）"),
+          "fewshot-val": ("baselines tuned on few-shot val", "超参数在少样本验证集上选出的基线"),
+          "validation-free": ("validation-free baselines", "不用验证集的基线（CLAP 的协议）")}
+
+
+def comparison_panels(loaded: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The comparison figure's panels, each ``{"title", "title_zh", "methods"}`` (CoOp and the star are drawn in
+    every panel): CoOp's variants but the checks, then the baselines grouped by the ``protocol`` their
+    records carry -- at most a handful of lines a panel instead of a dozen on one axis."""
+    groups: Dict[str, List[str]] = {"mods": [m for m, rs in loaded["coop"].items() if m != "CoOp" and not is_check(rs)]}
+    for m, recs in (loaded.get("baselines") or {}).items():
+        key = next((r["protocol"] for r in recs if r.get("protocol")), "fewshot-val")
+        groups.setdefault(key, []).append(m)
+    keys = [k for k in PANELS if groups.get(k)] + [k for k in groups if k not in PANELS and groups[k]]
+    return [{"title": PANELS.get(k, (k, k))[0], "title_zh": PANELS.get(k, (k, k))[1], "methods": groups[k]} for k in keys]
 
 
 def plot_figures(loaded: Dict[str, Any], out_stem: str | os.PathLike,
                  source: Optional[str | os.PathLike] = None) -> List[Dict[str, Any]]:
     """The assignment's figure ``STEM.png``/``.pdf`` (the zero-shot star and CoOp's line alone) and, when the
-    records hold more, the comparison ``STEM_all.png``/``.pdf`` (every method, its own style); the summaries
-    drawn. The sweep, ``scripts/plot.py`` and the report all draw through here, so a file of one name is
-    the same figure everywhere."""
+    records hold more, the comparison ``STEM_all.png``/``.pdf`` (a panel per group of methods,
+    :func:`comparison_panels`); the summaries drawn. The sweep, ``scripts/plot.py`` and the report all draw
+    through here, so a file of one name is the same figure everywhere."""
     out_stem = Path(out_stem)
     if out_stem.suffix.lower() in (".png", ".pdf"):
         out_stem = out_stem.with_suffix("")
     drawn = [plot_fewshot(loaded, out_stem, source=source, only=("CoOp",))]
-    others = others_than_coop(loaded)
-    if others:
+    panels = comparison_panels(loaded)
+    if panels:
         drawn.append(plot_fewshot(loaded, out_stem.with_name(out_stem.name + "_all"), source=source,
-                                  only=("CoOp", *others)))
+                                  only=("CoOp", *[m for p in panels for m in p["methods"]]), panels=panels))
     return drawn
 
 

@@ -58,7 +58,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     """The assignment's figure (star + CoOp alone), then the comparison with everything else, if any."""
     if not figures:  # the figure numbers stay, so that the text's "图 7.1" still points at something
         return [f"{num.figure('fewshot')}：作业要求的图，这次渲染没有画（--no-figures）。", ""]
-    from .plot import SEEDS_UP_TO, others_than_coop, plot_figures
+    from .plot import SEEDS_UP_TO, comparison_panels, plot_figures
 
     folder = Path(out).parent / FIGURES
     demo, rw = is_demo(loaded), any_random(loaded)
@@ -68,12 +68,13 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
             f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot），竖线为它在测试图像上的 95% Wilson 区间；蓝色实线连接 CoOp 在每个 shot 数下"
             "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。")
-    others = others_than_coop(loaded)
-    if others:
+    panels = comparison_panels(loaded)
+    if panels:
+        said = [f"{p['title_zh']}（{'、'.join(p['methods'])}；" + ("空心标记为每个种子）" if len(p["methods"]) + 1 <= SEEDS_UP_TO
+                                                             else "只画种子平均，种子间标准差见本节的表）") for p in panels]
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",
-                f"与图 {num.section}.1 相同，加上 {'、'.join(others)}（线型与标记见图例；"
-                + ("空心标记为各方法的每个种子）。" if len(others) + 1 <= SEEDS_UP_TO else "只画种子平均；各方法的种子间标准差见本节的表）。"))
+                f"与其他方法的比较，{len(panels)} 栏共用纵轴，每栏都有图 {num.section}.1 的五角星与 CoOp 的蓝线作参照：" + "；".join(said) + "。")
     return lines
 
 
