@@ -276,11 +276,11 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
     # the guard kept the modification at every (shots, seed) (its validation top-1 is higher): the test is the modification's
-    assert "CoOp+lora (guarded) 用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子（共 4/4）" in t
-    said = ("可以说 CoOp+lora (guarded) 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok
-            else "因此不能说 CoOp+lora (guarded) 非劣于 CoOp")
+    assert "CoOp+lora（守护后） 用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子（共 4/4）" in t
+    said = ("可以说 CoOp+lora（守护后） 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok
+            else "因此不能说 CoOp+lora（守护后） 非劣于 CoOp")
     assert said in t and "非劣效界（-1.00 个百分点；" in t
-    assert ("CoOp+lora (guarded)：可以说非劣于 CoOp" if ok else "CoOp+lora (guarded)：不能说非劣于 CoOp") in c
+    assert ("CoOp+lora（守护后）：可以说非劣于 CoOp" if ok else "CoOp+lora（守护后）：不能说非劣于 CoOp") in c
     assert "这个检验在 2 对种子时通过的机会有多大" in t  # said plainly, with the seeds at hand
     assert "首先说明种子太少" not in t and ("决定结论的是哪个下界" in t) is not ok
     assert ("所以这里“不能说非劣”" in t) is not ok
@@ -303,9 +303,9 @@ def test_the_guard_answers_with_coop_unless_the_modification_is_better_on_valida
     g, left = guarded(tie["coop"]["CoOp+lora"], tie["coop"]["CoOp"])
     assert not left and chosen_counts(g) == {1: (0, 2), 2: (0, 2)}
     assert [r["accuracy"] for r in g] == [r["accuracy"] for r in tie["coop"]["CoOp"]]
-    assert all(r["method"] == "CoOp+lora (guarded)" and r["guard"]["chosen"] == "CoOp" for r in g)
+    assert all(r["method"] == "CoOp+lora（守护后）" and r["guard"]["chosen"] == "CoOp" for r in g)
     t = text(tie)
-    assert "可以说 CoOp+lora (guarded) 非劣于 CoOp" in t and "在全部 4 对 (shots, seed) 上都退回了 CoOp 的运行" in t
+    assert "可以说 CoOp+lora（守护后） 非劣于 CoOp" in t and "在全部 4 对 (shots, seed) 上都退回了 CoOp 的运行" in t
     assert ("CoOp+lora：守护在全部 4 对 (shots, seed) 上都退回了 CoOp（验证集没有一次显著支持修改），守护后的方法就是 CoOp，"
             "它的非劣效不是修改的证据；修改本身在 1 shot 检测到损失") in conclusion(tie)
     assert "1 shot -2.50、2 shot +0.00 个百分点" in t  # the modification's own difference is still reported
@@ -314,7 +314,7 @@ def test_the_guard_answers_with_coop_unless_the_modification_is_better_on_valida
     one["coop"]["CoOp+lora"][0]["validation"] = validation(1, 1, 10)  # seed 1 at 1 shot: 5 to 0, p = 1/32
     g, _ = guarded(one["coop"]["CoOp+lora"], one["coop"]["CoOp"])
     assert chosen_counts(g) == {1: (1, 2), 2: (0, 2)} and g[0]["accuracy"] == one["coop"]["CoOp+lora"][0]["accuracy"]
-    assert "因此不能说 CoOp+lora (guarded) 非劣于 CoOp" in text(one)
+    assert "因此不能说 CoOp+lora（守护后） 非劣于 CoOp" in text(one)
 
 
 def test_runs_the_guard_cannot_compare_are_left_out_and_said():
@@ -331,7 +331,7 @@ def test_runs_the_guard_cannot_compare_are_left_out_and_said():
     assert sorted(left) == [(1, 1, WHY[1]), (1, 2, WHY[2]), (2, 2, WHY[0])] and [(r["shots"], r["seed"]) for r in g] == [(2, 1)]
     table = "\n".join(_block_mod_section(res, accuracy_summary(res)))
     assert "CoOp+lora 有 3 对 (shots, seed) 不能加守护" in table and all(GUARD_WHY_ZH[w] in table for w in WHY)
-    assert "| CoOp+lora (guarded) | 2 | 1 |" in table and "| CoOp+lora (guarded) | 1 |" not in table
+    assert "| CoOp+lora（守护后） | 2 | 1 |" in table and "| CoOp+lora（守护后） | 1 |" not in table
 
 
 def test_noninferiority_takes_the_seeds_t_bound_when_seeds_disagree():
@@ -512,7 +512,7 @@ def test_a_bonus_identical_to_coop_is_said_to_change_nothing():
     res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+adapter": {1: [200, 190], 2: [250, 240]}})
     t, c = text(res), conclusion(res)
     assert "1、2 shot 时每对种子的逐图预测都与 CoOp 完全相同：修改在这些 shot 数上什么也没改变" in t
-    assert "1、2 shot 时修改本身的逐图预测与 CoOp 完全相同" in c and "CoOp+adapter (guarded)：可以说非劣于 CoOp" in c
+    assert "1、2 shot 时修改本身的逐图预测与 CoOp 完全相同" in c and "CoOp+adapter（守护后）：可以说非劣于 CoOp" in c
     for r in res["coop"]["CoOp+adapter"]:  # 2 shot: three wrong answers become other wrong answers
         if r["shots"] == 2:
             p = r["test_predictions"]
@@ -649,8 +649,8 @@ def test_a_shot_count_where_the_guard_always_fell_back_is_not_a_second_coop_row(
     res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}, val={"CoOp+lora": 5})
     res["coop"]["CoOp+lora"][2]["validation"] = validation(2, 1, 12)  # 2 shot, seed 1: 7 to 0 on validation
     table = "\n".join(_block_mod_section(res, accuracy_summary(res)))
-    assert "| CoOp+lora (guarded) | 2 | 2 |" in table and "| CoOp+lora (guarded) | 1 |" not in table
+    assert "| CoOp+lora（守护后） | 2 | 2 |" in table and "| CoOp+lora（守护后） | 1 |" not in table
     assert "1 shot 全部退回 CoOp。" in table and "2 shot s1 7:0（p = 0.008）、s2 0:0" in table
     res["coop"]["CoOp+lora"][2]["validation"] = validation(2, 1, 5)
     table = "\n".join(_block_mod_section(res, accuracy_summary(res)))
-    assert "(guarded) |" not in table and "1、2 shot 全部退回 CoOp。" in table
+    assert "（守护后） |" not in table and "1、2 shot 全部退回 CoOp。" in table

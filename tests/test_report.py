@@ -267,7 +267,7 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     recs = [json.loads(p.read_text()) for p in sorted((d / "coop").glob("*.json"))]
     zs = json.loads((d / "zeroshot.json").read_text())
     rows = _table(md, "accuracy")
-    assert rows[0][0] == "Zero-shot CLIP" and float(rows[0][3]) == pytest.approx(zs["accuracy"], abs=0.005)
+    assert rows[0][0] == "零样本 CLIP" and float(rows[0][3]) == pytest.approx(zs["accuracy"], abs=0.005)
     coop_rows = [r for r in rows if r[0] == "CoOp"]
     assert [int(r[1]) for r in coop_rows] == [1, 2, 4]
     for r in coop_rows:
@@ -578,7 +578,7 @@ def test_the_baselines_section_says_when_a_search_ran_on_fewer_validation_images
         r["validation"] = {"images": 8 if short else 8, "per_class": 2, "requested_per_class": 4 if short else 2,
                            "short_classes": short, "search": "fewshot"}
     text = "\n".join(baselines_section(res))
-    assert ("注意：Linear probe CLIP 4 shot（种子 1、2）的超参数只在每类 2 张、共 8 张验证图像上搜索，少于要求的每类 4 张："
+    assert ("注意：线性探测 CLIP 4 shot（种子 1、2）的超参数只在每类 2 张、共 8 张验证图像上搜索，少于要求的每类 4 张："
             "2 个类的验证图像不足") in text
     assert "2 shot（种子" not in text
 

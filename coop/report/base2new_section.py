@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .fmt import f2, interval, num, rel_link
+from .fmt import _zh, f2, interval, num, rel_link
 from .numbering import Numbering
 
 B2N_BEGIN, B2N_END = "<!-- base2new:begin -->", "<!-- base2new:end -->"
@@ -54,7 +54,7 @@ def table(recs: Dict[str, List[Dict[str, Any]]], num_: Numbering) -> List[str]:
     for g in [g for g in recs if recs[g]]:
         s = summary(recs[g])
         cells = [f2(s[p]["mean"]) + (f" ± {f2(s[p]['std'])}" if p != "H" and s[p]["n"] > 1 else "") for p in ("base", "new", "H")]
-        out.append(f"| {g} | {' | '.join(cells)} | {'—（一次运行）' if g == 'Zero-shot CLIP' else len(recs[g])} |")
+        out.append(f"| {_zh(g)} | {' | '.join(cells)} | {'—（一次运行）' if g == 'Zero-shot CLIP' else len(recs[g])} |")
     return out
 
 

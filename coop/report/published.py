@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 SOURCE = ("Tip-Adapter 仓库的 exp.log（github.com/gaopengcuhk/Tip-Adapter，commit 30d25981），"
           "Zhang 等 ECCV 2022 论文背后的运行记录")
 SHOTS = (1, 2, 4, 8, 16)
-ZS_ROW = "Zero-shot CLIP（Tip-Adapter 的代码运行）"
+ZS_ROW = "零样本 CLIP（Tip-Adapter 的代码运行）"
 # method -> accuracy (%) at SHOTS
 TABLE: Dict[str, List[float]] = {
     ZS_ROW: [85.92, 85.92, 85.92, 85.92, 85.92],

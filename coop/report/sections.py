@@ -11,7 +11,7 @@ import numpy as np
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs, mcnemar
-from .fmt import VERDICT_COOP, VERDICT_ZH, ci_cell, ci_column, f2, interval, num as fmt_num, pairs_zh
+from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_cell, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
 
@@ -58,7 +58,7 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
             rb = by_shots(recs)
             for k, st in shot_stats(recs).items():
                 tests.append(compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None)
-                rows.append((f"| {method} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | ",
+                rows.append((f"| {_zh(method)} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | ",
                              f" | {_hyper(list(rb[k].values()))} |"))
         cells, note = ci_column(tests, VERDICT_COOP)
         out += [head + cell + tail for (head, tail), cell in zip(rows, cells)]
@@ -94,7 +94,7 @@ def short_validation_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[s
             groups.setdefault(key, []).append(method)
     out = []
     for (k, seeds, per_class, images, requested, n_short), methods in sorted(groups.items(), key=lambda t: t[0][0]):
-        out += [f"注意：{'、'.join(methods)} {k} shot（种子 {seeds}）的超参数只在每类 {per_class} 张、共 {images} 张验证图像上"
+        out += [f"注意：{'、'.join(map(_zh, methods))} {k} shot（种子 {seeds}）的超参数只在每类 {per_class} 张、共 {images} 张验证图像上"
                 f"搜索，少于要求的每类 {requested} 张：{n_short} 个类的验证图像不足"
                 f"（运行时已警告，名单在结果文件的 validation 字段）。", ""]
     return out

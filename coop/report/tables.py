@@ -16,7 +16,7 @@ from ..utils.atomic import atomic_path
 from .guard import SUFFIX, guarded, guarded_name
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
-from .fmt import ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
+from .fmt import _zh, ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
 from .readings import pooled_fit, zeroshot_interval
 from .fonts import label
 from .numbering import Numbering
@@ -150,7 +150,7 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
     if zs:
         got = zeroshot_interval(zs)
         wil = f"一次确定性运行；95% Wilson 区间 [{f2(got[1])}, {f2(got[2])}]" if got else "—"
-        out.append(f"| {zs['method']} | 0 | — | {f2(float(zs['accuracy']))} | {wil} | — | — |")
+        out.append(f"| {_zh(zs['method'])} | 0 | — | {f2(float(zs['accuracy']))} | {wil} | — | — |")
     rows, tests = [], []
     for method in methods:
         runs = by_shots(loaded["coop"].get(method) or [])
@@ -158,7 +158,7 @@ def _accuracy_table(loaded: Dict[str, Any], summary, methods: Sequence[str]) -> 
             seeds = ", ".join(f"s{sd}={f2(a)}" for sd, a in zip(s["seeds"], s["accuracies"]))
             tests.append(compare(list(runs[k].values()), [zs]) if zs else None)
             pooled = pooled_fit(runs[k].values())
-            rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | ",
+            rows.append((f"| {_zh(method)} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | ",
                          f" | {f'{f2(pooled[0])}（{f2(pooled[1])}）' if pooled else '—'} |"))
     cells, note = ci_column(tests)
     out += [head + cell + tail for (head, tail), cell in zip(rows, cells)]
@@ -228,7 +228,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
            "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
            "修改本身的行回答修改做了什么、会不会伤害准确率；按第 9.1 节守护后的方法是否安全（第 9.4 节的非劣效检验针对它）见"
-           + ("“(guarded)”的行与表下的依据" if any(m.endswith(SUFFIX) for m in order) else
+           + ("“（守护后）”的行与表下的依据" if any(m.endswith(SUFFIX) for m in order) else
               "表下的依据：守护在每个 shot 数都退回了 CoOp，表里没有它单独的行" if any(decided.values()) else
               "表下：这些记录不能加守护")
            + "；“CoOp 同种子”是 CoOp 在这些种子上的平均。训练时间是各种子的均值（最小–最大），"
@@ -262,7 +262,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             tests.append(res if diff is None else None)
             tail = (" | 同所选的运行 | — |" if is_guard else
                     f" | {', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |")
-            rows.append((f"| {method} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | ", diff, tail))
+            rows.append((f"| {_zh(method)} | {k} | {s['n']} | {f2(s['mean'])} ± {f2(s['std'])} | {seeds} | {ref} | ", diff, tail))
     cells, note = ci_column(tests)
     out += [head + (cell if diff is None else diff) + tail for (head, diff, tail), cell in zip(rows, cells)]
     out += ["", note] if note else []
@@ -277,7 +277,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
 
 GUARD_NOTE = ("第 9.1 节的守护：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
               "只有修改的运行答对、CoOp 答错的图显著多于反过来的图（单侧精确符号检验 p < 0.05）时才用修改的运行，否则用 CoOp 的运行；"
-              "选择不读任何测试图像。“(guarded)”的行是守护后的方法，各种子后的括号写选了哪一个；某个 shot 数的所有种子都退回 CoOp 时，"
+              "选择不读任何测试图像。“（守护后）”的行是守护后的方法，各种子后的括号写选了哪一个；某个 shot 数的所有种子都退回 CoOp 时，"
               "那一行就是 CoOp 的行（差恰为 0），不再列出。每次选择的依据：")
 
 
