@@ -163,10 +163,14 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
     guards = {m: guarded(coop[m], base)[0] for m in sorted(coop) if m != "CoOp" and "[" not in m}
     for method, g in guards.items():
         evidence, _ = bonus_evidence(method, coop[method], base, num.ref("block_mods", "第 7.8 节"))
-        if evidence:
-            out.append(evidence + guard_sentence(method, g) + noninferiority_sentence(guarded_name(method), g, base, again=said > 0)
-                       + power_sentence(g, base, again=said > 0, spread=coop[method]))
-            said += 1
+        if not evidence:
+            continue
+        if g and not any(r["guard"]["modified"] for r in g):  # the guarded method is CoOp: its test passes by construction
+            out.append(evidence + guard_sentence(method, g))
+            continue
+        out.append(evidence + guard_sentence(method, g) + noninferiority_sentence(guarded_name(method), g, base, again=said > 0)
+                   + power_sentence(g, base, again=said > 0, spread=coop[method]))
+        said += 1
     if said and any(undetected_fail(g, base) for g in guards.values()):
         out.append(NOT_HARM)
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
@@ -212,9 +216,9 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
         if not used:  # the guarded method is CoOp: its non-inferiority holds by construction and says nothing of the change
             mod_lost = [k for k, t in (noninferiority(coop[method], base) or {"tests": {}})["tests"].items()
                         if verdict(t) == "lower"]
-            said.append(f"{method}：守护在全部 {len(g)} 对 (shots, seed) 上都退回了 CoOp（验证集没有一次显著支持修改），"
-                        "守护后的方法就是 CoOp，它的非劣效不是修改的证据；修改本身" +
-                        (f"在 {ks(mod_lost)} shot 检测到损失" if mod_lost else "没有检测到损失，但也没有被证明无害"))
+            said.append((method, f"守护在全部 {len(g)} 对 (shots, seed) 上都退回了 CoOp（验证集没有一次显著支持修改），"
+                         "守护后的方法就是 CoOp，它的非劣效不是修改的证据；修改本身" +
+                         (f"在 {ks(mod_lost)} shot 检测到损失" if mod_lost else "没有检测到损失，但也没有被证明无害")))
             continue
         text = f"{guarded_name(method)}：" + ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp")
         text += f"（{len(g)} 对 (shots, seed) 中 {used} 对用了修改）"
@@ -224,8 +228,11 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
             k = min(ni["lower"], key=ni["lower"].get)
             short = {"bootstrap": "测试图像的抽样", "t": "种子之间的波动"}[lower_from(ni["tests"][k])]
             text += f"；最低的下界 {ni['lower'][k]:+.2f}（{k} shot）来自{short}"
-        said.append(text + (f"；{ks(same)} shot 时修改本身的逐图预测与 CoOp 完全相同" if same else ""))
-    return ("- 加分项：" + "。".join(said) + "。") if said else ""
+        said.append(("", text + (f"；{ks(same)} shot 时修改本身的逐图预测与 CoOp 完全相同" if same else "")))
+    merged: Dict[str, List[str]] = {}  # modifications the same words describe are named together, said once
+    for method, text in said:
+        merged.setdefault(text, []).append(method)
+    return ("- 加分项：" + "。".join(f"{'、'.join(ms)}：{t}" if all(ms) else t for t, ms in merged.items()) + "。") if said else ""
 
 
 def takeaways(loaded: Dict[str, Any]) -> List[str]:

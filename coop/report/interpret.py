@@ -270,16 +270,13 @@ def bonus_evidence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, 
     high = [k for k, t in got.items() if verdict(t) == "higher"]
     text += (f"{ks(low)} shot 检测到损失（区间整体在 0 以下）。" if low else "没有一个 shot 数检测到损失（区间都不整体在 0 以下）。")
     text += f"{ks(high)} shot 检测到提升。" if high else ""
-    if same:
-        text += (f"{ks([k for k, _, _ in same])} shot 时每对种子的逐图预测都与 CoOp 完全相同：修改在"
-                 f"{'这些' if len(same) > 1 else '这个'} shot 数上什么也没改变（修改项多半还在初始值 0 附近，或小到改变不了任何一张图"
-                 "的预测），那里的“没有损失”不说明修改有用。")
-    if right_same:
-        text += (f"{ks([k for k, _, _ in right_same])} shot 时逐图的对错与 CoOp 完全相同，只有 "
-                 f"{'、'.join(str(n) for _, n, _ in right_same)} 张本来就错的图换了一个错误类别（各对种子合计）：在准确率上修改什么也没改变。")
-    if moved:
-        text += (("其余 shot 数上" if same or right_same else "") + "预测与 CoOp 不同的测试图像（各对种子合计）：" + "、".join(
-            f"{k} shot {n} 张（对错不同的 {f} 张）" for k, n, f in moved) + "；准确率的变化只来自对错不同的那些图。")
+    shown = sorted(same + right_same + moved)
+    if shown:  # one sentence: how many test images each shot count moved, and how many of them changed right/wrong
+        text += "预测与 CoOp 不同的测试图像（各对种子合计；括号内为其中对错不同的）：" + "、".join(
+            f"{k} shot {n} 张（{f} 张）" for k, n, f in shown) + "。"
+    if same or right_same:
+        text += (f"{ks(sorted(k for k, _, _ in same + right_same))} shot 没有一张图的对错改变：修改在那里没有改变准确率，"
+                 "那里的“没有损失”不说明修改有用。")
     missing = [k for k, t in tests.items() if not t] + sorted(set(bm) ^ set(bb))
     text += f"{ks(sorted(missing))} shot 无法配对比较。" if missing else ""
     return text, [k for k, _, _ in same]

@@ -66,10 +66,12 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
         out.append("")
         out += short_validation_notes(others)
         same = identical_runs(others)
-        out += [f"{a} 与 {b} 在 {m}/{n} 次同一 (shots, seed) 的运行中逐图预测完全相同" + (
-                "（TaskRes 选出 α = 1 时，文本特征加一个从 0 学起的残差，与以文本特征为初值的 ZS-LP 是同一个参数化、同一个训练方案）"
-                if {a, b} == {"TaskRes", "ZS-LP"} else "") + "，在那些运行里两者不是两份独立的证据。"
-                for a, b, m, n in same] + ([""] if same else [])
+        if same:  # one sentence: the pairs, then what it means once
+            out += ["同一 (shots, seed) 的运行中逐图预测完全相同的方法：" + "；".join(
+                f"{_zh(a)} 与 {_zh(b)} {m}/{n} 次" + (
+                    "（TaskRes 选出 α = 1 时，文本特征加一个从 0 学起的残差，与以文本特征为初值的 ZS-LP 是同一个参数化、同一个训练方案）"
+                    if {a, b} == {"TaskRes", "ZS-LP"} else "") for a, b, m, n in same)
+                + "。在那些运行里它们不是几份独立的证据。", ""]
     out += [f"{num.table('published')}：已发表的数字（在 CoOp 的划分上，**不是本项目的结果**）。", "", "<!-- table:published -->"]
     zs = loaded.get("zeroshot")
     recs = ([zs] if zs else []) + list(base)
