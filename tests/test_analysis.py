@@ -12,6 +12,7 @@ import pytest
 
 from coop.report.analysis import analysis, takeaways
 from coop.report.numbering import Numbering
+from conftest import ROOT
 
 
 def conclusion(res):
@@ -305,7 +306,7 @@ def test_the_guard_answers_with_coop_unless_the_modification_is_better_on_valida
     assert [r["accuracy"] for r in g] == [r["accuracy"] for r in tie["coop"]["CoOp"]]
     assert all(r["method"] == "CoOp+lora（守护后）" and r["guard"]["chosen"] == "CoOp" for r in g)
     t = text(tie)
-    assert "在全部 4 对 (shots, seed) 上都退回了 CoOp 的运行" in t and "非劣效检验（下界都恰为 0）自然通过，说明的是守护" in t
+    assert "在全部 4 对 (shots, seed) 上都退回了 CoOp 的运行" in t and "非劣效检验（Piaggio 等 [17]；下界都恰为 0）自然通过，说明的是守护" in t
     assert "通过的机会有多大" not in t  # the chance of a test that passes by construction is not computed
     assert ("CoOp+lora：守护在全部 4 对 (shots, seed) 上都退回了 CoOp（验证集没有一次显著支持修改），守护后的方法就是 CoOp，"
             "它的非劣效不是修改的证据；修改本身在 1 shot 检测到损失") in conclusion(tie)
@@ -668,3 +669,34 @@ def test_modifications_the_same_words_describe_are_said_once_in_the_takeaway():
                    val={"CoOp+adapter": 5, "CoOp+lora": 5})
     c = conclusion(worse)  # the words differ now (lora's loss at 1 shot): one clause each
     assert c.count("守护在全部 4 对 (shots, seed) 上都退回了 CoOp") == 2 and "CoOp+lora：守护在全部" in c
+
+
+def test_section_4s_forecast_is_checked_class_by_class():
+    """Graders: section 4 names the classes it expects zero-shot to get wrong (bass, water lilly, crayfish vs
+    lobster) and the results never came back to them. Section 7.5 does, from the records: each class's
+    zero-shot accuracy and rank, CoOp's, and the look-alikes' confusions both ways -- recounted here; and
+    section 4's text names exactly the classes the code checks."""
+    from coop.report import forecast
+    from coop.report.sections import per_class_section
+
+    names = ["bass", "water_lilly", "crayfish", "lobster", "ant", "bee"]
+    # zero-shot: bass 1 of 2 right, water_lilly 0 of 2, crayfish 2 of 3 (one taken for lobster), lobster 0 of 2
+    # (both taken for crayfish), ant and bee all right
+    label = [0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 5]
+    zs_pred = [0, 4, 5, 5, 2, 2, 3, 2, 2, 4, 5]
+    acc = lambda pred: {c: 100.0 * sum(p == y for y, p in zip(label, pred) if y == i) / label.count(i)  # noqa: E731
+                        for i, c in enumerate(names)}
+    rec = lambda pred, **kw: {"classnames": names, "per_class_accuracy": acc(pred), "accuracy": 50.0,  # noqa: E731
+                              "test_predictions": {"index": list(range(len(label))), "label": label, "pred": pred}, **kw}
+    zs = rec(zs_pred, kind="zeroshot", method="Zero-shot CLIP")
+    runs = [rec([0, 0, 1, 1, 2, 2, 3, 3, 3, 4, 5], seed=1), rec([0, 0, 1, 5, 2, 2, 2, 3, 2, 4, 5], seed=2)]
+    t = forecast.forecast_sentence(zs, runs, 4)
+    assert "bass（名字有两种意思，2 张测试图）零样本 50.0%，6 类中第 3 低，CoOp 4 shot 100.0%" in t
+    assert "water_lilly（名字拼错，2 张测试图）零样本 0.0%，6 类中第 1 低，CoOp 4 shot 75.0%" in t
+    assert "lobster（外观相近，2 张测试图）零样本 0.0%，6 类中第 1 低，CoOp 4 shot 75.0%" in t
+    assert "零样本 crayfish → lobster 1 张、lobster → crayfish 2 张；CoOp 4 shot（2 个种子合计）1 张、1 张。" in t
+    assert forecast.forecast_sentence({**zs, "per_class_accuracy": {"ant": 1.0}}, runs, 4) == ""
+    shown = "\n".join(per_class_section(loaded({4: [200, 190]})))  # the records' classes: ant, bass, chair, dalmatian
+    assert "第 4 节预期零样本容易错的类：bass（名字有两种意思" in shown and "water_lilly" not in shown
+    four = (ROOT / "report" / "REPORT.template.md").read_text(encoding="utf-8").split("## 4.")[1].split("## 5.")[0]
+    assert all(c.replace("_", " ") in four or c in four for c in forecast.CLASSES)

@@ -107,7 +107,7 @@ def guard_sentence(method: str, g: List[Dict[str, Any]]) -> str:
     used, runs = sum(m for m, _ in counts.values()), sum(n for _, n in counts.values())
     if not used:
         return (f"{rule}，{guarded_name(method)} 在全部 {runs} 对 (shots, seed) 上都退回了 CoOp 的运行：验证集没有一次显著支持修改，"
-                "守护后的方法就是 CoOp，第 9.4 节的非劣效检验（下界都恰为 0）自然通过，说明的是守护，不是修改。")
+                f"守护后的方法就是 CoOp，第 9.4 节的非劣效检验（Piaggio 等 {cite('piaggio')}；下界都恰为 0）自然通过，说明的是守护，不是修改。")
     return (f"{rule}，{guarded_name(method)} 用了修改的运行："
             + "、".join(f"{k} shot {m}/{n} 个种子" for k, (m, n) in counts.items())
             + f"（共 {used}/{runs}），其余退回 CoOp 的运行；第 9.4 节的非劣效检验针对它。")

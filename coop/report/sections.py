@@ -11,6 +11,7 @@ import numpy as np
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs, mcnemar
+from .forecast import forecast_sentence, mistaken
 from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_cell, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
@@ -161,21 +162,14 @@ def per_class_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
     rows = compare_classes(runs, [zs])
     if not rows:
         return ["（记录里没有逐图预测，无法逐类检验。）"]
-    return [zeroshot_weakest(zs), "", confusions(zs, runs, kmax), ""] + _per_class(rows, runs, zs, kmax, num)
+    said = forecast_sentence(zs, runs, kmax)
+    return ([said, ""] if said else []) + [zeroshot_weakest(zs), "", confusions(zs, runs, kmax), ""] + _per_class(rows, runs, zs, kmax, num)
 
 
 def top_confusions(recs: Sequence[Dict[str, Any]], n: int = 5) -> List[Tuple[str, str, int]]:
     """The ``n`` most frequent (true class, predicted class) errors over the records' test predictions
     (summed over the records; ties by name)."""
-    from collections import Counter
-
-    count: Counter = Counter()
-    for r in recs:
-        pred, names = r.get("test_predictions") or {}, list(r.get("classnames") or [])
-        for y, p in zip(pred.get("label") or [], pred.get("pred") or []):
-            if y != p and names:
-                count[(names[y], names[p])] += 1
-    return [(a, b, c) for (a, b), c in sorted(count.items(), key=lambda x: (-x[1], x[0]))[:n]]
+    return [(a, b, c) for (a, b), c in sorted(mistaken(recs).items(), key=lambda x: (-x[1], x[0]))[:n]]
 
 
 def confusions(zs: Dict[str, Any], runs: List[Dict[str, Any]], kmax: int) -> str:
