@@ -97,8 +97,16 @@ def test_the_baselines_departures_are_one_list_in_two_languages(tmp_path):
     assert report == appendix_departures_zh()
     keys = [d.key for d in BASELINE_DEPARTURES]
     assert {"coop_fewshot", "tip_views_by_image"} <= set(keys) and len(keys) == len(set(keys))
-    for d in baseline_departures():  # every row (the methods' own too) in both tables
-        assert d.title in baselines_markdown_en() and d.title_zh in report
+    from collections import Counter
+
+    from coop.methods.baseline_departures import ASPECTS
+
+    every = baseline_departures()
+    for d in every:  # every row (the methods' own too) in the docs; in the report those of what is chosen
+        assert d.aspect in ASPECTS, d.key  # a new departure says what it changes
+        assert d.title in baselines_markdown_en() and (d.title_zh in report) is (d.aspect == "selection")
+    rest = Counter(d.aspect for d in every if d.aspect != "selection")  # the rest counted, by aspect
+    assert f"其余 {sum(rest.values())} 项只改变" in report and all(f"{ASPECTS[a]}（{n} 项）" in report for a, n in rest.items())
     r, rec, b = tmp_path / "REPORT.md", tmp_path / "recipe.md", tmp_path / "baselines.md"
     r.write_text(f"{DEPARTURES_BEGIN}\nold\n{DEPARTURES_END}\n", encoding="utf-8")
     rec.write_text(f"{RECIPE_BEGIN}\n{RECIPE_END}\n", encoding="utf-8")

@@ -69,7 +69,8 @@ DEPARTURES = (
         None,
         "每张 few-shot 图像的 20 个增强视图取自同一种子的 CoOp 缓存训练裁剪的前 20 个（CoOp 的裁剪：尺度 0.08-1、翻转、"
         "双三次插值，与该训练方案相同），只编码一次；adapters.py 在每次运行中用全局随机数生成器抽取",
-        "每个裁剪只为 CoOp 和这些方法编码一次；视图仍服从该方案的裁剪分布"),
+        "每个裁剪只为 CoOp 和这些方法编码一次；视图仍服从该方案的裁剪分布",
+        aspect="images"),
     BaselineDeparture(
         "adapters_shuffle_torch", (),
         "Batches are shuffled by torch.randperm on a generator seeded with the run's seed; Dassl's loader shuffles "
@@ -77,14 +78,16 @@ DEPARTURES = (
         "the same run gives the same numbers on every machine",
         None,
         "批次由以运行种子初始化的 torch.randperm 打乱；Dassl 的数据加载器用全局随机数生成器",
-        "同一运行在任何机器上结果相同"),
+        "同一运行在任何机器上结果相同",
+        aspect="randomness"),
     BaselineDeparture(
         "adapters_fp32", (),
         "fp32 features and training on every device; adapters.py extracts the features with CLIP in fp16",
         "the same cache as CoOp's runs, exact on every device",
         None,
         "在所有设备上用 fp32 的特征与训练；adapters.py 用 fp16 的 CLIP 提取特征",
-        "与 CoOp 的运行共用同一缓存，在所有设备上精确"),
+        "与 CoOp 的运行共用同一缓存，在所有设备上精确",
+        aspect="precision"),
     BaselineDeparture(
         "adapters_grid_on_val", (),
         "The grid point is chosen on the few-shot validation set after the last epoch; adapters.py keeps the point "
@@ -92,5 +95,6 @@ DEPARTURES = (
         "nothing is chosen on the test set",
         None,
         "网格点在少样本验证集上按最后一个 epoch 选择；adapters.py 保留测试准确率最高的网格点与步数",
-        "不在测试集上挑选任何东西"),
+        "不在测试集上挑选任何东西",
+        aspect="selection"),
 )

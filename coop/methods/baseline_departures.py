@@ -23,6 +23,11 @@ class BaselineDeparture:
     title_zh: str
     reason_zh: str        # kept with the data; the report shows the title only (coop.report.departures_zh)
     applies: Callable[[Dict[str, Any]], bool] = lambda cfg: True  # given the run's config (method included)
+    aspect: str = ""      # a key of ASPECTS: what it changes (the report lists the "selection" ones in full)
+
+
+# what a departure changes; only "selection" changes what a number means against the published ones
+ASPECTS = {"selection": "选择超参数与 epoch", "images": "图像与增强视图怎样供给", "precision": "精度", "randomness": "随机数的来源"}
 
 
 ALL = ("*",)  # every method of coop.methods.table, those added later too
@@ -59,7 +64,8 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         None,
         "用同一 (shots, seed) 的 CoOp 运行的 few-shot 图像训练，而不是自己另抽一份（lpclip 对每类用 np.random.choice "
         "抽取；Tip-Adapter 的数据加载代码自己抽取 few-shot 集合）",
-        "同一 (shots, seed) 的各方法看到相同的图像，与 CoOp 的配对比较比较的是方法，而不是抽样"),
+        "同一 (shots, seed) 的各方法看到相同的图像，与 CoOp 的配对比较比较的是方法，而不是抽样",
+        aspect="images"),
     BaselineDeparture(
         "val_fewshot_ours", ("lp",),
         "The few-shot validation set (min(shots, 4) per class, at most the smallest class's count, which the "
@@ -69,14 +75,16 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         None,
         "少样本验证集（每类 min(shots, 4) 张，不超过验证图像最少的类的张数；不足时运行会警告并记录）取自我们划分的验证部分；"
         "lpclip 从数据集的验证划分抽取，某类不够时直接出错",
-        "我们的划分有自己的验证部分；验证图像少的类不应让基线无法运行"),
+        "我们的划分有自己的验证部分；验证图像少的类不应让基线无法运行",
+        aspect="selection"),
     BaselineDeparture(
         "fp32_features", ("lp",),
         "Features from our fp32 feature cache; lpclip extracts them with CLIP in fp16 on a GPU",
         "the same cache as CoOp's runs, exact on every device",
         None,
         "特征来自本项目的 fp32 特征缓存；lpclip 在 GPU 上用 fp16 的 CLIP 提取",
-        "与 CoOp 的运行共用同一缓存，在所有设备上精确"),
+        "与 CoOp 的运行共用同一缓存，在所有设备上精确",
+        aspect="precision"),
     BaselineDeparture(
         "tip_views_by_image", ("tip", "tip_f"),
         "The 10 augmented views of each few-shot image are seeded by the image only, so every seed and shot "
@@ -87,7 +95,8 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         None,
         "每张 few-shot 图像的 10 个增强视图只由图像决定随机性，因此用到同一图像的所有种子与 shot 数共享这 10 个视图；"
         "其代码在每次运行中从全局随机数生成器抽取",
-        "每张图像的视图在整个扫描中只编码一次；单次运行看到的视图仍服从 Tip-Adapter 的裁剪分布"),
+        "每张图像的视图在整个扫描中只编码一次；单次运行看到的视图仍服从 Tip-Adapter 的裁剪分布",
+        aspect="images"),
     BaselineDeparture(
         "tip_search_fewshot", ("tip", "tip_f"),
         "alpha/beta are searched on the few-shot validation set; their code searches on the whole validation split",
@@ -95,14 +104,16 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         "--tip-search val",
         "α、β 在少样本验证集上搜索；其代码在整个验证划分上搜索",
         "与线性探测的搜索用同样多的验证数据",
-        lambda cfg: cfg.get("search", "fewshot") == "fewshot"),
+        lambda cfg: cfg.get("search", "fewshot") == "fewshot",
+        aspect="selection"),
     BaselineDeparture(
         "tip_fp32", ("tip", "tip_f"),
         "fp32 on every device; their code runs fp16 on CUDA",
         "exact and available on every device",
         None,
         "在所有设备上用 fp32；其代码在 CUDA 上用 fp16",
-        "精确且在所有设备上可用"),
+        "精确且在所有设备上可用",
+        aspect="precision"),
     BaselineDeparture(
         "tip_f_cached_views", ("tip_f",),
         "Fine-tuned on the 10 cached augmented views, epoch e on view e mod 10; their code draws a fresh crop "
@@ -110,7 +121,8 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         "no image is encoded during fine-tuning",
         None,
         "在缓存的 10 个增强视图上微调，第 e 个 epoch 用第 e mod 10 个视图；其代码每个 epoch 重新裁剪",
-        "微调期间不需要再编码任何图像"),
+        "微调期间不需要再编码任何图像",
+        aspect="images"),
     BaselineDeparture(
         "tip_f_last_epoch", ("tip_f",),
         "The keys after the last epoch are kept; their code keeps the epoch with the best test accuracy and "
@@ -118,7 +130,8 @@ BASELINE_DEPARTURES: List[BaselineDeparture] = [
         "nothing is chosen on the test set",
         None,
         "保留最后一个 epoch 之后的键；其代码保留测试准确率最高的 epoch，并报告测试集上 max(最好, 最后)",
-        "不在测试集上挑选任何东西"),
+        "不在测试集上挑选任何东西",
+        aspect="selection"),
 ]
 
 
