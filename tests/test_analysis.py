@@ -277,9 +277,9 @@ def test_does_not_hurt_accuracy_is_a_noninferiority_test_on_the_lower_bounds(mod
     assert ok == all(v > -NI_MARGIN for v in ni["lower"].values())
     t, c = text(res), conclusion(res)
     # the guard kept the modification at every (shots, seed) (its validation top-1 is higher): the test is the modification's
-    assert "CoOp+lora（守护后） 用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子（共 4/4）" in t
-    said = ("可以说 CoOp+lora（守护后） 非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok
-            else "因此不能说 CoOp+lora（守护后） 非劣于 CoOp")
+    assert "CoOp+lora（守护后）用了修改的运行：1 shot 2/2 个种子、2 shot 2/2 个种子（共 4/4）" in t
+    said = ("可以说 CoOp+lora（守护后）非劣于 CoOp（以 95% 置信区间判断，损失不超过 1.00 个百分点）" if ok
+            else "因此不能说 CoOp+lora（守护后）非劣于 CoOp")
     assert said in t and "非劣效界（-1.00 个百分点；" in t
     assert ("CoOp+lora（守护后）：可以说非劣于 CoOp" if ok else "CoOp+lora（守护后）：不能说非劣于 CoOp") in c
     assert "这个检验在 2 对种子时通过的机会有多大" in t  # said plainly, with the seeds at hand
@@ -316,7 +316,7 @@ def test_the_guard_answers_with_coop_unless_the_modification_is_better_on_valida
     one["coop"]["CoOp+lora"][0]["validation"] = validation(1, 1, 10)  # seed 1 at 1 shot: 5 to 0, p = 1/32
     g, _ = guarded(one["coop"]["CoOp+lora"], one["coop"]["CoOp"])
     assert chosen_counts(g) == {1: (1, 2), 2: (0, 2)} and g[0]["accuracy"] == one["coop"]["CoOp+lora"][0]["accuracy"]
-    assert "因此不能说 CoOp+lora（守护后） 非劣于 CoOp" in text(one)
+    assert "因此不能说 CoOp+lora（守护后）非劣于 CoOp" in text(one)
 
 
 def test_runs_the_guard_cannot_compare_are_left_out_and_said():

@@ -137,6 +137,12 @@ def zh(method: str) -> str:
     return (" " if name[:1].isascii() else "") + name
 
 
+def spaced(name: str) -> str:
+    """A name followed by Chinese text: a space after it when it ends in a Latin letter or digit, none after
+    a full-width character (the guarded method's "（守护后）")."""
+    return name + (" " if name[-1:].isascii() else "")
+
+
 def _zh(method: str) -> str:
     """The name alone, without the leading space."""
     return zh(method).strip()

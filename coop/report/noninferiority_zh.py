@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .fmt import spaced
 from .guard import chosen_counts, guarded_name
 from .comparisons import noninferiority
 from .interpret import REMEDY_ZH, SOURCE, joined, ks, lower_from
@@ -91,10 +92,10 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
         rule += "各 shot 数的下界为 " + "、".join(f"{k} shot {v:+.2f}" for k, v in ni["lower"].items()) + "，"
     if ni["untested"]:
         return rule + (f"{'、'.join(map(str, ni['untested']))} shot 无法判断（缺少一方的运行、逐图预测，或可配对的种子"
-                       f"少于 2 对），因此不能说 {method} 非劣于 CoOp。")
+                       f"少于 2 对），因此不能说 {spaced(method)}非劣于 CoOp。")
     if ni["noninferior"]:
-        return rule + f"都高于 -{m:.2f}，可以说 {method} 非劣于 CoOp（以 95% 置信区间判断，损失不超过 {m:.2f} 个百分点）。"
-    return rule + f"并非都高于 -{m:.2f}，因此不能说 {method} 非劣于 CoOp。"
+        return rule + f"都高于 -{m:.2f}，可以说 {spaced(method)}非劣于 CoOp（以 95% 置信区间判断，损失不超过 {m:.2f} 个百分点）。"
+    return rule + f"并非都高于 -{m:.2f}，因此不能说 {spaced(method)}非劣于 CoOp。"
 
 
 def guard_sentence(method: str, g: List[Dict[str, Any]]) -> str:
@@ -106,8 +107,8 @@ def guard_sentence(method: str, g: List[Dict[str, Any]]) -> str:
     rule = "按第 9.1 节的守护（修改在少样本验证集上显著更好才用它：单侧精确符号检验 p < 0.05）"
     used, runs = sum(m for m, _ in counts.values()), sum(n for _, n in counts.values())
     if not used:
-        return (f"{rule}，{guarded_name(method)} 在全部 {runs} 对 (shots, seed) 上都退回了 CoOp 的运行：验证集没有一次显著支持修改，"
+        return (f"{rule}，{spaced(guarded_name(method))}在全部 {runs} 对 (shots, seed) 上都退回了 CoOp 的运行：验证集没有一次显著支持修改，"
                 f"守护后的方法就是 CoOp，第 9.4 节的非劣效检验（Piaggio 等 {cite('piaggio')}；下界都恰为 0）自然通过，说明的是守护，不是修改。")
-    return (f"{rule}，{guarded_name(method)} 用了修改的运行："
+    return (f"{rule}，{spaced(guarded_name(method))}用了修改的运行："
             + "、".join(f"{k} shot {m}/{n} 个种子" for k, (m, n) in counts.items())
             + f"（共 {used}/{runs}），其余退回 CoOp 的运行；第 9.4 节的非劣效检验针对它。")
