@@ -40,6 +40,8 @@ def check_rendering(text: str, out: Path, random_weights: bool) -> None:
     """What every rendering must hold: no dangling reference, every image linked exists, and (random
     weights) a banner on top and a random-weight label in every generated subsection with numbers."""
     assert dangling(text) == [], dangling(text)
+    stray = re.findall(r".{0,20}[）。，；：] +[\u4e00-\u9fff].{0,10}", text)  # a space after full-width punctuation
+    assert stray == [], stray
     for link in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text):
         assert (out.parent / link).resolve().is_file(), link
     if random_weights:
@@ -111,6 +113,8 @@ def test_the_checks_fail_on_a_dangling_reference_and_an_unlabelled_random_number
     labelled = "> ⚠️ RANDOM WEIGHTS 随机权重\n\n### 7.1 表\n\n表 7.1：随机权重：不是准确率\n| a | 12.34 |\n"
     assert unlabelled_random(labelled) == []
     assert unlabelled_random("### 7.1 表\n\n| a | 12.34 |\n") == ["(start)", "### 7.1 表"]
+    with pytest.raises(AssertionError):  # a space after a full-width character (a generated name) is caught
+        check_rendering(text.replace("## 1. 引言", "CoOp+lora（守护后） 的依据\n\n## 1. 引言"), ROOT / "report" / "REPORT.md", False)
 
 
 # --- rendered from records -----------------------------------------------------------------------------

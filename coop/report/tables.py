@@ -16,7 +16,7 @@ from ..utils.atomic import atomic_path
 from .guard import SUFFIX, guarded, guarded_name
 from ..runs.results import any_random, by_shots, shot_stats
 from .comparisons import compare
-from .fmt import _zh, ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
+from .fmt import _zh, spaced, ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
 from .readings import pooled_fit, zeroshot_interval
 from .fonts import label
 from .numbering import Numbering
@@ -291,7 +291,7 @@ def guard_decisions(method: str, g: List[Dict[str, Any]]) -> str:
                                                                            if r["guard"]["mod_only"] > r["guard"]["base_only"] else "")
             for sd, r in sorted(recs.items())))
     fell_back = [k for k, recs in sorted(by_shots(g).items()) if not any(r["guard"]["modified"] for r in recs.values())]
-    return (f"{guarded_name(method)} 的依据（验证集上只有修改答对的图数 : 只有 CoOp 答对的图数，前者更多时给单侧 p）："
+    return (f"{spaced(guarded_name(method))}的依据（验证集上只有修改答对的图数 : 只有 CoOp 答对的图数，前者更多时给单侧 p）："
             + "；".join(parts) + "。" + (f"{'、'.join(map(str, fell_back))} shot 全部退回 CoOp。" if fell_back else ""))
 GUARD_WHY_ZH = {"no CoOp run": "缺少同一 (shots, seed) 的 CoOp 运行",
                 "no validation predictions": "记录里没有少样本验证集上的预测：旧版本写的记录，重新运行即可",
