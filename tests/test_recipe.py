@@ -347,9 +347,10 @@ def test_run_coop_evaluates_the_last_epochs_model(synthetic_root, synthetic_spli
 
     test = exp.test_set()
     evals = calls[fitted["n_calls"]:]
-    assert len(evals) == 2, "two evaluations after training: the few-shot validation set, then the test set"
+    assert len(evals) == 3, "three evaluations after training: the few-shot validation set, the training images, the test set"
     assert len(evals[0][0]) == rec["validation"]["images"] and torch.equal(evals[0][1], fitted["ctx"])
-    x, ctx, logits = evals[1]
+    assert len(evals[1][0]) == rec["fit_view"]["images"] == len(rec["fewshot_train"]) and torch.equal(evals[1][1], fitted["ctx"])
+    x, ctx, logits = evals[2]
     assert torch.equal(x, test.features)
     assert torch.equal(ctx, fitted["ctx"]), "the evaluated context is not the last epoch's"
     assert rec["test_predictions"]["pred"] == logits.argmax(-1).tolist()
