@@ -179,3 +179,36 @@ def test_the_sweep_refuses_an_unknown_block_mod_in_one_line(tmp_path, capsys):
     assert run_all.main(["--demo", "--results", str(tmp_path), "--block-mod", "adapter lorax", "--print-commands"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--block-mod" in err[0] and "lorax" in err[0] and "adapter, lora" in err[0]
+
+
+def test_the_bound_keeps_each_modification_within_a_tenth_of_what_it_changes(tiny_clip):
+    """The bonus's constraint inside the block (report section 9.1): at every token the adapter changes the MLP's
+    output, LoRA the query and the value, by at most BOUND (10%) of that quantity's norm, however large its
+    weights grow; a smaller change passes untouched, zero stays exactly zero with a finite gradient."""
+    import torch
+
+    from coop.model.block_mods import BOUND, bounded, make_block_mod
+
+    assert BOUND == 0.1
+    base = torch.tensor([[3.0, 4.0], [3.0, 4.0]])  # norm 5: the limit is 0.5
+    delta = torch.tensor([[0.3, 0.0], [6.0, 8.0]], requires_grad=True)
+    out = bounded(delta, base)
+    assert torch.equal(out[0], delta[0].detach()) and torch.allclose(out[1], torch.tensor([0.3, 0.4]))
+    zero = torch.zeros(2, 2, requires_grad=True)
+    z = bounded(zero, base)
+    z.sum().backward()
+    assert torch.equal(z, torch.zeros(2, 2)) and torch.isfinite(zero.grad).all() and torch.equal(zero.grad, torch.ones(2, 2))
+
+    width = tiny_clip.ln_final.weight.shape[0]
+    adapter, lora = make_block_mod("adapter", width), make_block_mod("lora", width)
+    with torch.no_grad():
+        adapter.gate.fill_(1e3)
+        lora.b.normal_(std=1e3)
+    gen = torch.Generator().manual_seed(0)
+    a, y, qkv = (torch.randn(5, n, generator=gen) for n in (width, width, 3 * width))
+    with torch.no_grad():
+        dy, dqkv = adapter.mlp_delta(a, y), lora.qkv_delta(a, qkv)
+    for d, b in [(dy, y), *zip(dqkv.chunk(3, dim=-1), qkv.chunk(3, dim=-1))]:
+        assert (d.norm(dim=-1) <= BOUND * b.norm(dim=-1) * (1 + 1e-5)).all()
+    assert torch.equal(dqkv.chunk(3, dim=-1)[1], torch.zeros(5, width))  # keys unchanged
+    assert (dy.norm(dim=-1) > 0.99 * BOUND * y.norm(dim=-1)).all()  # with such weights the bound is what holds them

@@ -1,4 +1,4 @@
-"""Modifications of CLIP's text ``ResidualAttentionBlock`` that start as the identity.
+"""Modifications of CLIP's text ``ResidualAttentionBlock`` that start as the identity and stay near it.
 
 Each modification is a small module attached beside one frozen CLIP block (CLIP's source and
 weights are never changed). It may add a per-token term to the block's query/key/value projection
@@ -6,10 +6,13 @@ weights are never changed). It may add a per-token term to the block's query/key
 shared-prefix text encoder of :mod:`coop.model.text_encoder` keeps working with them.
 
 ``adapter``: a bottleneck MLP beside the block's MLP, scaled by a per-layer gate that starts at 0,
-    ``x = x + mlp(ln_2(x)) + gate * up(QuickGELU(down(ln_2(x))))``.
-``lora``: low-rank updates of the query and value projections, ``q += B_q A_q ln_1(x)`` (same for v),
-    with ``B`` initialised to zero as in LoRA.
-At initialisation both add exactly zero, so CoOp with them gives exactly CoOp's features.
+    ``y = mlp(ln_2(x)); x = x + y + bounded(gate * up(QuickGELU(down(ln_2(x)))), y)``.
+``lora``: low-rank updates of the query and value projections, ``q += bounded(B_q A_q ln_1(x), q)`` (same
+    for v), with ``B`` initialised to zero as in LoRA.
+The constraint (:func:`bounded`, :data:`BOUND`, fixed before any run): at every token the term changes
+what it is added to -- the MLP's output, the query, the value -- by at most ``BOUND`` (10%) of that
+quantity's norm; a larger term is scaled down to that length, its direction kept. At initialisation
+both add exactly zero, so CoOp with them gives exactly CoOp's features.
 """
 from __future__ import annotations
 
@@ -20,15 +23,28 @@ import torch.nn.functional as F
 from torch import nn
 
 BLOCK_MODS = ("adapter", "lora")
+BOUND = 0.1  # at each token a modification changes what it is added to by at most this share of its norm
+
+
+def bounded(delta: torch.Tensor, base: torch.Tensor, bound: float = BOUND) -> torch.Tensor:
+    """``delta`` with each token's vector (last dim) scaled down to at most ``bound`` * the norm of the same
+    token's ``base``, its direction kept; shorter vectors unchanged, an exact zero stays zero. The norms
+    are sqrt(sum of squares) clamped away from 0, so the gradient at a zero ``delta`` (the modification at
+    initialisation) is finite: the factor is then exactly 1 and passes no gradient."""
+    norm = delta.square().sum(-1, keepdim=True).clamp_min(1e-24).sqrt()
+    limit = bound * base.square().sum(-1, keepdim=True).sqrt()
+    return delta * torch.clamp(limit / norm, max=1.0)
 
 
 class BlockMod(nn.Module):
     """Per-token additions to one block; ``None`` means "adds nothing"."""
 
-    def qkv_delta(self, a: torch.Tensor) -> Optional[torch.Tensor]:  # a = ln_1(x): [..., d] -> [..., 3d]
+    def qkv_delta(self, a: torch.Tensor, qkv: torch.Tensor) -> Optional[torch.Tensor]:
+        """a = ln_1(x): [..., d]; qkv: the frozen projection of a, [..., 3d]; returns what to add to qkv."""
         return None
 
-    def mlp_delta(self, m: torch.Tensor) -> Optional[torch.Tensor]:  # m = ln_2(x): [..., d] -> [..., d]
+    def mlp_delta(self, m: torch.Tensor, y: torch.Tensor) -> Optional[torch.Tensor]:
+        """m = ln_2(x): [..., d]; y = mlp(m), the frozen branch; returns what to add to y."""
         return None
 
     def size(self) -> float:
@@ -50,9 +66,9 @@ class GatedAdapter(BlockMod):
         nn.init.zeros_(self.up.bias)
         self.gate = nn.Parameter(torch.zeros((), device="cpu"))  # 0 * anything finite == 0: exact identity at init
 
-    def mlp_delta(self, m: torch.Tensor) -> torch.Tensor:
+    def mlp_delta(self, m: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.down(m)
-        return self.gate * self.up(h * torch.sigmoid(1.702 * h))  # QuickGELU, as CLIP's MLP
+        return bounded(self.gate * self.up(h * torch.sigmoid(1.702 * h)), y)  # QuickGELU, as CLIP's MLP
 
     def size(self) -> float:
         up = torch.cat([self.up.weight.detach().float().flatten(), self.up.bias.detach().float()])
@@ -67,9 +83,10 @@ class LoRA(BlockMod):
         self.a = nn.Parameter(torch.randn(2, rank, width, device="cpu") * width ** -0.5)  # for q and v
         self.b = nn.Parameter(torch.zeros(2, width, rank, device="cpu"))  # zero: exact identity at init
 
-    def qkv_delta(self, a: torch.Tensor) -> torch.Tensor:
-        dq = F.linear(F.linear(a, self.a[0]), self.b[0])
-        dv = F.linear(F.linear(a, self.a[1]), self.b[1])
+    def qkv_delta(self, a: torch.Tensor, qkv: torch.Tensor) -> torch.Tensor:
+        q, _, v = qkv.chunk(3, dim=-1)
+        dq = bounded(F.linear(F.linear(a, self.a[0]), self.b[0]), q)
+        dv = bounded(F.linear(F.linear(a, self.a[1]), self.b[1]), v)
         return torch.cat([dq, torch.zeros_like(dq), dv], dim=-1)  # keys unchanged
 
     def size(self) -> float:

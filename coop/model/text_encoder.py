@@ -78,7 +78,7 @@ class TextBlock(nn.Module):
         """x: [N, L, d] -> q, k, v: [N, H, L, d/H]."""
         a = self.block.ln_1(x)
         qkv = F.linear(a, self.block.attn.in_proj_weight, self.block.attn.in_proj_bias)
-        if self.mod is not None and (delta := self.mod.qkv_delta(a)) is not None:
+        if self.mod is not None and (delta := self.mod.qkv_delta(a, qkv)) is not None:
             qkv = qkv + delta
         N, L, _ = qkv.shape
         qkv = qkv.view(N, L, 3, self.n_head, -1).permute(2, 0, 3, 1, 4)  # [3, N, H, L, hd]
@@ -106,7 +106,7 @@ class TextBlock(nn.Module):
         x = x + F.linear(attn, self.block.attn.out_proj.weight, self.block.attn.out_proj.bias)
         m = self.block.ln_2(x)
         y = self.mlp(m)
-        if self.mod is not None and (delta := self.mod.mlp_delta(m)) is not None:
+        if self.mod is not None and (delta := self.mod.mlp_delta(m, y)) is not None:
             y = y + delta
         return x + y
 

@@ -54,9 +54,9 @@ def trainable_rows(model: nn.Module, n_ctx: int = 16, mods: Optional[Sequence[st
         mod = c.encoder.blocks[0].mod
         m = torch.randn(1, width)
 
-        def run(t, mod=mod):
-            mod.qkv_delta(t)
-            mod.mlp_delta(t)
+        def run(t, mod=mod):  # the frozen values the bound scales against are given, not counted
+            mod.qkv_delta(t, torch.ones(1, 3 * width))
+            mod.mlp_delta(t, torch.ones(1, width))
         rows.append(TrainableRow(f"CoOp+{name}", count(c.trainable_parameters()), count(mod),
                                  _linear_flops(run, m), block_flops))
     return rows
