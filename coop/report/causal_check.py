@@ -52,9 +52,9 @@ def causal_rows(model: torch.nn.Module, classname: str = "dalmatian", seed: int 
 def causal_markdown(rows: List[Dict], model_name: str) -> str:
     head = (f"给一个位置的输入嵌入加上标准差 1 的高斯噪声（`torch.Generator` 种子 0，上下文 v1..v16 按 CoOp 以标准差 0.02 初始化）后，"
             f"各位置输出（`ln_final` 之后）变化的最大绝对值。模型 {model_name}（结构与 RN50 的文本塔相同、权重随机）；提示 [SOS] v1..v16 dalmatian . [EOT]（dalmatian 是 dalmati、an 两个词元），"
-            "共 {n} 个位置。“之前”恰为 0 是因果掩码的作用，与权重无关；“之后”变化多大取决于权重。")
+            "共 {n} 个位置。“之前”恰为 0 是因果掩码的作用，与权重无关；从该位置起（含该位置）变化多大取决于权重。")
     lines = [head.format(n=rows[0]["length"]), "",
-             "| 改变的位置 | 序号 | 之前各位置的最大变化 | 之后各位置中最小的变化 | EOT 的变化 |", "|---|---:|---:|---:|---:|"]
+             "| 改变的位置 | 序号 | 之前各位置的最大变化 | 该位置及之后各位置中最小的变化 | EOT 的变化 |", "|---|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['perturbed']} | {r['position']} | {r['before']:.1f} | {r['from']:.3g} | {r['eot']:.3g} |")
     return "\n".join(lines) + "\n"

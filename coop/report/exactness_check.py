@@ -4,7 +4,7 @@
 
 - the fast text path (truncated at the last EOT, the shared [SOS] v1..vM prefix computed once) against the
   plain one (all 77 positions through every block, as ``encode_text``): the largest relative error of the
-  text features and of the context's gradient, in fp32 (fp64 is tests/test_text_encoder.py's);
+  text features and of the context's gradient, in fp32 and in fp64 (a float64 copy of the model);
 - each block modification at step 0: its text features ``torch.equal`` to plain CoOp's with the same
   context, and which of its parameters a first backward pass gives a non-zero gradient (only the
   adapter's gate ``gate`` / LoRA's ``b``: the others are multiplied by that zero).
@@ -12,6 +12,7 @@ The loss is the cross-entropy of random unit image features against the classes 
 """
 from __future__ import annotations
 
+import copy
 from typing import Dict, List, Sequence
 
 import torch
@@ -29,6 +30,27 @@ def _features_and_grad(coop: CoOp, fast: bool, image: torch.Tensor, labels: torc
     return text.detach(), coop.ctx.grad.detach().clone()
 
 
+def _in_float64(model: torch.nn.Module, classnames: Sequence[str], ctx: torch.Tensor, image: torch.Tensor,
+                labels: torch.Tensor) -> Dict:
+    """The same comparison on a float64 copy of the model and the same context: what is left is rounding.
+    CLIP's LayerNorm computes in fp32 whatever its input (for fp16 weights); for this measurement it runs as
+    torch's own, in the input's dtype, and is restored after."""
+    import clip.model
+
+    wide = copy.deepcopy(model).double()
+    own = clip.model.LayerNorm.forward
+    clip.model.LayerNorm.forward = torch.nn.LayerNorm.forward
+    try:
+        coop = CoOp(wide, classnames).double()
+        with torch.no_grad():
+            coop.ctx.copy_(ctx.double())
+        fast_t, fast_g = _features_and_grad(coop, True, image.double(), labels)
+        full_t, full_g = _features_and_grad(coop, False, image.double(), labels)
+    finally:
+        clip.model.LayerNorm.forward = own
+    return {"dtype": "float64", "features": _rel(fast_t, full_t), "grad": _rel(fast_g, full_g)}
+
+
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
@@ -43,6 +65,7 @@ def exactness_rows(model: torch.nn.Module, classnames: Sequence[str], seed: int 
     fast_t, fast_g = _features_and_grad(coop, True, image, labels)
     full_t, full_g = _features_and_grad(coop, False, image, labels)
     paths = [{"dtype": "float32", "features": _rel(fast_t, full_t), "grad": _rel(fast_g, full_g)}]
+    paths.append(_in_float64(model, classnames, coop.ctx, image, labels))
     mods = []
     for name in BLOCK_MODS:
         torch.manual_seed(seed)
