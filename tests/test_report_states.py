@@ -114,7 +114,7 @@ def test_the_checks_fail_on_a_dangling_reference_and_an_unlabelled_random_number
     assert unlabelled_random(labelled) == []
     assert unlabelled_random("### 7.1 表\n\n| a | 12.34 |\n") == ["(start)", "### 7.1 表"]
     with pytest.raises(AssertionError):  # a space after a full-width character (a generated name) is caught
-        check_rendering(text.replace("## 1. 引言", "CoOp+lora（守护后） 的依据\n\n## 1. 引言"), ROOT / "report" / "REPORT.md", False)
+        check_rendering(text.replace("## 1. 引言", "CoOp+lora（把关后） 的依据\n\n## 1. 引言"), ROOT / "report" / "REPORT.md", False)
 
 
 # --- rendered from records -----------------------------------------------------------------------------

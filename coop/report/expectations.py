@@ -24,7 +24,7 @@ BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
 # CoOp − zero-shot CLIP in points, as section 8 states it before any run (its text is checked against these).
 EXPECTED: Dict[int, Tuple[float, float]] = {1: (-2.0, 2.0), 4: (2.0, 5.0)}
 STATUS = "以上的预期与两种解释都写于任何运行之前，有了结果也不改动。"
-FIT_SHORT = {"over": "像是过拟合", "under": "像是训练不足", "neither": "看不出过拟合或训练不足",
+FIT_SHORT = {"over": "像是过拟合", "under": "与训练不足相容（由下面的加长训练检验判断）", "neither": "看不出过拟合或训练不足",
              "test_above": "测试高于训练图像，看不出过拟合"}
 
 

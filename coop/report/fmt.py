@@ -139,7 +139,7 @@ def zh(method: str) -> str:
 
 def spaced(name: str) -> str:
     """A name followed by Chinese text: a space after it when it ends in a Latin letter or digit, none after
-    a full-width character (the guarded method's "（守护后）")."""
+    a full-width character (the guarded method's "（把关后）")."""
     return name + (" " if name[-1:].isascii() else "")
 
 

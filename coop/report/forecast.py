@@ -47,10 +47,12 @@ def forecast_sentence(zs: Dict[str, Any], runs: List[Dict[str, Any]], kmax: int)
            **{c: "外观相近" for pair in ALIKE for c in pair}}
     parts = []
     for c in named:
-        rank = 1 + sum(a < per[c] for a in per.values())  # 1: the weakest (ties share the better rank)
+        rank = 1 + sum(a < per[c] for a in per.values())  # 1: the weakest
+        tied = sum(a == per[c] for a in per.values()) - 1  # a rank inside a tie is said as the tie
+        where = (f"与另 {tied} 类并列第 {rank} 低" if tied else f"第 {rank} 低")
         coop = [float(r["per_class_accuracy"][c]) for r in runs if c in (r.get("per_class_accuracy") or {})]
         parts.append(f"{c}（{why[c]}{f'，{n_test[c]} 张测试图' if n_test[c] else ''}）零样本 {per[c]:.1f}%，"
-                     f"{len(per)} 类中第 {rank} 低" + (f"，CoOp {kmax} shot {sum(coop) / len(coop):.1f}%" if coop else ""))
+                     f"{len(per)} 类中{where}" + (f"，CoOp {kmax} shot {sum(coop) / len(coop):.1f}%" if coop else ""))
     out = "第 4 节预期零样本容易错的类：" + "；".join(parts) + "。"
     zs_err, coop_err = mistaken([zs]), mistaken(runs)
     for a, b in ALIKE:

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..runs.results import by_shots
 from .stats import sign_test_p
 
-SUFFIX = "（守护后）"  # the report is Chinese: the guarded method's name in its tables and text
+SUFFIX = "（把关后）"  # the report is Chinese: the guarded method's name in its tables and text
 ALPHA = 0.05  # the one-sided level of the validation sign test, fixed before any run
 WHY = ("no CoOp run", "no validation predictions", "different validation images")  # why a (shots, seed) is left out
 

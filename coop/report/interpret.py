@@ -105,7 +105,7 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
 
 
 FIT_SAID = {"over": "训练图像明显高于测试（测试准确率在训练图像准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
-            "under": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上落在这个区间之内或之上，像是训练不足：上下文连自己的训练图像都还没比手写提示拟合得更好",
+            "under": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上也落在这个区间之内或之上：看不出上下文在自己的训练图像上比手写提示拟合得更好，这与训练不足相容，但区间宽时这只是没有检测到差异，是否训练不足由第 8 节的加长训练检验判断",
             "neither": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上落在这个区间之下，看不出过拟合或训练不足",
             "test_above": "测试高于训练图像（在训练图像准确率的 95% Wilson 区间以上），看不出过拟合"}
 
@@ -264,7 +264,7 @@ def bonus_evidence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, 
             continue
         n, f = sum(x for x, _ in d), sum(y for _, y in d)
         (same if not n else right_same if not f else moved).append((k, n, f))
-    text = (f"{method} 本身（未加守护）相对 CoOp 的配对差，即修改做了什么的主要证据（同一 (shots, seed)；{pairs_once(got)}；区间见{table}）："
+    text = (f"{method} 本身（未加把关）相对 CoOp 的配对差，即修改做了什么的主要证据（同一 (shots, seed)；{pairs_once(got)}；区间见{table}）："
             + "、".join(f"{k} shot {num(t['diff'], True)}" for k, t in got.items()) + " 个百分点。")
     low = [k for k, t in got.items() if verdict(t) == "lower"]
     high = [k for k, t in got.items() if verdict(t) == "higher"]

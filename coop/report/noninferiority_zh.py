@@ -18,8 +18,8 @@ from .references import cite
 from .stats import noninferiority_power, verdict
 
 
-NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这些数据排除不了超过界的损失，不等于有害；修改本身是否损害准确率，"
-            "看上面修改本身的配对差，守护后的方法是否安全，看非劣效检验。")
+NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这些数据排除不了超过界的损失，不等于有害；"
+            "更多种子或测试图像会收紧下界（附录 B）。")
 
 
 def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bool:
@@ -52,14 +52,14 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
     source = noninferiority(spread, base) if spread is not None else ni
     sds = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in (source or {"tests": {}})["tests"].items()
            if len(t.get("per_seed") or []) >= 2}
-    whose = "修改本身（未加守护）" if spread is not None else ""
+    whose = "修改本身（未加把关）" if spread is not None else ""
     if sds:
         k, (sd, n) = max(sds.items(), key=lambda kv: kv[1][0])
         p = noninferiority_power(sd, n, m)
         text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{whose}{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
                  f"这个检验在 {n} 对种子时通过的机会有多大：以{whose or ' '}{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
                  f"一个 shot 数上按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它、每个 shot 数都通过，实际更低）。"
-                 + ("守护退回 CoOp 的种子差恰为 0，会让检验偏向通过，所以这里用修改本身的波动。" if spread is not None else ""))
+                 + ("把关退回 CoOp 的种子差恰为 0，会让检验偏向通过，所以这里用修改本身的波动。" if spread is not None else ""))
     if failing:
         lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]
         n_img = max(int(ni["tests"][k].get("n_images") or 0) for k in failing)
@@ -99,16 +99,16 @@ def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[D
 
 
 def guard_sentence(method: str, g: List[Dict[str, Any]]) -> str:
-    """How often section 9.1's guard let the modification answer, per shot count; the test below is the
-    guarded method's (``g``: its records, :func:`coop.report.guard.guarded`)."""
+    """How often section 9.1's optional guard let the modification answer, per shot count (``g``: the guarded
+    method's records, :func:`coop.report.guard.guarded`); section 9.4's test is the modification's own."""
     counts = chosen_counts(g)
     if not counts:
-        return (f"{method} 的记录不能加第 9.1 节的守护（原因写在表下），所以下面没有非劣效检验。")
-    rule = "按第 9.1 节的守护（修改在少样本验证集上显著更好才用它：单侧精确符号检验 p < 0.05）"
+        return f"{method} 的记录不能加第 9.1 节的把关（原因写在表下）。"
+    rule = "另外，按第 9.1 节可选的验证集把关（修改在少样本验证集上显著更好才用它：单侧精确符号检验 p < 0.05）"
     used, runs = sum(m for m, _ in counts.values()), sum(n for _, n in counts.values())
     if not used:
         return (f"{rule}，{spaced(guarded_name(method))}在全部 {runs} 对 (shots, seed) 上都退回了 CoOp 的运行：验证集没有一次显著支持修改，"
-                f"守护后的方法就是 CoOp，第 9.4 节的非劣效检验（Piaggio 等 {cite('piaggio')}；下界都恰为 0）自然通过，说明的是守护，不是修改。")
+                "把关后的方法就是 CoOp。")
     return (f"{rule}，{spaced(guarded_name(method))}用了修改的运行："
             + "、".join(f"{k} shot {m}/{n} 个种子" for k, (m, n) in counts.items())
-            + f"（共 {used}/{runs}），其余退回 CoOp 的运行；第 9.4 节的非劣效检验针对它。")
+            + f"（共 {used}/{runs}），其余退回 CoOp 的运行；把关后的方法的配对差见第 7.8 节的表。")

@@ -18,7 +18,8 @@ from .analysis import analysis, takeaways
 from .fmt import rel_link
 from .numbering import Numbering
 from .outputs import GENERATED_LINE
-from .sections import baselines_section, block_mod_evidence, per_class_section, prompts_section
+from .prompts import prompts_section
+from .sections import baselines_section, block_mod_evidence, per_class_section
 from .tables import (CURVES_NAME, _accuracy_table, _all_records, _block_mod_section, _method_order,
                      _nearest_words_section, _provenance, accuracy_summary, curve_rows, draw_curves)
 

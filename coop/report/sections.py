@@ -10,9 +10,9 @@ import numpy as np
 
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
-from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs, mcnemar
+from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs
 from .forecast import forecast_sentence, mistaken
-from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_cell, ci_column, f2, interval, num as fmt_num, pairs_zh
+from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
 
@@ -100,27 +100,6 @@ def short_validation_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[s
         out += [f"注意：{'、'.join(map(_zh, methods))} {k} shot（种子 {seeds}）的超参数只在每类 {per_class} 张、共 {images} 张验证图像上"
                 f"搜索，少于要求的每类 {requested} 张：{n_short} 个类的验证图像不足"
                 f"（运行时已警告，名单在结果文件的 validation 字段）。", ""]
-    return out
-
-
-def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
-    num = num or Numbering("7")
-    prompts = loaded.get("zeroshot_prompts") or {}
-    if len(prompts) < 2:
-        return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 8 个模板的集成。）"]
-    ref_name = "single" if "single" in prompts else sorted(prompts)[0]
-    ref = prompts[ref_name]
-    out = [f"{num.table('prompts')}：零样本提示的措辞。同一测试集、同样的图像特征，只换零样本分类器的提示；差值为相对单一模板的"
-           "配对差及其 95% 置信区间；“高/低”以区间为准，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
-           "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
-           "|---|---:|---:|---|---:|"]
-    for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
-        cell = "—" if name == ref_name else ci_cell(compare([dict(rec, seed=0)], [dict(ref, seed=0)]), pairs=False)
-        test = None if name == ref_name else mcnemar(rec, ref)
-        p_cell = "—" if test is None else f"{test['p_value']:.3g}"
-        shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
-        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {f2(float(rec['accuracy']))} | {cell} | "
-                   f"{p_cell} |")
     return out
 
 

@@ -1,0 +1,41 @@
+"""Section 7.4: zero-shot CLIP under each prompt the records have (the data set's one template, CoOp's
+ensemble of hand-written ones), paired on the same test images, and CoOp at its largest shot count against
+the ensemble -- the strongest hand-made prompt against the learned one."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ..runs.results import by_shots
+from .comparisons import compare, mcnemar
+from .fmt import ci_cell, f2
+from .numbering import Numbering
+
+
+def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
+    num = num or Numbering("7")
+    prompts = loaded.get("zeroshot_prompts") or {}
+    if len(prompts) < 2:
+        return ["（只有一种提示的零样本结果；`bash scripts/run_all.sh` 会同时运行单一模板与 8 个模板的集成。）"]
+    ref_name = "single" if "single" in prompts else sorted(prompts)[0]
+    ref = prompts[ref_name]
+    out = [f"{num.table('prompts')}：零样本提示的措辞。同一测试集、同样的图像特征，只换零样本分类器的提示；差值为相对单一模板的"
+           "配对差及其 95% 置信区间；“高/低”以区间为准，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
+           "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
+           "|---|---:|---:|---|---:|"]
+    for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
+        cell = "—" if name == ref_name else ci_cell(compare([dict(rec, seed=0)], [dict(ref, seed=0)]), pairs=False)
+        test = None if name == ref_name else mcnemar(rec, ref)
+        p_cell = "—" if test is None else f"{test['p_value']:.3g}"
+        shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
+        out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {f2(float(rec['accuracy']))} | {cell} | "
+                   f"{p_cell} |")
+    best = loaded["coop"].get("CoOp") or []
+    others = [n for n in prompts if n != ref_name]
+    if best and others:  # the learned prompt against the best hand-made one, the same images (section 4's question)
+        kmax = max(int(r["shots"]) for r in best)
+        ens = prompts[others[0]]
+        res = compare(list(by_shots(best)[kmax].values()), [ens])  # a deterministic run: paired with every seed
+        if res:
+            out += ["", f"CoOp {kmax} shot 相对 {others[0]}（{len(ens.get('prompts') or [])} 个手写模板的集成）：{ci_cell(res)}"
+                    "（同一测试图像配对；学到的 16 个向量对比手写提示里最强的对照）。"]
+    return out
