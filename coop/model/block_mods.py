@@ -30,10 +30,12 @@ def bounded(delta: torch.Tensor, base: torch.Tensor, bound: float = BOUND) -> to
     """``delta`` with each token's vector (last dim) scaled down to at most ``bound`` * the norm of the same
     token's ``base``, its direction kept; shorter vectors unchanged, an exact zero stays zero. The norms
     are sqrt(sum of squares) clamped away from 0, so the gradient at a zero ``delta`` (the modification at
-    initialisation) is finite: the factor is then exactly 1 and passes no gradient."""
-    norm = delta.square().sum(-1, keepdim=True).clamp_min(1e-24).sqrt()
-    limit = bound * base.square().sum(-1, keepdim=True).sqrt()
-    return delta * torch.clamp(limit / norm, max=1.0)
+    initialisation) is finite: the factor is then exactly 1 and passes no gradient. The factor is computed in
+    at least fp32 (in fp16 the clamp would flush to 0 and the squares overflow), then cast back."""
+    wide = torch.promote_types(delta.dtype, torch.float32)  # fp16 would flush 1e-24 to 0 and overflow the squares
+    norm = delta.to(wide).square().sum(-1, keepdim=True).clamp_min(1e-24).sqrt()
+    limit = bound * base.to(wide).square().sum(-1, keepdim=True).sqrt()
+    return delta * torch.clamp(limit / norm, max=1.0).to(delta.dtype)
 
 
 class BlockMod(nn.Module):
