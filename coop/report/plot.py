@@ -3,8 +3,8 @@
 Style of the CoOp paper's per-dataset plots: zero-shot CLIP is one large purple star at x=0, CoOp a
 blue line with circle markers at the per-shot mean over seeds, each seed a small hollow marker.
 The comparison figure (:func:`plot_figures`'s ``STEM_all``) puts the other methods in panels
-(:func:`comparison_panels`: CoOp's block modifications, then the baselines by protocol), the star and
-CoOp's line in each; every method keeps its colour, line style and marker, so the lines can be told apart
+(:func:`comparison_panels`: CoOp's block modifications, then the baselines by protocol), each on its own y
+range, the star and CoOp's line in each; every method keeps its colour, line style and marker, so the lines can be told apart
 in grayscale too. The x axis places 0 and every shot count present evenly, as the paper's figures do.
 
 Nothing is filled in: a missing seed, shot or zero-shot record is plotted as what exists and *stated* in
@@ -63,8 +63,9 @@ def shot_positions(ticks: Sequence[int]) -> Dict[int, int]:
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     """The figure for a :func:`summarize` result (not saved; the caller closes it). Labels are Chinese
     when a CJK font is installed (:mod:`coop.report.fonts`), English otherwise. With ``summary["panels"]``
-    (:func:`comparison_panels`) one panel each, side by side on one y axis, the star and CoOp's line in every
-    panel as the reference; a method keeps its colour in every panel.
+    (:func:`comparison_panels`) one panel each, side by side, each on its own y range (one far-off method would
+    squash another panel's small gaps), the star and CoOp's line in every panel as the reference; a method
+    keeps its colour in every panel.
 
     Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
     per-shot means), ``"seeds:<method>"`` (one small hollow marker per seed and shot count). No spread
@@ -76,7 +77,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     order = _method_order(summary["methods"])
     panels = summary.get("panels") or [{"title": "", "title_zh": "", "methods": order}]
     fig = Figure(figsize=(6.4, 5.2))
-    axes = [fig.add_subplot(1, len(panels), i + 1, **({"sharey": fig.axes[0]} if i else {})) for i in range(len(panels))]
+    axes = [fig.add_subplot(1, len(panels), i + 1) for i in range(len(panels))]  # each panel its own y range: small gaps stay visible
     for ax, panel in zip(axes, panels):
         shown = [m for m in order if m == "CoOp" or m in panel["methods"]]
         _draw_axes(ax, summary, shown, order, zh, legend_below=len(panels) > 1)
@@ -120,7 +121,8 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
         if zs.get("interval"):  # its 95% Wilson interval over the test images: one run has no seeds to spread
             lo, hi = zs["interval"]
             bar = ax.errorbar([at[0]], [zs["accuracy"]], yerr=[[zs["accuracy"] - lo], [hi - zs["accuracy"]]], fmt="none",
-                              ecolor=ZEROSHOT_COLOR, elinewidth=1.2, capsize=5, zorder=3)
+                              ecolor=ZEROSHOT_COLOR, elinewidth=1.2, capsize=5, zorder=3,
+                              label="零样本的 95% Wilson 区间（测试图像的抽样）" if zh else "zero-shot's 95% Wilson interval (test images)")
             for artist in (*bar.lines[1], *bar.lines[2]):  # the caps and the bar
                 artist.set_gid("zeroshot-interval")
 
@@ -149,8 +151,7 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
     ax.set_xticklabels([str(k) for k in ticks])
     ax.set_xlim(-0.5, max(at.values()) + 0.5)
     ax.set_xlabel(w(XLABEL))
-    if ax.get_subplotspec().colspan.start == 0:
-        ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
+    ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
     ax.grid(True, linestyle="--", alpha=0.5)
     handles, labels = ax.get_legend_handles_labels()
     if seed_handles:  # one entry for the seeds: each method's own hollow marker, side by side

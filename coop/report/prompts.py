@@ -37,5 +37,5 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
         res = compare(list(by_shots(best)[kmax].values()), [ens])  # a deterministic run: paired with every seed
         if res:
             out += ["", f"CoOp {kmax} shot 相对 {others[0]}（{len(ens.get('prompts') or [])} 个手写模板的集成）：{ci_cell(res)}"
-                    "（同一测试图像配对；学到的 16 个向量对比手写提示里最强的对照）。"]
+                    "（同一测试图像配对：学到的上下文对比手写提示的集成）。"]
     return out

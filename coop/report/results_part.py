@@ -75,7 +75,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
                                                              else "只画种子平均，种子间标准差见本节的表）") for p in panels]
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",
-                f"与其他方法的比较，{len(panels)} 栏共用纵轴，每栏都有图 {num.section}.1 的五角星与 CoOp 的蓝线作参照：" + "；".join(said) + "。")
+                f"与其他方法的比较，{len(panels)} 栏各有自己的纵轴范围，每栏都有图 {num.section}.1 的五角星与 CoOp 的蓝线作参照：" + "；".join(said) + "。")
     return lines
 
 
