@@ -60,3 +60,30 @@ def test_section_4s_forecast_is_checked_on_the_weakest_classes():
     per["dalmatian"] = 99.0  # now among the strongest
     assert "最弱的 10 类中有 0 类" in E.weakest_line({"per_class_accuracy": per})
     assert E.weakest_line({"per_class_accuracy": {"dog": 1.0}}) == ""  # too few classes to say anything
+
+
+def test_the_longer_training_check_says_how_the_longer_runs_fit_their_own_images(tmp_path):
+    """Graders: the longer run's accuracy on its own training images fell below the default run's and the text
+    never said so. Section 8's check of under-training gives the paired test difference and both runs'
+    accuracy on their training images (test view), and says when the longer one is lower."""
+    import copy
+
+    from coop.runs.results import LONGER
+
+    loaded = load_results(make_results(tmp_path / "results"))
+    base = [r for r in loaded["coop"]["CoOp"] if int(r["shots"]) == 1]
+    longer = []
+    for r in base:
+        r["fit_view"] = {"images": 100, "correct": 60, "accuracy": 60.0, "zeroshot_correct": 50, "zeroshot_accuracy": 50.0}
+        x = copy.deepcopy(r)
+        x["config"] = {**(r.get("config") or {}), "variant": LONGER, "epochs": 100}
+        x["method"] = "CoOp [epochs=100]"
+        x["fit_view"] = dict(r["fit_view"], correct=40, accuracy=40.0)
+        longer.append(x)
+    loaded["coop"]["CoOp [epochs=100]"] = longer
+    line = E.longer_line(loaded, loaded["coop"]["CoOp"])
+    assert "在自己的训练图像上（测试视图）加长 40.00%、默认 60.00%，加长训练反而更低" in line
+    assert "差 +0.00 个百分点" in line  # the same test predictions: the paired difference is 0
+    for x in longer:
+        x["fit_view"] = dict(x["fit_view"], correct=70, accuracy=70.0)
+    assert "加长 70.00%、默认 60.00%；" in E.longer_line(loaded, loaded["coop"]["CoOp"])

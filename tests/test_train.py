@@ -244,6 +244,7 @@ def test_accuracy_on_the_training_images_in_the_test_view_recomputes(trained, ex
     assert fv["images"] == len(items) and fv["correct"] == int((pred == labels).sum())
     assert fv["zeroshot_correct"] == int((zs == labels).sum())
     assert fv["accuracy"] == round(100.0 * fv["correct"] / len(items), 4)
+    assert fv["right"] == (pred == labels).int().tolist() and fv["zeroshot_right"] == (zs == labels).int().tolist()
 
 
 def test_accuracy_is_recomputed_from_the_saved_context(trained, common, work, exp):

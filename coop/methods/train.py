@@ -227,7 +227,9 @@ def fit_view(coop: CoOp, seen: TestSet, reference: torch.Tensor) -> Dict:
     zs = (feats.float() @ reference.to(feats.device).t()).argmax(-1).cpu()
     n, correct, zs_correct = len(seen.labels), int((pred == seen.labels).sum()), int((zs == seen.labels).sum())
     return {"images": n, "correct": correct, "accuracy": round(100.0 * correct / n, 4),
-            "zeroshot_correct": zs_correct, "zeroshot_accuracy": round(100.0 * zs_correct / n, 4)}
+            "zeroshot_correct": zs_correct, "zeroshot_accuracy": round(100.0 * zs_correct / n, 4),
+            # per image (the run's fewshot_train order): which of the two got it right, for a paired reading
+            "right": (pred == seen.labels).int().tolist(), "zeroshot_right": (zs == seen.labels).int().tolist()}
 
 
 def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,

@@ -18,6 +18,7 @@ from ..runs.results import LONGER, any_random, by_shots, longer_name, variant_of
 from .comparisons import compare
 from .fmt import interval, num, pairs_zh
 from .interpret import fit_reading, ks
+from .readings import pooled_fit
 from .stats import verdict
 
 BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
@@ -124,8 +125,11 @@ def longer_line(loaded: Dict[str, Any], base: List[Dict[str, Any]]) -> str:
             f"（{'/'.join(map(str, e_base))} 个 epoch）")
     if res is None:
         return head + "，无法配对检验（缺少默认的运行或逐图预测）。"
+    seen = (pooled_fit(mine), pooled_fit(theirs))  # on their own training images: did the longer run fit them better?
+    fitted = (f"在自己的训练图像上（测试视图）加长 {seen[0][0]:.2f}%、默认 {seen[1][0]:.2f}%"
+              f"{'，加长训练反而更低' if seen[0][0] < seen[1][0] else ''}；") if all(seen) else ""
     return (head + f"，同一图像与种子配对：差 {num(res['diff'], True)} 个百分点（95% 置信区间 {interval(res['ci'])}，"
-            f"{pairs_zh(res)}），{LONGER_SAID[verdict(res)]}。")
+            f"{pairs_zh(res)}），{fitted}{LONGER_SAID[verdict(res)]}。")
 
 
 def settings_line(base: List[Dict[str, Any]]) -> str:

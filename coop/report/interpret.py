@@ -17,8 +17,8 @@ from ..runs.results import by_shots, shot_stats
 from . import published
 from .comparisons import compare, correctness, pairs
 from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (METHOD_ZH, zh: re-exported)
-from .readings import pooled_fit, wilson, zeroshot_interval  # noqa: F401  (re-exported)
-from .stats import verdict
+from .readings import fit_discordant, pooled_fit, wilson, zeroshot_interval  # noqa: F401  (re-exported)
+from .stats import sign_test_p, verdict
 
 SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
 REMEDY_ZH = {"bootstrap": "更多测试图像",
@@ -105,18 +105,19 @@ def trend_sentence(recs: List[Dict[str, Any]]) -> str:
 
 
 FIT_SAID = {"over": "训练图像明显高于测试（测试准确率在训练图像准确率的 95% Wilson 区间以下），像是过拟合：上下文拟合了这几张训练图像的偶然特征",
-            "under": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上也落在这个区间之内或之上：看不出上下文在自己的训练图像上比手写提示拟合得更好，这与训练不足相容，但区间宽时这只是没有检测到差异，是否训练不足由第 8 节的加长训练检验判断",
-            "neither": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），零样本在同样的训练图像上落在这个区间之下，看不出过拟合或训练不足",
+            "under": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），在同样的训练图像上上下文也没有显著胜过手写提示：这与训练不足相容，由第 8 节的加长训练检验判断",
+            "neither": "训练图像与测试相近（测试在训练图像准确率的 95% Wilson 区间之内），而在同样的训练图像上上下文显著胜过手写提示：看不出过拟合或训练不足",
             "test_above": "测试高于训练图像（在训练图像准确率的 95% Wilson 区间以上），看不出过拟合"}
 
 
 def fit_reading(recs: List[Dict[str, Any]]) -> Tuple[List[str], Dict[str, List[int]]]:
-    """Over-fitting or under-training, read (not tested) per shot count from the accuracy on the runs' own
-    training images in the test view (``fit_view``, pooled over the seeds; the same centre crop the test
-    images are seen through): the test mean below its Wilson interval reads as over-fitting ("over"); inside
-    it, with zero-shot CLIP as good on the same images -- the learned context has not fitted its own images
-    better than the hand-written prompt -- as under-training ("under"). Returns the rows said and the shot
-    counts of each reading (keys of :data:`FIT_SAID`)."""
+    """Over-fitting or under-training, read per shot count from the runs' own training images in the test view
+    (``fit_view``, pooled over the seeds; the centre crop the test images are seen through): the test mean below
+    the Wilson interval of the training-image accuracy reads as over-fitting ("over"); inside it, the trained
+    model against zero-shot CLIP on the same images, paired (an exact sign test on the images only one of
+    them gets right; records without per-image answers: zero-shot inside the interval): not significantly
+    better reads as compatible with under-training ("under"), significantly better as neither. Returns the
+    rows said and the shot counts of each reading (keys of :data:`FIT_SAID`)."""
     rows, groups = [], {}
     for k, runs in sorted(by_shots(recs).items()):
         pooled = pooled_fit(runs.values())
@@ -125,8 +126,16 @@ def fit_reading(recs: List[Dict[str, Any]]) -> Tuple[List[str], Dict[str, List[i
         train, zs_train, n = pooled
         test = sum(float(r["accuracy"]) for r in runs.values()) / len(runs)
         lo, hi = wilson(train * n / 100, n)
-        rows.append(f"{k} shot 训练图像 {train:.2f}%（{n:,} 张，各种子合并）对测试 {test:.2f}%、零样本在同样的训练图像上 {zs_train:.2f}%")
-        key = "over" if test < lo else "test_above" if test > hi else "under" if lo <= zs_train else "neither"
+        paired = fit_discordant(runs.values())
+        row = f"{k} shot 训练图像 {train:.2f}%（{n:,} 张，各种子合并）对测试 {test:.2f}%、零样本在同样的训练图像上 {zs_train:.2f}%"
+        if paired:
+            p = sign_test_p(*paired)
+            row += f"（只有 CoOp 答对 {paired[0]} 张、只有零样本答对 {paired[1]} 张，符号检验 p = {p:.2g}）"
+            better = paired[0] > paired[1] and p < 0.05
+        else:
+            better = zs_train < lo
+        rows.append(row)
+        key = "over" if test < lo else "test_above" if test > hi else "neither" if better else "under"
         groups.setdefault(key, []).append(k)
     return rows, groups
 

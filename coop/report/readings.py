@@ -28,6 +28,17 @@ def zeroshot_interval(zs: Dict[str, Any]) -> Optional[Tuple[int, float, float]]:
     return (n,) + wilson(sum(c.values()) if c else acc * n / 100, n)
 
 
+def fit_discordant(runs) -> Optional[Tuple[int, int]]:
+    """On the runs' own training images (test view), pooled over the seeds: how many only the trained model
+    gets right, and how many only zero-shot CLIP does -- the paired counts an exact sign test reads. None
+    when a run does not record them per image."""
+    got = [r.get("fit_view") or {} for r in runs]
+    if not got or any("right" not in g or "zeroshot_right" not in g for g in got):
+        return None
+    pairs = [(a, b) for g in got for a, b in zip(g["right"], g["zeroshot_right"])]
+    return sum(1 for a, b in pairs if a and not b), sum(1 for a, b in pairs if b and not a)
+
+
 def pooled_fit(runs) -> Optional[Tuple[float, float, int]]:
     """The trained model's and zero-shot CLIP's top-1 on the runs' own training images in the test view
     (each record's ``fit_view``), pooled over the seeds' runs, and how many images: what table 7.1 shows and
