@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from ..runs.results import by_shots
 from .comparisons import compare, mcnemar
-from .fmt import ci_cell, f2
+from .fmt import ci_cell, f2, pairs_zh
 from .numbering import Numbering
 
 
@@ -36,6 +36,6 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
         ens = prompts[others[0]]
         res = compare(list(by_shots(best)[kmax].values()), [ens])  # a deterministic run: paired with every seed
         if res:
-            out += ["", f"CoOp {kmax} shot 相对 {others[0]}（{len(ens.get('prompts') or [])} 个手写模板的集成）：{ci_cell(res)}"
-                    "（同一测试图像配对：学到的上下文对比手写提示的集成）。"]
+            out += ["", f"CoOp {kmax} shot 相对 {others[0]}（{len(ens.get('prompts') or [])} 个手写模板的集成）：{ci_cell(res, pairs=False)}"
+                    f"（同一测试图像上配对，{pairs_zh(res)}：学到的上下文对比手写提示的集成）。"]
     return out
