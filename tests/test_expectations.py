@@ -82,7 +82,7 @@ def test_the_longer_training_check_says_how_the_longer_runs_fit_their_own_images
         longer.append(x)
     loaded["coop"]["CoOp [epochs=100]"] = longer
     line = E.longer_line(loaded, loaded["coop"]["CoOp"])
-    assert "在自己的训练图像上（测试视图）加长 40.00%、默认 60.00%，加长训练反而更低" in line
+    assert "在自己的训练图像上（测试视图）加长 40.00%、默认 60.00%，加长训练反而更低" in line and "解读前需要检查" in line
     assert "差 +0.00 个百分点" in line  # the same test predictions: the paired difference is 0
     for x in longer:
         x["fit_view"] = dict(x["fit_view"], correct=70, accuracy=70.0)

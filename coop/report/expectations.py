@@ -127,7 +127,8 @@ def longer_line(loaded: Dict[str, Any], base: List[Dict[str, Any]]) -> str:
         return head + "，无法配对检验（缺少默认的运行或逐图预测）。"
     seen = (pooled_fit(mine), pooled_fit(theirs))  # on their own training images: did the longer run fit them better?
     fitted = (f"在自己的训练图像上（测试视图）加长 {seen[0][0]:.2f}%、默认 {seen[1][0]:.2f}%"
-              f"{'，加长训练反而更低' if seen[0][0] < seen[1][0] else ''}；") if all(seen) else ""
+              + ("，加长训练反而更低：多训练连训练图像都没有拟合得更好，既不像训练不足也不像过拟合，解读前需要检查学习率与训练步数"
+                 if seen[0][0] < seen[1][0] else "") + "；") if all(seen) else ""
     return (head + f"，同一图像与种子配对：差 {num(res['diff'], True)} 个百分点（95% 置信区间 {interval(res['ci'])}，"
             f"{pairs_zh(res)}），{fitted}{LONGER_SAID[verdict(res)]}。")
 

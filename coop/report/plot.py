@@ -100,7 +100,7 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     else:
         bottom = 0.1
     if len(panels) > 1:  # legends under the panels
-        fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=bottom + 0.2, wspace=0.12)
+        fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=bottom + 0.2, wspace=0.2)
     else:
         fig.subplots_adjust(left=0.08, right=0.66, top=0.92, bottom=bottom + 0.02)
     return fig
@@ -151,7 +151,8 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
     ax.set_xticklabels([str(k) for k in ticks])
     ax.set_xlim(-0.5, max(at.values()) + 0.5)
     ax.set_xlabel(w(XLABEL))
-    ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
+    if not legend_below or ax.get_subplotspec().colspan.start == 0:  # panels: one y label, at the left
+        ax.set_ylabel(w(YLABEL_RANDOM if summary["random_weights"] else YLABEL))
     ax.grid(True, linestyle="--", alpha=0.5)
     handles, labels = ax.get_legend_handles_labels()
     if seed_handles:  # one entry for the seeds: each method's own hollow marker, side by side

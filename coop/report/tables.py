@@ -227,7 +227,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             order.append(guarded_name(m))
     out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
            "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
-           "修改本身的行回答修改做了什么、会不会伤害准确率；按第 9.1 节把关后的方法是否安全（第 9.4 节的非劣效检验针对它）见"
+           "修改本身的行回答修改做了什么、会不会伤害准确率（第 9.4 节的非劣效检验针对它）；第 9.1 节可选的把关见"
            + ("“（把关后）”的行与表下的依据" if any(m.endswith(SUFFIX) for m in order) else
               "表下的依据：把关在每个 shot 数都退回了 CoOp，表里没有它单独的行" if any(decided.values()) else
               "表下：这些记录不能加把关")
