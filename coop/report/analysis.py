@@ -226,7 +226,7 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
     merged: Dict[str, List[str]] = {}  # modifications the same words describe are named together, said once
     for method, text in said:
         merged.setdefault(text, []).append(method)
-    return ("- 加分项：" + "。".join(f"{'、'.join(ms)}：{t}" if all(ms) else t for t, ms in merged.items()) + "。") if said else ""
+    return ("- 加分项：" + "。".join(f"{'、'.join(ms)}：{t}" for t, ms in merged.items()) + "。") if said else ""
 
 
 def takeaways(loaded: Dict[str, Any]) -> List[str]:

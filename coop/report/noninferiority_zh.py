@@ -6,7 +6,7 @@ test was to pass with the seeds at hand (:func:`power_sentence`), and -- said on
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -28,14 +28,11 @@ def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bo
     return bool(ni) and any(v <= -ni["margin"] and verdict(ni["tests"][k]) != "lower" for k, v in ni["lower"].items())
 
 
-def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False,
-                   spread: Optional[List[Dict[str, Any]]] = None) -> str:
+def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
     """Which bound decides at each shot count where the non-inferiority test fails (the bootstrap over the
     test images or the t over the seeds) and what would tighten it; how likely the test is to pass with
     the seeds at hand if the true difference were 0 and the seeds' differences spread as observed
-    (``again``: a later modification's, the reasoning already said). ``spread``: the records whose seeds'
-    differences give that spread -- the modification itself for the guarded method, whose seeds that fell
-    back to CoOp differ by exactly 0 and would make the chance look better than it is."""
+    (``again``: a later modification's, the reasoning already said)."""
     ni = noninferiority(mod, base)
     if ni is None:
         return ""
@@ -49,17 +46,14 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
         text += "决定结论的是哪个下界：" + "；".join(
             f"{ks(kk)} shot 的 {joined([failing[k] for k in kk])} 来自{SOURCE[s][0]}（{SOURCE[s][1]}；{other[s][2]}为 "
             f"{joined([ni['tests'][k][other[s][1]][0] for k in kk])}）" for s, kk in src.items()) + "。"
-    source = noninferiority(spread, base) if spread is not None else ni
-    sds = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in (source or {"tests": {}})["tests"].items()
+    sds = {k: (float(np.std(t["per_seed"], ddof=1)), len(t["per_seed"])) for k, t in ni["tests"].items()
            if len(t.get("per_seed") or []) >= 2}
-    whose = "修改本身（未加把关）" if spread is not None else ""
     if sds:
         k, (sd, n) = max(sds.items(), key=lambda kv: kv[1][0])
         p = noninferiority_power(sd, n, m)
-        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{whose}{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
-                 f"这个检验在 {n} 对种子时通过的机会有多大：以{whose or ' '}{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
-                 f"一个 shot 数上按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它、每个 shot 数都通过，实际更低）。"
-                 + ("把关退回 CoOp 的种子差恰为 0，会让检验偏向通过，所以这里用修改本身的波动。" if spread is not None else ""))
+        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（{k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点）。" if again else
+                 f"这个检验在 {n} 对种子时通过的机会有多大：以 {k} shot 时种子间差值的样本标准差 {sd:.2f} 个百分点（各 shot 数中最大的；只有 {n} 对种子，它本身也很不确定）代入，若真实差为 0，"
+                 f"一个 shot 数上按种子的 t 下界高于 -{m:.2f} 的概率约为 {100 * p:.0f}%（还要求配对自助法的下界也高于它、每个 shot 数都通过，实际更低）。")
     if failing:
         lost = [k for k in failing if verdict(ni["tests"][k]) == "lower"]
         n_img = max(int(ni["tests"][k].get("n_images") or 0) for k in failing)
