@@ -318,10 +318,10 @@ def test_run_coop_evaluates_the_last_epochs_model(synthetic_root, synthetic_spli
 
     real_fit = train_mod.fit
 
-    def recording_fit(coop, train, cfg, progress=True, reference=None):
+    def recording_fit(coop, train, cfg, progress=True):
         fitted["ctx0"] = coop.ctx.detach().clone()
         fitted["n_calls0"] = len(calls)
-        history = real_fit(coop, train, cfg, progress, reference)
+        history = real_fit(coop, train, cfg, progress)
         fitted.update(coop=coop, train=train, ctx=coop.ctx.detach().clone(), n_calls=len(calls))
         return history
 

@@ -59,11 +59,8 @@ class TrainingDiverged(UserError):
     pass
 
 
-def fit(coop: CoOp, train: TrainSet, cfg: "TrainConfig", progress: bool = True,
-        reference: Optional[torch.Tensor] = None) -> Dict[str, List[float]]:
-    """Train ``coop`` in place on cached features; returns the per-epoch history. ``reference``: a fixed
-    classifier's normalised weights [C, D] (zero-shot CLIP's), scored on exactly the crops the last epoch's
-    training accuracy counts (``history["reference_last_acc"]``)."""
+def fit(coop: CoOp, train: TrainSet, cfg: "TrainConfig", progress: bool = True) -> Dict[str, List[float]]:
+    """Train ``coop`` in place on cached features; returns the per-epoch history."""
     device = coop.ctx.device
     feats = train.features.to(device)  # [U, N, D]: U distinct crops of N images
     labels = train.labels.to(device)
@@ -80,7 +77,7 @@ def fit(coop: CoOp, train: TrainSet, cfg: "TrainConfig", progress: bool = True,
         lr = lr_at_epoch(epoch, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss_sum, correct, seen, ref_correct = 0.0, 0, 0, 0
+        loss_sum, correct, seen = 0.0, 0, 0
         crop = train.crop_of_epoch[epoch]
         for step, idx in enumerate(batches(N, cfg.batch_size)):
             idx = idx.to(device)
@@ -104,16 +101,11 @@ def fit(coop: CoOp, train: TrainSet, cfg: "TrainConfig", progress: bool = True,
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(-1) == y).sum().item()
             seen += len(idx)
-            if reference is not None and epoch == cfg.epochs - 1:
-                with torch.no_grad():
-                    ref_correct += ((F.normalize(x.float(), dim=-1) @ reference.t()).argmax(-1) == y).sum().item()
         history["epoch"].append(epoch + 1)
         history["loss"].append(round(loss_sum / seen, 6))
         history["train_acc"].append(round(100.0 * correct / seen, 4))
         history["lr"].append(lr)
         epochs.set_postfix(loss=f"{loss_sum / seen:.4f}", train_acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
-    if reference is not None:
-        history["reference_last_acc"] = round(100.0 * ref_correct / seen, 4)
     if not all(torch.isfinite(p).all() for p in params):  # the last step is after the last loss check
         raise TrainingDiverged(
             f"the learned parameters became inf/nan in the last step, though the loss was finite "
@@ -144,8 +136,8 @@ def nearest_words(coop: CoOp, clip_model: torch.nn.Module, k: int = 3) -> List[L
 @torch.no_grad()
 def zeroshot_reference(exp: Experiment) -> torch.Tensor:
     """Zero-shot CLIP's normalised classifier [C, D] (the data set's one template, as ``scripts/zeroshot.py``):
-    :func:`fit` scores it on the crops the last epoch's training accuracy counts, the reference the report
-    reads that accuracy against -- the same images, the same crops (a test accuracy would be other images)."""
+    :func:`fit_view` scores it on the run's own training images in the test view, the reference the report
+    reads the trained model's accuracy there against -- the same images, the same view."""
     from .zeroshot import zeroshot_weights
 
     template = exp.dataset.template
@@ -180,8 +172,7 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
                 ctx_init=cfg.ctx_init, csc=cfg.csc, block_mod=cfg.block_mod, fast=cfg.fast,
                 prompt_name=exp.dataset.prompt_name).to(exp.device)
     t1 = time.time()
-    history = fit(coop, train, cfg, progress, reference=reference.to(exp.device))
-    zeroshot_train_acc = history.pop("reference_last_acc")
+    history = fit(coop, train, cfg, progress)
     t_train = time.time() - t1
 
     result_path = cfg.result_path()
@@ -191,7 +182,7 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     rec = None
     try:  # from here on, whatever fails, the trained context is kept (kept_in_temp)
         rec = _record(cfg, exp, coop, train, test, history, context_path,
-                      {"features": round(t_features, 3), "train": round(t_train, 3)}, clock, zeroshot_train_acc,
+                      {"features": round(t_features, 3), "train": round(t_train, 3)}, clock,
                       validation(coop, val, plan), fit_view(coop, seen, reference))
         payload["run_id"] = rec["run_id"]
         torch_save(payload, context_path)
@@ -233,8 +224,7 @@ def fit_view(coop: CoOp, seen: TestSet, reference: torch.Tensor) -> Dict:
 
 
 def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
-            times: Dict[str, float], clock: Clock, zeroshot_train_acc: Optional[float] = None,
-            val: Optional[Dict] = None, fit: Optional[Dict] = None) -> Dict:
+            times: Dict[str, float], clock: Clock, val: Optional[Dict] = None, fit: Optional[Dict] = None) -> Dict:
     """The result record of a trained run: its test accuracy (last epoch) and everything it was made from."""
     coop.eval()
     with torch.no_grad():
@@ -248,7 +238,6 @@ def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, te
         skipped={**train.skipped, **test.skipped, **((val or {}).get("skipped") or {})}, **ev,
         n_trainable=sum(p.numel() for p in coop.trainable_parameters()),
         augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),
-        zeroshot_train_acc=zeroshot_train_acc,  # zero-shot CLIP on the crops the last epoch's train_acc counts
         validation=val,  # top-1 on the few-shot validation set; nothing is chosen on it here: the bonus's guard reads it
         fit_view=fit,  # the trained model and zero-shot CLIP on the training images in the test view
         # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test
