@@ -1,6 +1,6 @@
 """Section 7.4: zero-shot CLIP under each prompt the records have (the data set's one template, CoOp's
 ensemble of hand-written ones), paired on the same test images, and CoOp at its largest shot count against
-the ensemble -- the strongest hand-made prompt against the learned one."""
+the prompt other than the single template (the ensemble) -- hand-made prompts against the learned one."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
@@ -31,7 +31,7 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
                    f"{p_cell} |")
     best = loaded["coop"].get("CoOp") or []
     others = [n for n in prompts if n != ref_name]
-    if best and others:  # the learned prompt against the best hand-made one, the same images (section 4's question)
+    if best and others:  # the learned prompt against the ensemble of hand-made ones, the same images (section 4's question)
         kmax = max(int(r["shots"]) for r in best)
         ens = prompts[others[0]]
         res = compare(list(by_shots(best)[kmax].values()), [ens])  # a deterministic run: paired with every seed
