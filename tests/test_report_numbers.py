@@ -95,13 +95,16 @@ def test_the_report_quotes_the_benchmark_and_the_base_to_new_projection():
 
 
 def test_the_report_quotes_the_noninferiority_chances_the_code_computes():
-    """The chances that section 9.4's test concludes with 3 (and 5) seeds, said once, in appendix B."""
+    """The chances that section 9.4's test concludes with 3 seed pairs per shot count and with the 9 pooled, said once, in appendix B."""
     from coop.report.stats import noninferiority_power
 
     nine4 = re.sub(r"\n\s*", "", REPORT.read_text(encoding="utf-8").split("## 附录 B")[1].split("## 参考文献")[0])
-    for sd, k in ((0.25, 3), (0.5, 3), (1.0, 3)):
-        assert f"约 {100 * noninferiority_power(sd, k):.0f}%" in nine4
-    assert f"5 个种子、σ = 0.5 时约 {100 * noninferiority_power(0.5, 5):.0f}%" in nine4
+    single = nine4.split("把 9 对运行合并")[0].split("- **非劣效**")[1]
+    pooled = nine4.split("把 9 对运行合并")[1].split("\n")[0]
+    for sd, shown in ((0.25, "0.25 个百分点时"), (0.5, "0.5 时"), (1.0, "1.0 时")):
+        assert f"{shown}约 {100 * noninferiority_power(sd, 3):.0f}%" in single, sd
+    for sd, shown in ((0.5, "0.5 时"), (1.0, "1.0 时"), (1.5, "1.5 时")):
+        assert f"{shown}约 {100 * noninferiority_power(sd, 9):.0f}%" in pooled, sd
 
 
 def test_the_published_base_to_new_table_is_the_codes():

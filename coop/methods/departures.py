@@ -116,7 +116,7 @@ DEPARTURES: List[Departure] = [
         "(tests/test_text_encoder.py); the text side 30-40x faster (bench.py (b))",
         "--no-fast",
         "文本编码器在最后一个 EOT 处截断，并在类别间共享 [SOS] v1..vM 前缀",
-        "在精确算术下完全等价（因果掩码）；fp32 下相对误差在 1e-5 以内（figures/exactness_check.md）；计算量见第 5.3 节，实测速度见附录 C",
+        "在精确算术下完全等价（因果掩码）；fp32 下相对误差在 1e-5 以内（figures/exactness_check.md）；原理与实测速度见附录 C",
         lambda cfg: cfg.get("fast", True)),
 ]
 

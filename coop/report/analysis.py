@@ -208,14 +208,13 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
         if ni is None:
             continue
         _, same = bonus_evidence(method, coop[method], base, "")
-        lost = [k for k, t in ni["tests"].items() if verdict(t) == "lower"]
+        lost = ni["losses"]
         text = ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp") + (
             f"，在 {ks(lost)} shot 检测到损失" if lost else
             "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
-        if not ni["noninferior"] and ni["lower"]:
-            k = min(ni["lower"], key=ni["lower"].get)
-            short = {"bootstrap": "测试图像的抽样", "t": "种子之间的波动"}[lower_from(ni["tests"][k])]
-            text += f"；最低的下界 {ni['lower'][k]:+.2f}（{k} shot）来自{short}"
+        if not ni["noninferior"] and not lost and ni["pooled"] is not None:
+            short = {"bootstrap": "测试图像的抽样", "t": "运行之间的差异"}[lower_from(ni["pooled"])]
+            text += f"；合并的下界 {ni['pooled_lower']:+.2f} 来自{short}"
         text += f"；{ks(same)} shot 时逐图预测与 CoOp 完全相同" if same else ""
         g = guarded(coop[method], base)[0]
         if g:  # the guard, an add-on: how often it kept the modification

@@ -95,7 +95,7 @@ def cost_markdown(realsize: Dict[str, Any], bench: Dict[str, Any], projection: D
             f"CoOp 的 {train[0]['work'].replace(' steps', '')} 步训练占 {100 * shares['training']:.0f}%（{duration(train[0]['measured_s'])}），"
             f"当时的三个基线与提示集成占 {100 * shares['baselines']:.0f}%（{duration(all_base_s)}，其中大部分也是编码：线性探测的训练图像测试视图、"
             "Tip-Adapter 的增强视图）。"
-            "图像塔冻结，每个裁剪的特征只算一次并缓存（第 5.2 节），训练步只剩文本侧，再加上第 5.3 节的两个精确加速："
+            "图像塔冻结，每个裁剪的特征只算一次并缓存（第 5.2 节），训练步只剩文本侧，再加上上面的两个精确加速："
             f"一个 batch 32 的训练步从朴素写法（32 张图过图像编码器、100 个提示过文本编码器再反向）的 "
             f"{step['naive']['median_s']:.2f} s 降到 {1000 * step['ours']['median_s']:.0f} ms（{step['naive']['median_s'] / step['ours']['median_s']:.1f} 倍），"
             f"其中文本侧从 {text['naive']['median_s']:.2f} s 降到 {1000 * text['ours']['median_s']:.0f} ms"

@@ -89,7 +89,7 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
             ha="center", fontsize=8.8)
     ys2 = [7.85, 6.75, 5.45, 4.55, 3.75]
     box(X2, ys2[0], W2, 0.6, L(f"token_embedding {tok.output}（上下文位置换成 v1..v{n_ctx}）\n"
-                               "+ positional_embedding [77, 512]；CoOp 截到最长的提示、共享前缀（第 5.3 节）",
+                               "+ positional_embedding [77, 512]；CoOp 截到最长的提示、共享前缀（附录 C）",
                                f"token_embedding {tok.output}  (v1..v{n_ctx} replace it for the context)\n"
                                "+ positional_embedding [77, 512]; CoOp: cut to the longest prompt, shared prefix"))
     box(X2, ys2[1], W2, 1.0, L(f"{n_blocks} 个 ResidualAttentionBlock（宽 {width}，{heads} 个头）\n",

@@ -227,7 +227,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             order.append(guarded_name(m))
     out = [f"{num.table('block_mods')}：块修改与普通 CoOp。同一 (shots, seed) 的两者用同一份 few-shot 数据与同一随机种子；"
            "“相对 CoOp”是同一种子、同一测试图像上的配对差及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里），"
-           "修改本身的行回答修改做了什么、会不会伤害准确率（第 9.4 节的非劣效检验针对它）；第 9.1 节可选的把关见"
+           "修改本身的行回答修改做了什么、会不会伤害准确率（第 9.4 节的非劣效检验针对它）；附录 B 可选的把关见"
            + ("“（把关后）”的行与表下的依据" if any(m.endswith(SUFFIX) for m in order) else
               "表下的依据：把关在每个 shot 数都退回了 CoOp，表里没有它单独的行" if any(decided.values()) else
               "表下：这些记录不能加把关")
@@ -275,7 +275,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     return out
 
 
-GUARD_NOTE = ("第 9.1 节的把关：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
+GUARD_NOTE = ("附录 B 的把关：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
               "只有修改的运行答对、CoOp 答错的图显著多于反过来的图（单侧精确符号检验 p < 0.05）时才用修改的运行，否则用 CoOp 的运行；"
               "选择不读任何测试图像。“（把关后）”的行是把关后的方法，各种子后的括号写选了哪一个；某个 shot 数的所有种子都退回 CoOp 时，"
               "那一行就是 CoOp 的行（差恰为 0），不再列出。每次选择的依据：")
