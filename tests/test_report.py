@@ -293,7 +293,7 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
     delta = {c: np.mean([x["per_class_accuracy"][c] for x in top]) - zs["per_class_accuracy"][c] for c in CLASSES}
     # only the classes whose interval lies wholly on one side of 0: higher ones first, then lower ones
     rows = _table(md, "per-class") if HEADS["per-class"] in md else []
-    rest = int(re.search(r"其余 (\d+) 个可检验的类没有可检测到的差异", md).group(1)) if rows else len(CLASSES)
+    rest = int(re.search(r"其余 (\d+) 个可检验的类分不出高低", md).group(1)) if rows else len(CLASSES)
     assert len(rows) + rest == len(CLASSES)
     signs = []
     for r in rows:
@@ -600,7 +600,7 @@ def test_the_conclusion_states_the_records_numbers_and_verdicts(tmp_path):
     assert f"零样本 CLIP 为 {loaded['zeroshot']['accuracy']:.2f}%" in text and "随机权重" not in text
     for k, st in shot_stats(loaded["coop"]["CoOp"]).items():
         v = verdict(compare(list(by_shots(loaded["coop"]["CoOp"])[k].values()), [loaded["zeroshot"]]))
-        said = {"higher": "比零样本高", "lower": "比零样本低", "no difference": "与零样本没有可检测到的差异"}[v]
+        said = {"higher": "比零样本高", "lower": "比零样本低", "no difference": "与零样本分不出高低"}[v]
         assert f"{k} shot {st['mean']:.2f}%，{said}" in text
     rw = load_results(make_results(tmp_path / "rw", random_weights=True))
     assert "随机权重" in conclusion(rw)[0]

@@ -65,7 +65,7 @@ def test_tiny_gain_with_seed_spread_is_no_difference():
     assert r["diff"] == pytest.approx(100 * (30 - 24 + 2) / 3 / N, abs=1e-9)
     assert r["ci"][0] < 0 < r["ci"][1]
     assert verdict(r) == "no difference"
-    assert describe(r).startswith("没有可检测到的差异（95% 置信区间 ")
+    assert describe(r).startswith("分不出（95% 置信区间 ")
     assert describe(r, "en").startswith("no difference we can detect (95% CI ")
     # the first seed alone (+1.5 points on 110 discordant images) would be a detectable gain
     assert verdict(paired_bootstrap(a[:1], b[:1])) == "higher"
@@ -85,7 +85,7 @@ def test_identical_runs():
     a = [rng.random(N) < 0.85 for _ in range(3)]
     r = paired_bootstrap(a, [x.copy() for x in a])
     assert r["diff"] == 0 and r["ci"] == (0.0, 0.0) and r["p_value"] == 1.0
-    assert verdict(r) == "no difference" and describe(r, pairs=False) == "没有可检测到的差异（95% 置信区间 [+0.00, +0.00]）"
+    assert verdict(r) == "no difference" and describe(r, pairs=False) == "分不出（95% 置信区间 [+0.00, +0.00]）"
     assert mcnemar_exact(a[0], a[0]) == {"n01": 0, "n10": 0, "p_value": 1.0}
 
 
@@ -193,10 +193,10 @@ def test_phrases_and_notes():
     down = {"diff": -2.34, "ci": (-3.51, -1.06), "level": 0.95, "seeds": [1]}
     assert describe(down) == "低 2.34 个百分点（95% 置信区间 [-3.51, -1.06]，1 对种子）" and verdict(down) == "lower"
     flat = {"diff": 0.4, "ci": (-0.42, 1.2), "level": 0.95, "seeds": [1, 2], "single_reference": True}
-    assert describe(flat) == "没有可检测到的差异（95% 置信区间 [-0.42, +1.20]，2 个种子与同一次运行配对）"
+    assert describe(flat) == "分不出（95% 置信区间 [-0.42, +1.20]，2 个种子与同一次运行配对）"
     assert describe(flat, "en") == ("no difference we can detect (95% CI [-0.42, +1.20], 2 seeds, each paired with "
                                     "the other side's one run)")
-    assert describe(flat, pairs=False) == "没有可检测到的差异（95% 置信区间 [-0.42, +1.20]）"
+    assert describe(flat, pairs=False) == "分不出（95% 置信区间 [-0.42, +1.20]）"
     assert verdict({"diff": 0.5, "ci": (0.0, 1.0)}) == "no difference"  # touching 0 is not above it
     # a bound that would print as 0.00 keeps its digits, so the printed interval never contradicts the verdict
     assert describe({"diff": 0.2, "ci": (-0.004, 0.46), "level": 0.95, "seeds": [1]}, "en") == \

@@ -148,7 +148,7 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
     base = coop.get("CoOp") or []
     rw = any_random(loaded)
-    out: List[str] = ["“高/低”都指 95% 置信区间整体在 0 的一侧（检验方法见附录 B）；“没有可检测到的差异”不等于两者相等。"
+    out: List[str] = ["“高/低”都指 95% 置信区间整体在 0 的一侧（检验方法见附录 B）；区间跨过 0 不等于两者相等。"
                       "区间与逐项的判断在各表里；下面解读它们的模式。"]
     if rw:
         out[0] = "这些数字来自随机权重，不是准确率；下面的句子只演示分析如何从结果文件生成。" + out[0]

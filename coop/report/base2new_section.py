@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .fmt import _zh, f2, interval, num, rel_link
+from .fmt import NO_DIFF, _zh, f2, interval, num, rel_link
 from .numbering import Numbering
 
 B2N_BEGIN, B2N_END = "<!-- base2new:begin -->", "<!-- base2new:end -->"
 STATUS = ("**尚无基类到新类的运行记录**（本协议还没有运行）。运行 `bash scripts/run_all.sh --protocol base2new` 之后，本节给出"
           "各方法在基类、新类上的准确率与 H 的表和图，以及 CoCoOp 与 CoOp、两者与零样本 CLIP 的配对比较。")
-VERDICT = {"higher": "高", "lower": "低", "no difference": "没有可检测到的差异"}
+VERDICT = {"higher": "高", "lower": "低", "no difference": NO_DIFF}
 HAND_TABLES = 1  # appendix D's hand-written table D.1 (the CoCoOp paper's) comes before the generated ones
 
 

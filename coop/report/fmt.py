@@ -14,8 +14,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .stats import verdict
 
-VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": "没有可检测到的差异", "untestable": "无法检验"}
-VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": "没有可检测到的差异"}
+# "no difference we can detect": the interval straddles 0 (appendix B defines it; not evidence of equality)
+NO_DIFF = "分不出"
+VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": NO_DIFF, "untestable": "无法检验"}
+VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": NO_DIFF}
 
 
 def f2(x: float) -> str:
@@ -67,7 +69,7 @@ def describe(result: Dict[str, Any], lang: str = "zh", pairs: bool = True) -> st
     size = num(abs(result["diff"]))
     if lang == "zh":
         tail = f"，{pairs_zh(result)}" if pairs else ""
-        head = {"higher": f"高 {size} 个百分点", "lower": f"低 {size} 个百分点"}.get(v, "没有可检测到的差异")
+        head = {"higher": f"高 {size} 个百分点", "lower": f"低 {size} 个百分点"}.get(v, NO_DIFF)
         return f"{head}（{pct} 置信区间 {interval(result['ci'])}{tail}）"
     if lang == "en":
         tail = f", {pairs_en(result)}" if pairs else ""
@@ -79,12 +81,12 @@ def describe(result: Dict[str, Any], lang: str = "zh", pairs: bool = True) -> st
 
 def verdict_words(result: Dict[str, Any], pairs: bool = True) -> str:
     """The verdict in words without its interval (printed once, in the table the sentence points to):
-    "高 2.30 个百分点（3 对种子）", "没有可检测到的差异（观测差 +0.40，3 对种子）"."""
+    "高 2.30 个百分点（3 对种子）", "分不出高低（观测差 +0.40，3 对种子）"."""
     v = verdict(result)
     tail = pairs_zh(result) if pairs else ""
     if v in ("higher", "lower"):
         return f"{VERDICT_ZH[v]} {num(abs(result['diff']))} 个百分点" + (f"（{tail}）" if tail else "")
-    return f"没有可检测到的差异（观测差 {num(result['diff'], True)}" + (f"，{tail}）" if tail else "）")
+    return f"{NO_DIFF}高低（观测差 {num(result['diff'], True)}" + (f"，{tail}）" if tail else "）")
 
 
 def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH, pairs: bool = True) -> str:

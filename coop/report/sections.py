@@ -118,16 +118,16 @@ def split_classes(rows: List[Dict[str, Any]]):
 
 
 def class_head(rows: List[Dict[str, Any]]) -> str:
-    """"100 个类中 3 个高、1 个低（95% 区间整体在 0 的一侧），其余 96 个没有可检测到的差异"."""
+    """"100 个类中 3 个高、1 个低（95% 区间整体在 0 的一侧），其余 96 个分不出高低"."""
     up, down, small, rest = split_classes(rows)
     n_min = sign_test_min_n()
     untested = f"，{len(small)} 个类测试图像少于 {n_min} 张、无法检验" if small else ""
     if not up and not down:
         if not rest:
             return f"{len(rows)} 个类都无法检验（测试图像都少于 {n_min} 张）"
-        return f"{len(rows)} 个类中 {rest} 个没有可检测到的差异{untested}"
+        return f"{len(rows)} 个类中 {rest} 个分不出高低{untested}"
     return (f"{len(rows)} 个类中 {len(up)} 个高、{len(down)} 个低（95% 区间整体在 0 的一侧）"
-            + (f"，{rest} 个没有可检测到的差异" if rest else "") + untested)
+            + (f"，{rest} 个分不出高低" if rest else "") + untested)
 
 
 def per_class_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
@@ -192,7 +192,7 @@ def _per_class(rows: List[Dict[str, Any]], runs: List[Dict[str, Any]], zs: Dict[
         n_big = max(int(r["n_test"]) for r in small)  # the largest of these classes: its smallest p bounds them all
         text += (f"测试图像少于 {n_min} 张的类无法检验：即使每张图都朝同一方向变化，精确符号检验的 p 也至少是 "
                  f"2/2^{n_big} = {sign_test_p(n_big, 0):.4f}（{n_min} 张时才可能低到 {sign_test_p(n_min, 0):.5f} < 0.05），"
-                 f"所以这些类（{names}）不能判为“高”或“低”，也不算“没有可检测到的差异”。")
+                 f"所以这些类（{names}）不能判为“高”或“低”，也不算“分不出”。")
     if testable:
         text += (f"{testable} 个可检验的类各检验一次，即使没有任何真实变化，平均也至多约 {testable * 0.05:.1f} 个类会被误判为"
                  "“高”或“低”（期望值；未做多重比较校正）。")
@@ -208,7 +208,7 @@ def _per_class(rows: List[Dict[str, Any]], runs: List[Dict[str, Any]], zs: Dict[
         out.append(f"| {r['class']} | {r['n_test']} | {f2(float(z.get(r['class'], float('nan'))))} | {f2(m)} | "
                    f"{fmt_num(r['diff'], True)} {interval(r['ci'])} {VERDICT_ZH[r['verdict']]} |")
     return out + ["", f"表中只列出判为“高/低”的类（区间整体在 0 一侧且符号检验 p < 0.05；先列高，再列低，各按变化大小排序）；其余 {rest} 个"
-                   "可检验的类没有可检测到的差异，即使其变化的数值大，也可能只是少数几张图。"]
+                   "可检验的类分不出高低，即使其变化的数值大，也可能只是少数几张图。"]
 
 
 def rare_name_classes(classnames: Sequence[str]) -> List[str]:
