@@ -728,3 +728,14 @@ def test_coop_is_set_against_the_prompt_ensemble_the_strongest_hand_made_prompt(
     assert f"CoOp 2 shot 相对 ensemble（8 个手写模板的集成）：{want['diff']:+.2f}" in t and "高" in t.split("相对 ensemble")[1]
     res["coop"] = {}
     assert "相对 ensemble" not in "\n".join(prompts_section(res))
+
+
+def test_hyperparameters_every_seed_chose_alike_are_said_once():
+    """A baseline's cell of chosen hyper-parameters: once when every seed has the same, else per seed."""
+    from coop.report.sections import _hyper
+
+    same = [{"seed": s, "hyperparameters": {"lr": 0.1, "epochs": 10, "val_accuracy": 50.0}} for s in (2, 1, 3)]
+    assert _hyper(same) == "3 个种子相同：lr=0.10, epochs=10"
+    differ = [dict(r, hyperparameters={"alpha": a, "beta": 1.0}) for r, a in zip(same, (1.0, 2.0, 1.0))]
+    assert _hyper(differ) == "s1: α=2.00, β=1.00；s2: α=1.00, β=1.00；s3: α=1.00, β=1.00"
+    assert _hyper(same[:1]) == "s2: lr=0.10, epochs=10" and _hyper([{"seed": 1}]) == "—"

@@ -105,6 +105,9 @@ def test_the_report_quotes_the_noninferiority_chances_the_code_computes():
         assert f"{shown}约 {100 * noninferiority_power(sd, 3):.0f}%" in single, sd
     for sd, shown in ((0.5, "0.5 时"), (1.0, "1.0 时"), (1.5, "1.5 时")):
         assert f"{shown}约 {100 * noninferiority_power(sd, 9):.0f}%" in pooled, sd
+    nine4 = REPORT.read_text(encoding="utf-8").split("### 9.4")[1].split("## 10.")[0]  # the reason it pools, in numbers
+    assert (f"0.5 个百分点时，单个 shot 数通过的机会只有约 {100 * noninferiority_power(0.5, 3):.0f}%，"
+            f"合并后约 {100 * noninferiority_power(0.5, 9):.0f}%") in nine4
 
 
 def test_the_published_base_to_new_table_is_the_codes():

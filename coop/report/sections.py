@@ -23,7 +23,7 @@ _NOT_HYPER = {"val_accuracy", "searched"}  # what the search recorded beside the
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
     """Each seed's chosen hyper-parameters (C of the linear probe, α and β of Tip-Adapter, whatever another
-    method records), as a table cell."""
+    method records), as a table cell; once when every seed has the same ones."""
     cells = []
     for r in sorted(recs, key=lambda r: r["seed"]):
         h = r.get("hyperparameters") or {}
@@ -31,8 +31,10 @@ def _hyper(recs: List[Dict[str, Any]]) -> str:
                  f"{_HYPER_NAMES.get(k, k)}={v:.2f}" if isinstance(v, float) else f"{_HYPER_NAMES.get(k, k)}={v}" for k, v in h.items()
                  if k not in _NOT_HYPER and isinstance(v, (int, float)) and not isinstance(v, bool)]
         if shown:
-            cells.append(f"s{r['seed']}: " + ", ".join(shown))
-    return "；".join(cells) or "—"
+            cells.append((r["seed"], ", ".join(shown)))
+    if len(cells) > 1 and len({c for _, c in cells}) == 1:  # every seed chose the same: said once
+        return f"{len(cells)} 个种子相同：{cells[0][1]}"
+    return "；".join(f"s{sd}: {c}" for sd, c in cells) or "—"
 
 
 def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
