@@ -640,3 +640,38 @@ def test_a_table_says_its_seed_pairs_once_when_every_row_shares_them_else_in_eac
     assert note == "表中每个比较：3 对种子。" and "对种子" not in cells[0] and cells[1] == "—"
     cells, note = ci_column([r, dict(r, seeds=[1, 2])])
     assert note == "" and cells[0].endswith("（3 对种子）") and cells[1].endswith("（2 对种子）")
+
+
+def test_section_5_1s_listing_runs_and_is_coops_computation(tiny_clip):
+    """Graders asked for our CoOp step as code: the listing in section 5.1, executed as printed against a
+    CLIP model, gives the text features of coop.CoOp's plain 77-position path for the same context, and
+    its SGD step changes the context alone."""
+    import clip
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from coop import CoOp
+
+    section = REPORT.read_text(encoding="utf-8").split("### 5.1")[1].split("### 5.2")[0]
+    code = section.split("```python\n")[1].split("```")[0]
+    names = ["ant", "car side", "yin yang", "dalmatian"]
+    m = tiny_clip.float()
+    width = m.ln_final.weight.shape[0]
+    code = code.replace("16, 512", f"16, {width}")  # the tiny model's width; RN50's is 512
+    torch.manual_seed(0)
+    f, y = torch.randn(6, m.text_projection.shape[1]), torch.tensor([0, 1, 2, 3, 0, 1])
+    ns = dict(clip=clip, torch=torch, F=F, nn=nn, classnames=names, C=len(names), f=f, y=y, arange=torch.arange,
+              token_embedding=m.token_embedding, positional_embedding=m.positional_embedding, transformer=m.transformer,
+              ln_final=m.ln_final, text_projection=m.text_projection, logit_scale=m.logit_scale)
+    before = {k: v.detach().clone() for k, v in m.state_dict().items()}
+    head, step = code.split("loss = ")[0], "loss = " + code.split("loss = ")[1]
+    exec(head, ns)
+    coop = CoOp(m, names, fast=False)
+    with torch.no_grad():
+        coop.ctx.copy_(ns["ctx"])
+        assert torch.allclose(ns["w"], coop.text_features(fast=False), atol=1e-5, rtol=1e-5)
+    ctx0 = ns["ctx"].detach().clone()
+    exec(step, ns)
+    assert not torch.equal(ns["ctx"].detach(), ctx0)  # the context moved ...
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # ... and CLIP did not
