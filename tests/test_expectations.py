@@ -68,6 +68,7 @@ def test_the_longer_training_check_says_how_the_longer_runs_fit_their_own_images
     accuracy on their training images (test view), and says when the longer one is lower."""
     import copy
 
+    from coop.report.stats import sign_test_p
     from coop.runs.results import LONGER
 
     loaded = load_results(make_results(tmp_path / "results"))
@@ -81,9 +82,33 @@ def test_the_longer_training_check_says_how_the_longer_runs_fit_their_own_images
         x["fit_view"] = dict(r["fit_view"], correct=40, accuracy=40.0)
         longer.append(x)
     loaded["coop"]["CoOp [epochs=100]"] = longer
-    line = E.longer_line(loaded, loaded["coop"]["CoOp"])
-    assert "在自己的训练图像上（测试视图）加长 40.00%、默认 60.00%，加长训练反而更低" in line and "解读前需要检查" in line
+    line = E.longer_line(loaded, loaded["coop"]["CoOp"])  # records without per-image answers: numbers, no verdict
+    assert "在自己的训练图像上（测试视图）加长 40.00%、默认 60.00%（没有逐图的记录，不作检验）" in line and "反而更低" not in line
     assert "差 +0.00 个百分点" in line  # the same test predictions: the paired difference is 0
+    zs = [i % 2 == 0 for i in range(100)]
+    for r, x in zip(base, longer):  # per image: the longer runs lose 20 images the default ones get right
+        r["fit_view"].update(right=[i < 60 for i in range(100)], zeroshot_right=zs)
+        x["fit_view"].update(right=[i < 40 for i in range(100)], zeroshot_right=zs)
+    line = E.longer_line(loaded, loaded["coop"]["CoOp"])
+    n = len(longer)
+    assert (f"加长 40.00%、默认 60.00%，加长反而更低（只有加长答对 0 张、只有默认答对 {20 * n} 张，精确符号检验 p = "
+            f"{sign_test_p(0, 20 * n):.3g}）") in line and "解读前需要检查" in line
+    for x in longer:  # 1 image fewer a run: within the noise, not called lower
+        x["fit_view"].update(right=[i < 59 for i in range(100)], correct=59, accuracy=59.0)
+    line = E.longer_line(loaded, loaded["coop"]["CoOp"])
+    assert sign_test_p(0, n) >= 0.05
+    assert f"加长 59.00%、默认 60.00%，分不出（只有加长答对 0 张、只有默认答对 {n} 张" in line and "反而更低" not in line
+    from coop.report.interpret import fit_reading  # the reading above and this check, reconciled in words
+
+    assert 1 not in fit_reading(loaded["coop"]["CoOp"])[1].get("under", []) and "以这个检验为准" not in line
+    mean = sum(r["accuracy"] for r in base) / len(base)  # training images fitted as well as the test ones, and
+    for r in base:                                       # no better than zero-shot there: "under-training?"
+        right = [i < round(mean) for i in range(100)]
+        r["fit_view"].update(right=right, zeroshot_right=right, correct=sum(right), zeroshot_correct=sum(right),
+                             accuracy=float(sum(right)), zeroshot_accuracy=float(sum(right)))
     for x in longer:
-        x["fit_view"] = dict(x["fit_view"], correct=70, accuracy=70.0)
-    assert "加长 70.00%、默认 60.00%；" in E.longer_line(loaded, loaded["coop"]["CoOp"])
+        x["fit_view"].update(zeroshot_right=base[0]["fit_view"]["zeroshot_right"])
+    assert 1 in fit_reading(loaded["coop"]["CoOp"])[1]["under"]
+    assert "（上一条的读数只是相容，以这个检验为准）" in E.longer_line(loaded, loaded["coop"]["CoOp"])
+    longer[0]["fit_view"]["zeroshot_right"] = [not z for z in longer[0]["fit_view"]["zeroshot_right"]]  # other images
+    assert "（没有逐图的记录，不作检验）" in E.longer_line(loaded, loaded["coop"]["CoOp"])

@@ -18,8 +18,8 @@ from ..runs.results import LONGER, any_random, by_shots, longer_name, variant_of
 from .comparisons import compare
 from .fmt import interval, num, pairs_zh
 from .interpret import fit_reading, ks
-from .readings import pooled_fit
-from .stats import verdict
+from .readings import fit_paired, pooled_fit
+from .stats import sign_test_p, verdict
 
 BEGIN, END = "<!-- expectations:begin -->", "<!-- expectations:end -->"
 # CoOp − zero-shot CLIP in points, as section 8 states it before any run (its text is checked against these).
@@ -126,11 +126,27 @@ def longer_line(loaded: Dict[str, Any], base: List[Dict[str, Any]]) -> str:
     if res is None:
         return head + "，无法配对检验（缺少默认的运行或逐图预测）。"
     seen = (pooled_fit(mine), pooled_fit(theirs))  # on their own training images: did the longer run fit them better?
-    fitted = (f"在自己的训练图像上（测试视图）加长 {seen[0][0]:.2f}%、默认 {seen[1][0]:.2f}%"
-              + ("，加长训练反而更低：多训练连训练图像都没有拟合得更好，既不像训练不足也不像过拟合，解读前需要检查学习率与训练步数"
-                 if seen[0][0] < seen[1][0] else "") + "；") if all(seen) else ""
+    fitted = _fitted(seen, fit_paired(mine, theirs)) if all(seen) else ""
+    under = k in fit_reading(theirs)[1].get("under", [])  # the reading above said "consistent with under-training"
+    said = LONGER_SAID[verdict(res)] + ("（上一条的读数只是相容，以这个检验为准）" if under and verdict(res) != "higher" else "")
     return (head + f"，同一图像与种子配对：差 {num(res['diff'], True)} 个百分点（95% 置信区间 {interval(res['ci'])}，"
-            f"{pairs_zh(res)}），{fitted}{LONGER_SAID[verdict(res)]}。")
+            f"{pairs_zh(res)}），{fitted}{said}。")
+
+
+def _fitted(seen, paired) -> str:
+    """How the longer runs fit their own training images against the default runs: the accuracies, and with
+    per-image answers the paired sign test that alone may call one lower (a few images are noise)."""
+    text = f"在自己的训练图像上（测试视图）加长 {seen[0][0]:.2f}%、默认 {seen[1][0]:.2f}%"
+    if paired is None:
+        return text + "（没有逐图的记录，不作检验）；"
+    p = sign_test_p(*paired)
+    counts = f"只有加长答对 {paired[0]} 张、只有默认答对 {paired[1]} 张，精确符号检验 p = {p:.3g}"
+    if p >= 0.05:
+        return text + f"，分不出（{counts}）；"
+    if paired[0] < paired[1]:
+        return text + (f"，加长反而更低（{counts}）：多训练连训练图像都没有拟合得更好，既不像训练不足也不像过拟合，"
+                       "解读前需要检查学习率与训练步数；")
+    return text + f"，加长拟合得更好（{counts}）；"
 
 
 def settings_line(base: List[Dict[str, Any]]) -> str:

@@ -39,6 +39,24 @@ def fit_discordant(runs) -> Optional[Tuple[int, int]]:
     return sum(1 for a, b in pairs if a and not b), sum(1 for a, b in pairs if b and not a)
 
 
+def fit_paired(longer, default) -> Optional[Tuple[int, int]]:
+    """Two sets of runs on the same training images (the longer runs and the default ones, paired by seed):
+    how many images only the first gets right and how many only the second does, pooled over the seeds --
+    the counts an exact sign test reads. None when a seed is missing on either side, a run does not record
+    its answers per image, or the two runs of a seed did not see the same images (their zero-shot answers,
+    which depend on the images alone, differ)."""
+    by_seed = {r.get("seed"): r.get("fit_view") or {} for r in default}
+    only = [0, 0]
+    for r in longer:
+        a, b = r.get("fit_view") or {}, by_seed.get(r.get("seed"))
+        if not b or any("right" not in g or "zeroshot_right" not in g for g in (a, b)) \
+                or a["zeroshot_right"] != b["zeroshot_right"] or len(a["right"]) != len(b["right"]):
+            return None
+        only[0] += sum(1 for x, y in zip(a["right"], b["right"]) if x and not y)
+        only[1] += sum(1 for x, y in zip(a["right"], b["right"]) if y and not x)
+    return (only[0], only[1]) if longer else None
+
+
 def pooled_fit(runs) -> Optional[Tuple[float, float, int]]:
     """The trained model's and zero-shot CLIP's top-1 on the runs' own training images in the test view
     (each record's ``fit_view``), pooled over the seeds' runs, and how many images: what table 7.1 shows and
