@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
 from .guard import guarded
+from .health import STUCK_TAKEAWAY, all_at_chance, health_sentences
 from ..runs.results import any_random, by_shots, shot_stats
 from . import published
 from .comparisons import compare, noninferiority
@@ -152,6 +153,7 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
                       "区间与逐项的判断在各表里；下面解读它们的模式。"]
     if rw:
         out[0] = "这些数字来自随机权重，不是准确率；下面的句子只演示分析如何从结果文件生成。" + out[0]
+    out += health_sentences(zs, coop, baselines)  # before any interpretation: did training learn anything?
     if zs and base:
         out += gain_sentences(zs, base, num, rw)
     if base:
@@ -237,9 +239,12 @@ def takeaways(loaded: Dict[str, Any]) -> List[str]:
         return ["（需要零样本与 CoOp 的结果才能下结论。）"]
     rw = any_random(loaded)
     out = []
+    stuck = STUCK_TAKEAWAY if all_at_chance(coop) else ""
     if rw:
         out.append("- 注意：这些数字来自随机权重的模型" + ("和合成数据" if zs.get("demo") else "") +
-                   "，不是 CLIP 或 CoOp 的准确率；下面几条只演示结论如何从结果文件生成。")
+                   "，不是 CLIP 或 CoOp 的准确率；下面几条只演示结论如何从结果文件生成。" + stuck)
+    elif stuck:
+        out.append("- " + stuck)
     out += [_numbers_bullet(zs, base, rw), trend_bullet(base), baseline_bullet(base, baselines) if baselines else "",
             _bonus_bullet(coop, base)]
     return [b for b in out if b]

@@ -1,0 +1,60 @@
+"""coop.report.health: the checks the generated analysis makes before it interprets anything -- training
+loss still at chance, collapsed predictions, runs identical to zero-shot CLIP."""
+from __future__ import annotations
+
+import math
+
+from coop.report.health import (STUCK_TAKEAWAY, all_at_chance, at_chance, health_sentences, same_as_zeroshot,
+                                top_share)
+
+NAMES = ["ant", "bass", "chair", "dog"]
+
+
+def run(loss_last, pred, method="CoOp", seed=1):
+    return {"method": method, "seed": seed, "n_classes": len(NAMES), "classnames": NAMES,
+            "history": {"loss": [math.log(4), loss_last]} if loss_last is not None else {},
+            "test_predictions": {"index": list(range(len(pred))), "label": [i % 4 for i in range(len(pred))], "pred": pred}}
+
+
+def test_a_loss_still_at_ln_c_is_at_chance():
+    assert at_chance(run(0.99 * math.log(4), [0])) is True
+    assert at_chance(run(0.5 * math.log(4), [0])) is False
+    assert at_chance(run(None, [0])) is None and at_chance({"history": {"loss": [1.0]}}) is None  # no C
+
+
+def test_top_share_and_same_as_zeroshot_count_predictions():
+    assert top_share(run(1.0, [1, 1, 1, 0])) == ("bass", 0.75) and top_share({"test_predictions": {}}) is None
+    zs = run(None, [0, 1, 2, 3], "Zero-shot CLIP")
+    assert same_as_zeroshot([run(1.0, [0, 1, 2, 3]), run(1.0, [0, 1, 2, 2], seed=2)], zs) == 1
+    assert same_as_zeroshot([run(1.0, [0, 1, 2, 3])], {"test_predictions": {}}) == 0
+
+
+def test_the_sentences_warn_for_each_symptom_and_say_when_none_was_found():
+    zs = run(None, [0, 1, 2, 3, 0, 1, 2, 3], "Zero-shot CLIP")
+    healthy = {"CoOp": [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2], seed=s) for s in (1, 2, 3)]}
+    said = health_sentences(zs, healthy, {})
+    assert said == ["训练是否学到了东西：每次运行的训练损失都降到 ln C 以下，没有预测塌缩，也没有与零样本逐图相同的运行。"]
+    assert not all_at_chance(healthy)
+    stuck = {"CoOp": [run(1.39, [1] * 8, seed=s) for s in (1, 2)] + [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2], seed=3)]}
+    text = "\n".join(health_sentences(zs, stuck, {"Tip-Adapter": [run(None, zs["test_predictions"]["pred"], "Tip-Adapter")]}))
+    assert "附近的运行：CoOp 2/3 次。这些运行没有从标注图像学到东西，涉及它们的比较不宜解读。" in text
+    assert "CoOp（2/3 次，最多 100% 的测试图像判为 bass）" in text and "零样本 CLIP（" not in text
+    assert "逐图预测与零样本 CLIP 完全相同的运行：Tip-Adapter 1/1 次。" in text
+    every = {"CoOp": [run(1.39, [1] * 8, seed=s) for s in (1, 2)]}
+    assert "所有运行都是这样" in "\n".join(health_sentences(zs, every, {})) and all_at_chance(every)
+    assert health_sentences(None, {"CoOp": [run(None, [0])]}, {}) == []  # nothing to check: nothing said
+
+
+def test_the_takeaways_warn_first_when_no_run_learned(tmp_path):
+    from test_analysis import loaded
+
+    from coop.report.analysis import analysis, takeaways
+
+    res = loaded({1: [200, 190], 2: [250, 240]})
+    assert STUCK_TAKEAWAY not in "\n".join(takeaways(res))
+    for rs in res["coop"].values():
+        for r in rs:
+            r["history"] = {"loss": [5.0, 0.99 * math.log(r.get("n_classes") or len(r["classnames"]))]}
+    bullets = takeaways(res)
+    assert bullets[0] == "- " + STUCK_TAKEAWAY and len(bullets) <= 5
+    assert "所有运行都是这样" in "\n".join(analysis(res))
