@@ -273,7 +273,7 @@ def bonus_evidence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, 
             continue
         n, f = sum(x for x, _ in d), sum(y for _, y in d)
         (same if not n else right_same if not f else moved).append((k, n, f))
-    text = (f"{method} 本身（未加把关）相对 CoOp 的配对差，即修改做了什么的主要证据（同一 (shots, seed)；{pairs_once(got)}；区间见{table}）："
+    text = (f"{method} 本身（未加把关）相对 CoOp 的配对差（同一 (shots, seed)；{pairs_once(got)}；区间见{table}）："
             + "、".join(f"{k} shot {num(t['diff'], True)}" for k, t in got.items()) + " 个百分点。")
     low = [k for k, t in got.items() if verdict(t) == "lower"]
     high = [k for k, t in got.items() if verdict(t) == "higher"]
