@@ -58,3 +58,13 @@ def test_the_takeaways_warn_first_when_no_run_learned(tmp_path):
     bullets = takeaways(res)
     assert bullets[0] == "- " + STUCK_TAKEAWAY and len(bullets) <= 5
     assert "所有运行都是这样" in "\n".join(analysis(res))
+
+
+def test_a_class_all_right_because_it_is_predicted_for_most_images_is_said_so():
+    from coop.report.sections import zeroshot_weakest
+
+    zs = run(None, [1, 1, 1, 1, 1, 1, 1, 2], "Zero-shot CLIP")  # labels 0 1 2 3 0 1 2 3: bass all right, by collapse
+    zs["per_class_accuracy"] = {"ant": 0.0, "bass": 100.0, "chair": 50.0, "dog": 0.0}
+    assert "；bass 拿走了 88% 的预测，它全对只因被预测得多，见第 7.9 节" in zeroshot_weakest(zs)
+    zs["test_predictions"]["pred"] = [0, 1, 2, 3, 0, 1, 2, 2]  # spread: no such remark
+    assert "拿走了" not in zeroshot_weakest(zs)

@@ -40,7 +40,7 @@ def top_share(rec: Dict[str, Any]) -> Optional[Tuple[str, float]]:
     return (names[c] if c < len(names) else str(c)), n / len(pred)
 
 
-def _enough(rec: Dict[str, Any]) -> bool:
+def enough(rec: Dict[str, Any]) -> bool:
     """At least two test images per class: fewer, and one class's share says nothing about collapse."""
     n = rec.get("n_classes") or len(rec.get("classnames") or [])
     return bool(n) and len((rec.get("test_predictions") or {}).get("pred") or []) >= 2 * n
@@ -84,7 +84,7 @@ def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str
                       "，涉及它们的比较不宜解读。"))
     collapsed = []
     for name, rs in [("零样本 CLIP", [zs] if zs else [])] + list(coop.items()) + list(baselines.items()):
-        hits = [(r, s) for r in rs for s in [top_share(r)] if s and s[1] >= COLLAPSE_SHARE and _enough(r)]
+        hits = [(r, s) for r in rs for s in [top_share(r)] if s and s[1] >= COLLAPSE_SHARE and enough(r)]
         if hits:
             cls, share = max((s for _, s in hits), key=lambda s: s[1])
             collapsed.append(f"{name}（{len(hits)}/{len(rs)} 次，最多 {100 * share:.0f}% 的测试图像判为 {cls}）")

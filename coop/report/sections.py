@@ -13,6 +13,7 @@ from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs
 from .forecast import forecast_sentence, mistaken
 from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as fmt_num, pairs_zh
+from .health import COLLAPSE_SHARE, enough, top_share
 from .numbering import Numbering
 from .stats import sign_test_min_n, sign_test_p, verdict
 
@@ -175,7 +176,10 @@ def zeroshot_weakest(zs: Dict[str, Any], n: int = 5) -> str:
     else:
         worst = f"最低的 {min(n, len(per))} 类是 " + "、".join(f"{c}（{a:.1f}%）" for a, c in per[:n])
     named = f"：{'、'.join(perfect)}" if 0 < len(perfect) <= 10 else ""
-    return (f"零样本 CLIP 各类的准确率：{worst}；{len(per)} 类中有 {len(perfect)} 类全对{named}"
+    top = top_share(zs) if enough(zs) else None  # a class predicted for half the images is "all right" for that reason
+    favoured = (f"；{top[0]} 拿走了 {100 * top[1]:.0f}% 的预测，它全对只因被预测得多，见第 7.9 节"
+                if top and top[1] >= COLLAPSE_SHARE and top[0] in perfect else "")
+    return (f"零样本 CLIP 各类的准确率：{worst}；{len(per)} 类中有 {len(perfect)} 类全对{named}{favoured}"
             f"（单次运行的逐类准确率，类内测试图像少，只作定位，不作检验）。")
 
 
