@@ -661,12 +661,13 @@ def test_section_5_1s_listing_runs_and_is_coops_computation(tiny_clip):
     code = code.replace("16, 512", f"16, {width}")  # the tiny model's width; RN50's is 512
     torch.manual_seed(0)
     f, y = torch.randn(6, m.text_projection.shape[1]), torch.tensor([0, 1, 2, 3, 0, 1])
-    ns = dict(clip=clip, torch=torch, F=F, nn=nn, classnames=names, C=len(names), f=f, y=y, arange=torch.arange,
+    ns = dict(clip=clip, torch=torch, F=F, nn=nn, classnames=names, C=len(names), f=f, y=y, model=m,
               token_embedding=m.token_embedding, positional_embedding=m.positional_embedding, transformer=m.transformer,
               ln_final=m.ln_final, text_projection=m.text_projection, logit_scale=m.logit_scale)
     before = {k: v.detach().clone() for k, v in m.state_dict().items()}
     head, step = code.split("loss = ")[0], "loss = " + code.split("loss = ")[1]
     exec(head, ns)
+    assert not any(p.requires_grad for p in m.parameters())
     coop = CoOp(m, names, fast=False)
     with torch.no_grad():
         coop.ctx.copy_(ns["ctx"])
@@ -674,4 +675,5 @@ def test_section_5_1s_listing_runs_and_is_coops_computation(tiny_clip):
     ctx0 = ns["ctx"].detach().clone()
     exec(step, ns)
     assert not torch.equal(ns["ctx"].detach(), ctx0)  # the context moved ...
-    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # ... and CLIP did not
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # ... and CLIP did not,
+    assert all(p.grad is None for p in m.parameters())  # frozen by the listing itself: no gradient kept for it
