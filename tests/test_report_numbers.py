@@ -99,15 +99,15 @@ def test_the_report_quotes_the_noninferiority_chances_the_code_computes():
     from coop.report.stats import noninferiority_power
 
     nine4 = re.sub(r"\n\s*", "", REPORT.read_text(encoding="utf-8").split("## 附录 B")[1].split("## 参考文献")[0])
-    single = nine4.split("把 9 对运行合并")[0].split("- **非劣效**")[1]
-    pooled = nine4.split("把 9 对运行合并")[1].split("\n")[0]
+    single = nine4.split("第 9.4 节先在每个种子内")[0].split("- **非劣效**")[1]
+    pooled = nine4.split("第 9.4 节先在每个种子内")[1].split("\n")[0]
     for sd, shown in ((0.25, "0.25 个百分点时"), (0.5, "0.5 时"), (1.0, "1.0 时")):
         assert f"{shown}约 {100 * noninferiority_power(sd, 3):.0f}%" in single, sd
-    for sd, shown in ((0.5, "0.5 时"), (1.0, "1.0 时"), (1.5, "1.5 时")):
-        assert f"{shown}约 {100 * noninferiority_power(sd, 9):.0f}%" in pooled, sd
-    nine4 = REPORT.read_text(encoding="utf-8").split("### 9.4")[1].split("## 10.")[0]  # the reason it pools, in numbers
+    for sd, shown in ((0.5, "0.5 时"), (1.0, "1.0 时"), (1.5, "1.5 时")):  # a seed's mean of 3: sd / sqrt(3)
+        assert f"{shown}约 {100 * noninferiority_power(sd / 3 ** 0.5, 3):.0f}%" in pooled, sd
+    nine4 = REPORT.read_text(encoding="utf-8").split("### 9.4")[1].split("## 10.")[0]  # the reason it averages, in numbers
     assert (f"0.5 个百分点时，单个 shot 数通过的机会只有约 {100 * noninferiority_power(0.5, 3):.0f}%，"
-            f"合并后约 {100 * noninferiority_power(0.5, 9):.0f}%") in nine4
+            f"三个 shot 数平均后约 {100 * noninferiority_power(0.5 / 3 ** 0.5, 3):.0f}%") in nine4
 
 
 def test_the_published_base_to_new_table_is_the_codes():

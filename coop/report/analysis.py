@@ -213,8 +213,9 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
         lost = ni["losses"]
         text = ("可以说非劣于 CoOp（第 9.4 节的检验）" if ni["noninferior"] else "不能说非劣于 CoOp") + (
             f"，在 {ks(lost)} shot 检测到损失" if lost else
+            f"，在 {ks(ni['beyond'])} shot 观测到超过界的平均损失" if ni["beyond"] else
             "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
-        if not ni["noninferior"] and not lost and ni["pooled"] is not None:
+        if not ni["noninferior"] and not lost and not ni["beyond"] and ni["pooled_lower"] is not None:
             short = {"bootstrap": "测试图像的抽样", "t": "运行之间的差异"}[lower_from(ni["pooled"])]
             text += f"；合并的下界 {ni['pooled_lower']:+.2f} 来自{short}"
         text += f"；{ks(same)} shot 时逐图预测与 CoOp 完全相同" if same else ""

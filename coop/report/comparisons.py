@@ -19,16 +19,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..runs.results import by_shots
-from .stats import class_difference, group_contrast, mcnemar_exact, paired_bootstrap, seed_t_interval, verdict, widen
+from .stats import (_t_interval, class_difference, difference_bootstrap, group_contrast, mcnemar_exact, paired_bootstrap,
+                    seed_t_interval, verdict, widen)
 
 N_BOOT = 10000
 N_BOOT_CLASS = 2000  # per class (100 classes): the same test, fewer replicates
 # Non-inferiority margin for "a block modification does not hurt accuracy" (report section 9.4, stated
-# before any run): the lower end of the 95% interval of (modified - CoOp), pooled over every (shots, seed)
-# pair, must lie above -NI_MARGIN points (a one-sided test at the 2.5% level; Piaggio et al., JAMA 2012,
-# CONSORT), and no shot count alone may show a loss. The lower end is the lower of the paired bootstrap's
-# and the pairs' t interval's (stats.seed_t_interval). Pooled, because 3 seed pairs per shot count give a
-# t interval too wide for the test ever to pass (stats.noninferiority_power).
+# before any run): each seed's (modified - CoOp) is first averaged over the shot counts (a seed's runs share
+# images and crops, so they are not independent), and the lower end of the 95% interval over the seeds must
+# lie above -NI_MARGIN points (a one-sided test at the 2.5% level; Piaggio et al., JAMA 2012, CONSORT); no
+# shot count may show a loss or an observed mean loss beyond the margin. The lower end is the lower of the
+# paired bootstrap's and the seeds' t interval's. Averaged, because 3 seed pairs per shot count give a t
+# interval too wide for the test to pass (stats.noninferiority_power).
 NI_MARGIN = 1.0
 MIN_CLASSES = 5  # a class-level bootstrap needs at least this many classes on each side
 
@@ -126,19 +128,46 @@ def compare_group(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], clas
     return group_contrast(va, vb, labels, group, n_boot=n_boot, seed=0)
 
 
+def compare_over_shots(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
+                       shots: Sequence[int], n_boot: int = N_BOOT) -> Optional[Dict[str, Any]]:
+    """a - b averaged over the shot counts ``shots``, with the seed as the unit: each seed's per-image
+    difference is summed over its runs at those shot counts (they share the few-shot images and crops, so
+    they are not independent), then resampled as :func:`compare` does (images and seeds; the union with the
+    t interval over the seeds' means). None without a seed both sides ran at every shot count, or without
+    per-image predictions."""
+    ka, kb = by_shots(list(a)), by_shots(list(b))
+    if not shots or any(k not in ka or k not in kb for k in shots):
+        return None
+    seeds = sorted(set.intersection(*[set(ka[k]) & set(kb[k]) for k in shots]))
+    cs = {(k, s): (correctness(ka[k][s]), correctness(kb[k][s])) for k in shots for s in seeds}
+    if not seeds or any(x is None or y is None for x, y in cs.values()):
+        return None
+    common = sorted(set.intersection(*[set(x) & set(y) for x, y in cs.values()]))
+    if not common:
+        return None
+    D = np.array([[sum(int(cs[k, s][0][i]) - int(cs[k, s][1][i]) for k in shots) for i in common] for s in seeds],
+                 dtype=np.int16)
+    res = difference_bootstrap(D, per=len(shots), n_boot=n_boot, seed=0)
+    res["seeds"], res["shots"], res["single_reference"] = seeds, list(shots), False
+    res["per_seed"] = [100.0 * float(d) / (len(common) * len(shots)) for d in D.sum(axis=1)]  # each seed's mean
+    res["ci_bootstrap"], res["seed_t_ci"] = res["ci"], _t_interval(np.array(res["per_seed"]), 0.95)
+    res["ci"] = widen(res["ci"], res["seed_t_ci"])
+    return res
+
+
 def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
                    margin: float = NI_MARGIN) -> Optional[Dict[str, Any]]:
     """Is ``a`` no worse than ``b`` by more than ``margin`` points over the shot counts both have?
 
-    ``{"tests", "lower", "pooled", "pooled_lower", "losses", "margin", "untested", "noninferior"}``: per
-    shot count the paired comparison and its lower bound (the lower of the bootstrap's and the seeds' t
-    interval's), reported; ``pooled`` is the comparison over every (shots, seed) pair of the judged shot
-    counts at once (the pairs resampled as the seeds are; its t interval over all the pairs), and it
-    decides; ``losses`` are the shot counts whose own interval lies below 0. ``untested`` lists the shot
-    counts that could not be judged -- missing on one side, without per-image predictions, or with fewer
-    than 2 seed pairs. Non-inferior only when nothing is untested, no shot count shows a loss and the
-    pooled lower bound lies above -margin; None when nothing could be paired at all. Decided by the
-    bounds, never by the means."""
+    ``{"tests", "lower", "pooled", "pooled_lower", "losses", "beyond", "margin", "untested", "noninferior"}``:
+    per shot count the paired comparison and its lower bound (the lower of the bootstrap's and the seeds' t
+    interval's), reported; ``pooled`` is :func:`compare_over_shots` over the judged shot counts (each seed's
+    mean over them), and it decides; ``losses`` are the shot counts whose own interval lies below 0,
+    ``beyond`` those whose observed mean difference is at or below -margin (a loss at one shot count that
+    gains at the others would hide). ``untested`` lists the shot counts that could not be judged -- missing
+    on one side, without per-image predictions, or with fewer than 2 seed pairs. Non-inferior only when
+    nothing is untested, no shot count shows a loss or an observed loss beyond the margin, and the pooled
+    lower bound lies above -margin; None when nothing could be paired at all. Decided by the bounds."""
     ka, kb = by_shots(list(a)), by_shots(list(b))
     tests = {k: compare(list(ka[k].values()), list(kb[k].values())) for k in sorted(set(ka) & set(kb))}
     tests = {k: t for k, t in tests.items() if t is not None}
@@ -147,13 +176,14 @@ def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
     judged = {k: t for k, t in tests.items() if t.get("seed_t_ci") is not None}
     lower = {k: t["ci"][0] for k, t in judged.items()}  # compare's interval: the union of both
     untested = sorted((set(ka) | set(kb)) - set(judged))
-    pooled = compare(*[[dict(r, seed=(k, s)) for k in judged for s, r in side[k].items()] for side in (ka, kb)]) \
-        if judged else None
+    pooled = compare_over_shots(a, b, sorted(judged))
     losses = [k for k, t in tests.items() if verdict(t) == "lower"]
-    pooled_lower = pooled["ci"][0] if pooled is not None else None
+    beyond = [k for k, t in tests.items() if t["diff"] <= -margin and k not in losses]
+    pooled_lower = pooled["ci"][0] if pooled is not None and pooled["seed_t_ci"] is not None else None
     return {"tests": tests, "lower": lower, "pooled": pooled, "pooled_lower": pooled_lower, "losses": losses,
-            "margin": margin, "untested": untested,
-            "noninferior": pooled_lower is not None and not untested and not losses and pooled_lower > -margin}
+            "beyond": beyond, "margin": margin, "untested": untested,
+            "noninferior": pooled_lower is not None and not untested and not losses and not beyond
+            and pooled_lower > -margin}
 
 
 def identical_runs(groups: Dict[str, List[Dict[str, Any]]]) -> List[Tuple[str, str, int, int]]:

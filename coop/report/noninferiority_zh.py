@@ -25,7 +25,7 @@ NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这�
 def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bool:
     """The test fails on its pooled bound with no shot count showing a loss (what :data:`NOT_HARM` explains)."""
     ni = noninferiority(mod, base)
-    return bool(ni) and not ni["noninferior"] and not ni["losses"] and not ni["untested"]
+    return bool(ni) and not ni["noninferior"] and not ni["losses"] and not ni["beyond"] and not ni["untested"]
 
 
 def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
@@ -34,17 +34,17 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
     it fails on the pooled bound alone, which bound decides (the bootstrap over the test images or the t
     over the pairs) and what would tighten it."""
     ni = noninferiority(mod, base)
-    if ni is None or ni["pooled"] is None:
+    if ni is None or ni["pooled_lower"] is None:
         return ""
     m, pooled, text = ni["margin"], ni["pooled"], ""
     per = pooled.get("per_seed") or []
     if len(per) >= 2:
         sd, n = float(np.std(per, ddof=1)), len(per)
         p = noninferiority_power(sd, n, m)
-        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（配对差的样本标准差 {sd:.2f} 个百分点）。" if again else
-                 f"若真实差为 0、{n} 对运行的配对差像观测的一样分散（样本标准差 {sd:.2f} 个百分点），这个检验通过的概率约为 "
+        text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（种子平均的样本标准差 {sd:.2f} 个百分点）。" if again else
+                 f"若真实差为 0、{n} 个种子的平均像观测的一样分散（样本标准差 {sd:.2f} 个百分点），这个检验通过的概率约为 "
                  f"{100 * p:.0f}%（只算 t 下界；自助法的下界也要过界，实际略低）。")
-    if ni["pooled_lower"] <= -m and not ni["losses"] and not ni["untested"]:
+    if ni["pooled_lower"] <= -m and not ni["losses"] and not ni["beyond"] and not ni["untested"]:
         s, n_img = lower_from(pooled), int(pooled.get("n_images") or 0)
         why = {"bootstrap": f"测试图像（{n_img:,} 张）不够多，要收紧它需要{REMEDY_ZH['bootstrap']}",
                "t": f"运行之间的差异太大，要收紧它需要{REMEDY_ZH['t']}"}
@@ -59,22 +59,27 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
 
 def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
     """Section 9.4's test of "does not hurt accuracy": the lower of the two 95% lower bounds (paired
-    bootstrap; t over the pairs) of the difference pooled over every (shots, seed) pair lies above
-    -margin, and no shot count alone shows a loss. Bounds are printed with two decimals, so that a
+    bootstrap; t over the seeds) of the difference, each seed's averaged over the shot counts, lies above
+    -margin, and no shot count alone shows a loss or an observed loss beyond the margin. Bounds are printed with two decimals, so that a
     rounded number never seems to contradict the verdict."""
     ni = noninferiority(mod, base)
     if ni is None:
         return ""
     m = ni["margin"]
-    rule = ("按同一个非劣效检验：" if again else f"按第 9.4 节事先规定的非劣效检验（Piaggio 等 {cite('piaggio')}；各 (shots, seed) 对合并，界 -{m:.2f} 个百分点）：")
+    rule = ("按同一个非劣效检验：" if again else f"按第 9.4 节事先规定的非劣效检验（Piaggio 等 {cite('piaggio')}；各种子先在各 shot 数上平均，界 -{m:.2f} 个百分点）：")
     if ni["untested"]:
         return rule + (f"{'、'.join(map(str, ni['untested']))} shot 无法判断（缺少一方的运行、逐图预测，或可配对的种子"
                        f"少于 2 对），因此不能说 {spaced(method)}非劣于 CoOp。")
-    n = len(ni["pooled"]["per_seed"])
-    rule += f"{n} 对运行合并的下界为 {ni['pooled_lower']:+.2f}（各 shot 数单独为 " + "、".join(
-        f"{k} shot {v:+.2f}" for k, v in ni["lower"].items()) + "），"
+    if ni["pooled_lower"] is None:
+        return rule + f"各 shot 数共同的种子少于 2 个，无法判断，因此不能说 {spaced(method)}非劣于 CoOp。"
+    pooled = ni["pooled"]
+    rule += (f"{len(pooled['seeds'])} 个种子（各自在 {len(pooled['shots'])} 个 shot 数上平均）的下界为 {ni['pooled_lower']:+.2f}"
+             f"（各 shot 数单独为 " + "、".join(f"{k} shot {v:+.2f}" for k, v in ni["lower"].items()) + "），")
     if ni["losses"]:
         return rule + f"而 {'、'.join(map(str, ni['losses']))} shot 单独检测到损失，因此不能说 {spaced(method)}非劣于 CoOp。"
+    if ni["beyond"]:
+        worst = "、".join(f"{k} shot {ni['tests'][k]['diff']:+.2f}" for k in ni["beyond"])
+        return rule + f"而观测的平均差 {worst} 已超过界，因此不能说 {spaced(method)}非劣于 CoOp。"
     if ni["noninferior"]:
         return rule + (f"高于 -{m:.2f}，且没有一个 shot 数检测到损失，可以说 {spaced(method)}非劣于 CoOp"
                        f"（以 95% 置信区间判断，平均损失不超过 {m:.2f} 个百分点）。")

@@ -159,10 +159,17 @@ def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, se
     :func:`seed_t_interval`. ``p_value`` is approximate: twice the fraction of replicates at or
     beyond 0 on the side opposite the point estimate, capped at 1 (1 when the estimate is 0)."""
     A, B = _paired_stacks(a, b)
+    return difference_bootstrap(A.astype(np.int8) - B.astype(np.int8), n_boot=n_boot, seed=seed, level=level)
+
+
+def difference_bootstrap(D: np.ndarray, per: int = 1, n_boot: int = 10000, seed: int = 0,
+                         level: float = 0.95) -> Dict[str, Any]:
+    """:func:`paired_bootstrap` from the per-image differences ``D`` [k seeds, n images] (+1: only A right,
+    -1: only B right), each entry the sum of ``per`` such differences (a seed's runs at ``per`` shot counts
+    on the same image): the difference is their mean, in points."""
     _check_boot(level, n_boot)
-    k, n = A.shape
-    D = A.astype(np.int8) - B.astype(np.int8)  # +1: only A right, -1: only B right
-    diff = 100.0 * float(D.sum(dtype=np.int64)) / (k * n)
+    k, n = D.shape
+    diff = 100.0 * float(D.sum(dtype=np.int64)) / (k * n * per)
     rng = np.random.default_rng(seed)
     per_seed = np.empty((n_boot, k))  # per replicate, each seed's difference on the drawn images
     chunk = max(1, _CHUNK_ELEMENTS // (k * n))
@@ -170,7 +177,7 @@ def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, se
         stop = min(n_boot, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int32 if n < 2 ** 31 else np.int64)
         per_seed[start:stop] = np.take(D, idx, axis=1).sum(axis=2, dtype=np.int64).T  # take: fast gather
-    per_seed *= 100.0 / n
+    per_seed *= 100.0 / (n * per)
     reps = _seed_resampled(per_seed, rng.integers(0, k, size=(n_boot, k)) if k >= 2 else None)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(reps, [alpha, 1 - alpha])
