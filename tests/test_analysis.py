@@ -555,6 +555,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     t = text(res)
     assert (f"合并的下界 {p['ci'][0]:+.2f} 来自配对自助法（测试图像的抽样；另一个下界为 {p['seed_t_ci'][0]:+.2f}）") in t
     assert "可能是测试图像（2,000 张）不够多，要收紧它需要更多测试图像" in t and "运行之间的差异太大" not in t
+    assert "这里它已低于界，实际的机会低得多" in t  # the chance quoted is the t bound's alone: said so where the other fails
     assert "不等于有害" in t and "来自测试图像的抽样" in conclusion(res)
     seeds = loaded({1: [200, 200, 200]}, mods={"CoOp+lora": {1: [200, 200, 200]}})  # as in the t-bound test above
     for mod, base in zip(seeds["coop"]["CoOp+lora"], seeds["coop"]["CoOp"]):
@@ -566,6 +567,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     t = text(seeds)
     assert (f"合并的下界 {p['ci'][0]:+.2f} 来自按种子的 t 区间（种子之间的波动；另一个下界为 {p['ci_bootstrap'][0]:+.2f}）") in t
     assert "可能是运行之间的差异太大，要收紧它需要更多种子" in t and "测试图像（2,000 张）不够多" not in t
+    assert "实际略低" in t and "这里它已低于界" not in t
     assert "来自运行之间的差异" in conclusion(seeds)
     lost = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}))
     assert "而 1 shot 单独检测到损失，因此不能说" in lost and "不等于有害" not in lost and "可能是测试图像" not in lost

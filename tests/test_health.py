@@ -68,3 +68,42 @@ def test_a_class_all_right_because_it_is_predicted_for_most_images_is_said_so():
     assert "；bass 拿走了 88% 的预测，它全对只因被预测得多，见第 7.9 节" in zeroshot_weakest(zs)
     zs["test_predictions"]["pred"] = [0, 1, 2, 3, 0, 1, 2, 2]  # spread: no such remark
     assert "拿走了" not in zeroshot_weakest(zs)
+
+
+def test_when_no_run_learned_the_conclusion_and_section_8_say_so(tmp_path):
+    """The demo's graders: every loss at ln C, yet section 10 gave the numbers plainly and section 8's longer-
+    training check read 'no support for under-training'. Both now say the runs learned nothing."""
+    import copy
+
+    from test_analysis import loaded
+
+    from coop.report import expectations as E
+    from coop.report.conclusion import conclusion
+    from coop.runs.results import LONGER
+
+    res = loaded({1: [200, 190], 2: [250, 240]})
+    longer = []
+    for r in [r for r in res["coop"]["CoOp"] if r["shots"] == 1]:
+        x = copy.deepcopy(r)
+        x["config"] = {**(r.get("config") or {}), "variant": LONGER, "epochs": 100}
+        x["method"] = "CoOp [epochs=100]"
+        longer.append(x)
+    res["coop"]["CoOp [epochs=100]"] = longer
+    assert "没有从标注图像学到东西" not in conclusion(res)[0]
+    assert "这个检验在这里没有结论" not in E.longer_line(res, res["coop"]["CoOp"])
+    for rs in res["coop"].values():
+        for r in rs:
+            r["history"] = {"loss": [5.0, 0.99 * math.log(len(r["classnames"]))]}
+    assert "但所有运行的训练损失都停在 ln C 附近：它们没有从标注图像学到东西" in conclusion(res)[0]
+    assert "这个检验在这里没有结论" in E.longer_line(res, res["coop"]["CoOp"])
+
+
+def test_section_8_closes_the_predictions_the_records_can_close():
+    from test_analysis import loaded
+
+    from coop.report import expectations as E
+
+    res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [200, 190], 2: [250, 240]}})
+    lines = E.later_lines(res, res["zeroshot"], res["coop"]["CoOp"])
+    assert "- 预测 4（块修改）：CoOp+lora 可以说非劣于 CoOp（判断与原因在第 7.9 节；含切分词的类名的检验在第 7.8 节）。" in lines
+    assert not any("预测 4" in x for x in E.later_lines(loaded({1: [200, 190]}), res["zeroshot"], res["coop"]["CoOp"]))

@@ -18,6 +18,7 @@ from ..runs.results import LONGER, any_random, by_shots, longer_name, variant_of
 from .comparisons import compare
 from .fmt import interval, num, pairs_zh
 from .interpret import fit_reading, ks
+from .health import all_at_chance
 from .readings import fit_paired, pooled_fit
 from .stats import sign_test_p, verdict
 
@@ -129,6 +130,9 @@ def longer_line(loaded: Dict[str, Any], base: List[Dict[str, Any]]) -> str:
     fitted = _fitted(seen, fit_paired(mine, theirs)) if all(seen) else ""
     under = k in fit_reading(theirs)[1].get("under", [])  # the reading above said "consistent with under-training"
     said = LONGER_SAID[verdict(res)] + ("（上一条的读数只是相容，以这个检验为准）" if under and verdict(res) != "higher" else "")
+    if all_at_chance({"longer": mine, "default": theirs}):  # neither fitted anything: the check cannot tell
+        said = ("但两组运行的训练损失都停在 ln C 附近（第 7.9 节）：模型连训练图像都没有拟合，加长一倍分不开训练不足与其他原因"
+                "（学习率、logit 缩放、权重或数据），这个检验在这里没有结论")
     return (head + f"，同一图像与种子配对：差 {num(res['diff'], True)} 个百分点（95% 置信区间 {interval(res['ci'])}，"
             f"{pairs_zh(res)}），{fitted}{said}。")
 
@@ -147,6 +151,26 @@ def _fitted(seen, paired) -> str:
         return text + (f"，加长反而更低（{counts}）：多训练连训练图像都没有拟合得更好，既不像训练不足也不像过拟合，"
                        "解读前需要检查学习率与训练步数；")
     return text + f"，加长拟合得更好（{counts}）；"
+
+
+def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
+    """Predictions 2 and 4 of section 8, closed where the records allow: which section checks them and, for
+    the block modifications, the non-inferiority verdict (the reasons are said where it is decided)."""
+    from .comparisons import noninferiority
+    from .forecast import forecast_sentence
+
+    out = []
+    kmax = max(int(r["shots"]) for r in base)
+    if forecast_sentence(zs, list(by_shots(base)[kmax].values()), kmax):
+        out.append("- 预测 2（零样本容易错的类）：逐类的核对在第 7.5 节（单个类、测试图少，只作对照，不作检验）。")
+    said = []
+    for m in sorted(x for x in (loaded.get("coop") or {}) if x.startswith("CoOp+")):
+        ni = noninferiority(loaded["coop"][m], base)
+        if ni is not None:
+            said.append(f"{m} {'可以说' if ni['noninferior'] else '不能说'}非劣于 CoOp")
+    if said:
+        out.append("- 预测 4（块修改）：" + "，".join(said) + "（判断与原因在第 7.9 节；含切分词的类名的检验在第 7.8 节）。")
+    return out
 
 
 def settings_line(base: List[Dict[str, Any]]) -> str:
@@ -174,6 +198,7 @@ def expectations(loaded: Dict[str, Any]) -> List[str]:
     longer = longer_line(loaded, base)
     fit = fit_line(base, bool(longer))
     lines += [x for x in (fit, longer) if x]
+    lines += later_lines(loaded, zs, base)
     budget = settings_line(base)
     lines += [budget] if budget and lines else []
     if not lines:

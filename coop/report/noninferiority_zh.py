@@ -43,7 +43,8 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
         p = noninferiority_power(sd, n, m)
         text += (f"同样算出，它通过的概率约为 {100 * p:.0f}%（种子平均的样本标准差 {sd:.2f} 个百分点）。" if again else
                  f"若真实差为 0、{n} 个种子的平均像观测的一样分散（样本标准差 {sd:.2f} 个百分点），这个检验通过的概率约为 "
-                 f"{100 * p:.0f}%（只算 t 下界；自助法的下界也要过界，实际略低）。")
+                 f"{100 * p:.0f}%（只算 t 下界；自助法的下界也要过界，" +
+                 ("这里它已低于界，实际的机会低得多）。" if pooled["ci_bootstrap"][0] <= -m else "实际略低）。"))
     if ni["pooled_lower"] <= -m and not ni["losses"] and not ni["beyond"] and not ni["untested"]:
         s, n_img = lower_from(pooled), int(pooled.get("n_images") or 0)
         why = {"bootstrap": f"测试图像（{n_img:,} 张）不够多，要收紧它需要{REMEDY_ZH['bootstrap']}",
