@@ -16,8 +16,8 @@ detect" -- which is not a claim that the methods are equal.
     verdict(res)                                                # "higher", "lower" or "no difference"
     mcnemar_exact(coop_runs[0], zs)                             # one pair of runs
 
-Numbers only: how they are written (Chinese or English) is :mod:`coop.report.fmt`'s business, and
-the note that states the method in the report is :data:`coop.report.analysis.METHOD_NOTE_ZH`.
+Numbers only: how they are written is :mod:`coop.report.fmt`'s business (the report states the method
+once, in its appendix B).
 
 References: B. Efron & R. J. Tibshirani, An Introduction to the Bootstrap, Chapman & Hall (1993);
 Q. McNemar, Psychometrika 12(2):153-157 (1947); T. G. Dietterich, "Approximate Statistical Tests
@@ -154,9 +154,8 @@ def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], n_boot: int = 10000, se
     resampling of k seeds carries only (k-1)/k of the seeds' variance (the bootstrap variance of a
     mean of k values is the biased estimate); each replicate's seed part (drawn-seed mean minus the
     all-seed mean on the same images) is therefore scaled by sqrt(k/(k-1)), which makes its variance
-    the unbiased s^2/k. With k
-    this small a percentile interval can still be too narrow when seeds differ much; see
-    :func:`seed_t_interval`. ``p_value`` is approximate: twice the fraction of replicates at or
+    the unbiased s^2/k. With k this small a percentile interval can still be too narrow when seeds
+    differ much; see :func:`seed_t_interval`. ``p_value`` is approximate: twice the fraction of replicates at or
     beyond 0 on the side opposite the point estimate, capped at 1 (1 when the estimate is 0)."""
     A, B = _paired_stacks(a, b)
     return difference_bootstrap(A.astype(np.int8) - B.astype(np.int8), n_boot=n_boot, seed=seed, level=level)
