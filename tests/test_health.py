@@ -107,3 +107,8 @@ def test_section_8_closes_the_predictions_the_records_can_close():
     lines = E.later_lines(res, res["zeroshot"], res["coop"]["CoOp"])
     assert "- 预测 4（块修改）：CoOp+lora 可以说非劣于 CoOp（判断与原因在第 7.9 节；含切分词的类名的检验在第 7.8 节）。" in lines
     assert not any("预测 4" in x for x in E.later_lines(loaded({1: [200, 190]}), res["zeroshot"], res["coop"]["CoOp"]))
+
+
+def test_without_zero_shot_the_all_clear_claims_nothing_about_it():
+    healthy = {"CoOp": [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2], seed=s) for s in (1, 2)]}
+    assert health_sentences(None, healthy, {}) == ["训练是否学到了东西：每次运行的训练损失都降到 ln C 以下，没有预测塌缩。"]

@@ -9,7 +9,7 @@ symptoms are looked for in the records, each a plain count, said before the inte
 - **collapse**: a run (or zero-shot CLIP) that gives one class to at least half of the test images (with at
   least two test images per class);
 - **same as zero-shot**: a method whose per-image test predictions equal zero-shot CLIP's in some runs --
-  there it added nothing to the hand-written prompt (e.g. Tip-Adapter choosing a tiny residual ratio).
+  there it added nothing to the hand-written prompt (e.g. Tip-Adapter choosing a tiny weight alpha for its cache).
 """
 from __future__ import annotations
 
@@ -97,5 +97,6 @@ def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str
             out.append("逐图预测与零样本 CLIP 完全相同的运行：" + "、".join(f"{m} {n}/{k} 次" for m, n, k in same)
                        + "。在这些运行里，方法没有改变手写提示的任何一个答案，它们与零样本的“分不出”不是独立的证据。")
     if not out and any(trained.values()):
-        out.append("训练是否学到了东西：每次运行的训练损失都降到 ln C 以下，没有预测塌缩，也没有与零样本逐图相同的运行。")
+        out.append("训练是否学到了东西：每次运行的训练损失都降到 ln C 以下，没有预测塌缩"
+                   + ("，也没有与零样本逐图相同的运行。" if zs else "。"))
     return out
