@@ -42,10 +42,9 @@ def _split_note(split_sha: Optional[str]) -> str:
     if split_sha is None or split_sha != ours:
         return "我们的记录用的是另一份划分文件，它与 CoOp 划分的重叠没有计算。"
     n = sum(COOP_TEST_IN_OURS.values())
-    return (f"它们用的是 CoOp 的划分：CoOp 的 {n:,} 张测试图像中，{COOP_TEST_IN_OURS['train']:,} 张"
-            f"（{100 * COOP_TEST_IN_OURS['train'] / n:.1f}%）在我们划分的训练部分、{COOP_TEST_IN_OURS['val']:,} 张在验证"
-            f"部分，只有 {COOP_TEST_IN_OURS['test']:,} 张（{100 * COOP_TEST_IN_OURS['test'] / n:.1f}%）也在我们的测试部分，"
-            f"所以测试图像大半不同。")
+    return (f"它们用 CoOp 的划分：它的 {n:,} 张测试图像只有 {COOP_TEST_IN_OURS['test']:,} 张"
+            f"（{100 * COOP_TEST_IN_OURS['test'] / n:.1f}%）也在我们的测试部分（{COOP_TEST_IN_OURS['train']:,} 张在我们的训练部分、"
+            f"{COOP_TEST_IN_OURS['val']:,} 张在验证部分）。")
 
 
 def markdown(zeroshot_accuracy: Optional[float] = None, split_sha: Optional[str] = None,
