@@ -38,7 +38,7 @@ def test_the_sentences_warn_for_each_symptom_and_say_when_none_was_found():
     stuck = {"CoOp": [run(1.39, [1] * 8, seed=s) for s in (1, 2)] + [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2], seed=3)]}
     text = "\n".join(health_sentences(zs, stuck, {"Tip-Adapter": [run(None, zs["test_predictions"]["pred"], "Tip-Adapter")]}))
     assert "附近的运行：CoOp 2/3 次。这些运行没有从标注图像学到东西，涉及它们的比较不宜解读。" in text
-    assert "CoOp（2/3 次，最多 100% 的测试图像判为 bass）" in text and "零样本 CLIP（" not in text
+    assert "CoOp（2/3 次，最多 100.0% 的测试图像判为 bass）" in text and "零样本 CLIP（" not in text
     assert "逐图预测与零样本 CLIP 完全相同的运行：Tip-Adapter 1/1 次。" in text
     every = {"CoOp": [run(1.39, [1] * 8, seed=s) for s in (1, 2)]}
     assert "所有运行都是这样" in "\n".join(health_sentences(zs, every, {})) and all_at_chance(every)
@@ -65,7 +65,7 @@ def test_a_class_all_right_because_it_is_predicted_for_most_images_is_said_so():
 
     zs = run(None, [1, 1, 1, 1, 1, 1, 1, 2], "Zero-shot CLIP")  # labels 0 1 2 3 0 1 2 3: bass all right, by collapse
     zs["per_class_accuracy"] = {"ant": 0.0, "bass": 100.0, "chair": 50.0, "dog": 0.0}
-    assert "；bass 拿走了 88% 的预测，它全对只因被预测得多，见第 7.9 节" in zeroshot_weakest(zs)
+    assert "；bass 拿走了 87.5% 的预测，它全对只因被预测得多，见第 7.9 节" in zeroshot_weakest(zs)
     zs["test_predictions"]["pred"] = [0, 1, 2, 3, 0, 1, 2, 2]  # spread: no such remark
     assert "拿走了" not in zeroshot_weakest(zs)
 
@@ -94,7 +94,7 @@ def test_when_no_run_learned_the_conclusion_and_section_8_say_so(tmp_path):
     for rs in res["coop"].values():
         for r in rs:
             r["history"] = {"loss": [5.0, 0.99 * math.log(len(r["classnames"]))]}
-    assert "但所有运行的训练损失都停在 ln C 附近：它们没有从标注图像学到东西" in conclusion(res)[0]
+    assert "但 CoOp 及其变体的所有运行，训练损失都停在 ln C 附近：它们没有从标注图像学到东西" in conclusion(res)[0]
     assert "这个检验在这里没有结论" in E.longer_line(res, res["coop"]["CoOp"])
 
 
@@ -112,3 +112,50 @@ def test_section_8_closes_the_predictions_the_records_can_close():
 def test_without_zero_shot_the_all_clear_claims_nothing_about_it():
     healthy = {"CoOp": [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2], seed=s) for s in (1, 2)]}
     assert health_sentences(None, healthy, {}) == ["训练是否学到了东西：每次运行的训练损失都降到 ln C 以下，没有预测塌缩。"]
+
+
+def test_zero_shot_at_chance_is_said():
+    from coop.report.health import chance_level
+
+    zs = run(None, [0, 1, 2, 3, 0, 1, 2, 3], "Zero-shot CLIP")  # 8 of 8 right
+    zs["accuracy"] = 100.0
+    assert not chance_level(zs)
+    zs["test_predictions"]["pred"] = [1, 0, 3, 2, 0, 0, 1, 1]  # 2 of 8 right: 25% = 1/C
+    zs["accuracy"] = 25.0
+    assert chance_level(zs)
+    said = "\n".join(health_sentences(zs, {"CoOp": [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2])]}, {}))
+    assert "零样本 CLIP 的 25.00% 与随机猜测（1/C = 25.00%）分不出" in said
+
+
+def test_prediction_2_is_judged_against_the_median_class():
+    from coop.report.forecast import below_median
+
+    per = {"bass": 10.0, "water_lilly": 20.0, "crayfish": 30.0, "lobster": 90.0, "dog": 50.0, "cat": 60.0, "car": 70.0}
+    named, weak, median = below_median({"per_class_accuracy": per})
+    assert named == ["bass", "water_lilly", "crayfish", "lobster"] and weak == ["bass", "water_lilly", "crayfish"]
+    assert median == 50.0 and below_median({"per_class_accuracy": {"dog": 1.0}}) is None
+    ties = {"water_lilly": 0.0, "a": 0.0, "b": 0.0, "c": 100.0, "d": 100.0, "bass": 100.0}  # a tie at the bottom is weak,
+    assert below_median({"per_class_accuracy": ties})[1] == ["water_lilly"]             # a tie at 100% is not
+
+
+def test_the_steps_a_record_trained_are_counted_as_the_training_loop_counts_them():
+    from coop.report.expectations import steps_of
+
+    rec = {"config": {"epochs": 10, "batch_size": 32}, "fewshot_train": list(range(40))}
+    assert steps_of(rec) == 10  # 40 images: one full batch of 32, the last 8 dropped
+    assert steps_of(dict(rec, fewshot_train=list(range(100)))) == 30 and steps_of(dict(rec, fewshot_train=list(range(20)))) == 10
+    assert steps_of({"config": {}}) is None
+
+
+def test_section_8_judges_prediction_2_in_words():
+    from test_analysis import loaded
+
+    from coop.report import expectations as E
+
+    res = loaded({1: [200, 190]})
+    zs = dict(res["zeroshot"], per_class_accuracy={"bass": 10.0, "water_lilly": 90.0, "dog": 50.0, "cat": 60.0})
+    lines = E.later_lines(res, zs, res["coop"]["CoOp"])
+    said = [x for x in lines if x.startswith("- 预测 2")]
+    assert said and "2 个中 1 个在零样本准确率较弱的一半" in said[0] and "预测不成立" in said[0]
+    from coop.report.forecast import below_median
+    assert below_median(zs)[1] == ["bass"]

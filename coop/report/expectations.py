@@ -12,7 +12,7 @@ expectations were written.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..runs.results import LONGER, any_random, by_shots, longer_name, variant_of
 from .comparisons import compare
@@ -157,12 +157,16 @@ def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str,
     """Predictions 2 and 4 of section 8, closed where the records allow: which section checks them and, for
     the block modifications, the non-inferiority verdict (the reasons are said where it is decided)."""
     from .comparisons import noninferiority
-    from .forecast import forecast_sentence
+    from .forecast import below_median, forecast_sentence
 
     out = []
     kmax = max(int(r["shots"]) for r in base)
-    if forecast_sentence(zs, list(by_shots(base)[kmax].values()), kmax):
-        out.append("- 预测 2（零样本容易错的类）：逐类的核对在第 7.5 节（单个类、测试图少，只作对照，不作检验）。")
+    judged = below_median(zs)
+    if judged and forecast_sentence(zs, list(by_shots(base)[kmax].values()), kmax):
+        named, below, median = judged
+        held = "成立" if len(below) == len(named) else "不成立"
+        out.append(f"- 预测 2（零样本容易错的类）：{len(named)} 个中 {len(below)} 个在零样本准确率较弱的一半（中位数 {median:.1f}%）"
+                   f"（{'、'.join(below) or '没有'}），预测{held}；逐类的数字在第 7.5 节（单个类、测试图少，只作对照，不作检验）。")
     said = []
     for m in sorted(x for x in (loaded.get("coop") or {}) if x.startswith("CoOp+")):
         ni = noninferiority(loaded["coop"][m], base)
@@ -173,20 +177,33 @@ def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str,
     return out
 
 
+def steps_of(rec: Dict[str, Any]) -> Optional[int]:
+    """The SGD steps a record's training took: epochs x batches per epoch over its few-shot images (the
+    incomplete last batch dropped when a full one exists, as the training loop does); None if unknown."""
+    cfg = rec.get("config") or {}
+    n, epochs, batch = len(rec.get("fewshot_train") or []), cfg.get("epochs"), cfg.get("batch_size")
+    if not (n and epochs and batch):
+        return None
+    return int(epochs) * (n // int(batch) if n >= int(batch) else 1)
+
+
 def settings_line(base: List[Dict[str, Any]]) -> str:
-    """When the records did not train with CoOp's epochs (section 5.2's budget), say so: the expectations
-    and the explanations above assume them."""
+    """When the records did not train with CoOp's epochs (section 5.2's budget), say so with the steps they
+    took: the expectations and the explanations above assume CoOp's."""
     from ..methods.train_config import coop_epochs
 
     other = {}
     for k, runs in sorted(by_shots(base).items()):
         got = sorted({int((r.get("config") or {}).get("epochs") or coop_epochs(k)) for r in runs.values()})
         if got != [coop_epochs(k)]:
-            other[k] = got
+            steps = sorted({s for s in (steps_of(r) for r in runs.values()) if s})
+            other[k] = (got, steps)
     if not other:
         return ""
-    said = "、".join(f"{k} shot {'/'.join(map(str, v))} 个 epoch（CoOp {coop_epochs(k)} 个）" for k, v in other.items())
-    return f"- 注意：这些记录的训练预算不是第 5.2 节的默认：{said}。上面的预期与两种解释都按默认的预算写成。"
+    said = "、".join(f"{k} shot {'/'.join(map(str, v))} 个 epoch" + (f"、共 {'/'.join(map(str, s))} 步" if s else "")
+                    + f"（CoOp {coop_epochs(k)} 个）" for k, (v, s) in other.items())
+    return (f"- 注意：这些记录的训练预算不是第 5.2 节的默认：{said}。上面的预期与两种解释都按默认的预算写成"
+            "（第 5.2 节的步数与 1 shot 对 4 shot 的比例在这里不成立）。")
 
 
 def expectations(loaded: Dict[str, Any]) -> List[str]:

@@ -10,7 +10,9 @@ test images each, not a test. The report's test checks that section 4's text nam
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 AMBIGUOUS: Tuple[str, ...] = ("bass",)            # two meanings: a fish, a double bass
 MISSPELT: Tuple[str, ...] = ("water_lilly",)      # the folder's spelling, kept as CoOp keeps it
@@ -32,6 +34,18 @@ def mistaken(recs: Sequence[Dict[str, Any]]) -> Counter:
 def _test_images(rec: Dict[str, Any]) -> Counter:
     p, names = rec.get("test_predictions") or {}, list(rec.get("classnames") or [])
     return Counter(names[y] for y in p.get("label") or []) if names else Counter()
+
+
+def below_median(zs: Dict[str, Any]) -> Optional[Tuple[List[str], List[str], float]]:
+    """Section 8's prediction 2 as it is judged: the named classes the record has, those in the weaker half
+    of all classes by zero-shot accuracy (fewer than half of the classes strictly below it: a tie at the
+    bottom counts as weak, a tie at 100% does not), and the median; None when the record has none."""
+    per = {c: float(a) for c, a in (zs.get("per_class_accuracy") or {}).items()}
+    named = [c for c in CLASSES if c in per]
+    if not named:
+        return None
+    weak = [c for c in named if sum(a < per[c] for a in per.values()) < len(per) / 2]
+    return named, weak, float(np.median(list(per.values())))
 
 
 def forecast_sentence(zs: Dict[str, Any], runs: List[Dict[str, Any]], kmax: int) -> str:

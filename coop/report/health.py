@@ -17,6 +17,8 @@ import math
 from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
+from .readings import zeroshot_interval
+
 CHANCE_SHARE = 0.95  # a last-epoch loss at or above this share of ln C counts as "at chance"
 COLLAPSE_SHARE = 0.5  # one predicted class on at least this share of the test images counts as collapse
 
@@ -59,6 +61,13 @@ def same_as_zeroshot(runs: List[Dict[str, Any]], zs: Dict[str, Any]) -> int:
     return n
 
 
+def chance_level(zs: Dict[str, Any]) -> bool:
+    """Zero-shot CLIP's accuracy cannot be told from a uniform guess: its Wilson interval holds 1/C."""
+    n = zs.get("n_classes") or len(zs.get("classnames") or [])
+    got = zeroshot_interval(zs) if n and n >= 2 and zs.get("accuracy") is not None else None
+    return bool(got) and got[1] <= 100.0 / n <= got[2]
+
+
 def all_at_chance(coop: Dict[str, List[Dict[str, Any]]]) -> bool:
     """Every trained run with a loss history ended at chance (and there is at least one)."""
     seen = [at_chance(r) for rs in coop.values() for r in rs]
@@ -66,7 +75,8 @@ def all_at_chance(coop: Dict[str, List[Dict[str, Any]]]) -> bool:
     return bool(seen) and all(seen)
 
 
-STUCK_TAKEAWAY = "训练没有学到东西：所有运行的训练损失停在 ln C 附近（第 7.9 节），下面几条描述的是噪声，不宜解读。"
+STUCK_TAKEAWAY = ("CoOp 没有学到东西：CoOp 及其变体的所有运行，训练损失都停在 ln C 附近（第 7.9 节），关于它们的几条描述的是噪声，"
+                  "不宜解读；基线是另一回事，各自看它们的区间。")
 
 
 def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str, Any]]],
@@ -80,14 +90,19 @@ def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str
         said = "、".join(f"{m} {n}/{len(trained[m])} 次" for m, n in stuck.items() if n)
         every = all(n == len(trained[m]) for m, n in stuck.items())
         out.append(f"训练损失停在 ln C（对 C 个类均匀猜测的交叉熵）附近的运行：{said}。这些运行没有从标注图像学到东西"
-                   + ("；所有运行都是这样，下面的趋势、排序与非劣效判断描述的是噪声，不宜解读，先查学习率、权重与数据。" if every else
+                   + ("；CoOp 及其变体的所有运行都是这样，下面关于它们的趋势、排序与非劣效判断描述的是噪声，不宜解读，"
+                      "先查训练步数、学习率、logit 缩放与文本侧（基线不在此列，各自看它们的区间）。" if every else
                       "，涉及它们的比较不宜解读。"))
+    if zs and chance_level(zs):
+        n = zs.get("n_classes") or len(zs.get("classnames") or [])
+        out.append(f"零样本 CLIP 的 {float(zs['accuracy']):.2f}% 与随机猜测（1/C = {100 / n:.2f}%）分不出（它的 95% Wilson 区间含 1/C）："
+                   "文本特征没有把类分开，下面的提升都从随机猜测的水平算起。")
     collapsed = []
     for name, rs in [("零样本 CLIP", [zs] if zs else [])] + list(coop.items()) + list(baselines.items()):
         hits = [(r, s) for r in rs for s in [top_share(r)] if s and s[1] >= COLLAPSE_SHARE and enough(r)]
         if hits:
             cls, share = max((s for _, s in hits), key=lambda s: s[1])
-            collapsed.append(f"{name}（{len(hits)}/{len(rs)} 次，最多 {100 * share:.0f}% 的测试图像判为 {cls}）")
+            collapsed.append(f"{name}（{len(hits)}/{len(rs)} 次，最多 {100 * share:.1f}% 的测试图像判为 {cls}）")
     if collapsed:
         out.append("预测塌缩（一个类拿走至少一半的测试图像）：" + "；".join(collapsed)
                    + "。塌缩时，被偏爱的那个类的准确率高只是因为它被预测得多，逐类的“全对”不说明什么。")

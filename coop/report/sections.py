@@ -177,7 +177,7 @@ def zeroshot_weakest(zs: Dict[str, Any], n: int = 5) -> str:
         worst = f"最低的 {min(n, len(per))} 类是 " + "、".join(f"{c}（{a:.1f}%）" for a, c in per[:n])
     named = f"：{'、'.join(perfect)}" if 0 < len(perfect) <= 10 else ""
     top = top_share(zs) if enough(zs) else None  # a class predicted for half the images is "all right" for that reason
-    favoured = (f"；{top[0]} 拿走了 {100 * top[1]:.0f}% 的预测，它全对只因被预测得多，见第 7.9 节"
+    favoured = (f"；{top[0]} 拿走了 {100 * top[1]:.1f}% 的预测，它全对只因被预测得多，见第 7.9 节"
                 if top and top[1] >= COLLAPSE_SHARE and top[0] in perfect else "")
     return (f"零样本 CLIP 各类的准确率：{worst}；{len(per)} 类中有 {len(perfect)} 类全对{named}{favoured}"
             f"（单次运行的逐类准确率，类内测试图像少，只作定位，不作检验）。")
