@@ -249,10 +249,16 @@ def test_the_assignments_figure_is_the_star_and_coops_line_alone(tmp_path):
     both = draw_fewshot(summarize(loaded))
     legend = both.axes[0].get_legend()
     texts = [t.get_text() for t in legend.get_texts()]
-    assert texts[-1] == "each seed (each method's hollow marker)"
+    assert texts[-1] == "each seed (each method's small marker, set slightly apart)"
     handle = legend.legend_handles[-1] if hasattr(legend, "legend_handles") else legend.legendHandles[-1]
     markers = {ln.get_gid() for ln in both.axes[0].get_lines() if ln.get_gid().startswith("seeds:")}
     assert markers == {"seeds:CoOp", "seeds:CoOp+adapter"}
+    from coop.report.plot import SEED_OFFSET
+
+    xs = {g: sorted(set(ln.get_xdata())) for ln in both.axes[0].get_lines() for g in [ln.get_gid()] if g.startswith("seeds:")}
+    assert np.allclose(np.array(xs["seeds:CoOp+adapter"]) - np.array(xs["seeds:CoOp"]), SEED_OFFSET)  # set apart ...
+    mean_x = [ln.get_xdata() for ln in both.axes[0].get_lines() if ln.get_gid() == "mean:CoOp"][0]
+    assert np.allclose(np.array(xs["seeds:CoOp"]) + SEED_OFFSET / 2, mean_x)  # ... around the mean, which stays on the tick
     # with more methods than SEEDS_UP_TO the comparison draws the means only (the seeds would crowd them)
     from coop.report.plot import SEEDS_UP_TO
 

@@ -51,6 +51,7 @@ def title_of(summary: Dict[str, Any], zh: bool = False) -> str:
     return head
 
 
+SEED_OFFSET = 0.08  # x distance between the seed markers of neighbouring methods in one panel (ticks are 1 apart)
 SEEDS_UP_TO = 3  # methods on one figure up to which each seed is drawn too (tables give every seed anyway)
 
 
@@ -137,7 +138,10 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
                 label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
         if not seeds_drawn:
             continue
-        xs = [at[k] for k in ks for _ in m["shots"][k]["accuracies"]]
+        # with several methods each one's seeds sit a little to its own side of the shot count, so that seeds of
+        # methods with the same accuracy do not hide one another (the means stay on the tick)
+        dx = SEED_OFFSET * (shown.index(method) - (len(shown) - 1) / 2) if len(shown) > 1 else 0.0
+        xs = [at[k] + dx for k in ks for _ in m["shots"][k]["accuracies"]]
         ys = [a for k in ks for a in m["shots"][k]["accuracies"]]
         (h,) = ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, markerfacecolor="none",
                        markeredgecolor=color, alpha=0.8, label="_nolegend_", gid=f"seeds:{method}", zorder=2)
@@ -160,7 +164,7 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
         if len(shown) == 1:
             labels.append(f"{shown[0]}，每个种子" if zh else f"{shown[0]}, each seed")
         else:
-            labels.append("每个种子（各方法的空心标记）" if zh else "each seed (each method's hollow marker)")
+            labels.append("每个种子（各方法的小标记，左右略微错开）" if zh else "each seed (each method's small marker, set slightly apart)")
     # the legend outside the axes: placed "best" inside, it can still cover a seed's marker
     where = (dict(loc="upper center", bbox_to_anchor=(0.5, -0.12)) if legend_below else
              dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)))
