@@ -153,9 +153,42 @@ def test_section_8_judges_prediction_2_in_words():
     from coop.report import expectations as E
 
     res = loaded({1: [200, 190]})
-    zs = dict(res["zeroshot"], per_class_accuracy={"bass": 10.0, "water_lilly": 90.0, "dog": 50.0, "cat": 60.0})
-    lines = E.later_lines(res, zs, res["coop"]["CoOp"])
-    said = [x for x in lines if x.startswith("- 预测 2")]
-    assert said and "2 个中 1 个在零样本准确率较弱的一半" in said[0] and "预测不成立" in said[0]
-    from coop.report.forecast import below_median
-    assert below_median(zs)[1] == ["bass"]
+    per = {"bass": 10.0, "water_lilly": 90.0, "crayfish": 20.0, "lobster": 30.0, "dog": 50.0, "cat": 60.0, "car": 70.0}
+    zs = dict(res["zeroshot"], per_class_accuracy=per)
+    said = [x for x in E.later_lines(res, zs, res["coop"]["CoOp"]) if x.startswith("- 预测 2")]
+    assert said and "4 个中 3 个在零样本准确率较弱的一半（中位数 50.0%）（bass、crayfish、lobster），预测不成立" in said[0]
+    zs["per_class_accuracy"] = dict(per, water_lilly=15.0)
+    said = [x for x in E.later_lines(res, zs, res["coop"]["CoOp"]) if x.startswith("- 预测 2")]
+    assert "4 个中 4 个" in said[0] and "预测成立" in said[0]
+
+
+def test_prediction_2_is_untestable_when_classes_are_missing_or_tied_at_the_bottom():
+    from test_analysis import loaded
+
+    from coop.report import expectations as E
+
+    res = loaded({1: [200, 190]})
+    few = dict(res["zeroshot"], per_class_accuracy={"bass": 10.0, "water_lilly": 90.0, "dog": 50.0, "cat": 60.0})
+    said = [x for x in E.later_lines(res, few, res["coop"]["CoOp"]) if x.startswith("- 预测 2")]
+    assert said == ["- 预测 2（零样本容易错的类）：无法检验，记录里只有 2 个（bass、water_lilly）；逐类的数字在第 7.5 节。"]
+    per = {"bass": 0.0, "water_lilly": 0.0, "crayfish": 0.0, "lobster": 0.0, "dog": 0.0, "cat": 0.0, "car": 50.0}
+    tied = dict(res["zeroshot"], per_class_accuracy=per)
+    said = [x for x in E.later_lines(res, tied, res["coop"]["CoOp"]) if x.startswith("- 预测 2")]
+    assert said and "无法检验，至少一半的类并列最低（0.0%）" in said[0]
+
+
+def test_a_range_missed_is_labelled_as_the_rule_says_and_noise_gets_no_remedy():
+    from test_analysis import loaded
+
+    from coop.report import expectations as E
+    from coop.report.analysis import analysis
+
+    assert "（按第 8 节的规则记为“不符”）" in E._against(5.0, (1.0, 9.0), -2.0, 2.0)
+    assert "不符" not in E._against(1.0, (-1.0, 3.0), -2.0, 2.0)
+    res = loaded({1: [200, 190, 210]}, mods={"CoOp+lora": {1: [190, 200, 200]}})
+    assert "区间的宽度由什么决定" in "\n".join(analysis(res))
+    for rs in res["coop"].values():
+        for r in rs:
+            r["history"] = {"loss": [5.0, 0.99 * math.log(len(r["classnames"]))]}
+    text = "\n".join(analysis(res))
+    assert "区间的宽度由什么决定" not in text and "这个检验通过的概率" not in text and "不等于有害" not in text

@@ -154,8 +154,10 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
     if rw:
         out[0] = "这些数字来自随机权重，不是准确率；下面的句子只演示分析如何从结果文件生成。" + out[0]
     out += health_sentences(zs, coop, baselines)  # before any interpretation: did training learn anything?
+    stuck = all_at_chance(coop)
     if zs and base:
-        out += gain_sentences(zs, base, num, rw)
+        # when CoOp learned nothing, more seeds or test images would only measure the noise better: not said
+        out += [s for s in gain_sentences(zs, base, num, rw) if not (stuck and s.startswith("区间的宽度由什么决定"))]
     if base:
         out += [s for s in (trend_sentence(base), fit_sentence(base)) if s]
         out += ranking_sentences(base, baselines, num.ref("baselines", "第 7.3 节"), rw)
@@ -168,10 +170,11 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
         if not evidence:
             continue
         # section 9.4's test is the modification's own (the bound keeps it near CoOp); the guard is an add-on
+        power = "" if stuck else power_sentence(coop[method], base, again=said > 0)  # noise needs no more samples
         out.append(evidence + noninferiority_sentence(method, coop[method], base, again=said > 0)
-                   + power_sentence(coop[method], base, again=said > 0) + guard_sentence(method, guarded(coop[method], base)[0]))
+                   + power + guard_sentence(method, guarded(coop[method], base)[0]))
         said += 1
-    if said and any(undetected_fail(coop[m], base) for m in mods):
+    if said and not stuck and any(undetected_fail(coop[m], base) for m in mods):
         out.append(NOT_HARM)
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
 

@@ -49,7 +49,7 @@ def _against(diff: float, ci: Tuple[float, float], lo: float, hi: float) -> str:
         allows = "区间覆盖整个预期范围：这些数据还分不出预期范围内外"
     else:
         allows = "区间与预期范围重叠：与预期相容"
-    return f"观测值{where}；{allows}"
+    return f"观测值{where}" + ("" if lo <= diff <= hi else "（按第 8 节的规则记为“不符”）") + f"；{allows}"
 
 
 def zeroshot_line(zs: Dict[str, Any]) -> str:
@@ -157,16 +157,22 @@ def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str,
     """Predictions 2 and 4 of section 8, closed where the records allow: which section checks them and, for
     the block modifications, the non-inferiority verdict (the reasons are said where it is decided)."""
     from .comparisons import noninferiority
-    from .forecast import below_median, forecast_sentence
+    from .forecast import CLASSES, below_median, forecast_sentence
 
     out = []
     kmax = max(int(r["shots"]) for r in base)
     judged = below_median(zs)
     if judged and forecast_sentence(zs, list(by_shots(base)[kmax].values()), kmax):
         named, below, median = judged
-        held = "成立" if len(below) == len(named) else "不成立"
-        out.append(f"- 预测 2（零样本容易错的类）：{len(named)} 个中 {len(below)} 个在零样本准确率较弱的一半（中位数 {median:.1f}%）"
-                   f"（{'、'.join(below) or '没有'}），预测{held}；逐类的数字在第 7.5 节（单个类、测试图少，只作对照，不作检验）。")
+        floor = min(float(a) for a in zs["per_class_accuracy"].values())
+        if len(named) < len(CLASSES) or median == floor:  # classes missing, or half the classes tie at the bottom
+            why = (f"记录里只有 {len(named)} 个（{'、'.join(named)}）" if len(named) < len(CLASSES) else
+                   f"至少一半的类并列最低（{floor:.1f}%），“较弱的一半”没有意义")
+            out.append(f"- 预测 2（零样本容易错的类）：无法检验，{why}；逐类的数字在第 7.5 节。")
+        else:
+            held = "成立" if len(below) == len(named) else "不成立"
+            out.append(f"- 预测 2（零样本容易错的类）：{len(named)} 个中 {len(below)} 个在零样本准确率较弱的一半（中位数 {median:.1f}%）"
+                       f"（{'、'.join(below) or '没有'}），预测{held}；逐类的数字在第 7.5 节（单个类、测试图少，只作对照，不作检验）。")
     said = []
     for m in sorted(x for x in (loaded.get("coop") or {}) if x.startswith("CoOp+")):
         ni = noninferiority(loaded["coop"][m], base)
