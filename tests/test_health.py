@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from coop.report.health import (STUCK_TAKEAWAY, all_at_chance, at_chance, health_sentences, same_as_zeroshot,
                                 top_share)
 
@@ -192,3 +194,19 @@ def test_a_range_missed_is_labelled_as_the_rule_says_and_noise_gets_no_remedy():
             r["history"] = {"loss": [5.0, 0.99 * math.log(len(r["classnames"]))]}
     text = "\n".join(analysis(res))
     assert "区间的宽度由什么决定" not in text and "这个检验通过的概率" not in text and "不等于有害" not in text
+
+
+def test_the_training_curves_mark_ln_c_and_count_whole_epochs():
+    from test_analysis import loaded
+
+    from coop.report.tables import curves_figure
+
+    res = loaded({1: [200, 190]})
+    assert curves_figure(res) is None  # no history: no figure
+    for r in res["coop"]["CoOp"]:
+        r["history"] = {"epoch": [1, 2, 3], "loss": [2.0, 1.5, 1.2], "train_acc": [30.0, 40.0, 50.0], "lr": [1e-5, 2e-3, 1e-3]}
+    fig = curves_figure(res)
+    (chance,) = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "ln-C"]
+    assert chance.get_ydata()[0] == pytest.approx(math.log(len(res["coop"]["CoOp"][0]["classnames"])))
+    ticks = fig.axes[0].xaxis.get_major_locator().tick_values(1, 3)
+    assert all(float(x).is_integer() for x in ticks)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -49,17 +50,18 @@ def curve_rows(loaded: Dict[str, Any]) -> str:
     return "、".join(m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m]))
 
 
-def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
-    """Training loss and training accuracy per epoch, one line per run, one row per method.
-    Returns False (and draws nothing) when no record has a history."""
+def curves_figure(loaded: Dict[str, Any]):
+    """Training loss (with ln C, a uniform guess's loss) and training accuracy per epoch, one line per run,
+    one row per method, whole-number epoch ticks; None when no record has a history."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     methods = [m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m])]
     if not methods:
-        return False
+        return None
     shots = sorted({int(r["shots"]) for m in methods for r in loaded["coop"][m]})
     colors = {k: c for k, c in zip(shots, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
                                              "tab:brown", "tab:pink", "tab:gray"] * 4)}
@@ -77,8 +79,14 @@ def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
             row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=name, linewidth=1.2)
         row[0].set_title(label(f"{method}：训练损失（交叉熵）", f"{method}: training loss"))
         row[1].set_title(label(f"{method}：训练准确率 (%)，随机裁剪上", f"{method}: training accuracy (%)"))
+        n_cls = max((r.get("n_classes") or len(r.get("classnames") or []) for r in loaded["coop"][method]), default=0)
+        if n_cls >= 2:  # a uniform guess's cross-entropy: a loss that stays there learned nothing (coop.report.health)
+            chance = row[0].axhline(math.log(n_cls), color="gray", linestyle=":", linewidth=1.0, gid="ln-C",
+                                    label=label(f"ln C = {math.log(n_cls):.2f}（均匀猜测）", f"ln C = {math.log(n_cls):.2f} (uniform guess)"))
+            row[0].legend(handles=[chance], fontsize=7.5, loc="upper right")
         for ax in row:
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.grid(alpha=0.3)
         # the legend beside the row, not over its curves (a seed's line style, a shot count's colour)
         row[1].legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
@@ -90,6 +98,14 @@ def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
         title = label("随机权重：不是 CLIP/CoOp 的训练曲线", "Random weights: NOT CLIP/CoOp training curves")
     fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
     fig.tight_layout()
+    return fig
+
+
+def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
+    """Draw :func:`curves_figure` to ``path``; False (and nothing drawn) when no record has a history."""
+    fig = curves_figure(loaded)
+    if fig is None:
+        return False
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     return True
@@ -135,7 +151,7 @@ def _settings_ran(loaded: Dict[str, Any]) -> List[str]:
                    + f"；学习率 {c.get('lr')}，batch {c.get('batch_size')}，M = {c.get('n_ctx')}，"
                    + ("每个 epoch 新的裁剪" if views is None else f"每张图 {views} 个缓存的裁剪（近似模式）"))
     opts = {m: (recs[0].get("settings") or {}).get("options") for m, recs in (loaded.get("baselines") or {}).items() if recs}
-    shown = [f"{m}（{', '.join(f'{k}={v}' for k, v in o.items())}）" for m, o in opts.items() if o]
+    shown = [f"{_zh(m)}（{', '.join(f'{k}={v}' for k, v in o.items())}）" for m, o in opts.items() if o]
     if shown:
         out.append("- 基线的设置（来自记录）：" + "；".join(shown))
     return out
