@@ -199,7 +199,7 @@ def test_a_range_missed_is_labelled_as_the_rule_says_and_noise_gets_no_remedy():
 def test_the_training_curves_mark_ln_c_and_count_whole_epochs():
     from test_analysis import loaded
 
-    from coop.report.tables import curves_figure
+    from coop.report.curves import curves_figure
 
     res = loaded({1: [200, 190]})
     assert curves_figure(res) is None  # no history: no figure

@@ -20,8 +20,9 @@ from .numbering import Numbering
 from .outputs import GENERATED_LINE
 from .prompts import prompts_section
 from .sections import baselines_section, block_mod_evidence, per_class_section
+from .curves import curve_rows, draw_curves
 from .tables import (CURVES_NAME, _accuracy_table, _all_records, _block_mod_section, _method_order,
-                     _nearest_words_section, _provenance, accuracy_summary, curve_rows, draw_curves)
+                     _nearest_words_section, _provenance, accuracy_summary)
 
 FIGURES = "figures"
 FEWSHOT, FEWSHOT_ALL = "fewshot", "fewshot_all"  # coop.report.plot.plot_figures: STEM and STEM_all

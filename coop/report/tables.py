@@ -1,4 +1,5 @@
-"""The report's tables and figures, rendered from result records (Chinese Markdown).
+"""The report's tables, rendered from result records (Chinese Markdown); the training curves figure is
+:mod:`coop.report.curves`.
 
 :func:`coop.report.document.render_results` puts them together; each function here takes the output of
 :func:`coop.runs.results.load_results` and reads every number from it.
@@ -6,20 +7,16 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..utils.atomic import atomic_path
 from .guard import SUFFIX, guarded, guarded_name
-from ..runs.results import any_random, by_shots, shot_stats
+from ..runs.results import by_shots, shot_stats
 from .comparisons import compare
 from .fmt import _zh, spaced, ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
 from .readings import pooled_fit, zeroshot_interval
-from .fonts import label
 from .numbering import Numbering
 
 log = logging.getLogger(__name__)
@@ -41,74 +38,6 @@ def _method_order(methods) -> List[str]:
 
 def _all_records(loaded: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [r for rs in loaded["coop"].values() for r in rs] + ([loaded["zeroshot"]] if loaded["zeroshot"] else [])
-
-
-# --- figures -------------------------------------------------------------------------------------
-
-def curve_rows(loaded: Dict[str, Any]) -> str:
-    """The methods :func:`draw_curves` draws a row for, top to bottom ("CoOp、CoOp+adapter")."""
-    return "、".join(m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m]))
-
-
-def curves_figure(loaded: Dict[str, Any]):
-    """Training loss (with ln C, a uniform guess's loss) and training accuracy per epoch, one line per run,
-    one row per method, whole-number epoch ticks; None when no record has a history."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    methods = [m for m in _method_order(loaded["coop"]) if any(r.get("history") for r in loaded["coop"][m])]
-    if not methods:
-        return None
-    shots = sorted({int(r["shots"]) for m in methods for r in loaded["coop"][m]})
-    colors = {k: c for k, c in zip(shots, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
-                                             "tab:brown", "tab:pink", "tab:gray"] * 4)}
-    styles = ["-", "--", ":", "-."]
-    fig = Figure(figsize=(13, 3.4 * len(methods) + 0.6))
-    axes = fig.subplots(len(methods), 2, squeeze=False)
-    for row, method in zip(axes, methods):
-        for r in loaded["coop"][method]:
-            h = r.get("history") or {}
-            if not h.get("epoch"):
-                continue
-            ls = styles[int(r["seed"]) % len(styles)]
-            name = label(f"{r['shots']} shot，种子 {r['seed']}", f"{r['shots']} shots, seed {r['seed']}")
-            row[0].plot(h["epoch"], h["loss"], ls, color=colors[int(r["shots"])], label=name, linewidth=1.2)
-            row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=name, linewidth=1.2)
-        row[0].set_title(label(f"{method}：训练损失（交叉熵）", f"{method}: training loss"))
-        row[1].set_title(label(f"{method}：训练准确率 (%)，随机裁剪上", f"{method}: training accuracy (%)"))
-        n_cls = max((r.get("n_classes") or len(r.get("classnames") or []) for r in loaded["coop"][method]), default=0)
-        if n_cls >= 2:  # a uniform guess's cross-entropy: a loss that stays there learned nothing (coop.report.health)
-            chance = row[0].axhline(math.log(n_cls), color="gray", linestyle=":", linewidth=1.0, gid="ln-C",
-                                    label=label(f"ln C = {math.log(n_cls):.2f}（均匀猜测）", f"ln C = {math.log(n_cls):.2f} (uniform guess)"))
-            row[0].legend(handles=[chance], fontsize=7.5, loc="upper right")
-        for ax in row:
-            ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-            ax.grid(alpha=0.3)
-        # the legend beside the row, not over its curves (a seed's line style, a shot count's colour)
-        row[1].legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    title = label("训练曲线（评估最后一个 epoch）", "Training curves (last epoch is evaluated)")
-    if any(r.get("demo") for r in _all_records(loaded)):
-        title = label("演示：合成图像、随机权重——不是 CLIP/CoOp 的训练曲线",
-                      "DEMO on synthetic images with random weights: NOT CLIP/CoOp training curves")
-    elif any_random(loaded):
-        title = label("随机权重：不是 CLIP/CoOp 的训练曲线", "Random weights: NOT CLIP/CoOp training curves")
-    fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
-    fig.tight_layout()
-    return fig
-
-
-def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:
-    """Draw :func:`curves_figure` to ``path``; False (and nothing drawn) when no record has a history."""
-    fig = curves_figure(loaded)
-    if fig is None:
-        return False
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return True
 
 
 # --- the Markdown ----------------------------------------------------------------------------------
