@@ -165,16 +165,17 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)
     said = 0  # the rule, the chances' reasoning and the caveat are said once, for the first modification
     mods = [m for m in sorted(coop) if m != "CoOp" and "[" not in m]
+    tests = {m: noninferiority(coop[m], base) for m in mods}  # each bootstraps: computed once, read by every sentence
     for method in mods:
         evidence, _ = bonus_evidence(method, coop[method], base, num.ref("block_mods", "第 7.8 节"))
         if not evidence:
             continue
         # section 9.4's test is the modification's own (the bound keeps it near CoOp); the guard is an add-on
-        power = "" if stuck else power_sentence(coop[method], base, again=said > 0)  # noise needs no more samples
-        out.append(evidence + noninferiority_sentence(method, coop[method], base, again=said > 0)
+        power = "" if stuck else power_sentence(coop[method], base, again=said > 0, ni=tests[method])  # noise: no more samples
+        out.append(evidence + noninferiority_sentence(method, coop[method], base, again=said > 0, ni=tests[method])
                    + power + guard_sentence(method, guarded(coop[method], base)[0]))
         said += 1
-    if said and not stuck and any(undetected_fail(coop[m], base) for m in mods):
+    if said and not stuck and any(undetected_fail(coop[m], base, ni=tests[m]) for m in mods):
         out.append(NOT_HARM)
     return out if len(out) > 1 else ["（没有可分析的结果。）"]
 

@@ -6,7 +6,7 @@ and which bound decides where it fails (:func:`power_sentence`), and -- said onc
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -22,18 +22,20 @@ NOT_HARM = ("没有检测到损失的地方，“不能说非劣”只说明这�
             "更多种子或测试图像会收紧下界（附录 B）。")
 
 
-def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]]) -> bool:
-    """The test fails on its pooled bound with no shot count showing a loss (what :data:`NOT_HARM` explains)."""
-    ni = noninferiority(mod, base)
+def undetected_fail(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], ni: Optional[Dict[str, Any]] = None) -> bool:
+    """The test fails on its pooled bound with no shot count showing a loss (what :data:`NOT_HARM` explains);
+    ``ni``: the test's result when the caller has it (it bootstraps), else computed."""
+    ni = ni if ni is not None else noninferiority(mod, base)
     return bool(ni) and not ni["noninferior"] and not ni["losses"] and not ni["beyond"] and not ni["untested"]
 
 
-def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
+def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False,
+                   ni: Optional[Dict[str, Any]] = None) -> str:
     """How likely the test is to pass with the runs at hand if the true difference were 0 and the pairs'
     differences spread as observed (``again``: a later modification's, the reasoning already said); where
     it fails on the pooled bound alone, which bound decides (the bootstrap over the test images or the t
     over the pairs) and what would tighten it."""
-    ni = noninferiority(mod, base)
+    ni = ni if ni is not None else noninferiority(mod, base)
     if ni is None or ni["pooled_lower"] is None:
         return ""
     m, pooled, text = ni["margin"], ni["pooled"], ""
@@ -58,12 +60,13 @@ def power_sentence(mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again:
     return text
 
 
-def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False) -> str:
+def noninferiority_sentence(method: str, mod: List[Dict[str, Any]], base: List[Dict[str, Any]], again: bool = False,
+                            ni: Optional[Dict[str, Any]] = None) -> str:
     """Section 9.4's test of "does not hurt accuracy": the lower of the two 95% lower bounds (paired
     bootstrap; t over the seeds) of the difference, each seed's averaged over the shot counts, lies above
-    -margin, and no shot count alone shows a loss or an observed loss beyond the margin. Bounds are printed with two decimals, so that a
-    rounded number never seems to contradict the verdict."""
-    ni = noninferiority(mod, base)
+    -margin, and no shot count alone shows a loss or an observed loss beyond the margin. Bounds are printed
+    with two decimals, so that a rounded number never seems to contradict the verdict."""
+    ni = ni if ni is not None else noninferiority(mod, base)
     if ni is None:
         return ""
     m = ni["margin"]
