@@ -10,6 +10,7 @@ from typing import Any, Dict
 from ..runs.results import any_random
 from ..utils.atomic import atomic_path
 from .fonts import label
+from .health import n_classes
 from .tables import _all_records, _method_order
 
 
@@ -47,7 +48,7 @@ def curves_figure(loaded: Dict[str, Any]):
             row[1].plot(h["epoch"], h["train_acc"], ls, color=colors[int(r["shots"])], label=name, linewidth=1.2)
         row[0].set_title(label(f"{method}：训练损失（交叉熵）", f"{method}: training loss"))
         row[1].set_title(label(f"{method}：训练准确率 (%)，随机裁剪上", f"{method}: training accuracy (%)"))
-        n_cls = max((r.get("n_classes") or len(r.get("classnames") or []) for r in loaded["coop"][method]), default=0)
+        n_cls = max((n_classes(r) for r in loaded["coop"][method]), default=0)
         if n_cls >= 2:  # a uniform guess's cross-entropy: a loss that stays there learned nothing (coop.report.health)
             chance = row[0].axhline(math.log(n_cls), color="gray", linestyle=":", linewidth=1.0, gid="ln-C",
                                     label=label(f"ln C = {math.log(n_cls):.2f}（均匀猜测）", f"ln C = {math.log(n_cls):.2f} (uniform guess)"))

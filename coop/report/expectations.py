@@ -186,11 +186,13 @@ def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str,
 def steps_of(rec: Dict[str, Any]) -> Optional[int]:
     """The SGD steps a record's training took: epochs x batches per epoch over its few-shot images (the
     incomplete last batch dropped when a full one exists, as the training loop does); None if unknown."""
+    from ..methods.train_config import steps_per_epoch
+
     cfg = rec.get("config") or {}
     n, epochs, batch = len(rec.get("fewshot_train") or []), cfg.get("epochs"), cfg.get("batch_size")
     if not (n and epochs and batch):
         return None
-    return int(epochs) * (n // int(batch) if n >= int(batch) else 1)
+    return int(epochs) * steps_per_epoch(n, int(batch))
 
 
 def settings_line(base: List[Dict[str, Any]]) -> str:

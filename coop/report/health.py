@@ -23,10 +23,15 @@ CHANCE_SHARE = 0.95  # a last-epoch loss at or above this share of ln C counts a
 COLLAPSE_SHARE = 0.5  # one predicted class on at least this share of the test images counts as collapse
 
 
+def n_classes(rec: Dict[str, Any]) -> int:
+    """How many classes a record scored (its ``n_classes``, else its class names; 0 if neither)."""
+    return int(rec.get("n_classes") or len(rec.get("classnames") or []))
+
+
 def at_chance(rec: Dict[str, Any]) -> Optional[bool]:
     """Whether a trained run's last-epoch loss is still about ln C; None without a loss history or C."""
     loss = ((rec.get("history") or {}).get("loss") or [None])[-1]
-    n = rec.get("n_classes") or len(rec.get("classnames") or [])
+    n = n_classes(rec)
     if loss is None or not n or n < 2:
         return None
     return float(loss) >= CHANCE_SHARE * math.log(n)
@@ -44,7 +49,7 @@ def top_share(rec: Dict[str, Any]) -> Optional[Tuple[str, float]]:
 
 def enough(rec: Dict[str, Any]) -> bool:
     """At least two test images per class: fewer, and one class's share says nothing about collapse."""
-    n = rec.get("n_classes") or len(rec.get("classnames") or [])
+    n = n_classes(rec)
     return bool(n) and len((rec.get("test_predictions") or {}).get("pred") or []) >= 2 * n
 
 
@@ -63,7 +68,7 @@ def same_as_zeroshot(runs: List[Dict[str, Any]], zs: Dict[str, Any]) -> int:
 
 def chance_level(zs: Dict[str, Any]) -> bool:
     """Zero-shot CLIP's accuracy cannot be told from a uniform guess: its Wilson interval holds 1/C."""
-    n = zs.get("n_classes") or len(zs.get("classnames") or [])
+    n = n_classes(zs)
     got = zeroshot_interval(zs) if n and n >= 2 and zs.get("accuracy") is not None else None
     return bool(got) and got[1] <= 100.0 / n <= got[2]
 
@@ -94,7 +99,7 @@ def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str
                       "先查训练步数、学习率、logit 缩放与文本侧（基线不在此列，各自看它们的区间）。" if every else
                       "，涉及它们的比较不宜解读。"))
     if zs and chance_level(zs):
-        n = zs.get("n_classes") or len(zs.get("classnames") or [])
+        n = n_classes(zs)
         out.append(f"零样本 CLIP 的 {float(zs['accuracy']):.2f}% 与随机猜测（1/C = {100 / n:.2f}%）分不出（它的 95% Wilson 区间含 1/C）："
                    "文本特征没有把类分开，下面的提升都从随机猜测的水平算起。")
     collapsed = []
