@@ -138,8 +138,8 @@ def test_the_analysis_says_how_large_a_difference_the_seeds_can_detect():
     assert (f"1、2 shot 时观测差 +0.50、+0.15 个百分点，检验分不出它与 0：以这些种子和测试图像，95% 区间宽度的一半约为 "
             f"{halves[0]:.2f}、{halves[1]:.2f} 个百分点，比它小的真实差异多半检测不到") in t
     assert "以这次的 3 个种子和 2,000 张测试图像" in t
-    assert "1 shot 时以按种子的 t 区间为准（种子之间的波动是主要的不确定性），要检测更小的差异需要更多种子" in t
-    assert "2 shot 时以配对自助法为准（测试图像的抽样是主要的不确定性），要检测更小的差异需要更多测试图像" in t
+    assert "1 shot 时以按种子的 t 区间为准（它只看种子之间的波动，比另一个区间宽：种子之间的波动是主要的不确定性），要检测更小的差异需要更多种子" in t
+    assert "2 shot 时以配对自助法为准（它对测试图像与种子一起重采样，比另一个区间宽：测试图像的抽样是主要的不确定性），要检测更小的差异需要更多测试图像" in t
     assert t.count("平方根") == 1  # said once, where the bootstrap sets the width
     assert "3 个种子时 t 分位数为 4.30，是正态分位数 1.96 的 2.2 倍" in t
     assert "5 个种子时 t 分位数为 2.78" in text(loaded({1: [10, 20, 0, 5, 15]}))
@@ -553,10 +553,10 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     p = ni["pooled"]
     assert p["ci_bootstrap"][0] < -1.0 < p["seed_t_ci"][0] and not ni["noninferior"] and not ni["losses"]
     t = text(res)
-    assert (f"合并的下界 {p['ci'][0]:+.2f} 来自配对自助法（测试图像的抽样；另一个下界为 {p['seed_t_ci'][0]:+.2f}）") in t
+    assert (f"合并的下界 {p['ci'][0]:+.2f} 来自配对自助法（对测试图像与种子一起重采样；另一个下界为 {p['seed_t_ci'][0]:+.2f}）") in t
     assert "可能是测试图像（2,000 张）不够多，要收紧它需要更多测试图像" in t and "运行之间的差异太大" not in t
     assert "这里它已低于界，实际的机会低得多" in t  # the chance quoted is the t bound's alone: said so where the other fails
-    assert "不等于有害" in t and "来自测试图像的抽样" in conclusion(res)
+    assert "不等于有害" in t and "来自对测试图像与种子的重采样" in conclusion(res)
     seeds = loaded({1: [200, 200, 200]}, mods={"CoOp+lora": {1: [200, 200, 200]}})  # as in the t-bound test above
     for mod, base in zip(seeds["coop"]["CoOp+lora"], seeds["coop"]["CoOp"]):
         c = np.array([bool(x == y) for x, y in zip(base["test_predictions"]["pred"], base["test_predictions"]["label"])])
@@ -565,10 +565,10 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
         mod.update(record(c, 1, mod["seed"], "CoOp+lora"))
     p = noninferiority(seeds["coop"]["CoOp+lora"], seeds["coop"]["CoOp"])["pooled"]
     t = text(seeds)
-    assert (f"合并的下界 {p['ci'][0]:+.2f} 来自按种子的 t 区间（种子之间的波动；另一个下界为 {p['ci_bootstrap'][0]:+.2f}）") in t
+    assert (f"合并的下界 {p['ci'][0]:+.2f} 来自按种子的 t 区间（只看种子之间的波动；另一个下界为 {p['ci_bootstrap'][0]:+.2f}）") in t
     assert "可能是运行之间的差异太大，要收紧它需要更多种子" in t and "测试图像（2,000 张）不够多" not in t
     assert "实际略低" in t and "这里它已低于界" not in t
-    assert "来自运行之间的差异" in conclusion(seeds)
+    assert "来自种子之间的波动" in conclusion(seeds)
     lost = text(loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [150, 140], 2: [250, 240]}}))
     assert "而 1 shot 单独检测到损失，因此不能说" in lost and "不等于有害" not in lost and "可能是测试图像" not in lost
     both = loaded({1: [0, 0, 0]})  # ~210 images move (bootstrap) and the seeds disagree (t): both bounds fail

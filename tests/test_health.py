@@ -47,6 +47,16 @@ def test_the_sentences_warn_for_each_symptom_and_say_when_none_was_found():
     assert health_sentences(None, {"CoOp": [run(None, [0])]}, {}) == []  # nothing to check: nothing said
 
 
+def test_zero_shot_collapse_is_looked_for_under_every_prompt_set():
+    zs = run(None, [0, 1, 2, 3, 0, 1, 2, 3], "Zero-shot CLIP")
+    healthy = {"CoOp": [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2])]}
+    ensemble = run(None, [2, 2, 2, 2, 2, 1, 2, 3], "Zero-shot CLIP")
+    text = "\n".join(health_sentences(zs, healthy, {}, {"single": zs, "ensemble": ensemble}))
+    assert "零样本 CLIP（提示集成）（1/1 次，最多 75.0% 的测试图像判为 chair）" in text
+    assert "单一模板" not in text  # the single template is ``zs`` itself: not named twice
+    assert health_sentences(zs, healthy, {}, {"single": zs, "ensemble": zs}) == health_sentences(zs, healthy, {})
+
+
 def test_the_takeaways_warn_first_when_no_run_learned(tmp_path):
     from test_analysis import loaded
 

@@ -677,3 +677,42 @@ def test_section_5_1s_listing_runs_and_is_coops_computation(tiny_clip):
     assert not torch.equal(ns["ctx"].detach(), ctx0)  # the context moved ...
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # ... and CLIP did not,
     assert all(p.grad is None for p in m.parameters())  # frozen by the listing itself: no gradient kept for it
+
+
+@pytest.mark.parametrize("mod", ["adapter", "lora"])
+def test_appendix_e_listing_runs_and_is_the_modified_block(tiny_clip, mod):
+    """The bonus's block as printed in appendix E, executed against a CLIP block with a trained-looking
+    modification (non-zero gate / B, large enough that the bound clips every token), gives coop's TextBlock output; at
+    initialisation it is CLIP's own block."""
+    import torch
+    import torch.nn.functional as F
+
+    from coop.model.block_mods import make_block_mod
+    from coop.model.text_encoder import TextBlock
+
+    appendix = REPORT.read_text(encoding="utf-8").split("## 附录 E")[1].split("## 参考文献")[0]
+    code = appendix.split("```python\n")[1].split("```")[0]
+    ns = dict(torch=torch, F=F)
+    exec(code, ns)
+    m = tiny_clip.float()
+    block, width = m.transformer.resblocks[0], m.ln_final.weight.shape[0]
+    torch.manual_seed(0)
+    x = torch.randn(3, 9, width)
+    p = make_block_mod(mod, width)
+    ours = TextBlock(block, p)
+    with torch.no_grad():  # at initialisation: CLIP's block
+        plain = x + 0
+        a = block.ln_1(plain)
+        mask = torch.full((9, 9), float("-inf")).triu_(1)
+        plain = plain + block.attn(a.transpose(0, 1), a.transpose(0, 1), a.transpose(0, 1), attn_mask=mask,
+                                   need_weights=False)[0].transpose(0, 1)
+        plain = plain + block.mlp(block.ln_2(plain))
+        assert torch.allclose(ns["modified_block"](block, x, mod, p), plain, atol=1e-5)
+        if mod == "adapter":
+            p.gate.fill_(3.0)
+        else:
+            p.b.normal_(std=2.0)
+        got = ns["modified_block"](block, x, mod, p)
+        want = ours(x.transpose(0, 1)).transpose(0, 1)
+        assert not torch.allclose(got, plain, atol=1e-3)  # the modification acts ...
+        assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)  # ... exactly as coop's block computes it

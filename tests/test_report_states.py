@@ -50,7 +50,7 @@ def check_rendering(text: str, out: Path, random_weights: bool) -> None:
         results = text.split("## 7. 结果")[1].split("## 8.")[0]
         if "### 7.1" in results:
             assert unlabelled_random(results) == []
-        b2n = text.split("## 附录 D")[1].split("## 参考文献")[0]
+        b2n = text.split("## 附录 D")[1].split("## 附录 E")[0]
         if "表 D.2" in b2n:
             assert "随机权重" in b2n and "不是 CLIP、CoOp 或 CoCoOp 的准确率" in b2n
 
@@ -106,7 +106,7 @@ def test_the_main_text_is_half_as_long_and_the_figure_is_not_a_random_one():
 def test_the_checks_fail_on_a_dangling_reference_and_an_unlabelled_random_number():
     text = committed()
     assert dangling(text + "\n见第 7.9 节。\n") == ["7.9"]
-    assert set(dangling(text + "\n如图 7.4 与表 11.2 所示，见 §3.9、附录 E，第 2–13 节。\n")) == {"图 7.4", "表 11.2", "3.9", "附录 E", "11", "12", "13"}
+    assert set(dangling(text + "\n如图 7.4 与表 11.2 所示，见 §3.9、附录 F，第 2–13 节。\n")) == {"图 7.4", "表 11.2", "3.9", "附录 F", "11", "12", "13"}
     assert dangling("## 3. x\n\n### 3.2 y\n\n见第 3.2、3.3 节。\n") == ["3.3"]
     assert dangling("测试图 5.5 min，图 1.1 在下面。\n\n图 1.1：说明。\n") == []  # quantities are not figures
     assert targets("### 7.9 分析\n\n表 7.2（演示）：x\n") == {"7.9", "表 7.2"}
@@ -151,7 +151,7 @@ def test_the_demos_base_to_new_records_render_into_appendix_d(demo, tmp_path):
     out = write_report(folder, tmp_path / "REPORT_demo.md")
     text = out.read_text(encoding="utf-8")
     check_rendering(text, out, random_weights=True)
-    b2n = text.split("## 附录 D")[1].split("## 参考文献")[0]
+    b2n = text.split("## 附录 D")[1].split("## 附录 E")[0]
     assert "表 D.1" in b2n and "表 D.2：基类到新类" in b2n and "图 D.1" in b2n and "表 D.3：配对比较" in b2n
     assert "CoCoOp − CoOp" in b2n and "个种子与同一次运行配对" in b2n and "尚无基类到新类的运行记录" not in b2n
 

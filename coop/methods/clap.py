@@ -195,5 +195,5 @@ ZS_LP = Method(
 CLAP = Method(
     key="clap", name="CLAP", name_zh="CLAP", folder="clap", fit=fit_clap,
     options={"views": recipe.N_VIEWS, "epochs": recipe.EPOCHS, "adaptive": ADAPTIVE}, demo=dict(wired.DEMO),
-    views=wired.VIEWS, protocol="validation-free", style=("tab:cyan", "-", "P"),  # not a star: that is zero-shot's
+    views=wired.VIEWS, protocol="validation-free", style=("tab:cyan", "-", ">"),  # ZS-LP's "<" mirrored; a filled "P" reads as "+" at seed size
     source="jusiro/CLAP trainers/adapters.py (INIT ZS, constraint l2)", departures=_SHARED)

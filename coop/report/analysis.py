@@ -107,8 +107,9 @@ def detectable_sentence(tests: Dict[int, Optional[Dict[str, Any]]]) -> str:
         return ""
     n = max(len(t.get("seeds") or []) for t in got.values())
     by = {"t": [k for k, t in got.items() if wider(t) == "t"], "bootstrap": [k for k, t in got.items() if wider(t) == "bootstrap"]}
-    what = "；".join(f"{'各 shot 数' if len(v) == len(got) else ks(v) + ' shot '}时以{SOURCE[s][0]}为准（{SOURCE[s][1]}是主要的"
-                    f"不确定性），要检测更小的差异需要{REMEDY_ZH[s]}" for s, v in by.items() if v)
+    what = "；".join(f"{'各 shot 数' if len(v) == len(got) else ks(v) + ' shot '}时以{SOURCE[s][0]}为准（它{SOURCE[s][1]}，"
+                    f"比另一个区间宽：{SOURCE[s][2]}是主要的不确定性），要检测更小的差异需要{REMEDY_ZH[s]}"
+                    for s, v in by.items() if v)
     n_img = max(int(t.get("n_images") or 0) for t in got.values())
     seeds = f"{n} 个种子" if n > 1 else "1 个种子（没有按种子的 t 区间，种子间的波动没有计入）"
     text = f"区间的宽度由什么决定：以这次的 {seeds}和 {n_img:,} 张测试图像，CoOp 相对零样本的 95% 区间：{what}。"
@@ -153,7 +154,7 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
                       "区间与逐项的判断在各表里；下面解读它们的模式。"]
     if rw:
         out[0] = "这些数字来自随机权重，不是准确率；下面的句子只演示分析如何从结果文件生成。" + out[0]
-    out += health_sentences(zs, coop, baselines)  # before any interpretation: did training learn anything?
+    out += health_sentences(zs, coop, baselines, loaded.get("zeroshot_prompts"))  # before any interpretation: did training learn anything?
     stuck = all_at_chance(coop)
     if zs and base:
         # when CoOp learned nothing, more seeds or test images would only measure the noise better: not said
@@ -220,7 +221,7 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
             f"，在 {ks(ni['beyond'])} shot 观测到超过界的平均损失" if ni["beyond"] else
             "，没有一个 shot 数检测到损失" if ni["noninferior"] else "，但没有一个 shot 数检测到损失")
         if not ni["noninferior"] and not lost and not ni["beyond"] and ni["pooled_lower"] is not None:
-            short = {"bootstrap": "测试图像的抽样", "t": "运行之间的差异"}[lower_from(ni["pooled"])]
+            short = {"bootstrap": "对测试图像与种子的重采样", "t": "种子之间的波动"}[lower_from(ni["pooled"])]
             text += f"；合并的下界 {ni['pooled_lower']:+.2f} 来自{short}"
         text += f"；{ks(same)} shot 时逐图预测与 CoOp 完全相同" if same else ""
         g = guarded(coop[method], base)[0]

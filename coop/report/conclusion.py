@@ -17,8 +17,8 @@ from .stats import verdict
 
 BEGIN, END = "<!-- conclusion:begin -->", "<!-- conclusion:end -->"
 ABSTRACT_BEGIN, ABSTRACT_END = "<!-- abstract-status:begin -->", "<!-- abstract-status:end -->"
-ABSTRACT_STATUS = ("本稿还没有用真实权重运行：第 7 节写明已经运行的内容（演示与真实尺寸的代价测量）和可以对照的已发表数字，"
-                   "第 8 节是运行之前写下的预期与检验办法；用真实权重运行后，第 7 节的数字、图与统计判断由代码从运行记录生成。")
+ABSTRACT_STATUS = ("本稿还没有用真实权重运行，没有 CLIP 或 CoOp 的准确率：第 7 节列出已经运行的内容（演示与真实尺寸的代价测量）"
+                   "和可以对照的已发表数字，第 8 节是运行之前写下的预测与检验办法。")
 ABSTRACT_RESULTS = ("第 7 节的数字、图与逐项的统计判断由代码从运行记录算出（避免手抄出错），并说明它们依据的是哪些运行；"
                     "第 8 节把它们与运行之前写下的预期对照。")
 STATUS = ("**结果：** 尚未用真实权重运行，还没有准确率可下结论（第 7 节）。已经完成的是上面的实现与它们对官方代码的精确性检验、"

@@ -35,7 +35,7 @@ def curves_figure(loaded: Dict[str, Any]):
     colors = {k: c for k, c in zip(shots, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
                                              "tab:brown", "tab:pink", "tab:gray"] * 4)}
     styles = ["-", "--", ":", "-."]
-    fig = Figure(figsize=(13, 3.4 * len(methods) + 0.6))
+    fig = Figure(figsize=(13, 3.4 * len(methods) + 0.6), layout="constrained")  # room for the suptitle and side legends
     axes = fig.subplots(len(methods), 2, squeeze=False)
     for row, method in zip(axes, methods):
         for r in loaded["coop"][method]:
@@ -66,7 +66,6 @@ def curves_figure(loaded: Dict[str, Any]):
     elif any_random(loaded):
         title = label("随机权重：不是 CLIP/CoOp 的训练曲线", "Random weights: NOT CLIP/CoOp training curves")
     fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
-    fig.tight_layout()
     return fig
 
 

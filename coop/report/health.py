@@ -6,7 +6,7 @@ symptoms are looked for in the records, each a plain count, said before the inte
 - **loss at chance**: a run whose last-epoch training loss is still about ln C -- the cross-entropy of a
   uniform guess over C classes (with CLIP's weights, s = 100, a classifier that learned its few images ends
   far below it);
-- **collapse**: a run (or zero-shot CLIP) that gives one class to at least half of the test images (with at
+- **collapse**: a run (or zero-shot CLIP under any of its prompt sets) that gives one class to at least half of the test images (with at
   least two test images per class);
 - **same as zero-shot**: a method whose per-image test predictions equal zero-shot CLIP's in some runs --
   there it added nothing to the hand-written prompt (e.g. Tip-Adapter choosing a tiny weight alpha for its cache).
@@ -21,6 +21,7 @@ from .readings import zeroshot_interval
 
 CHANCE_SHARE = 0.95  # a last-epoch loss at or above this share of ln C counts as "at chance"
 COLLAPSE_SHARE = 0.5  # one predicted class on at least this share of the test images counts as collapse
+PROMPTS_ZH = {"single": "单一模板", "ensemble": "提示集成"}  # zero-shot's prompt sets (``--templates``) in the report's words
 
 
 def n_classes(rec: Dict[str, Any]) -> int:
@@ -85,9 +86,11 @@ STUCK_TAKEAWAY = ("CoOp 没有学到东西：CoOp 及其变体的所有运行，
 
 
 def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str, Any]]],
-                     baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
+                     baselines: Dict[str, List[Dict[str, Any]]],
+                     prompts: Optional[Dict[str, Dict[str, Any]]] = None) -> List[str]:
     """The checks in words: a warning per symptom found (and what it means for the rest), or one line
-    saying none was found."""
+    saying none was found. ``prompts``: zero-shot CLIP's records under other prompt sets (e.g. the ensemble),
+    checked for collapse beside ``zs``."""
     out: List[str] = []
     trained = {m: [r for r in rs if at_chance(r) is not None] for m, rs in coop.items()}
     stuck = {m: sum(bool(at_chance(r)) for r in rs) for m, rs in trained.items() if rs}
@@ -103,7 +106,9 @@ def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str
         out.append(f"零样本 CLIP 的 {float(zs['accuracy']):.2f}% 与随机猜测（1/C = {100 / n:.2f}%）分不出（它的 95% Wilson 区间含 1/C）："
                    "文本特征没有把类分开，下面的提升都从随机猜测的水平算起。")
     collapsed = []
-    for name, rs in [("零样本 CLIP", [zs] if zs else [])] + list(coop.items()) + list(baselines.items()):
+    zeros = [("零样本 CLIP", [zs] if zs else [])] + [(f"零样本 CLIP（{PROMPTS_ZH.get(t, t)}）", [r]) for t, r in (prompts or {}).items()
+                                                   if r is not zs and r.get("test_predictions") != (zs or {}).get("test_predictions")]
+    for name, rs in zeros + list(coop.items()) + list(baselines.items()):
         hits = [(r, s) for r in rs for s in [top_share(r)] if s and s[1] >= COLLAPSE_SHARE and enough(r)]
         if hits:
             cls, share = max((s for _, s in hits), key=lambda s: s[1])

@@ -20,7 +20,9 @@ from .fmt import METHOD_ZH, _zh, interval, num, pairs_zh, zh  # noqa: F401  (MET
 from .readings import fit_discordant, pooled_fit, wilson, zeroshot_interval  # noqa: F401  (re-exported)
 from .stats import sign_test_p, verdict
 
-SOURCE = {"bootstrap": ("配对自助法", "测试图像的抽样"), "t": ("按种子的 t 区间", "种子之间的波动")}
+# (name, what it resamples, what is the main uncertainty when it is the wider or the lower one of the two)
+SOURCE = {"bootstrap": ("配对自助法", "对测试图像与种子一起重采样", "测试图像的抽样"),
+          "t": ("按种子的 t 区间", "只看种子之间的波动", "种子之间的波动")}
 REMEDY_ZH = {"bootstrap": "更多测试图像",
              "t": "更多种子（`--seeds`）"}
 # Published order at 1-4 shots (CoOp's paper, Zhou et al. IJCV 2022, and Tip-Adapter's, Zhang et al. ECCV 2022):
