@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from coop.utils.atomic import write_json
     from coop.model.clip_loader import load_clip
     from coop.model.device import resolve_device
-    from coop.runs.results import environment, now
+    from coop.runs.provenance import environment, now
     from coop.data.split import read_split
 
     from coop.model.precision import cpu_supports_bf16

@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     from coop.data.split import read_split
     from coop.model.device import resolve_device
     from coop.pipeline import machine_check as M
-    from coop.runs.results import now
+    from coop.runs.provenance import now
     from coop.utils.atomic import write_json
     from coop.utils.paths import SPLIT
 

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     import torch
 
     from coop.model.device import resolve_device
-    from coop.runs.results import environment, now
+    from coop.runs.provenance import environment, now
     from coop.utils.atomic import write_json
 
     dev = resolve_device(args.device)

@@ -178,7 +178,7 @@ def test_cuda_n_becomes_the_current_device(monkeypatch):
 
 
 def test_fp32_is_fp32_and_the_run_records_it():
-    from coop.runs.results import environment
+    from coop.runs.provenance import environment
     from coop.utils.seed import set_seed
 
     torch.backends.cudnn.allow_tf32 = True

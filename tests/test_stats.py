@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from coop.report.fmt import describe
-from coop.report.stats import class_difference, mcnemar_exact, paired_bootstrap, verdict
+from coop.report.class_stats import class_difference
+from coop.report.stats import mcnemar_exact, paired_bootstrap, verdict
 
 N = 2000
 
@@ -266,7 +267,7 @@ def test_seed_t_interval_is_students_over_the_seed_differences():
 def test_a_small_class_needs_the_sign_test_too():
     """4 of a 10-image class flipped to right in every seed: the percentile interval lies above 0, but
     4 of 4 discordant images give an exact sign-test p of 0.125 -> no difference; 12 of 40 -> higher."""
-    from coop.report.stats import class_difference
+    from coop.report.class_stats import class_difference
 
     rng = np.random.default_rng(23)
     labels = np.repeat([0, 1], [10, 40])
@@ -284,7 +285,7 @@ def test_the_group_contrast_resamples_classes():
     """10 group classes and 20 others; every class has its own gain (-6..+6 points around 0), none by
     group: the class-level interval is wide and contains 0; a +8-point gain on every group class is
     'higher' against the others."""
-    from coop.report.stats import group_contrast
+    from coop.report.class_stats import group_contrast
 
     rng = np.random.default_rng(24)
     n_cls, per = 30, 40
@@ -309,7 +310,7 @@ def test_the_group_contrast_resamples_classes():
 
 
 def test_the_group_contrast_is_widened_to_the_seeds_t_interval_like_every_verdict():
-    from coop.report.stats import group_contrast
+    from coop.report.class_stats import group_contrast
 
     rng = np.random.default_rng(25)
     labels = np.repeat(np.arange(20), 30)
@@ -332,7 +333,8 @@ def test_the_group_contrast_is_widened_to_the_seeds_t_interval_like_every_verdic
 def test_classes_too_small_for_the_sign_test_are_untestable_not_level():
     """Issue 29: with n images the smallest two-sided sign-test p is 2/2**n, so n <= 5 can never reach
     p < 0.05 (n = 5: 0.0625; n = 6: 0.03125). Such a class is "untestable", not "no difference"."""
-    from coop.report.stats import sign_test_min_n, sign_test_p
+    from coop.report.class_stats import sign_test_min_n
+    from coop.report.stats import sign_test_p
 
     assert sign_test_min_n() == 6 and sign_test_p(5, 0) == 0.0625 and sign_test_p(6, 0) == 0.03125
     assert sign_test_min_n(0.01) == 8  # 2/2**8 = 0.0078

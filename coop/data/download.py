@@ -31,21 +31,18 @@ import contextlib
 import http.client
 import logging
 import os
-import re
 import shutil
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, Optional
-
-from torchvision.datasets.utils import calculate_md5
+from typing import BinaryIO, Iterator, Optional
 
 from .archive import EXTRACT_PREFIX, extract  # noqa: F401 (part of this module's interface)
 from .caltech101 import IMAGE_DIR, find_image_root, list_classes
+from .checksums import mismatches, normalize_hex
 from ..utils.errors import UserError
-from ..utils.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -77,33 +74,9 @@ PARTIAL_SUFFIX = ".partial-download"
 
 # ----------------------------------------------------------------------------- checksums
 
-def _normalize_hex(value: Optional[str], length: int, kind: str) -> Optional[str]:
-    """``None``/``""`` -> ``None``; else the lower-case hex digest, or a UserError for a malformed one."""
-    if value is None or not value.strip():
-        return None
-    v = value.strip().lower()
-    if not re.fullmatch(f"[0-9a-f]{{{length}}}", v):
-        flag = "--md5" if kind == "MD5" else "--sha256"
-        raise UserError(f"{flag} {value!r} is not a {kind} checksum: give {length} hex digits, "
-                        f"or an empty string ({flag} '') to skip this check")
-    return v
-
-
-def _mismatches(path: Path, md5: Optional[str], sha256: Optional[str]) -> List[str]:
-    """What does not match, checked with torchvision's ``calculate_md5`` (and SHA256, which it lacks);
-    the digests are logged so that a user can compare them by hand."""
-    try:
-        got_md5, got_sha = calculate_md5(path), sha256_file(path)
-    except OSError as e:
-        raise UserError(f"could not read {path}: {e}") from None
-    log.info("%s: %d bytes, MD5 %s, SHA256 %s", path.name, path.stat().st_size, got_md5, got_sha)
-    return ([f"MD5 expected {md5}, got {got_md5}"] if md5 and got_md5 != md5 else []) + \
-           ([f"SHA256 expected {sha256}, got {got_sha}"] if sha256 and got_sha != sha256 else [])
-
-
 def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = None) -> None:
     """Check a local file against the given checksum(s); a mismatch is a UserError (the file is kept)."""
-    bad = _mismatches(path, _normalize_hex(md5, 32, "MD5"), _normalize_hex(sha256, 64, "SHA256"))
+    bad = mismatches(path, normalize_hex(md5, 32, "MD5"), normalize_hex(sha256, 64, "SHA256"))
     if bad:
         raise UserError(f"checksum mismatch for {path}: {'; '.join(bad)}. It is not the expected file or it is "
                         f"damaged (an interrupted copy?): fetch it again from {DEFAULT_URL}, or, if you trust "
@@ -185,8 +158,8 @@ def download(url: str, dest: Path, expected_md5: Optional[str] = None, expected_
     ``timeout`` (seconds) applies to connecting and to each read.
     """
     dest = Path(dest)
-    md5 = _normalize_hex(expected_md5, 32, "MD5")
-    sha256 = _normalize_hex(expected_sha256, 64, "SHA256")
+    md5 = normalize_hex(expected_md5, 32, "MD5")
+    sha256 = normalize_hex(expected_sha256, 64, "SHA256")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=PARTIAL_SUFFIX, dir=dest.parent)
@@ -199,7 +172,7 @@ def download(url: str, dest: Path, expected_md5: Optional[str] = None, expected_
             size = _stream(url, out, tmp, timeout, desc=dest.name)
             out.flush()
             os.fsync(out.fileno())
-        bad = _mismatches(tmp, md5, sha256)
+        bad = mismatches(tmp, md5, sha256)
         if bad:
             raise UserError(f"checksum mismatch for {url} ({size} bytes downloaded): {'; '.join(bad)}. "
                             f"The download is damaged or the file changed on the server; it was deleted. Try "
@@ -278,8 +251,8 @@ def fetch_caltech101(out_dir: Path, url: str = DEFAULT_URL, archive: Optional[Pa
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a folder")
-    md5 = _normalize_hex(md5, 32, "MD5")
-    sha256 = _normalize_hex(sha256, 64, "SHA256")
+    md5 = normalize_hex(md5, 32, "MD5")
+    sha256 = normalize_hex(sha256, 64, "SHA256")
     _remove_leftovers(out_dir)
     existing = _existing_image_root(out_dir)
     if existing is not None:
@@ -303,7 +276,7 @@ def _fetch(out_dir: Path, url: str, archive: Optional[Path], md5: Optional[str],
         image_root = extract(archive, out_dir, keep_inner_archive=keep_archive)
     else:
         target = out_dir / _archive_name(url)
-        if target.is_file() and (md5 or sha256) and not _mismatches(target, md5, sha256):
+        if target.is_file() and (md5 or sha256) and not mismatches(target, md5, sha256):
             log.info("reusing %s, already downloaded and verified", target)
         else:
             download(url, target, md5, sha256, timeout=timeout)

@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..runs.results import by_shots
-from .stats import (_t_interval, class_difference, difference_bootstrap, group_contrast, mcnemar_exact, paired_bootstrap,
-                    seed_t_interval, verdict, widen)
+from .class_stats import class_difference, group_contrast
+from .stats import _t_interval, difference_bootstrap, mcnemar_exact, paired_bootstrap, seed_t_interval, verdict, widen
 
 N_BOOT = 10000
 N_BOOT_CLASS = 2000  # per class (100 classes): the same test, fewer replicates
@@ -110,7 +110,7 @@ def _labels(ref: Dict[str, Any], common: Sequence[int]) -> np.ndarray:
 def compare_group(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], classes: Sequence[str],
                   n_boot: int = N_BOOT_CLASS) -> Optional[Dict[str, Any]]:
     """a against b on the test images of ``classes`` pooled, on the other classes, and the contrast
-    of the two (:func:`coop.report.stats.group_contrast`, classes resampled); None without pairs, without
+    of the two (:func:`coop.report.class_stats.group_contrast`, classes resampled); None without pairs, without
     class names, or without test images on either side."""
     matched = pairs(a, b)
     got = _aligned(matched)

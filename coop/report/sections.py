@@ -15,7 +15,8 @@ from .forecast import forecast_sentence, mistaken
 from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .health import COLLAPSE_SHARE, enough, top_share
 from .numbering import Numbering
-from .stats import sign_test_min_n, sign_test_p, verdict
+from .class_stats import sign_test_min_n
+from .stats import sign_test_p, verdict
 
 
 _HYPER_NAMES = {"alpha": "α", "beta": "β"}

@@ -144,12 +144,12 @@ class Clock:
     """When a run started: its record's ``started_at``, ``finished_at`` and ``wall_time_s``."""
 
     def __init__(self) -> None:
-        from .results import now
+        from .provenance import now
 
         self.t0, self.started = time.time(), now()
 
     def fields(self) -> Dict[str, Any]:
-        from .results import now
+        from .provenance import now
 
         return {"started_at": self.started, "finished_at": now(), "wall_time_s": round(time.time() - self.t0, 3)}
 
@@ -172,7 +172,7 @@ def record(cfg: RunConfig, exp, clock: Clock, *, method: str, shots: Optional[in
     ``images`` (default :meth:`RunConfig.images`) are hashed into the record's inputs; ``run_id``
     hashes them with the identity, so that a record is reused only for the same settings and inputs."""
     from .provenance import run_id
-    from .results import environment
+    from .provenance import environment
 
     inputs = {**exp.inputs(cfg.images(exp.split) if images is None else images), **cfg.extra_inputs()}
     identity = cfg.identity()

@@ -7,12 +7,21 @@ learned context ``.pt`` both carry it, so a pair from two different runs is neve
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import logging
+import os
+import platform
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
+import torch
+
 from ..utils.hashing import cached_file_digest, sha256_json, source_sha256
+from ..utils.memory import peak_rss_mb
+from ..utils.seed import numerics_record
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +30,7 @@ log = logging.getLogger(__name__)
 # a figure looks, how data is downloaded or which device is picked does not make a result stale).
 COMPUTING_PACKAGES = ("data", "features", "model", "methods")
 COMPUTING_EXTRA = ("runs.experiment", "utils.hashing", "utils.seed")
-PRESENTATION = ("data.archive", "data.download", "data.synthetic", "model.device", "methods.context",
+PRESENTATION = ("data.archive", "data.checksums", "data.download", "data.synthetic", "model.device", "methods.context",
                 "methods.departures", "methods.method", "methods.table")
 
 
@@ -80,3 +89,32 @@ INPUT_NAMES = {"split_sha256": "the split file", "weights_sha256": "the CLIP wei
 def changed_inputs(recorded: Dict[str, Any], expected: Dict[str, Any]) -> list:
     """Names of the inputs that differ; a ``None`` expected value (e.g. random weights) is not compared."""
     return [INPUT_NAMES[k] for k in INPUT_NAMES if expected.get(k) is not None and recorded.get(k) != expected[k]]
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(device: torch.device | str) -> Dict[str, Any]:
+    """What a rerun needs to know about where this one ran."""
+    from .. import __version__
+
+    return {
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": _version("torchvision"), "clip-anytorch": _version("clip-anytorch"),
+                     "numpy": _version("numpy"), "coop-caltech101": __version__},
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "numerics": numerics_record(device),
+        "platform": platform.platform(),
+        "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
+        "peak_rss_mb": round(peak_rss_mb(), 1),  # this process's so far: in a sweep, growth run after run shows
+    }
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

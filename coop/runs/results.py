@@ -15,23 +15,15 @@ threads), ``wall_time_s``; CoOp records add ``history`` (per-epoch loss, train a
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 import os
-import platform
-import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import torch
-
 from ..utils.atomic import move_aside, write_json
 from ..utils.errors import UserError
-from ..utils.memory import peak_rss_mb
-from ..utils.seed import numerics_record
 from .validation import LONGER, longer_name, problems  # noqa: F401  (LONGER, longer_name: re-exported)
 from .pairing import context_run_id, killed_between_writes
 
@@ -64,36 +56,6 @@ def zeroshot_result_path(results: str | os.PathLike, templates: str = "single", 
 
 def method_name(block_mod: Optional[str] = None) -> str:
     return f"CoOp+{block_mod}" if block_mod else "CoOp"
-
-
-
-def _version(dist: str) -> Optional[str]:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def environment(device: torch.device | str) -> Dict[str, Any]:
-    """What a rerun needs to know about where this one ran."""
-    from .. import __version__
-
-    return {
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": _version("torchvision"), "clip-anytorch": _version("clip-anytorch"),
-                     "numpy": _version("numpy"), "coop-caltech101": __version__},
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "numerics": numerics_record(device),
-        "platform": platform.platform(),
-        "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
-        "peak_rss_mb": round(peak_rss_mb(), 1),  # this process's so far: in a sweep, growth run after run shows
-    }
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
