@@ -526,7 +526,7 @@ def test_a_bonus_identical_to_coop_is_said_to_change_nothing():
     t, c = text(res), conclusion(res)
     assert "预测与 CoOp 不同的测试图像（各对种子合计；括号内为其中对错不同的）：1 shot 0 张（0 张）、2 shot 0 张（0 张）。" in t
     assert "1、2 shot 没有一张图的对错改变：修改在那里没有改变准确率" in t
-    assert "CoOp+adapter：可以说非劣于 CoOp（第 9.4 节的检验），没有一个 shot 数检测到损失；1、2 shot 时逐图预测与 CoOp 完全相同" in c
+    assert "CoOp+adapter：可以说非劣于 CoOp（第 9.4 节的检验），没有一个 shot 数检测到损失；1、2 shot 时逐图预测与 CoOp 完全相同（那里修改没有起作用，不损失不说明它有用）" in c
     for r in res["coop"]["CoOp+adapter"]:  # 2 shot: three wrong answers become other wrong answers
         if r["shots"] == 2:
             p = r["test_predictions"]

@@ -33,9 +33,9 @@ def test_records_fill_the_block_with_their_own_numbers(tmp_path):
 
 
 def test_random_weights_are_said_and_no_records_leave_the_status(tmp_path):
-    d = make_results(tmp_path / "results", random_weights=True, shots=(2,))
+    d = make_results(tmp_path / "results", random_weights=True, shots=(8,))
     lines = E.expectations(load_results(d))
-    assert "随机权重" in lines[0]  # no 1- or 4-shot runs: only the training-accuracy reading, if any
+    assert "随机权重" in lines[0]  # no run at a shot count section 8 predicts: only the training-accuracy reading, if any
     assert not any("预期 CoOp" in line for line in lines)
     assert E.expectations({}) == [E.STATUS]
 
@@ -47,7 +47,7 @@ def test_a_training_budget_other_than_coops_is_said(tmp_path):
     for r in loaded["coop"]["CoOp"]:
         r.setdefault("config", {})["epochs"] = 10
     said = [line for line in E.expectations(loaded) if "训练预算" in line]
-    assert len(said) == 1 and "1 shot 10 个 epoch（CoOp 50 个）" in said[0] and "4 shot 10 个 epoch（CoOp 100 个）" in said[0]
+    assert len(said) == 1 and "1 shot 10 个 epoch（CoOp 默认 50 个 epoch）" in said[0] and "4 shot 10 个 epoch（CoOp 默认 100 个 epoch）" in said[0]
 
 
 def test_section_4s_forecast_is_checked_on_the_weakest_classes():

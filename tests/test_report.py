@@ -484,7 +484,7 @@ def test_training_recipe_in_the_report_is_the_codes():
     assert number_after("学习率") == d.lr and number_after("动量") == d.momentum
     assert number_after("权重衰减") == d.weight_decay and number_after("batch") == d.batch_size
     assert number_after("个 epoch 以常数") == d.warmup_lr and f"第 {d.warmup_epochs} 个 epoch" in recipe
-    assert f"`--views N`（默认 {d.views}" in recipe
+    assert d.views is None and "不设置 `--views`（默认：每个 epoch 用新的裁剪）" in recipe  # appendix A, row 6
     assert f"E = {coop_epochs(1)}（1 shot）、{coop_epochs(2)}（2、4 shot）、{coop_epochs(8)}（8、16 shot）" in recipe
     assert coop_epochs(4) == coop_epochs(2) and coop_epochs(16) == coop_epochs(8)
     assert (d.n_ctx, d.class_token_position, d.csc) == (16, "end", False)
@@ -642,6 +642,28 @@ def test_a_table_says_its_seed_pairs_once_when_every_row_shares_them_else_in_eac
     assert note == "" and cells[0].endswith("（3 对种子）") and cells[1].endswith("（2 对种子）")
 
 
+def test_section_2s_listing_runs_as_printed_and_gives_clips_own_logits(tiny_clip, tmp_path, monkeypatch):
+    """Section 2's call chain, run as printed (imports included) on one image, with clip.load giving a random
+    model and CLIP's own preprocessing: its logits are the model's own forward's."""
+    import clip
+    import torch
+    from PIL import Image
+
+    section = REPORT.read_text(encoding="utf-8").split("## 2.")[1].split("### 2.1")[0]
+    code = section.split("```python\n")[1].split("```")[0]
+    assert code.startswith("import clip, torch\nfrom PIL import Image\n")
+    m = tiny_clip.float().eval()
+    monkeypatch.setattr(clip, "load", lambda name, device="cpu": (m, clip.clip._transform(m.visual.input_resolution)))
+    path = tmp_path / "img.png"
+    Image.new("RGB", (300, 200), (120, 30, 200)).save(path)
+    ns = {"path": str(path), "classnames": ["ant", "car side", "dalmatian"]}
+    exec(code, ns)
+    with torch.no_grad():
+        want = m(ns["image"], ns["text"])[0]
+    assert ns["logits"].shape == (1, 3) and torch.allclose(ns["logits"], want, atol=1e-5)
+    assert int(ns["pred"]) == int(want.argmax()) and torch.allclose(ns["probs"].sum(), torch.tensor(1.0))
+
+
 def test_section_5_1s_listing_runs_and_is_coops_computation(tiny_clip):
     """Graders asked for our CoOp step as code: the listing in section 5.1, executed as printed against a
     CLIP model, gives the text features of coop.CoOp's plain 77-position path for the same context, and
@@ -661,9 +683,7 @@ def test_section_5_1s_listing_runs_and_is_coops_computation(tiny_clip):
     code = code.replace("16, 512", f"16, {width}")  # the tiny model's width; RN50's is 512
     torch.manual_seed(0)
     f, y = torch.randn(6, m.text_projection.shape[1]), torch.tensor([0, 1, 2, 3, 0, 1])
-    ns = dict(clip=clip, torch=torch, F=F, nn=nn, classnames=names, C=len(names), f=f, y=y, model=m,
-              token_embedding=m.token_embedding, positional_embedding=m.positional_embedding, transformer=m.transformer,
-              ln_final=m.ln_final, text_projection=m.text_projection, logit_scale=m.logit_scale)
+    ns = dict(clip=clip, torch=torch, classnames=names, f=f, y=y, model=m)  # what the text says the listing is given
     before = {k: v.detach().clone() for k, v in m.state_dict().items()}
     head, step = code.split("loss = ")[0], "loss = " + code.split("loss = ")[1]
     exec(head, ns)

@@ -223,7 +223,7 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
         if not ni["noninferior"] and not lost and not ni["beyond"] and ni["pooled_lower"] is not None:
             short = {"bootstrap": "对测试图像与种子的重采样", "t": "种子之间的波动"}[lower_from(ni["pooled"])]
             text += f"；合并的下界 {ni['pooled_lower']:+.2f} 来自{short}"
-        text += f"；{ks(same)} shot 时逐图预测与 CoOp 完全相同" if same else ""
+        text += f"；{ks(same)} shot 时逐图预测与 CoOp 完全相同（那里修改没有起作用，不损失不说明它有用）" if same else ""
         g = guarded(coop[method], base)[0]
         if g:  # the guard, an add-on: how often it kept the modification
             used = sum(1 for r in g if r["guard"]["modified"])

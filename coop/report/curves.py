@@ -49,10 +49,17 @@ def curves_figure(loaded: Dict[str, Any]):
         row[0].set_title(label(f"{method}：训练损失（交叉熵）", f"{method}: training loss"))
         row[1].set_title(label(f"{method}：训练准确率 (%)，随机裁剪上", f"{method}: training accuracy (%)"))
         n_cls = max((n_classes(r) for r in loaded["coop"][method]), default=0)
+        marks = []
+        if any(_warmed_up(r) for r in loaded["coop"][method]):  # CoOp's first epoch: a constant lr of 1e-5
+            for ax in row:
+                span = ax.axvspan(0.5, 1.5, color="0.88", zorder=0, gid="warm-up",
+                                  label=label("第 1 个 epoch：预热（学习率 1e-5）", "epoch 1: warm-up (lr 1e-5)"))
+            marks.append(span)
         if n_cls >= 2:  # a uniform guess's cross-entropy: a loss that stays there learned nothing (coop.report.health)
-            chance = row[0].axhline(math.log(n_cls), color="gray", linestyle=":", linewidth=1.0, gid="ln-C",
-                                    label=label(f"ln C = {math.log(n_cls):.2f}（均匀猜测）", f"ln C = {math.log(n_cls):.2f} (uniform guess)"))
-            row[0].legend(handles=[chance], fontsize=7.5, loc="upper right")
+            marks.append(row[0].axhline(math.log(n_cls), color="gray", linestyle=":", linewidth=1.0, gid="ln-C",
+                                        label=label(f"ln C = {math.log(n_cls):.2f}（均匀猜测）", f"ln C = {math.log(n_cls):.2f} (uniform guess)")))
+        if marks:
+            row[0].legend(handles=marks, fontsize=7.5, loc="upper right")
         for ax in row:
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
@@ -67,6 +74,12 @@ def curves_figure(loaded: Dict[str, Any]):
         title = label("随机权重：不是 CLIP/CoOp 的训练曲线", "Random weights: NOT CLIP/CoOp training curves")
     fig.suptitle(title, fontsize=12, color="red" if any_random(loaded) else "black")
     return fig
+
+
+def _warmed_up(rec: Dict[str, Any]) -> bool:
+    """The run's first epoch had a lower learning rate than its second (CoOp's constant warm-up)."""
+    lr = (rec.get("history") or {}).get("lr") or []
+    return len(lr) >= 2 and float(lr[0]) < float(lr[1])
 
 
 def draw_curves(loaded: Dict[str, Any], path: Path) -> bool:

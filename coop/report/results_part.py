@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 from ..runs.results import any_random
 from .analysis import analysis, takeaways
-from .fmt import rel_link
+from .fmt import _zh, rel_link
 from .numbering import Numbering
 from .outputs import GENERATED_LINE
 from .prompts import prompts_section
@@ -72,7 +72,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
             "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。")
     panels = comparison_panels(loaded)
     if panels:
-        said = [f"{p['title_zh']}（{'、'.join(p['methods'])}；" + ("空心标记为每个种子）" if len(p["methods"]) + 1 <= SEEDS_UP_TO
+        said = [f"{p['title_zh']}（{'、'.join(_zh(m) for m in p['methods'])}；" + ("空心标记为每个种子）" if len(p["methods"]) + 1 <= SEEDS_UP_TO
                                                              else "只画种子平均，种子间标准差见本节的表）") for p in panels]
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",

@@ -48,9 +48,9 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
     else:
         free = [m for m, recs in others.items() if any(r.get("protocol") == "validation-free" for r in recs)]
         searched = [m for m in others if m not in free]
-        how = (f"{'、'.join(searched)} 的超参数在少样本验证集上选出（验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）"
+        how = (f"{'、'.join(_zh(m) for m in searched)} 的超参数在少样本验证集上选出（验证集比要求的小时，运行会警告并记在结果文件的 validation 字段）"
                if searched else "")
-        how += ("；" if how and free else "") + (f"{'、'.join(free)} 不用验证集，设置固定（CLAP 论文的协议）" if free else "")
+        how += ("；" if how and free else "") + (f"{'、'.join(_zh(m) for m in free)} 不用验证集，设置固定（CLAP 论文的协议）" if free else "")
         out += [f"{num.table('baselines')}：基线方法。每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；"
                 "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里）；"
                 f"{how}（每个结果文件的 protocol 字段；docs/baselines.md）。", "",
