@@ -149,6 +149,7 @@ def test_search_returns_the_best_grid_point(data, scale, step):
     got = tip.search_alpha_beta(data["val_f"], data["val_y"], data["text_w"], keys, values, scale, step)
     assert (got["beta"], got["alpha"]) == (best[1], best[2])
     assert got["val_accuracy"] == pytest.approx(100 * best[0] / len(data["val_y"]))
+    assert got["tied"] == counts.count(max(counts))  # how many grid points reach the best: said by the report
 
 
 def test_run_tip_adapter_uses_the_searched_point(data):

@@ -108,14 +108,16 @@ def search_alpha_beta(val_f: Tensor, val_y: Tensor, text_w: Tensor, keys: Tensor
     """``search_hp`` on raw validation features (normalised here): best (alpha, beta) on the grid.
 
     Ties keep the first grid point in (beta outer, alpha inner) order. As in the source, if no
-    point beats 0% the result is alpha = beta = 0.
+    point beats 0% the result is alpha = beta = 0. Also returned, for the report: ``tied`` (how many grid
+    points reach the best accuracy: more than 1 and the choice is the grid's order, not the data) and
+    ``edge`` (which of alpha, beta was chosen at an end of its grid: the search may have wanted a value beyond).
     """
     f = _normalise(_float(val_f))
     text_w, keys, values = _float(text_w, f), _float(keys.detach(), f), _float(values, f)
     y = val_y.to(f.device)
     clip_logits = CLIP_SCALE * f @ text_w.t()
     affinity = f @ keys.t()
-    best_acc, best_beta, best_alpha = 0.0, 0.0, 0.0
+    best_acc, best_beta, best_alpha, tied = 0.0, 0.0, 0.0, 0
     betas, alphas = search_grid(search_scale, search_step)
     a = torch.tensor(alphas, dtype=clip_logits.dtype, device=f.device)[:, None, None]
     with torch.no_grad():
@@ -126,9 +128,12 @@ def search_alpha_beta(val_f: Tensor, val_y: Tensor, text_w: Tensor, keys: Tensor
             for alpha, correct in zip(alphas, right):
                 acc = 100 * float(correct) / y.shape[0]  # as accuracy() / cls_acc
                 if acc > best_acc:
-                    best_acc, best_beta, best_alpha = acc, beta, alpha
+                    best_acc, best_beta, best_alpha, tied = acc, beta, alpha, 1
+                elif acc == best_acc:
+                    tied += 1
     log.info("Tip-Adapter search: beta=%.2f alpha=%.2f, val accuracy %.2f%%", best_beta, best_alpha, best_acc)
-    return {"alpha": best_alpha, "beta": best_beta, "val_accuracy": best_acc}
+    edge = [n for n, v, grid in (("alpha", best_alpha, alphas), ("beta", best_beta, betas)) if tied and v in (grid[0], grid[-1])]
+    return {"alpha": best_alpha, "beta": best_beta, "val_accuracy": best_acc, "tied": tied, "edge": edge}
 
 
 def _predict(test_f: Tensor, text_w: Tensor, keys: Tensor, values: Tensor, alpha: float, beta: float) -> Tensor:
@@ -215,7 +220,7 @@ def _args(data) -> tuple:
 
 
 def _hyper(out: Dict[str, Any]) -> Dict[str, Any]:
-    hyper = {k: out[k] for k in ("alpha", "beta", "val_accuracy")}
+    hyper = {k: out[k] for k in ("alpha", "beta", "val_accuracy", "tied", "edge")}
     if "losses" in out:
         hyper["train_loss"] = [round(float(x), 6) for x in out["losses"]]
     return hyper

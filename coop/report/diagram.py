@@ -78,7 +78,7 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     y_tok = 8.75
     # token row: [SOS] v1 ... vM [CLASS] . [EOT]
     cells = [("[SOS]", FROZEN), ("v1", LEARN), ("v2", LEARN), ("...", LEARN), (f"v{n_ctx}", LEARN),
-             ("[CLASS]", FROZEN), (".", FROZEN), ("[EOT]", FROZEN)]
+             (L("类名词元…", "class tokens…"), FROZEN), (".", FROZEN), ("[EOT]", FROZEN)]  # a name may be several tokens
     cw = [0.62, 0.45, 0.45, 0.45, 0.5, 0.85, 0.35, 0.62]
     x = X2 - (sum(cw) + 0.06 * (len(cw) - 1)) / 2
     for (t, col), w in zip(cells, cw):
@@ -96,7 +96,7 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
                                f"{n_blocks} x ResidualAttentionBlock (width {width}, {heads} heads)\n")
         + L("x = x + attn(ln_1(x))，因果掩码\n", "x = x + attn(ln_1(x), attn_mask = causal)\n")
         + f"x = x + mlp(ln_2(x)),  mlp = c_fc, QuickGELU, c_proj\nLND {blk0.output}"
-        + L("（CLIP 的完整长度）", " (CLIP's full length)"), size=8.8)
+        + L("（CLIP 的长度；CoOp 截短）", " (CLIP's length; CoOp cuts it)"), size=8.8)
     box(X2, ys2[2], W2, 0.6, L(f"ln_final，取 [EOT] 的位置（id 的 argmax）\n-> {lnf.output} -> [C, {width}]",
                                f"ln_final, take the [EOT] position (argmax of ids)\n-> {lnf.output} -> [C, {width}]"))
     box(X2, ys2[3], W2, 0.5, f"@ text_projection [{width}, {tp.output.strip('[]').split(', ')[-1]}] -> w_c {tp.output}")
@@ -116,11 +116,14 @@ def draw_architecture(rows: Sequence[ShapeRow], path: str | os.PathLike, n_ctx: 
     arrow(X2, ys2[4] - 0.25, 7.7, yj + 0.43)
 
     # gradient path and legend
-    # from the logits' box, up beside the frozen text tower, under the token row, into v1..vM
-    red, x_right, y_under, x_ctx = "#c0392b", 12.7, (y_tok - 0.23 + ys2[0] + 0.3) / 2, 8.94
-    ax.plot([6.35 + 6.2 / 2, x_right, x_right, x_ctx], [yj, yj, y_under, y_under], color=red, ls="--", lw=1.5)
+    # from the logits' box, up through the frozen text tower's boxes (inside their right edge, over them), under
+    # the token row, into v1..vM: the path crosses every block it flows back through
+    red, x_in, y_under, x_ctx = "#c0392b", X2 + W2 / 2 - 0.15, (y_tok - 0.23 + ys2[0] + 0.3) / 2, 8.94
+    ax.plot([6.35 + 6.2 / 2, x_in, x_in, x_ctx], [yj, yj, y_under, y_under], color=red, ls="--", lw=1.5, zorder=5)
+    for y in [(ys2[k] + ys2[k + 1]) / 2 for k in range(len(ys2) - 1)]:  # arrowheads between the boxes: upward
+        arrow(x_in, y - 0.12, x_in, y + 0.12, color=red)
     arrow(x_ctx, y_under, x_ctx, y_tok - 0.23, color=red, ls="--")
-    ax.text(x_right + 0.12, 5.5, L("梯度：穿过冻结的文本塔", "gradient: back through the frozen text tower"), rotation=90,
+    ax.text(x_in + 0.3, 5.5, L("梯度：穿过冻结的文本塔", "gradient: back through the frozen text tower"), rotation=90,
             va="center", ha="left", fontsize=10, color=red)
     lx, ly = 0.6, 1.3
     box(lx + 0.3, ly, 0.5, 0.3, "", color=FROZEN)

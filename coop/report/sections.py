@@ -16,11 +16,12 @@ from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as 
 from .health import COLLAPSE_SHARE, enough, top_share
 from .numbering import Numbering
 from .class_stats import sign_test_min_n
+from .search_notes import search_notes
 from .stats import sign_test_p, verdict
 
 
 _HYPER_NAMES = {"alpha": "α", "beta": "β"}
-_NOT_HYPER = {"val_accuracy", "searched"}  # what the search recorded beside the values it chose
+_NOT_HYPER = {"val_accuracy", "searched", "tied", "edge"}  # what the search recorded beside the values it chose
 
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
@@ -70,6 +71,7 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
         out += ["", note] if note else []
         out.append("")
         out += short_validation_notes(others)
+        out += search_notes(others)
         same = identical_runs(others)
         if same:  # one sentence: the pairs, then what it means once
             out += ["同一 (shots, seed) 的运行中逐图预测完全相同的方法：" + "；".join(

@@ -1,0 +1,63 @@
+"""What a baseline's validation search chose, read for two warning signs (table 7.3's note).
+
+- **ties**: several grid points reach the best few-shot validation accuracy, so the choice is the grid's
+  search order (the official codes keep the first, or the left of a tie), not the data -- common when the validation set is small;
+- **edges**: the chosen value is the largest (or smallest) the grid tried, so the search may have wanted a
+  value it never tried (only for a grid of at least three values: on two, every choice is an edge).
+
+Read from each record's ``hyperparameters``: Tip-Adapter's ``tied`` and ``edge`` (coop.methods.tip_adapter
+records them), else a ``searched`` list -- ``[value, accuracy]`` pairs (the linear probe's C) or dicts of the
+grid's settings with ``val_accuracy`` (CLIP-Adapter, TaskRes).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from ..runs.results import by_shots
+from .fmt import _zh
+
+_NAMES = {"alpha": "α", "beta": "β"}
+
+
+def _signs(h: Dict[str, Any]) -> Tuple[bool, List[str]]:
+    """(tied, names chosen at the grid's edge) of one record's search; (False, []) when it recorded none."""
+    if "tied" in h:
+        return int(h["tied"]) > 1, list(h.get("edge") or [])
+    searched = h.get("searched") or []
+    if not searched:
+        return False, []
+    if isinstance(searched[0], (list, tuple)):  # [value, accuracy] pairs: one hyper-parameter, C
+        points = [({"C": float(v)}, float(a)) for v, a in searched]
+    else:
+        points = [({k: v for k, v in p.items() if k != "val_accuracy"}, float(p["val_accuracy"])) for p in searched]
+    best = max(a for _, a in points)
+    chosen = {k: h.get(k) for k in points[0][0]}
+    edge = []
+    for k, v in chosen.items():
+        values = sorted({p[k] for p, _ in points if isinstance(p.get(k), (int, float))})
+        if len(values) >= 3 and v in (values[0], values[-1]):
+            edge.append(k)
+    return sum(a == best for _, a in points) > 1, edge
+
+
+def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
+    """One sentence naming, per method and shot count, the runs whose search tied or chose an edge; [] if none."""
+    said = []
+    for method, recs in baselines.items():
+        ties, edges = [], {}
+        for k, runs in sorted(by_shots(recs).items()):
+            signs = [_signs(r.get("hyperparameters") or {}) for r in runs.values()]
+            n = sum(t for t, _ in signs)
+            ties += [f"{k} shot {n}/{len(signs)} 次"] if n else []
+            for name in sorted({e for _, es in signs for e in es}):
+                m = sum(name in es for _, es in signs)
+                edges.setdefault(name, []).append(f"{k} shot {m}/{len(signs)} 次")
+        parts = ([f"并列 {'、'.join(ties)}"] if ties else [])
+        parts += [f"{_NAMES.get(name, name)} 在端点 {'、'.join(at)}" for name, at in edges.items()]
+        if parts:
+            said.append(f"{_zh(method)} " + "，".join(parts))
+    return [HEAD + "；".join(said) + "。这些运行的超参数不宜当作“验证集选出的最优值”解读。", ""] if said else []
+
+
+HEAD = ("验证集上的超参数搜索（并列：多个搜索点在验证集上同为最高，按原代码的搜索顺序取，选择由顺序而不是数据决定；"
+        "端点：选出的值是网格的最大或最小值，端点之外没有搜索）：")
