@@ -65,7 +65,8 @@ def test_search_with_no_point_above_zero_gives_alpha_and_beta_zero():
     keys, values = tip.cache_model(views, y, N_CLASSES)
     never = torch.full((len(val_f),), N_CLASSES)  # a label no prediction can equal
     assert tip.search_alpha_beta(val_f, never, text_w, keys, values, search_step=(6, 4)) == \
-        {"alpha": 0.0, "beta": 0.0, "val_accuracy": 0.0, "tied": 6 * 4, "edge": []}  # every grid point ties at 0%
+        {"alpha": 0.0, "beta": 0.0, "val_accuracy": 0.0, "tied": 6 * 4, "edge": [],
+         "grid_points": 6 * 4}  # every grid point ties at 0%
 
 
 def test_the_search_over_all_alphas_at_once_equals_one_alpha_at_a_time():

@@ -109,7 +109,8 @@ def search_alpha_beta(val_f: Tensor, val_y: Tensor, text_w: Tensor, keys: Tensor
 
     Ties keep the first grid point in (beta outer, alpha inner) order. As in the source, if no
     point beats 0% the result is alpha = beta = 0. Also returned, for the report: ``tied`` (how many grid
-    points reach the best accuracy: more than 1 and the choice is the grid's order, not the data) and
+    points reach the best accuracy, of ``grid_points``: more than 1 and the choice is the grid's order, not
+    the data; all of them and the validation set told no point from another) and
     ``edge`` (which of alpha, beta was chosen at an end of its grid: the search may have wanted a value beyond).
     """
     f = _normalise(_float(val_f))
@@ -133,7 +134,8 @@ def search_alpha_beta(val_f: Tensor, val_y: Tensor, text_w: Tensor, keys: Tensor
                     tied += 1
     log.info("Tip-Adapter search: beta=%.2f alpha=%.2f, val accuracy %.2f%%", best_beta, best_alpha, best_acc)
     edge = [n for n, v, grid in (("alpha", best_alpha, alphas), ("beta", best_beta, betas)) if tied and v in (grid[0], grid[-1])]
-    return {"alpha": best_alpha, "beta": best_beta, "val_accuracy": best_acc, "tied": tied, "edge": edge}
+    return {"alpha": best_alpha, "beta": best_beta, "val_accuracy": best_acc, "tied": tied, "edge": edge,
+            "grid_points": len(alphas) * len(betas)}
 
 
 def _predict(test_f: Tensor, text_w: Tensor, keys: Tensor, values: Tensor, alpha: float, beta: float) -> Tensor:
@@ -220,7 +222,7 @@ def _args(data) -> tuple:
 
 
 def _hyper(out: Dict[str, Any]) -> Dict[str, Any]:
-    hyper = {k: out[k] for k in ("alpha", "beta", "val_accuracy", "tied", "edge")}
+    hyper = {k: out[k] for k in ("alpha", "beta", "val_accuracy", "tied", "edge", "grid_points")}
     if "losses" in out:
         hyper["train_loss"] = [round(float(x), 6) for x in out["losses"]]
     return hyper

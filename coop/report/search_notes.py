@@ -40,6 +40,15 @@ def _signs(h: Dict[str, Any]) -> Tuple[bool, List[str]]:
     return sum(a == best for _, a in points) > 1, edge
 
 
+def _whole_grid(h: Dict[str, Any]) -> bool:
+    """Every point of the grid reached the best validation accuracy (the choice is the grid's first point)."""
+    if "tied" in h:
+        return bool(h.get("grid_points")) and int(h["tied"]) == int(h["grid_points"]) > 1
+    searched = h.get("searched") or []
+    accs = [float(p[1]) if isinstance(p, (list, tuple)) else float(p["val_accuracy"]) for p in searched]
+    return len(accs) > 1 and len(set(accs)) == 1
+
+
 def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
     """One sentence naming, per method and shot count, the runs whose search tied or chose an edge; [] if none."""
     said = []
@@ -48,7 +57,10 @@ def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
         for k, runs in sorted(by_shots(recs).items()):
             signs = [_signs(r.get("hyperparameters") or {}) for r in runs.values()]
             n = sum(t for t, _ in signs)
-            ties += [f"{k} shot {n}/{len(signs)} 次"] if n else []
+            every = sum(_whole_grid(r.get("hyperparameters") or {}) for r in runs.values())
+            if n:
+                whole = f"（其中 {every} 次全部网格点并列：验证集没有分开任何两点）" if every else ""
+                ties.append(f"{k} shot {n}/{len(signs)} 次{whole}")
             for name in sorted({e for _, es in signs for e in es}):
                 m = sum(name in es for _, es in signs)
                 edges.setdefault(name, []).append(f"{k} shot {m}/{len(signs)} 次")
