@@ -736,3 +736,40 @@ def test_appendix_e_listing_runs_and_is_the_modified_block(tiny_clip, mod):
         want = ours(x.transpose(0, 1)).transpose(0, 1)
         assert not torch.allclose(got, plain, atol=1e-3)  # the modification acts ...
         assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)  # ... exactly as coop's block computes it
+
+
+@pytest.mark.parametrize("mod", ["adapter", "lora"])
+def test_appendix_e_swap_into_section_5_1_gives_coop_with_the_modification(tiny_clip, mod):
+    """Appendix E's second listing, put in place of section 5.1's transformer line as the text says, gives
+    the text features of coop.CoOp(block_mod=...) for the same context and modifications."""
+    import clip
+    import torch
+
+    from coop import CoOp
+
+    text = REPORT.read_text(encoding="utf-8")
+    five = text.split("### 5.1")[1].split("### 5.2")[0].split("```python\n")[1].split("```")[0]
+    appendix = text.split("## 附录 E")[1].split("## 参考文献")[0].split("```python\n")
+    block_code, swap = appendix[1].split("```")[0], appendix[2].split("```")[0]
+    line = next(x for x in five.splitlines() if x.startswith("x = model.transformer("))
+    head = five.split("loss = ")[0].replace(line, swap.strip("\n"))
+    m = tiny_clip.float()
+    names = ["ant", "car side", "yin yang", "dalmatian"]
+    coop = CoOp(m, names, block_mod=mod, fast=False)
+    mods = [blk.mod for blk in coop.encoder.blocks]
+    with torch.no_grad():
+        for p in mods:  # trained-looking modifications: the bound acts
+            (p.gate.fill_(0.7) if mod == "adapter" else p.b.normal_(std=0.5))
+    torch.manual_seed(0)
+    f, y = torch.randn(6, m.text_projection.shape[1]), torch.tensor([0, 1, 2, 3, 0, 1])
+    ns = dict(clip=clip, torch=torch, classnames=names, f=f, y=y, model=m, mods=mods, mod=mod)
+    exec(block_code, ns)
+    exec(head.replace("16, 512", f"16, {m.ln_final.weight.shape[0]}"), ns)
+    with torch.no_grad():
+        coop.ctx.copy_(ns["ctx"])
+        want = coop.text_features(fast=False)
+    assert torch.allclose(ns["w"], want, atol=1e-5, rtol=1e-5)
+    plain = CoOp(m, names, fast=False)
+    with torch.no_grad():
+        plain.ctx.copy_(ns["ctx"])
+        assert not torch.allclose(want, plain.text_features(fast=False), atol=1e-3)  # the modifications act

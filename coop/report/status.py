@@ -57,7 +57,7 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "",
         f"![演示：合成图像、随机权重，不是结果]({DEMO_FIGURE})",
         "",
-        "演示图（不是结果）：纵轴不是 CLIP/CoOp 的准确率。",
+        "图 7.1（演示，不是结果）：纵轴不是 CLIP/CoOp 的准确率；横轴等距，不按比例。",
         "",
         "表 7.1：可以先对照的已发表数字（同一骨干 RN50、CoOp 的划分，**不是本项目的结果**）。CoOp 论文 [2] 的 "
         "Caltech101 数字只以曲线发表，不从图上读数；下表来自 Tip-Adapter 的运行记录。",
