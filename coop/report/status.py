@@ -45,7 +45,7 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "**状态：还没有用真实权重运行，本节没有 CLIP 或 CoOp 的准确率。** 已经运行的：",
         "",
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程（零样本、"
-        "CoOp 1/2/4 shot × 3 个种子、两种块修改、加长训练检验、七个基线、图与报告），只说明流程能跑通、报告能从记录生成。",
+        "CoOp、两种块修改、七个基线、图与报告），只说明流程能跑通、报告能从记录生成。",
         "- **真实尺寸、随机权重**（真实的 Caltech101 图像与我们的划分、RN50 的结构、随机权重 `random:RN50`，种子 1）："
         f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们测量代价"
         "（各阶段见附录 C），随机权重的 top-1 不报告。",
@@ -53,7 +53,7 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "用 OpenAI 的 RN50 权重与真实图像运行 `bash scripts/run_all.sh` 后，`scripts/report.py` 用运行记录算出的表、图与分析替换本节。",
         "",
         "**作业要求的图。** 横轴为每类的标注训练图像数 0、1、2、4；0 处一个紫色五角星是零样本 CLIP（竖线是它在测试图像上的 95% Wilson 区间）；一条蓝色实线连接 CoOp 在每个 "
-        "shot 数下 3 个种子的平均，每个种子一个空心蓝点；基线画在另一张图里。下面是演示的记录画出的这张图，只示意它的样子：",
+        "shot 数下 3 个种子的平均，每个种子一个空心蓝点；基线画在另一张图里。下面是演示记录画出的样子：",
         "",
         f"![演示：合成图像、随机权重，不是结果]({DEMO_FIGURE})",
         "",
