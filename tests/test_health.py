@@ -239,3 +239,17 @@ def test_a_baseline_search_that_tied_or_chose_the_grid_edge_is_named():
     assert "线性探测 CLIP C 在端点 1 shot 1/1 次" in text
     assert "TaskRes" not in text  # a two-point grid: every choice is an edge, nothing to say; no tie either
     assert search_notes({"TaskRes": two}) == []
+
+
+def test_the_hyper_parameter_cell_shows_what_was_chosen_not_the_searchs_bookkeeping():
+    from coop.methods import tip_adapter as tip
+    from coop.report.sections import _hyper
+
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    f, keys = torch.randn(8, 16, generator=g), torch.randn(12, 16, generator=g)
+    found = tip.search_alpha_beta(f, torch.arange(8) % 4, torch.randn(4, 16, generator=g), keys,
+                                  torch.nn.functional.one_hot(torch.arange(12) % 4, 4).float(), search_step=(4, 3))
+    cell = _hyper([{"seed": 1, "hyperparameters": tip._hyper(found)}])
+    assert cell.count("=") == 2 and not any(k in cell for k in ("tied", "edge", "grid_points", "val_accuracy"))

@@ -21,7 +21,7 @@ from .stats import sign_test_p, verdict
 
 
 _HYPER_NAMES = {"alpha": "α", "beta": "β"}
-_NOT_HYPER = {"val_accuracy", "searched", "tied", "edge"}  # what the search recorded beside the values it chose
+_NOT_HYPER = {"val_accuracy", "searched", "tied", "edge", "grid_points"}  # what the search recorded beside the values it chose
 
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
