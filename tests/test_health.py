@@ -231,12 +231,12 @@ def test_a_baseline_search_that_tied_or_chose_the_grid_edge_is_named():
     tip = [rec("Tip-Adapter", 1, s, {"alpha": 0.1, "beta": 0.1, "tied": 60 * s, "edge": [], "grid_points": 120})
            for s in (1, 2)]
     tip += [rec("Tip-Adapter", 4, s, {"alpha": 4.755, "beta": 1.0, "tied": 1, "edge": ["alpha"]}) for s in (1, 2)]
-    probe = [rec("Linear probe CLIP", 1, 1, {"C": 1e6, "searched": [[1e-2, 40.0], [1.0, 50.0], [1e6, 55.0]]})]
+    probe = [rec("Linear probe CLIP", 1, 1, {"C": 1e6, "searched": [[1e-2, 40.0], [1.0, 50.0], [1e6, 55.0], [1e6, 55.0]]})]
     two = [rec("TaskRes", 1, 1, {"alpha": 1.0, "searched": [{"alpha": 0.5, "val_accuracy": 10.0},
                                                              {"alpha": 1.0, "val_accuracy": 15.0}]})]
     text = "".join(search_notes({"Tip-Adapter": tip, "Linear probe CLIP": probe, "TaskRes": two}))
     assert "Tip-Adapter 并列 1 shot 2/2 次（其中 1 次全部网格点并列：验证集没有分开任何两点），α 在端点 4 shot 2/2 次；" in text
-    assert "线性探测 CLIP C 在端点 1 shot 1/1 次" in text
+    assert "线性探测 CLIP C 在端点 1 shot 1/1 次" in text and "线性探测 CLIP 并列" not in text  # C = 1e6 revisited
     assert "TaskRes" not in text  # a two-point grid: every choice is an edge, nothing to say; no tie either
     assert search_notes({"TaskRes": two}) == []
 

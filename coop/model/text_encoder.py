@@ -118,10 +118,12 @@ class TextEncoder(nn.Module):
         super().__init__()
         width = clip_model.ln_final.weight.shape[0]
         dtype = clip_model.visual.conv1.weight.dtype  # CLIP's compute dtype: fp16 under --precision fp16
-        self.blocks = nn.ModuleList(
-            TextBlock(b, make_block_mod(block_mod, width).to(dtype) if block_mod else None)
-            for b in clip_model.transformer.resblocks
-        )
+        # The modifications draw their init from the CPU generator as it stands (it differs by seed), then leave it
+        # where it was: a CoOp+modification run shuffles its batches exactly as the plain CoOp run of its seed does,
+        # so the two are paired on the same mini-batches and crops, not only the same images.
+        with torch.random.fork_rng(devices=[]):
+            mods = [make_block_mod(block_mod, width).to(dtype) if block_mod else None for _ in clip_model.transformer.resblocks]
+        self.blocks = nn.ModuleList(TextBlock(b, m) for b, m in zip(clip_model.transformer.resblocks, mods))
         self.positional_embedding = clip_model.positional_embedding
         self.ln_final = clip_model.ln_final
         self.text_projection = clip_model.text_projection

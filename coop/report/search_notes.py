@@ -30,6 +30,8 @@ def _signs(h: Dict[str, Any]) -> Tuple[bool, List[str]]:
         points = [({"C": float(v)}, float(a)) for v, a in searched]
     else:
         points = [({k: v for k, v in p.items() if k != "val_accuracy"}, float(p["val_accuracy"])) for p in searched]
+    # a point evaluated twice (the linear probe's search revisits a C) is one point, not a tie with itself
+    points = list({tuple(sorted(p.items())): (p, a) for p, a in points}.values())
     best = max(a for _, a in points)
     chosen = {k: h.get(k) for k in points[0][0]}
     edge = []
@@ -45,8 +47,9 @@ def _whole_grid(h: Dict[str, Any]) -> bool:
     if "tied" in h:
         return bool(h.get("grid_points")) and int(h["tied"]) == int(h["grid_points"]) > 1
     searched = h.get("searched") or []
-    accs = [float(p[1]) if isinstance(p, (list, tuple)) else float(p["val_accuracy"]) for p in searched]
-    return len(accs) > 1 and len(set(accs)) == 1
+    points = {(float(p[0]),) if isinstance(p, (list, tuple)) else tuple(sorted((k, v) for k, v in p.items() if k != "val_accuracy")):
+              float(p[1]) if isinstance(p, (list, tuple)) else float(p["val_accuracy"]) for p in searched}
+    return len(points) > 1 and len(set(points.values())) == 1
 
 
 def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
