@@ -735,6 +735,25 @@ def test_coop_is_set_against_the_prompt_ensemble_the_strongest_hand_made_prompt(
     assert "相对 ensemble" not in "\n".join(prompts_section(res))
 
 
+def test_the_prompt_table_says_how_many_answers_a_prompt_set_moved():
+    """Round 27: "+0.00 [+0.00, +0.00]" hid that the ensemble changed 11 of 40 answers (none right/wrong)."""
+    from coop.report.prompts import prompts_section
+
+    res = loaded({1: [200, 190]})
+    zs = res["zeroshot"]
+    p = zs["test_predictions"]
+    wrong = [i for i, (q, y) in enumerate(zip(p["pred"], p["label"])) if q != y][:3]
+    right = [i for i, (q, y) in enumerate(zip(p["pred"], p["label"])) if q == y][:1]
+    pred = list(p["pred"])
+    for i in wrong:  # another wrong answer: moved, correctness kept
+        pred[i] = next(c for c in range(max(p["label"]) + 2) if c not in (p["label"][i], p["pred"][i]))
+    for i in right:  # a right answer turned wrong
+        pred[i] = p["label"][i] + 1
+    ens = dict(zs, prompts=["x {}."] * 8, test_predictions=dict(p, pred=pred))
+    res["zeroshot_prompts"] = {"single": dict(zs, prompts=["a photo of a {}."]), "ensemble": ens}
+    assert "ensemble 改变了 4 张测试图的预测（其中 1 张对错改变）" in "\n".join(prompts_section(res))
+
+
 def test_hyperparameters_every_seed_chose_alike_are_said_once():
     """A baseline's cell of chosen hyper-parameters: once when every seed has the same, else per seed."""
     from coop.report.sections import _hyper

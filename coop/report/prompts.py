@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 from ..runs.results import by_shots
 from .comparisons import compare, mcnemar
 from .fmt import ci_cell, f2, pairs_zh
+from .interpret import differing
 from .numbering import Numbering
 
 
@@ -29,6 +30,13 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
         shown = " / ".join(f"`{p}`" for p in (rec.get("prompts") or [])[:2]) + (" …" if len(rec.get("prompts") or []) > 2 else "")
         out.append(f"| {name}：{shown} | {len(rec.get('prompts') or [])} | {f2(float(rec['accuracy']))} | {cell} | "
                    f"{p_cell} |")
+    moved = []  # an interval of +0.00 can hide many changed answers: say how many moved, and how many changed right/wrong
+    for name, rec in sorted(prompts.items()):
+        d = None if name == ref_name else differing([dict(rec, seed=0)], [dict(ref, seed=0)])
+        if d:
+            moved.append(f"{name} 改变了 {d[0][0]} 张测试图的预测（其中 {d[0][1]} 张对错改变）")
+    if moved:
+        out += ["", "与单一模板相比，" + "；".join(moved) + "；配对区间只由对错改变的图决定。"]
     best = loaded["coop"].get("CoOp") or []
     others = [n for n in prompts if n != ref_name]
     if best and others:  # the learned prompt against the ensemble of hand-made ones, the same images (section 4's question)

@@ -47,8 +47,8 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程（零样本、"
         "CoOp、两种块修改、七个基线、图与报告），只说明流程能跑通、报告能从记录生成。",
         "- **真实尺寸、随机权重**（真实的 Caltech101 图像与我们的划分、RN50 的结构、随机权重 `random:RN50`，种子 1）："
-        f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们测量代价"
-        "（各阶段见附录 C），随机权重的 top-1 不报告。",
+        f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们只测量代价"
+        "（附录 C），随机权重的 top-1 不报告。",
         "",
         "用 OpenAI 的 RN50 权重与真实图像运行 `bash scripts/run_all.sh` 后，`scripts/report.py` 用运行记录算出的表、图与分析替换本节。",
         "",
