@@ -773,3 +773,26 @@ def test_appendix_e_swap_into_section_5_1_gives_coop_with_the_modification(tiny_
     with torch.no_grad():
         plain.ctx.copy_(ns["ctx"])
         assert not torch.allclose(want, plain.text_features(fast=False), atol=1e-3)  # the modifications act
+
+
+def test_the_bonus_hypothesis_is_judged_by_section_9_1s_rule(tmp_path, monkeypatch):
+    """Round 27: section 9.1's hypothesis states its decision rule; the generated sentence applies it to the
+    class-level interval of the difference."""
+    from coop.report import sections
+    from coop.report.sections import HYPOTHESIS_ZH, block_mod_evidence
+    from coop.report.stats import verdict
+    from coop.runs.results import load_results
+
+    import sys
+
+    monkeypatch.setattr(sys.modules[__name__], "CLASSES", [f"class {i}" for i in range(12)])
+    loaded = load_results(make_results(tmp_path / "results", mods=("adapter",)))
+    names = next(r["classnames"] for r in loaded["coop"]["CoOp+adapter"])
+    monkeypatch.setattr(sections, "rare_name_classes", lambda ns: list(ns)[:6])  # six "split" classes of twelve
+    text = "\n".join(block_mod_evidence(loaded))
+    assert "两者之差（假设预测为正）" in text, text
+    k = max(r["shots"] for r in loaded["coop"]["CoOp"])
+    mine = [r for r in loaded["coop"]["CoOp+adapter"] if r["shots"] == k]
+    theirs = [r for r in loaded["coop"]["CoOp"] if r["shots"] == k]
+    c = sections.compare_group(mine, theirs, list(names)[:6])["contrast"]
+    assert HYPOTHESIS_ZH[verdict(c)] + "。" in text

@@ -21,6 +21,9 @@ from .stats import sign_test_p, verdict
 
 
 _HYPER_NAMES = {"alpha": "α", "beta": "β"}
+# section 9.1's rule for its hypothesis, read off the class-level interval of the difference
+HYPOTHESIS_ZH = {"higher": "：按第 9.1 节的规则，支持假设", "lower": "：按第 9.1 节的规则，否定假设",
+                 "no difference": "：按第 9.1 节的规则，分不出（既不支持也不否定）"}
 _NOT_HYPER = {"val_accuracy", "searched", "tied", "edge", "grid_points"}  # what the search recorded beside the values it chose
 
 
@@ -272,7 +275,8 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
                        f"在组内对类重采样，2,000 次，再与按种子的 t 区间取并集；方括号内为 95% 置信区间）：含切分词的类名"
                        f"（名字里有 CLIP 词表没有单个词元的词）的 {g['n_classes']} 个类（{g['n_images']:,} 张测试图）"
                        f"{VERDICT_ZH[verdict(g)]}，{_ci(g)}；其余 {o['n_classes']} 个类（{o['n_images']:,} 张）"
-                       f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}。"
+                       f"{VERDICT_ZH[verdict(o)]}，{_ci(o)}；两者之差（假设预测为正）{VERDICT_ZH[verdict(c)]}，{_ci(c)}"
+                       f"{HYPOTHESIS_ZH[verdict(c)]}。"
                        "这是对假设的部分检验：它不区分“被切成多个词元”与类名的其他性质，而已经全对的类无法再提高。")
         sizes = [r.get("block_mod_size") for r in mine if r.get("block_mod_size")]
         if sizes:
