@@ -239,6 +239,9 @@ def test_a_baseline_search_that_tied_or_chose_the_grid_edge_is_named():
     assert "线性探测 CLIP C 在端点 1 shot 1/1 次" in text and "线性探测 CLIP 并列" not in text  # C = 1e6 revisited
     assert "TaskRes" not in text  # a two-point grid: every choice is an edge, nothing to say; no tie either
     assert search_notes({"TaskRes": two}) == []
+    flat = [rec("TaskRes", 2, 1, {"alpha": 0.2, "searched": [{"alpha": 0.2, "val_accuracy": 10.0},
+                                                              {"alpha": 1.0, "val_accuracy": 10.0}]})]
+    assert "TaskRes 并列 2 shot 1/1 次（其中 1 次全部网格点并列" in "".join(search_notes({"TaskRes": flat}))
 
 
 def test_the_hyper_parameter_cell_shows_what_was_chosen_not_the_searchs_bookkeeping():

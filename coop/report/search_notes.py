@@ -19,23 +19,27 @@ from .fmt import _zh
 _NAMES = {"alpha": "α", "beta": "β"}
 
 
+def _points(h: Dict[str, Any]) -> List[Tuple[Dict[str, Any], float]]:
+    """The search's distinct points as (settings, validation accuracy): a point evaluated twice (the linear probe's
+    search revisits a C) is one point, not a tie with itself; [] when no ``searched`` list was recorded."""
+    searched = h.get("searched") or []
+    if searched and isinstance(searched[0], (list, tuple)):  # [value, accuracy] pairs: one hyper-parameter, C
+        points = [({"C": float(v)}, float(a)) for v, a in searched]
+    else:
+        points = [({k: v for k, v in p.items() if k != "val_accuracy"}, float(p["val_accuracy"])) for p in searched]
+    return list({tuple(sorted(p.items())): (p, a) for p, a in points}.values())
+
+
 def _signs(h: Dict[str, Any]) -> Tuple[bool, List[str]]:
     """(tied, names chosen at the grid's edge) of one record's search; (False, []) when it recorded none."""
     if "tied" in h:
         return int(h["tied"]) > 1, list(h.get("edge") or [])
-    searched = h.get("searched") or []
-    if not searched:
+    points = _points(h)
+    if not points:
         return False, []
-    if isinstance(searched[0], (list, tuple)):  # [value, accuracy] pairs: one hyper-parameter, C
-        points = [({"C": float(v)}, float(a)) for v, a in searched]
-    else:
-        points = [({k: v for k, v in p.items() if k != "val_accuracy"}, float(p["val_accuracy"])) for p in searched]
-    # a point evaluated twice (the linear probe's search revisits a C) is one point, not a tie with itself
-    points = list({tuple(sorted(p.items())): (p, a) for p, a in points}.values())
     best = max(a for _, a in points)
-    chosen = {k: h.get(k) for k in points[0][0]}
     edge = []
-    for k, v in chosen.items():
+    for k, v in {k: h.get(k) for k in points[0][0]}.items():
         values = sorted({p[k] for p, _ in points if isinstance(p.get(k), (int, float))})
         if len(values) >= 3 and v in (values[0], values[-1]):
             edge.append(k)
@@ -46,10 +50,8 @@ def _whole_grid(h: Dict[str, Any]) -> bool:
     """Every point of the grid reached the best validation accuracy (the choice is the grid's first point)."""
     if "tied" in h:
         return bool(h.get("grid_points")) and int(h["tied"]) == int(h["grid_points"]) > 1
-    searched = h.get("searched") or []
-    points = {(float(p[0]),) if isinstance(p, (list, tuple)) else tuple(sorted((k, v) for k, v in p.items() if k != "val_accuracy")):
-              float(p[1]) if isinstance(p, (list, tuple)) else float(p["val_accuracy"]) for p in searched}
-    return len(points) > 1 and len(set(points.values())) == 1
+    points = _points(h)
+    return len(points) > 1 and len({a for _, a in points}) == 1
 
 
 def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
