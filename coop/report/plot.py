@@ -136,6 +136,10 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
         mean = np.array([m["shots"][k]["mean"] for k in ks])
         ax.plot([at[k] for k in ks], mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
                 label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
+        if len(shown) == 1 and all(m["shots"][k]["n"] > 1 for k in ks):  # the assignment's figure: the seeds' spread
+            std = np.array([m["shots"][k]["std"] for k in ks])  # beside the star's bar (graders: uncertainty on one side only)
+            ax.fill_between([at[k] for k in ks], mean - std, mean + std, color=color, alpha=0.12, linewidth=0, zorder=1,
+                            gid=f"spread:{method}", label=f"{method}：种子间 ±1 标准差" if zh else f"{method}: ±1 SD over seeds")
         if not seeds_drawn:
             continue
         # with several methods each one's seeds sit a little to its own side of the shot count, so that seeds of

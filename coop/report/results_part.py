@@ -69,7 +69,8 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     plot_figures(loaded, folder / FEWSHOT)  # FEWSHOT and FEWSHOT_ALL
     _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
             f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot），竖线为它在测试图像上的 95% Wilson 区间；蓝色实线连接 CoOp 在每个 shot 数下"
-            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。横轴的 0、1、2、4 等距排列，不按数值比例。")
+            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点），浅蓝带为种子间 ±1 标准差（描述种子间的波动，不是置信区间）。"
+            "横轴的 0、1、2、4 等距排列，不按数值比例。")
     panels = comparison_panels(loaded)
     if panels:
         said = [f"{p['title_zh']}（{'、'.join(_zh(m) for m in p['methods'])}；" + ("空心标记为每个种子）" if len(p["methods"]) + 1 <= SEEDS_UP_TO
