@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Tuple
 from ..runs.results import by_shots
 from .fmt import _zh
 
-_NAMES = {"alpha": "α", "beta": "β"}
+HYPER_NAMES = {"alpha": "α", "beta": "β"}  # how the report writes a hyper-parameter's name
+SEARCH_KEYS = ("searched", "tied", "edge", "grid_points")  # what a search records beside the values it chose
 
 
 def _points(h: Dict[str, Any]) -> List[Tuple[Dict[str, Any], float]]:
@@ -70,7 +71,7 @@ def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
                 m = sum(name in es for _, es in signs)
                 edges.setdefault(name, []).append(f"{k} shot {m}/{len(signs)} 次")
         parts = ([f"并列 {'、'.join(ties)}"] if ties else [])
-        parts += [f"{_NAMES.get(name, name)} 在端点 {'、'.join(at)}" for name, at in edges.items()]
+        parts += [f"{HYPER_NAMES.get(name, name)} 在端点 {'、'.join(at)}" for name, at in edges.items()]
         if parts:
             said.append(f"{_zh(method)} " + "，".join(parts))
     return [HEAD + "；".join(said) + "。这些运行的超参数不宜当作“验证集选出的最优值”解读。", ""] if said else []

@@ -16,15 +16,14 @@ from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as 
 from .health import COLLAPSE_SHARE, enough, top_share
 from .numbering import Numbering
 from .class_stats import sign_test_min_n
-from .search_notes import search_notes
+from .search_notes import HYPER_NAMES, SEARCH_KEYS, search_notes
 from .stats import sign_test_p, verdict
 
 
-_HYPER_NAMES = {"alpha": "α", "beta": "β"}
 # section 9.1's rule for its hypothesis, read off the class-level interval of the difference
 HYPOTHESIS_ZH = {"higher": "：按第 9.1 节的规则，支持假设", "lower": "：按第 9.1 节的规则，否定假设",
                  "no difference": "：按第 9.1 节的规则，分不出（既不支持也不否定）"}
-_NOT_HYPER = {"val_accuracy", "searched", "tied", "edge", "grid_points"}  # what the search recorded beside the values it chose
+_NOT_HYPER = {"val_accuracy", *SEARCH_KEYS}  # the values chosen are shown, not what the search recorded about them
 
 
 def _hyper(recs: List[Dict[str, Any]]) -> str:
@@ -33,8 +32,8 @@ def _hyper(recs: List[Dict[str, Any]]) -> str:
     cells = []
     for r in sorted(recs, key=lambda r: r["seed"]):
         h = r.get("hyperparameters") or {}
-        shown = [f"{_HYPER_NAMES.get(k, k)}={v:.4g}".replace("e+0", "e").replace("e-0", "e-") if k == "C" else
-                 f"{_HYPER_NAMES.get(k, k)}={v:.2f}" if isinstance(v, float) else f"{_HYPER_NAMES.get(k, k)}={v}" for k, v in h.items()
+        shown = [f"{HYPER_NAMES.get(k, k)}={v:.4g}".replace("e+0", "e").replace("e-0", "e-") if k == "C" else
+                 f"{HYPER_NAMES.get(k, k)}={v:.2f}" if isinstance(v, float) else f"{HYPER_NAMES.get(k, k)}={v}" for k, v in h.items()
                  if k not in _NOT_HYPER and isinstance(v, (int, float)) and not isinstance(v, bool)]
         if shown:
             cells.append((r["seed"], ", ".join(shown)))
