@@ -146,6 +146,21 @@ def test_the_demo_renders_a_whole_report_that_holds_together(demo, tmp_path):
     assert ABSTRACT_STATUS in committed().split("**作业要求")[0] or "### 7.1" in section_7(committed())
 
 
+def test_a_rendering_tests_each_modification_once_and_every_section_reads_that_verdict(demo, tmp_path, monkeypatch):
+    """Section 9.4's test bootstraps: sections 7.9, 7.10 and 8 state its verdict from one computation per
+    modification; and they state the same verdict."""
+    from coop.report import comparisons
+
+    folder, _ = demo
+    calls, real = [], comparisons.noninferiority
+    monkeypatch.setattr(comparisons, "noninferiority", lambda a, b, **kw: calls.append(1) or real(a, b, **kw))
+    text = write_report(folder, tmp_path / "REPORT_demo.md").read_text(encoding="utf-8")
+    assert len(calls) == 2  # CoOp+adapter and CoOp+lora, once each
+    for m in ("CoOp+adapter", "CoOp+lora"):
+        said = {w for w in ("可以说非劣于", "不能说非劣于") if re.search(re.escape(m) + r"[^。]*?" + w, text)}
+        assert len(said) == 1, (m, said)
+
+
 def test_the_demos_base_to_new_records_render_into_appendix_d(demo, tmp_path):
     _, folder = demo
     out = write_report(folder, tmp_path / "REPORT_demo.md")

@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .guard import guarded
 from .health import STUCK_TAKEAWAY, all_at_chance, health_sentences
-from ..runs.results import any_random, by_shots, shot_stats
+from ..runs.results import any_random, by_shots, modified_methods, shot_stats
 from . import published
-from .comparisons import compare, noninferiority
+from .comparisons import compare, noninferiority_tests
 from .interpret import (METHOD_ZH, REMEDY_ZH, SOURCE, baseline_bullet, bonus_evidence, fit_sentence, half_width, joined,
                         ks, lower_from, pairs_once, ranking_sentences, trend_bullet, trend_sentence, wider, zeroshot_words, zh)
 from .noninferiority_zh import NOT_HARM, guard_sentence, noninferiority_sentence, power_sentence, undetected_fail
@@ -143,9 +143,11 @@ def word_sentences(records: Sequence[Dict[str, Any]], kmax: int) -> List[str]:
     return [f"{kmax} shot 的 {len(per_seed)} 个种子中，每个上下文向量的第 1 近词没有一个在两个种子里重复出现。" + caveat]
 
 
-def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
+def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None,
+             tests: Optional[Dict[str, Any]] = None) -> List[str]:
     """The analysis, one paragraph per item, from the loaded results (``num``: the section's figure and
-    table numbers, for the references to the tables that hold the intervals)."""
+    table numbers, for the references to the tables that hold the intervals; ``tests``: the rendering's
+    :func:`noninferiority_tests`, computed here when not given)."""
     num = num or Numbering("7")
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
     base = coop.get("CoOp") or []
@@ -165,8 +167,8 @@ def analysis(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[st
         kmax = max(int(r["shots"]) for r in base)
         out += word_sentences(list(by_shots(base)[kmax].values()), kmax)
     said = 0  # the rule, the chances' reasoning and the caveat are said once, for the first modification
-    mods = [m for m in sorted(coop) if m != "CoOp" and "[" not in m]
-    tests = {m: noninferiority(coop[m], base) for m in mods}  # each bootstraps: computed once, read by every sentence
+    mods = modified_methods(coop)
+    tests = tests if tests is not None else noninferiority_tests(loaded)
     for method in mods:
         evidence, _ = bonus_evidence(method, coop[method], base, num.ref("block_mods", "第 7.8 节"))
         if not evidence:
@@ -208,10 +210,10 @@ def _numbers_bullet(zs: Dict[str, Any], base: List[Dict[str, Any]], rw: bool) ->
     return f"- {_what(zs)}：零样本 CLIP {zs_acc:.2f}%，CoOp {means}（种子平均）。" + "；".join(meaning) + "。"
 
 
-def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, Any]]) -> str:
+def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, Any]], tests: Dict[str, Any]) -> str:
     said = []
-    for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
-        ni = noninferiority(coop[method], base)  # section 9.4's test: the modification itself
+    for method in modified_methods(coop):
+        ni = tests.get(method)  # section 9.4's test: the modification itself
         if ni is None:
             continue
         _, same = bonus_evidence(method, coop[method], base, "")
@@ -236,7 +238,7 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
     return ("- 加分项：" + "。".join(f"{'、'.join(ms)}：{t}" for t, ms in merged.items()) + "。") if said else ""
 
 
-def takeaways(loaded: Dict[str, Any]) -> List[str]:
+def takeaways(loaded: Dict[str, Any], tests: Optional[Dict[str, Any]] = None) -> List[str]:
     """Section 7.10: the main numbers and what they mean, in at most five bullets, decided by the same
     tests as the analysis (no interval and no verdict list repeated: they are in the tables)."""
     zs, coop, baselines = loaded["zeroshot"], loaded["coop"], loaded.get("baselines") or {}
@@ -252,5 +254,5 @@ def takeaways(loaded: Dict[str, Any]) -> List[str]:
     elif stuck:
         out.append("- " + stuck)
     out += [_numbers_bullet(zs, base, rw), trend_bullet(base), baseline_bullet(base, baselines) if baselines else "",
-            _bonus_bullet(coop, base)]
+            _bonus_bullet(coop, base, tests if tests is not None else noninferiority_tests(loaded))]
     return [b for b in out if b]

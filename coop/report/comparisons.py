@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..runs.results import by_shots
+from ..runs.results import by_shots, modified_methods
 from .class_stats import class_difference, group_contrast
 from .stats import _t_interval, difference_bootstrap, mcnemar_exact, paired_bootstrap, seed_t_interval, verdict, widen
 
@@ -184,6 +184,14 @@ def noninferiority(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]],
             "beyond": beyond, "margin": margin, "untested": untested,
             "noninferior": pooled_lower is not None and not untested and not losses and not beyond
             and pooled_lower > -margin}
+
+
+def noninferiority_tests(loaded: Dict[str, Any]) -> Dict[str, Optional[Dict[str, Any]]]:
+    """Section 9.4's test of every block modification against CoOp (each bootstraps): a rendering computes
+    them once and hands them to every section that states a verdict."""
+    coop = loaded.get("coop") or {}
+    base = coop.get("CoOp") or []
+    return {m: noninferiority(coop[m], base) for m in modified_methods(coop)}
 
 
 def identical_runs(groups: Dict[str, List[Dict[str, Any]]]) -> List[Tuple[str, str, int, int]]:

@@ -32,6 +32,7 @@ from .base2new_section import B2N_BEGIN, B2N_END, STATUS as B2N_STATUS, base2new
 from .conclusion import ABSTRACT_BEGIN, ABSTRACT_END, ABSTRACT_STATUS, abstract_status
 from .conclusion import BEGIN as CONCLUSION_BEGIN, END as CONCLUSION_END, STATUS as CONCLUSION_STATUS, conclusion
 from .expectations import BEGIN as EXPECT_BEGIN, END as EXPECT_END, STATUS as EXPECT_STATUS, expectations
+from .comparisons import noninferiority_tests
 from .fmt import rel_link
 from .outputs import BEGIN, END, GENERATED_LINE
 from .results_part import BANNER, BANNER_REAL_DATA, banner, is_demo, results_part  # noqa: F401  (re-exported)
@@ -175,10 +176,11 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
         raise UserError(f"no result files in {results}: run scripts/zeroshot.py and scripts/train_coop.py "
                         f"(or bash scripts/run_all.sh, or --protocol base2new) first")
     rw = _loaded_random(loaded, b2n)
+    tests = noninferiority_tests(loaded)  # section 9.4's test: once per rendering, for sections 7.9, 7.10 and 8
     copies: Dict[str, tuple] = {}
     text = _relink(template, REPORT_TEMPLATE, out, copies) if standalone else template  # hand-written links, from out's folder
     if _all_records(loaded):
-        body = results_part(loaded, out, results, figures=figures, source=shown_path(results))
+        body = results_part(loaded, out, results, figures=figures, source=shown_path(results), tests=tests)
         text = replace_block(text, BEGIN, END, "\n".join(body))
     elif standalone:
         text = replace_block(text, BEGIN, END, f"（{shown_path(results)} 里没有全部类别的运行记录，本节没有可生成的内容。）\n\n"
@@ -187,7 +189,7 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
     if ABSTRACT_BEGIN in text:  # (a user's marked copy from before these blocks keeps working)
         text = replace_block(text, ABSTRACT_BEGIN, ABSTRACT_END, abstract_status(loaded))
     if EXPECT_BEGIN in text:  # a user's marked copy from before section 8 had this block keeps working
-        text = replace_block(text, EXPECT_BEGIN, EXPECT_END, "\n".join(expectations(loaded)))
+        text = replace_block(text, EXPECT_BEGIN, EXPECT_END, "\n".join(expectations(loaded, tests)))
     text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded)))
     if not standalone:
         return text

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..runs.results import LONGER, any_random, by_shots, longer_name, variant_of
-from .comparisons import compare
+from .comparisons import compare, noninferiority_tests
 from .fmt import interval, num, pairs_zh
 from .interpret import fit_reading, ks
 from .health import all_at_chance
@@ -153,10 +153,10 @@ def _fitted(seen, paired) -> str:
     return text + f"，加长拟合得更好（{counts}）；"
 
 
-def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str, Any]]) -> List[str]:
+def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str, Any]],
+                tests: Optional[Dict[str, Any]] = None) -> List[str]:
     """Predictions 2 and 4 of section 8, closed where the records allow: which section checks them and, for
     the block modifications, the non-inferiority verdict (the reasons are said where it is decided)."""
-    from .comparisons import noninferiority
     from .forecast import CLASSES, below_median, forecast_sentence
 
     out = []
@@ -174,8 +174,7 @@ def later_lines(loaded: Dict[str, Any], zs: Dict[str, Any], base: List[Dict[str,
             out.append(f"- 预测 2（零样本容易错的类）：{len(named)} 个中 {len(below)} 个在零样本准确率较弱的一半（中位数 {median:.1f}%）"
                        f"（{'、'.join(below) or '没有'}），预测{held}；逐类的数字在第 7.5 节（单个类、测试图少，只作对照，不作检验）。")
     said = []
-    for m in sorted(x for x in (loaded.get("coop") or {}) if x.startswith("CoOp+")):
-        ni = noninferiority(loaded["coop"][m], base)
+    for m, ni in sorted((tests if tests is not None else noninferiority_tests(loaded)).items()):
         if ni is not None:
             said.append(f"{m} {'可以说' if ni['noninferior'] else '不能说'}非劣于 CoOp")
     if said:
@@ -214,8 +213,9 @@ def settings_line(base: List[Dict[str, Any]]) -> str:
             "（第 5.2 节的步数与 1 shot 对 4 shot 的比例在这里不成立）。")
 
 
-def expectations(loaded: Dict[str, Any]) -> List[str]:
-    """Section 8's "against the records" lines, or :data:`STATUS` when there is nothing to check."""
+def expectations(loaded: Dict[str, Any], tests: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Section 8's "against the records" lines, or :data:`STATUS` when there is nothing to check (``tests``:
+    the rendering's :func:`coop.report.comparisons.noninferiority_tests`, computed here when not given)."""
     zs, base = loaded.get("zeroshot"), (loaded.get("coop") or {}).get("CoOp") or []
     if not (zs and base):
         return [STATUS]
@@ -223,7 +223,7 @@ def expectations(loaded: Dict[str, Any]) -> List[str]:
     longer = longer_line(loaded, base)
     fit = fit_line(base, bool(longer))
     lines += [x for x in (fit, longer) if x]
-    lines += later_lines(loaded, zs, base)
+    lines += later_lines(loaded, zs, base, tests)
     budget = settings_line(base)
     lines += [budget] if budget and lines else []
     if not lines:

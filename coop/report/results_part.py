@@ -11,10 +11,11 @@ stated once, in appendix B, and each interval is printed once (in its table).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..runs.results import any_random
 from .analysis import analysis, takeaways
+from .comparisons import noninferiority_tests
 from .fmt import _zh, rel_link
 from .numbering import Numbering
 from .outputs import GENERATED_LINE
@@ -82,8 +83,9 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
 
 
 def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool = True,
-                 source: str = "results") -> List[str]:
-    """The generated section 7 (without its ``## 7.`` heading), as Markdown lines."""
+                 source: str = "results", tests: Optional[Dict[str, Any]] = None) -> List[str]:
+    """The generated section 7 (without its ``## 7.`` heading), as Markdown lines (``tests``: the
+    rendering's block-modification tests, :func:`coop.report.comparisons.noninferiority_tests`)."""
     out = Path(out)
     num = Numbering("7")
     rw, demo = any_random(loaded), is_demo(loaded)
@@ -123,9 +125,10 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
     for paragraph in block_mod_evidence(loaded):
         lines += ["", paragraph]
     lines += ["", "### 7.9 分析（由结果文件计算生成）", ""]
-    for paragraph in analysis(loaded, num):
+    tests = tests if tests is not None else noninferiority_tests(loaded)
+    for paragraph in analysis(loaded, num, tests):
         lines += [paragraph, ""]
-    lines += ["### 7.10 要点（由结果文件计算生成）", ""] + takeaways(loaded) + [""]
+    lines += ["### 7.10 要点（由结果文件计算生成）", ""] + takeaways(loaded, tests) + [""]
     if rw:
         lines = label_random(lines) + [BANNER_END]
     return lines

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..runs.results import any_random, by_shots, shot_stats
+from ..runs.results import any_random, by_shots, modified_methods, shot_stats
 from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs
 from .forecast import forecast_sentence, mistaken
@@ -250,7 +250,7 @@ def block_mod_evidence(loaded: Dict[str, Any]) -> List[str]:
     coop = loaded["coop"]
     base = by_shots(coop.get("CoOp") or [])
     out: List[str] = []
-    for method in sorted(m for m in coop if m != "CoOp" and "[" not in m):
+    for method in modified_methods(coop):
         recs = by_shots(coop[method])
         common = sorted(set(recs) & set(base))
         if not common:

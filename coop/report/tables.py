@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .guard import SUFFIX, guarded, guarded_name
-from ..runs.results import by_shots, shot_stats
+from ..runs.results import by_shots, modified_methods, shot_stats
 from .comparisons import compare
 from .fmt import _zh, spaced, ci_cell, ci_column, f2, md_escape, rel_link, signed, timing  # noqa: F401  (ci_cell, rel_link, signed: re-exported)
 from .readings import pooled_fit, zeroshot_interval
@@ -155,7 +155,7 @@ def _params_note(loaded: Dict[str, Any]) -> str:
 
 def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering] = None) -> List[str]:
     num = num or Numbering("7")
-    mods = [m for m in _method_order(summary) if m.startswith("CoOp+")]  # CoOp's variants are in the first table
+    mods = [m for m in _method_order(summary) if m in modified_methods(summary)]  # CoOp's variants are in the first table
     if not mods:
         return []
     base = summary.get("CoOp", {})

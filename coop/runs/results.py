@@ -54,8 +54,17 @@ def zeroshot_result_path(results: str | os.PathLike, templates: str = "single", 
     return Path(results) / "zeroshot_prompts" / f"{name}.json"
 
 
+MODIFIED = "CoOp+"  # a block modification's method name: "CoOp+adapter", "CoOp+lora"
+
+
 def method_name(block_mod: Optional[str] = None) -> str:
-    return f"CoOp+{block_mod}" if block_mod else "CoOp"
+    return f"{MODIFIED}{block_mod}" if block_mod else "CoOp"
+
+
+def modified_methods(names) -> List[str]:
+    """The block modifications (section 9) among method names, sorted; CoOp's variants ("CoOp [epochs=20]")
+    and the modifications' guarded forms are not among them."""
+    return sorted(m for m in names if m.startswith(MODIFIED) and "[" not in m)
 
 
 def write_result(path: str | os.PathLike, record: Dict[str, Any]) -> None:
