@@ -17,7 +17,7 @@ from .stats import verdict
 # "no difference we can detect": the interval straddles 0 (appendix B defines it; not evidence of equality)
 NO_DIFF = "分不出"
 VERDICT_ZH = {"higher": "高", "lower": "低", "no difference": NO_DIFF, "untestable": "无法检验"}
-VERDICT_COOP = {"higher": "CoOp 高", "lower": "CoOp 低", "no difference": NO_DIFF}
+VERDICT_VS_COOP = {"higher": "高于 CoOp", "lower": "低于 CoOp", "no difference": NO_DIFF}  # a method - CoOp column
 
 
 def f2(x: float) -> str:

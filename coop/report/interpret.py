@@ -225,7 +225,7 @@ def ranking_sentences(base: List[Dict[str, Any]], baselines: Dict[str, List[Dict
             hit = [(k, r) for k in sorted(set(hb) & set(lb)) if (r := compare(list(lb[k].values()), list(hb[k].values())))
                    and verdict(r) == "higher"]
             if hit:
-                where = "即比较表中 CoOp − 方法 的区间取反" if high == "CoOp" else "这些区间不在表里"
+                where = "区间与比较表相同" if high == "CoOp" else "这些区间不在表里"
                 rest = [k for k in sorted(set(hb) & set(lb)) if k not in {k for k, _ in hit}]
                 over.append(f"在 {ks([k for k, _ in hit])} shot 时高于 {high}（观测高出 {joined([r['diff'] for _, r in hit], False)} 个百分点，"
                             f"95% 置信区间 {'、'.join(interval(r['ci']) for _, r in hit)}；{where}"

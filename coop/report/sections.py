@@ -12,7 +12,7 @@ from ..runs.results import any_random, by_shots, modified_methods, shot_stats
 from . import published
 from .comparisons import MIN_CLASSES, compare, compare_classes, compare_group, identical_runs
 from .forecast import forecast_sentence, mistaken
-from .fmt import VERDICT_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as fmt_num, pairs_zh
+from .fmt import VERDICT_VS_COOP, VERDICT_ZH, _zh, ci_column, f2, interval, num as fmt_num, pairs_zh
 from .health import COLLAPSE_SHARE, enough, top_share
 from .numbering import Numbering
 from .class_stats import sign_test_min_n
@@ -55,20 +55,20 @@ def baselines_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -
                if searched else "")
         how += ("；" if how and free else "") + (f"{'、'.join(_zh(m) for m in free)} 不用验证集，设置固定（CLAP 论文的协议）" if free else "")
         out += [f"{num.table('baselines')}：基线方法。每个基线与 CoOp 用同一 (shots, seed) 的 few-shot 图像、同样的测试特征；"
-                "“CoOp − 方法”是同一种子配对的差值及其 95% 置信区间（附录 B），基于几对种子见表下（各行不同时写在各格的括号里）；"
+                "“方法 − CoOp”是同一种子配对的差值及其 95% 置信区间（附录 B；本报告的差值都是方法减参照），基于几对种子见表下（各行不同时写在各格的括号里）；"
                 f"{how}（每个结果文件的 protocol 字段；docs/baselines.md）。", "",
                 "<!-- table:baselines -->",
-                "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | CoOp − 方法 [95% CI] | 超参数（选出的或固定的） |",
+                "| 方法 | shots | 种子数 | 平均 ± 标准差 (%) | 方法 − CoOp [95% CI] | 超参数（选出的或固定的） |",
                 "|---|---:|---:|---:|---|---|"]
         cb = by_shots(base)
         rows, tests = [], []
         for method, recs in others.items():
             rb = by_shots(recs)
             for k, st in shot_stats(recs).items():
-                tests.append(compare(list(cb.get(k, {}).values()), list(rb[k].values())) if k in cb else None)
+                tests.append(compare(list(rb[k].values()), list(cb.get(k, {}).values())) if k in cb else None)
                 rows.append((f"| {_zh(method)} | {k} | {st['n']} | {f2(st['mean'])} ± {f2(st['std'])} | ",
                              f" | {_hyper(list(rb[k].values()))} |"))
-        cells, note = ci_column(tests, VERDICT_COOP)
+        cells, note = ci_column(tests, VERDICT_VS_COOP)
         out += [head + cell + tail for (head, tail), cell in zip(rows, cells)]
         out += ["", note] if note else []
         out.append("")
