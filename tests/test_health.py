@@ -39,7 +39,7 @@ def test_the_sentences_warn_for_each_symptom_and_say_when_none_was_found():
     assert not all_at_chance(healthy)
     stuck = {"CoOp": [run(1.39, [1] * 8, seed=s) for s in (1, 2)] + [run(0.3, [0, 1, 2, 3, 0, 1, 2, 2], seed=3)]}
     text = "\n".join(health_sentences(zs, stuck, {"Tip-Adapter": [run(None, zs["test_predictions"]["pred"], "Tip-Adapter")]}))
-    assert "附近的运行：CoOp 2/3 次。这些运行没有从标注图像学到东西，涉及它们的比较不宜解读。" in text
+    assert "附近的运行：CoOp 2/3 次。看不出这些运行从标注图像学到了超出均匀猜测的东西，涉及它们的比较不宜解读。" in text
     assert "CoOp（2/3 次，最多 100.0% 的测试图像判为 bass）" in text and "零样本 CLIP（" not in text
     assert "逐图预测与零样本 CLIP 完全相同的运行：Tip-Adapter 1/1 次。" in text
     every = {"CoOp": [run(1.39, [1] * 8, seed=s) for s in (1, 2)]}
@@ -101,12 +101,12 @@ def test_when_no_run_learned_the_conclusion_and_section_8_say_so(tmp_path):
         x["method"] = "CoOp [epochs=100]"
         longer.append(x)
     res["coop"]["CoOp [epochs=100]"] = longer
-    assert "没有从标注图像学到东西" not in conclusion(res)[0]
+    assert "超出均匀猜测的东西" not in conclusion(res)[0]
     assert "这个检验在这里没有结论" not in E.longer_line(res, res["coop"]["CoOp"])
     for rs in res["coop"].values():
         for r in rs:
             r["history"] = {"loss": [5.0, 0.99 * math.log(len(r["classnames"]))]}
-    assert "但 CoOp 及其变体的所有运行，训练损失都停在 ln C 附近：它们没有从标注图像学到东西" in conclusion(res)[0]
+    assert "但 CoOp 及其变体的所有运行，训练损失都停在 ln C 附近：看不出它们从标注图像学到了超出均匀猜测的东西" in conclusion(res)[0]
     assert "这个检验在这里没有结论" in E.longer_line(res, res["coop"]["CoOp"])
 
 

@@ -740,8 +740,9 @@ def test_appendix_e_listing_runs_and_is_the_modified_block(tiny_clip, mod):
 
 @pytest.mark.parametrize("mod", ["adapter", "lora"])
 def test_appendix_e_swap_into_section_5_1_gives_coop_with_the_modification(tiny_clip, mod):
-    """Appendix E's second listing, put in place of section 5.1's transformer line as the text says, gives
-    the text features of coop.CoOp(block_mod=...) for the same context and modifications."""
+    """Appendix E's second listing, put in place of section 5.1's optimiser and transformer lines as the text
+    says, gives the text features of coop.CoOp(block_mod=...) for the same context and modifications, and
+    the listing's step updates the modifications too (a grader: they got gradients but no optimiser)."""
     import clip
     import torch
 
@@ -751,8 +752,12 @@ def test_appendix_e_swap_into_section_5_1_gives_coop_with_the_modification(tiny_
     five = text.split("### 5.1")[1].split("### 5.2")[0].split("```python\n")[1].split("```")[0]
     appendix = text.split("## 附录 E")[1].split("## 参考文献")[0].split("```python\n")
     block_code, swap = appendix[1].split("```")[0], appendix[2].split("```")[0]
+    swapped = swap.strip("\n").splitlines()
+    assert swapped[0].startswith("opt = ") and swapped[1].startswith("x = ")
     line = next(x for x in five.splitlines() if x.startswith("x = model.transformer("))
-    head = five.split("loss = ")[0].replace(line, swap.strip("\n"))
+    opt_line = next(x for x in five.splitlines() if x.startswith("opt = "))
+    listing = five.replace(line, "\n".join(swapped[1:])).replace(opt_line, swapped[0])
+    head = listing.split("loss = ")[0]
     m = tiny_clip.float()
     names = ["ant", "car side", "yin yang", "dalmatian"]
     coop = CoOp(m, names, block_mod=mod, fast=False)
@@ -773,6 +778,10 @@ def test_appendix_e_swap_into_section_5_1_gives_coop_with_the_modification(tiny_
     with torch.no_grad():
         plain.ctx.copy_(ns["ctx"])
         assert not torch.allclose(want, plain.text_features(fast=False), atol=1e-3)  # the modifications act
+    before = [q.detach().clone() for p in mods for q in p.parameters()]
+    exec("loss = " + listing.split("loss = ")[1], ns)  # the listing's step, as printed
+    after = [q.detach() for p in mods for q in p.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))  # the step moved the modifications
 
 
 def test_the_bonus_hypothesis_is_judged_by_section_9_1s_rule(tmp_path, monkeypatch):

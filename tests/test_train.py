@@ -172,7 +172,15 @@ def test_result_file_schema(trained, synthetic_split, exp):
     assert isinstance(rec["wall_time_s"], float) and rec["wall_time_s"] >= 0
     assert rec["fewshot_train"] == fewshot(synthetic_split.train, 2, 1)
     assert rec["n_trainable"] == 16 * exp.model.ln_final.weight.shape[0]
-    assert len(rec["nearest_words"]) == 16
+    assert len(rec["nearest_words"]) == len(rec["nearest_words_init"]) == len(rec["context_moved"]) == 16
+    from coop import CoOp
+    from coop.utils.seed import set_seed
+
+    set_seed(1)  # the run's initial context: seeded right before it is built
+    ctx0 = CoOp(exp.model, exp.classnames, n_ctx=16).ctx.detach()
+    ctx = torch.load(path.with_suffix(".pt"), weights_only=True)["state"]["ctx"].float()
+    want = ((ctx - ctx0).norm(dim=-1) / ctx0.norm(dim=-1)).tolist()
+    assert rec["context_moved"] == pytest.approx(want, abs=1e-4) and min(want) > 0  # training moved every vector
     h = rec["history"]
     assert set(h) == {"epoch", "loss", "train_acc", "lr"} and all(len(v) == EPOCHS for v in h.values())
     assert h["epoch"] == list(range(1, EPOCHS + 1))

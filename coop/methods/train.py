@@ -134,6 +134,14 @@ def nearest_words(coop: CoOp, clip_model: torch.nn.Module, k: int = 3) -> List[L
 
 
 @torch.no_grad()
+def context_moved(ctx: torch.Tensor, init: torch.Tensor) -> List[float]:
+    """Per context vector, ||ctx - init|| / ||init|| (class-specific contexts: averaged over the classes)."""
+    ctx, init = ctx.detach().float(), init.float()
+    rel = (ctx - init).norm(dim=-1) / init.norm(dim=-1).clamp_min(1e-12)
+    return [round(float(v), 4) for v in (rel if rel.dim() == 1 else rel.mean(0))]
+
+
+@torch.no_grad()
 def zeroshot_reference(exp: Experiment) -> torch.Tensor:
     """Zero-shot CLIP's normalised classifier [C, D] (the data set's one template, as ``scripts/zeroshot.py``):
     :func:`fit_view` scores it on the run's own training images in the test view, the reference the report
@@ -171,6 +179,7 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     coop = CoOp(exp.model, exp.classnames, n_ctx=cfg.n_ctx, class_token_position=cfg.class_token_position,
                 ctx_init=cfg.ctx_init, csc=cfg.csc, block_mod=cfg.block_mod, fast=cfg.fast,
                 prompt_name=exp.dataset.prompt_name).to(exp.device)
+    start = (nearest_words(coop, exp.model), coop.ctx.detach().clone())  # to read the trained context against
     t1 = time.time()
     history = fit(coop, train, cfg, progress)
     t_train = time.time() - t1
@@ -183,7 +192,7 @@ def run_coop(cfg: "TrainConfig", exp: Optional[Experiment] = None, progress: boo
     try:  # from here on, whatever fails, the trained context is kept (kept_in_temp)
         rec = _record(cfg, exp, coop, train, test, history, context_path,
                       {"features": round(t_features, 3), "train": round(t_train, 3)}, clock,
-                      validation(coop, val, plan), fit_view(coop, seen, reference))
+                      validation(coop, val, plan), fit_view(coop, seen, reference), start)
         payload["run_id"] = rec["run_id"]
         torch_save(payload, context_path)
     except Exception as e:
@@ -224,8 +233,10 @@ def fit_view(coop: CoOp, seen: TestSet, reference: torch.Tensor) -> Dict:
 
 
 def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, test, history: Dict, context_path: Path,
-            times: Dict[str, float], clock: Clock, val: Optional[Dict] = None, fit: Optional[Dict] = None) -> Dict:
-    """The result record of a trained run: its test accuracy (last epoch) and everything it was made from."""
+            times: Dict[str, float], clock: Clock, val: Optional[Dict] = None, fit: Optional[Dict] = None,
+            start: Optional[tuple] = None) -> Dict:
+    """The result record of a trained run: its test accuracy (last epoch) and everything it was made from
+    (``start``: the context's nearest words and values before training)."""
     coop.eval()
     with torch.no_grad():
         logits = coop(test.features.to(exp.device)).cpu()
@@ -238,6 +249,10 @@ def _record(cfg: "TrainConfig", exp: Experiment, coop: CoOp, train: TrainSet, te
         skipped={**train.skipped, **test.skipped, **((val or {}).get("skipped") or {})}, **ev,
         n_trainable=sum(p.numel() for p in coop.trainable_parameters()),
         augmentation=cfg.augmentation_record(), history=history, nearest_words=nearest_words(coop, exp.model),
+        # the same reading of the initial context, and how far training moved each vector (relative to its initial
+        # norm): nearest words that did not change may show the initialisation rather than what was learned
+        nearest_words_init=start[0] if start else None,
+        context_moved=context_moved(coop.ctx, start[1]) if start else None,
         validation=val,  # top-1 on the few-shot validation set; nothing is chosen on it here: the bonus's guard reads it
         fit_view=fit,  # the trained model and zero-shot CLIP on the training images in the test view
         # per text block: the adapter's gate g or LoRA's |B| (0 = plain CoOp), for the bonus's test

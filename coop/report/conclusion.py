@@ -56,5 +56,5 @@ def conclusion(loaded: Dict[str, Any]) -> List[str]:
     head = ("**结果（随机权重：以下数字不是准确率，只说明这句结论如何生成）：**" if rw else "**结果：**")
     return [f"{head} 零样本 CLIP 为 {float(zs['accuracy']):.2f}%；学到的上下文（CoOp，{len(by_shots(base)[max(stats)])} 个种子"
             f"的平均）在 {'；'.join(parts)}{_best_baseline(loaded, max(stats))}。"
-            + ("但 CoOp 及其变体的所有运行，训练损失都停在 ln C 附近：它们没有从标注图像学到东西，这些数字描述的是噪声（第 7.9 节）。"
+            + ("但 CoOp 及其变体的所有运行，训练损失都停在 ln C 附近：看不出它们从标注图像学到了超出均匀猜测的东西，这些数字描述的是噪声（第 7.9 节）。"
                if all_at_chance(loaded.get("coop") or {}) else "")]

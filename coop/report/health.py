@@ -81,7 +81,7 @@ def all_at_chance(coop: Dict[str, List[Dict[str, Any]]]) -> bool:
     return bool(seen) and all(seen)
 
 
-STUCK_TAKEAWAY = ("CoOp 没有学到东西：CoOp 及其变体的所有运行，训练损失都停在 ln C 附近（第 7.9 节），关于它们的几条描述的是噪声，"
+STUCK_TAKEAWAY = ("看不出 CoOp 学到了东西：CoOp 及其变体的所有运行，训练损失都停在 ln C 附近（第 7.9 节），关于它们的几条描述的是噪声，"
                   "不宜解读；基线是另一回事，各自看它们的区间。")
 
 
@@ -97,7 +97,7 @@ def health_sentences(zs: Optional[Dict[str, Any]], coop: Dict[str, List[Dict[str
     if any(stuck.values()):
         said = "、".join(f"{m} {n}/{len(trained[m])} 次" for m, n in stuck.items() if n)
         every = all(n == len(trained[m]) for m, n in stuck.items())
-        out.append(f"训练损失停在 ln C（对 C 个类均匀猜测的交叉熵）附近的运行：{said}。这些运行没有从标注图像学到东西"
+        out.append(f"训练损失停在 ln C（对 C 个类均匀猜测的交叉熵）附近的运行：{said}。看不出这些运行从标注图像学到了超出均匀猜测的东西"
                    + ("；CoOp 及其变体的所有运行都是这样，下面关于它们的趋势、排序与非劣效判断描述的是噪声，不宜解读，"
                       "先查训练步数、学习率、logit 缩放与文本侧（基线不在此列，各自看它们的区间）。" if every else
                       "，涉及它们的比较不宜解读。"))

@@ -149,7 +149,7 @@ def fit_sentence(recs: List[Dict[str, Any]]) -> str:
         return ""
     return ("过拟合还是训练不足（读数，不是检验）：训练后的模型在自己的训练图像上的准确率（与测试图像同样的中心裁剪，与表中的一列相同）与测试"
             "准确率相比，" + "；".join(rows) + "。" + "；".join(f"{ks(v)} shot {FIT_SAID[g]}" for g, v in groups.items())
-            + "。第 8 节给出区分两者的实验。")
+            + ("。" if "under" in groups else "。第 8 节给出区分两者的实验。"))  # "under" already points there
 
 
 def trend_bullet(base: List[Dict[str, Any]]) -> str:

@@ -134,12 +134,24 @@ def _nearest_words_section(loaded: Dict[str, Any], num: Optional[Numbering] = No
            "<!-- table:nearest-words -->",
            "| 向量 | " + " | ".join(f"seed {r['seed']}" for r in top) + " |",
            "|---:|" + "---|" * len(top)]
+    same, moved = 0, []
     for i in range(n_ctx):
         cells = []
         for r in top:
-            nw = r["nearest_words"]
-            cells.append(f"{_word(nw[i][0][0])} ({float(nw[i][0][1]):.3f})" if i < len(nw) and nw[i] else "—")
+            nw, init, m = r["nearest_words"], r.get("nearest_words_init"), r.get("context_moved")
+            if not (i < len(nw) and nw[i]):
+                cells.append("—")
+                continue
+            kept = bool(init and i < len(init) and init[i] and init[i][0][0] == nw[i][0][0])
+            same += kept
+            moved += [float(m[i])] if m and i < len(m) else []
+            cells.append(f"{_word(nw[i][0][0])} ({float(nw[i][0][1]):.3f}" + (f"，移动 {100 * float(m[i]):.0f}%" if m and i < len(m) else "")
+                         + ("，同初值" if kept else "") + ")")
         out.append(f"| v{i + 1} | " + " | ".join(cells) + " |")
+    if all(r.get("nearest_words_init") and r.get("context_moved") for r in top):  # records from before them: nothing said
+        n = sum(len(r["nearest_words"]) for r in top)
+        out += ["", f"“移动”是训练使该向量改变的长度占它初值长度的比例（{kmax} shot 各向量的中位数 {float(np.median(moved)) * 100:.0f}%）；"
+                f"{n} 个向量中 {same} 个的最近词与训练前的初值相同（“同初值”）：那些行读到的是初始化，不是学到的东西。"]
     return out
 
 
