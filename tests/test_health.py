@@ -235,13 +235,13 @@ def test_a_baseline_search_that_tied_or_chose_the_grid_edge_is_named():
     two = [rec("TaskRes", 1, 1, {"alpha": 1.0, "searched": [{"alpha": 0.5, "val_accuracy": 10.0},
                                                              {"alpha": 1.0, "val_accuracy": 15.0}]})]
     text = "".join(search_notes({"Tip-Adapter": tip, "Linear probe CLIP": probe, "TaskRes": two}))
-    assert "Tip-Adapter 并列 1 shot 2/2 次（其中 1 次全部网格点并列：验证集没有分开任何两点），α 在端点 4 shot 2/2 次；" in text
-    assert "线性探测 CLIP C 在端点 1 shot 1/1 次" in text and "线性探测 CLIP 并列" not in text  # C = 1e6 revisited
+    assert "| Tip-Adapter | 1 shot 2/2（全网格 1） | α：4 shot 2/2 |" in text
+    assert "| 线性探测 CLIP | — | C：1 shot 1/1 |" in text  # C = 1e6 revisited: one point, no tie
     assert "TaskRes" not in text  # a two-point grid: every choice is an edge, nothing to say; no tie either
     assert search_notes({"TaskRes": two}) == []
     flat = [rec("TaskRes", 2, 1, {"alpha": 0.2, "searched": [{"alpha": 0.2, "val_accuracy": 10.0},
                                                               {"alpha": 1.0, "val_accuracy": 10.0}]})]
-    assert "TaskRes 并列 2 shot 1/1 次（其中 1 次全部网格点并列" in "".join(search_notes({"TaskRes": flat}))
+    assert "| TaskRes | 2 shot 1/1（全网格 1） | — |" in "".join(search_notes({"TaskRes": flat}))
 
 
 def test_the_hyper_parameter_cell_shows_what_was_chosen_not_the_searchs_bookkeeping():

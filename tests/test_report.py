@@ -541,7 +541,7 @@ def test_block_mod_table_uses_the_seeds_it_shares_with_coop(tmp_path):
     row = rows[("CoOp+adapter", 4)]
     assert row[5] == f"{np.mean([coop[2], coop[3]]):.2f}（种子 2、3）"  # not the mean of CoOp's seeds 2, 3, 4
     text = "\n".join(_block_mod_section(loaded, accuracy_summary(loaded)))
-    assert "（2 对种子）" not in row[6] and "表中每个比较：2 对种子。" in text  # the same for every row: said once, below
+    assert "（2 对种子）" not in row[6] and "表中每个比较：2 对种子；" in text  # the same for every row: said once, below
     assert row[8] == "12.00（10.00–14.00）"
     assert "最小–最大" in text and "随机器负载波动" in text
 
@@ -637,9 +637,11 @@ def test_a_table_says_its_seed_pairs_once_when_every_row_shares_them_else_in_eac
 
     r = {"diff": 1.0, "ci": (-0.5, 2.5), "seeds": [1, 2, 3]}
     cells, note = ci_column([r, None, dict(r, diff=2.0)])
-    assert note == "表中每个比较：3 对种子。" and "对种子" not in cells[0] and cells[1] == "—"
+    assert note == "表中每个比较：3 对种子；区间跨过 0 的格不标判断（分不出）。" and "对种子" not in cells[0] and cells[1] == "—"
     cells, note = ci_column([r, dict(r, seeds=[1, 2])])
-    assert note == "" and cells[0].endswith("（3 对种子）") and cells[1].endswith("（2 对种子）")
+    assert note == "区间跨过 0 的格不标判断（分不出）。" and cells[0].endswith("（3 对种子）") and cells[1].endswith("（2 对种子）")
+    assert cells[0] == "+1.00 [-0.50, +2.50]（3 对种子）"  # no verdict word where the interval crosses 0
+    assert ci_column([dict(r, ci=(0.5, 1.5))])[0] == ["+1.00 [+0.50, +1.50] 高"]
 
 
 def test_section_2s_listing_runs_as_printed_and_gives_clips_own_logits(tiny_clip, tmp_path, monkeypatch):

@@ -91,11 +91,18 @@ def verdict_words(result: Dict[str, Any], pairs: bool = True) -> str:
 
 def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH, pairs: bool = True) -> str:
     """``+2.30 [+1.10, +3.50] 高（3 对种子）`` -- a table cell: the paired difference, its 95% interval,
-    the verdict and the seed pairs it rests on."""
+    the verdict and the seed pairs it rests on. An interval across 0 gets no verdict word (:data:`UNMARKED`
+    says so under the table): a grader counted 分不出 42 times in one rendering, and the few marked cells
+    are what the reader looks for."""
     if res is None:
         return "—"
     tail = f"（{pairs_zh(res)}）" if pairs else ""
-    return f"{num(res['diff'], True)} {interval(res['ci'])} {words[verdict(res)]}{tail}"
+    v = verdict(res)
+    word = "" if v == "no difference" else f" {words[v]}"
+    return f"{num(res['diff'], True)} {interval(res['ci'])}{word}{tail}"
+
+
+UNMARKED = f"区间跨过 0 的格不标判断（{NO_DIFF}）。"  # the note under every table of ci_cell s
 
 
 def ci_column(results: Sequence[Optional[Dict[str, Any]]], words: Dict[str, str] = VERDICT_ZH) -> Tuple[List[str], str]:
@@ -103,8 +110,8 @@ def ci_column(results: Sequence[Optional[Dict[str, Any]]], words: Dict[str, str]
     the same seeds, they are said once there ("表中每个比较：3 对种子。") instead of in every cell."""
     said = {pairs_zh(r) for r in results if r}
     if len(said) == 1:
-        return [ci_cell(r, words, pairs=False) for r in results], f"表中每个比较：{said.pop()}。"
-    return [ci_cell(r, words) for r in results], ""
+        return [ci_cell(r, words, pairs=False) for r in results], f"表中每个比较：{said.pop()}；{UNMARKED}"
+    return [ci_cell(r, words) for r in results], UNMARKED
 
 
 _MD_SPECIAL = "\\`*_[]<>|"

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from ..runs.results import by_shots
 from .comparisons import compare, mcnemar
-from .fmt import ci_cell, f2, pairs_zh
+from .fmt import ci_cell, describe, f2, pairs_zh
 from .interpret import differing
 from .numbering import Numbering
 
@@ -20,7 +20,7 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
     ref_name = "single" if "single" in prompts else sorted(prompts)[0]
     ref = prompts[ref_name]
     out = [f"{num.table('prompts')}：零样本提示的措辞。同一测试集、同样的图像特征，只换零样本分类器的提示；差值为相对单一模板的"
-           "配对差及其 95% 置信区间；“高/低”以区间为准，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
+           "配对差及其 95% 置信区间；“高/低”以区间为准，区间跨过 0 的格不标，McNemar p 仅供参照，二者在边界附近可能不一致。", "",
            "<!-- table:prompts -->", "| 提示 | 模板数 | 准确率 (%) | 相对单一模板 [95% CI] | McNemar p |",
            "|---|---:|---:|---|---:|"]
     for name, rec in sorted(prompts.items(), key=lambda t: t[0] != ref_name):
@@ -44,6 +44,6 @@ def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> 
         ens = prompts[others[0]]
         res = compare(list(by_shots(best)[kmax].values()), [ens])  # a deterministic run: paired with every seed
         if res:
-            out += ["", f"CoOp {kmax} shot 相对 {others[0]}（{len(ens.get('prompts') or [])} 个手写模板的集成）：{ci_cell(res, pairs=False)}"
+            out += ["", f"CoOp {kmax} shot 相对 {others[0]}（{len(ens.get('prompts') or [])} 个手写模板的集成）：{describe(res, pairs=False)}"
                     f"（同一测试图像上配对，{pairs_zh(res)}：学到的上下文对比手写提示的集成）。"]
     return out

