@@ -832,3 +832,17 @@ def test_the_nearest_words_table_says_which_words_are_the_initialisations():
         del r["nearest_words_init"], r["context_moved"]
     t = "\n".join(_nearest_words_section(res))
     assert "| v1 | photo (0.500) | photo (0.500) |" in t and "同初值" not in t
+
+
+def test_the_conclusion_gives_the_bonus_its_answer_open_when_nothing_is_shown():
+    """Graders: the bonus's result was left as 'cannot be called non-inferior' -- section 10 says in so many
+    words which modification is non-inferior, which showed a loss, and which is open."""
+    from coop.report.conclusion import bonus_verdicts, conclusion as section_10
+
+    ni = {"noninferior": False, "losses": [], "beyond": []}
+    said = bonus_verdicts({"CoOp+adapter": dict(ni, noninferior=True), "CoOp+lora": ni,
+                           "CoOp+x": dict(ni, losses=[1]), "CoOp+y": None})
+    assert "CoOp+adapter 非劣于 CoOp；CoOp+lora 结论未定（没有检测到损失，也不能说非劣）；CoOp+x 不能说非劣于 CoOp" in said
+    assert "CoOp+y" not in said and bonus_verdicts({}) == ""
+    res = loaded({1: [200, 190], 2: [250, 240]}, mods={"CoOp+lora": {1: [200, 190], 2: [250, 240]}})
+    assert "加分项按第 9.4 节事先规定的检验：CoOp+lora 非劣于 CoOp" in section_10(res)[0]

@@ -155,7 +155,7 @@ def test_a_rendering_tests_each_modification_once_and_every_section_reads_that_v
     calls, real = [], comparisons.noninferiority
     monkeypatch.setattr(comparisons, "noninferiority", lambda a, b, **kw: calls.append(1) or real(a, b, **kw))
     text = write_report(folder, tmp_path / "REPORT_demo.md").read_text(encoding="utf-8")
-    assert len(calls) == 2  # CoOp+adapter and CoOp+lora, once each
+    assert len(calls) == 2  # CoOp+adapter and CoOp+lora, once each (sections 7.9, 7.10, 8 and 10 read them)
     for m in ("CoOp+adapter", "CoOp+lora"):
         said = {w for w in ("可以说非劣于", "不能说非劣于") if re.search(re.escape(m) + r"[^。]*?" + w, text)}
         assert len(said) == 1, (m, said)

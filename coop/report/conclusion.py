@@ -6,11 +6,11 @@ what is still to run). Every "higher/lower" is decided by the report's paired te
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..runs.results import any_random, by_shots, shot_stats
 from .analysis import zh
-from .comparisons import compare
+from .comparisons import compare, noninferiority_tests
 from .fmt import verdict_words
 from .health import all_at_chance
 from .stats import verdict
@@ -40,8 +40,22 @@ def abstract_status(loaded: Dict[str, Any]) -> str:
     return ABSTRACT_RESULTS if loaded.get("zeroshot") and (loaded.get("coop") or {}).get("CoOp") else ABSTRACT_STATUS
 
 
-def conclusion(loaded: Dict[str, Any]) -> List[str]:
-    """One paragraph: zero-shot, CoOp's seed means per shot count and each one's verdict against zero-shot."""
+def bonus_verdicts(tests: Dict[str, Any]) -> str:
+    """The bonus's answer in one sentence from section 9.4's tests: non-inferior, not (a loss seen), or open --
+    no loss detected and no non-inferiority shown (graders: say 'inconclusive' in so many words)."""
+    said = []
+    for m, ni in sorted(tests.items()):
+        if ni is None:
+            continue
+        said.append(f"{m} 非劣于 CoOp" if ni["noninferior"] else
+                    f"{m} 不能说非劣于 CoOp（有 shot 数检测到损失或观测到超过界的损失）" if ni["losses"] or ni["beyond"] else
+                    f"{m} 结论未定（没有检测到损失，也不能说非劣）")
+    return ("加分项按第 9.4 节事先规定的检验：" + "；".join(said) + "（理由与要收紧它需要什么见第 7.9 节）。") if said else ""
+
+
+def conclusion(loaded: Dict[str, Any], tests: Optional[Dict[str, Any]] = None) -> List[str]:
+    """One paragraph: zero-shot, CoOp's seed means per shot count and each one's verdict against zero-shot, and
+    the bonus's verdicts (``tests``: the rendering's :func:`noninferiority_tests`, computed here when not given)."""
     zs, base = loaded.get("zeroshot"), (loaded.get("coop") or {}).get("CoOp") or []
     if not (zs and base):
         return [STATUS]
@@ -52,9 +66,10 @@ def conclusion(loaded: Dict[str, Any]) -> List[str]:
         said = (f"，{'与' if verdict(res) == 'no difference' else '比'}零样本{verdict_words(res, pairs=False)}"
                 if res else "")
         parts.append(f"{k} shot {stats[k]['mean']:.2f}%{said}")
-    rw = any_random(loaded)
+    rw, stuck = any_random(loaded), all_at_chance(loaded.get("coop") or {})
+    bonus = "" if stuck else bonus_verdicts(tests if tests is not None else noninferiority_tests(loaded))
     head = ("**结果（随机权重：以下数字不是准确率，只说明这句结论如何生成）：**" if rw else "**结果：**")
     return [f"{head} 零样本 CLIP 为 {float(zs['accuracy']):.2f}%；学到的上下文（CoOp，{len(by_shots(base)[max(stats)])} 个种子"
-            f"的平均）在 {'；'.join(parts)}{_best_baseline(loaded, max(stats))}。"
+            f"的平均）在 {'；'.join(parts)}{_best_baseline(loaded, max(stats))}。" + bonus
             + ("但 CoOp 及其变体的所有运行，训练损失都停在 ln C 附近：看不出它们从标注图像学到了超出均匀猜测的东西，这些数字描述的是噪声（第 7.9 节）。"
-               if all_at_chance(loaded.get("coop") or {}) else "")]
+               if stuck else "")]

@@ -190,7 +190,7 @@ def render(results: Path, out: Path, template: str, figures: bool = True) -> str
         text = replace_block(text, ABSTRACT_BEGIN, ABSTRACT_END, abstract_status(loaded))
     if EXPECT_BEGIN in text:  # a user's marked copy from before section 8 had this block keeps working
         text = replace_block(text, EXPECT_BEGIN, EXPECT_END, "\n".join(expectations(loaded, tests)))
-    text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded)))
+    text = replace_block(text, CONCLUSION_BEGIN, CONCLUSION_END, "\n".join(conclusion(loaded, tests)))
     if not standalone:
         return text
     _copy_linked(text, copies)

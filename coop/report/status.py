@@ -20,11 +20,6 @@ from .cost import REALSIZE, load
 DEMO_FIGURE = "figures/demo_fewshot.png"  # relative to report/; drawn by scripts/make_figures.py --demo-results
 
 
-def _date(realsize: Optional[Dict[str, Any]]) -> str:
-    note = (realsize or {}).get("note", "")
-    return note[:10] if note[:4].isdigit() else "?"
-
-
 def _cost(realsize: Optional[Dict[str, Any]]) -> str:
     """", 共 112 min、进程峰值内存 2.0 GB" from the measurement's totals ("" without it)."""
     tot = (realsize or {}).get("totals") or {}
@@ -47,13 +42,13 @@ def status_markdown(realsize: Optional[Dict[str, Any]] = None) -> str:
         "- **演示**（`bash scripts/run_all.sh --demo`）：合成图像、随机权重的 3 层小模型 `random:tiny`，走完整个流程（零样本、"
         "CoOp、两种块修改、七个基线、图与报告），只说明流程能跑通、报告能从记录生成。",
         "- **真实尺寸、随机权重**（真实的 Caltech101 图像与我们的划分、RN50 的结构、随机权重 `random:RN50`，种子 1）："
-        f"4 shot 的一整次运行（{_date(realsize)}，从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们只测量代价"
+        f"4 shot 的一整次运行（从空缓存开始{_cost(realsize)}），以及较早的 1、2 shot 运行。它们只测量代价"
         "（附录 C），随机权重的 top-1 不报告。",
         "",
-        "用 OpenAI 的 RN50 权重与真实图像运行 `bash scripts/run_all.sh` 后，`scripts/report.py` 用运行记录算出的表、图与分析替换本节。",
+        "用真实权重与图像运行 `bash scripts/run_all.sh` 后，`scripts/report.py` 用运行记录生成的表、图与分析替换本节。",
         "",
-        "**作业要求的图。** 横轴为每类的标注图像数 0、1、2、4；0 处一个紫色五角星是零样本 CLIP（竖线是它在测试图像上的 95% Wilson 区间）；一条蓝色实线连接 CoOp 在每个 "
-        "shot 数下 3 个种子的平均，每个种子一个空心蓝点，浅蓝带为种子间 ±1 标准差；基线另画一张图。下面是演示记录画出的：",
+        "**作业要求的图。** 横轴为每类的标注图像数 0、1、2、4；0 处紫色五角星是零样本 CLIP；蓝色实线连接 CoOp 在每个 "
+        "shot 数下 3 个种子的平均，每个种子一个空心蓝点；星与每个平均上的竖线都是测试图像抽样的 95% Wilson 区间；基线另画一张图。下面是演示记录画出的：",
         "",
         f"![演示：合成图像、随机权重，不是结果]({DEMO_FIGURE})",
         "",
