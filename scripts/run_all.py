@@ -11,7 +11,6 @@ number it produces comes from random weights: it is not an accuracy of CLIP or C
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from coop.model.block_mods import BLOCK_MODS, bonus_mods  # noqa: E402
 from coop.methods.train_config import coop_epochs  # noqa: E402
 from coop.runs.results import LONGER  # noqa: E402
 from coop.methods.train_flags import add_train_args, train_config  # noqa: E402
+from coop.pipeline.drawn import is_stale, mark_drawn  # noqa: E402
 
 log = logging.getLogger("run_all")
 
@@ -103,28 +103,6 @@ def baseline_help() -> str:
     groups = sorted({m.group for m in table.values() if m.group})
     return "; ".join([", ".join(f"{k} = {m.name}" for k, m in table.items())] +
                      [f"{g} = {' and '.join(m.name for m in table.values() if m.group == g)}" for g in groups])
-
-
-DRAWN = ".drawn.json"  # in the results folder: {output file: fingerprint of the records it shows}
-
-
-def _drawn(results: Path) -> dict:
-    try:
-        return json.loads((results / DRAWN).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def is_stale(path: Path, results: Path, fingerprint: str) -> bool:
-    """Missing, or drawn from other records than those the results folder holds now (decided by the
-    records' run ids, not by file times: copied-in results with old times count too)."""
-    return not path.exists() or _drawn(results).get(str(path.resolve())) != fingerprint
-
-
-def mark_drawn(path: Path, results: Path, fingerprint: str) -> None:
-    from coop.utils.atomic import write_json
-
-    write_json(results / DRAWN, {**_drawn(results), str(path.resolve()): fingerprint})
 
 
 def finish(results: Path, changed: bool, report: bool) -> None:
