@@ -220,6 +220,13 @@ def test_the_training_curves_mark_ln_c_and_count_whole_epochs():
     assert chance.get_ydata()[0] == pytest.approx(math.log(len(res["coop"]["CoOp"][0]["classnames"])))
     ticks = fig.axes[0].xaxis.get_major_locator().tick_values(1, 3)
     assert all(float(x).is_integer() for x in ticks)
+    res["coop"]["CoOp"][1]["history"] = dict(res["coop"]["CoOp"][0]["history"], loss=[3.0, 2.5, 2.2])
+    fig = curves_figure(res)  # a line per shot count: the seeds' mean, their range shaded
+    (mean,) = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "mean:1"]
+    assert list(mean.get_ydata()) == pytest.approx([2.5, 2.0, 1.7])
+    (band,) = [c for c in fig.axes[0].collections if c.get_gid() == "range:1"]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert min(ys) == pytest.approx(1.2) and max(ys) == pytest.approx(3.0)
 
 
 def test_a_baseline_search_that_tied_or_chose_the_grid_edge_is_named():

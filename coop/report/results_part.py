@@ -115,8 +115,8 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
     curves = out.parent / FIGURES / CURVES_NAME
     if figures and draw_curves(loaded, curves):
         _figure(lines, num, "curves", curves, out, "training curves",
-                f"{'演示（合成数据、随机权重）的' if demo else ''}训练曲线，每行一个方法（{curve_rows(loaded)}），每条线一次运行"
-                "（颜色 = shot 数，线型 = 种子）：左为训练集交叉熵，右为训练准确率（该 epoch 的随机裁剪上，按 epoch 平均）。")
+                f"{'演示（合成数据、随机权重）的' if demo else ''}训练曲线，每行一个方法（{curve_rows(loaded)}），每条线是一个 shot 数的种子平均"
+                "（颜色 = shot 数，阴影为各种子的最小–最大）：左为训练集交叉熵，右为训练准确率（该 epoch 的随机裁剪上，按 epoch 平均）。")
     else:
         lines += ["（记录里没有训练历史，或未生成图。）", ""]
 
