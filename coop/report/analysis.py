@@ -226,8 +226,10 @@ def _bonus_bullet(coop: Dict[str, List[Dict[str, Any]]], base: List[Dict[str, An
             short = {"bootstrap": "对测试图像与种子的重采样", "t": "种子之间的波动"}[lower_from(ni["pooled"])]
             if short.startswith("对测试") and len(set(ni["pooled"].get("per_seed") or [])) == 1:  # the seeds add nothing
                 short = "对测试图像的重采样（各种子的平均差相同，重采样种子不起作用）"
-            text += (f"；合并的下界 {ni['pooled_lower']:+.2f} 来自{short}：结论未定，要下结论需要"
-                     f"{REMEDY_ZH[lower_from(ni['pooled'])]}")
+            p, m = ni["pooled"], ni["margin"]
+            both = p["ci_bootstrap"][0] <= -m and p["seed_t_ci"] is not None and p["seed_t_ci"][0] <= -m
+            need = f"{REMEDY_ZH['bootstrap']}和{REMEDY_ZH['t']}" if both else REMEDY_ZH[lower_from(p)]  # each failing bound
+            text += f"；合并的下界 {ni['pooled_lower']:+.2f} 来自{short}：结论未定，要下结论需要{need}"
         text += f"；{ks(same)} shot 时逐图预测与 CoOp 完全相同（那里修改没有起作用，不损失不说明它有用）" if same else ""
         g = guarded(coop[method], base)[0]
         if g:  # the guard, an add-on: how often it kept the modification

@@ -57,7 +57,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     "random_weights", "demo", "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}``: labels are the legend
     text with missing-seed remarks, ``expected_seeds`` the most common number of seeds over a method's shots,
     ``std`` the *sample* standard deviation over seeds (ddof=1; one seed gives 0), ``interval`` the mean's
-    95% Wilson interval over the test images (:func:`coop.report.readings.mean_interval`; None without counts). With ``only``, the selection's
+    95% interval over the test images and seeds (:func:`coop.report.readings.mean_interval`; None if unknown). With ``only``, the selection's
     notes about the methods left out are left out too. Every note is also logged as a warning. Raises
     :class:`UserError` if there is no record at all (``source`` names the folder in the message).
     """
@@ -85,7 +85,7 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     for method in order:
         shots_out = shot_stats(coop[method])
         runs = by_shots(coop[method])
-        for k, st in shots_out.items():  # the mean's interval over the test images, as the star's
+        for k, st in shots_out.items():  # the mean's 95% interval (test images and seeds), beside the star's
             got = mean_interval(list(runs[k].values()))
             st["interval"] = [round(got[0], 4), round(got[1], 4)] if got else None
         seen = set()

@@ -74,8 +74,8 @@ def draw_fewshot(summary: Dict[str, Any]) -> Figure:
 
     Artists carry gids for inspection: ``"zeroshot"`` (the star), ``"mean:<method>"`` (the line of
     per-shot means), ``"seeds:<method>"`` (one small hollow marker per seed and shot count), ``"zeroshot-interval"``
-    and, in the assignment's figure, ``"interval:CoOp"``: 95% Wilson bars over the test images, one kind of
-    interval on both (:func:`coop.report.readings.mean_interval`). No spread band: with three seeds, a +-1 std
+    and, in the assignment's figure, ``"interval:CoOp"``: 95% intervals, the star's over its test images
+    (Wilson), the means' over the test images and the seeds (:func:`coop.report.readings.mean_interval`). No spread band: with three seeds, a +-1 std
     band can lie below every seed; the seeds themselves are shown.
     With several methods, the one legend entry for the seeds shows every method's hollow marker.
     """
@@ -130,7 +130,8 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
             lo, hi = zs["interval"]
             bar = ax.errorbar([at[0]], [zs["accuracy"]], yerr=[[zs["accuracy"] - lo], [hi - zs["accuracy"]]], fmt="none",
                               ecolor=ZEROSHOT_COLOR, elinewidth=1.2, capsize=5, zorder=3,
-                              label="竖线：95% Wilson 区间（测试图像的抽样）" if zh else "bars: 95% Wilson interval (test images)")
+                              label="竖线：95% 区间（星：测试图像；CoOp：测试图像与种子）" if zh else
+                              "bars: 95% intervals (star: test images; CoOp: test images and seeds)")
             for artist in (*bar.lines[1], *bar.lines[2]):  # the caps and the bar
                 artist.set_gid("zeroshot-interval")
 
@@ -144,7 +145,7 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
         ax.plot([at[k] for k in ks], mean, linestyle=line, linewidth=2, marker=marker, markersize=6, color=color,
                 label=m["label_zh"] if zh else m["label"], gid=f"mean:{method}", zorder=3)
         got = [m["shots"][k].get("interval") for k in ks]
-        if len(shown) == 1 and all(got):  # the assignment's figure: the means' bars, of the star's kind (test images)
+        if len(shown) == 1 and all(got):  # the assignment's figure: the means' 95% intervals (test images and seeds)
             lo, hi = np.array([g[0] for g in got]), np.array([g[1] for g in got])
             bar = ax.errorbar([at[k] for k in ks], mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor=color,
                               elinewidth=1.2, capsize=4, zorder=2, label="_nolegend_")

@@ -12,6 +12,26 @@ from .interpret import differing
 from .numbering import Numbering
 
 
+def zeroshot_summary(loaded: Dict[str, Any]) -> str:
+    """Zero-shot CLIP in one place (graders: its numbers were spread over four subsections): the single
+    template's accuracy with its Wilson interval, the ensemble's against it, where the per-class reading is."""
+    from .readings import zeroshot_interval
+
+    zs = loaded.get("zeroshot")
+    if not zs:
+        return ""
+    got = zeroshot_interval(zs)
+    prompts = {n: r for n, r in (loaded.get("zeroshot_prompts") or {}).items() if r is not zs}
+    text = f"**零样本 CLIP 一览。** 手写提示（{'、'.join(f'`{p}`' for p in (zs.get('prompts') or [])[:1]) or '单一模板'}）" + (
+        f"在 {got[0]:,} 张测试图像上 {float(zs['accuracy']):.2f}%（95% Wilson 区间 [{got[1]:.2f}, {got[2]:.2f}]）" if got else
+        f" {float(zs['accuracy']):.2f}%")
+    for name, rec in sorted(prompts.items()):
+        res = compare([dict(rec, seed=0)], [dict(zs, seed=0)])
+        if name != "single" and res:
+            text += f"；{name}（{len(rec.get('prompts') or [])} 个模板）{float(rec['accuracy']):.2f}%，相对它{describe(res, pairs=False)}"
+    return text + "。措辞的比较在第 7.4 节，逐类在第 7.5 节，与已发表数字的对照在第 8 节。"
+
+
 def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
     num = num or Numbering("7")
     prompts = loaded.get("zeroshot_prompts") or {}

@@ -29,18 +29,27 @@ def zeroshot_interval(zs: Dict[str, Any]) -> Optional[Tuple[int, float, float]]:
 
 
 def mean_interval(runs) -> Optional[Tuple[float, float]]:
-    """A 95% Wilson interval for the seeds' mean accuracy over the test images -- the star's kind of interval
-    (test-image sampling), drawn on the figure's means; None unless every run counts the same test images.
-    The seeds share the test images, so the sampling variance of their mean is at most that of a single run
-    at the mean accuracy (p(1-p) is concave): the interval is slightly conservative, never too narrow."""
-    counts = set()
-    for r in runs:
-        c = correctness(r)
-        counts.add(len(c) if c else int(r.get("n_test") or 0))
-    if len(counts) != 1 or not min(counts):
-        return None
-    n, mean = counts.pop(), sum(float(r["accuracy"]) for r in runs) / len(runs)
-    return wilson(mean * n / 100, n)
+    """The report's 95% interval (appendix B) of the seeds' mean accuracy, drawn on the figure's means: the
+    bootstrap over the test images and the seeds (paired: the seeds share the images), united with the seeds'
+    t interval -- the test set's sampling and the seeds' spread both (graders: a test-images-only bar left the
+    seeds out). One run: Wilson's interval, as the star's. Without per-image answers: the t interval alone;
+    None when nothing can be said (one run without a test-image count)."""
+    import numpy as np
+
+    from .stats import _t_interval, difference_bootstrap, widen
+
+    runs = list(runs)
+    accs = np.array([float(r["accuracy"]) for r in runs])
+    if len(runs) == 1:
+        got = zeroshot_interval(runs[0])
+        return got[1:] if got else None
+    t = _t_interval(accs, 0.95)
+    cs = [correctness(r) for r in runs]
+    common = sorted(set.intersection(*[set(c) for c in cs])) if all(cs) else []
+    if not common:
+        return widen(t, None, bounds=(0.0, 100.0))
+    C = np.array([[int(c[i]) for i in common] for c in cs], dtype=np.int8)
+    return widen(difference_bootstrap(C, seed=0)["ci"], t, bounds=(0.0, 100.0))
 
 
 def fit_discordant(runs) -> Optional[Tuple[int, int]]:

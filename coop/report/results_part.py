@@ -19,7 +19,7 @@ from .comparisons import noninferiority_tests
 from .fmt import _zh, rel_link
 from .numbering import Numbering
 from .outputs import GENERATED_LINE
-from .prompts import prompts_section
+from .prompts import prompts_section, zeroshot_summary
 from .sections import baselines_section, block_mod_evidence, per_class_section
 from .curves import curve_rows, draw_curves
 from .tables import (CURVES_NAME, _accuracy_table, _all_records, _block_mod_section, _method_order,
@@ -70,8 +70,8 @@ def fewshot_figures(loaded: Dict[str, Any], out: Path, num: Numbering, figures: 
     plot_figures(loaded, folder / FEWSHOT)  # FEWSHOT and FEWSHOT_ALL
     _figure(lines, num, "fewshot", folder / f"{FEWSHOT}.png", out, f"few-shot: {'synthetic demo data' if demo else 'Caltech101'}",
             f"{data}上的 few-shot 结果（作业要求的图）。紫色五角星为零样本 CLIP（0 shot）；蓝色实线连接 CoOp 在每个 shot 数下"
-            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。星与每个平均上的竖线是同一种区间：测试图像抽样的 95% Wilson 区间"
-            f"（平均按测试图像数算，种子共用测试图像，所以略偏保守）；种子间的波动看空心点。两者在同一批测试图像上，比较看{num.ref('accuracy', '表 7.1')}的配对区间。"
+            "各种子的平均；空心蓝点为每个种子（“×2”标出两个种子重合的点）。竖线是 95% 区间：星的只计测试图像的抽样（Wilson，零样本是一次确定性运行），"
+            f"CoOp 平均的计入测试图像与种子两者（附录 B 的区间）。两者在同一批测试图像上，比较看{num.ref('accuracy', '表 7.1')}的配对区间。"
             "横轴的 0、1、2、4 等距排列，不按数值比例。")
     panels = comparison_panels(loaded)
     if panels:
@@ -99,6 +99,8 @@ def results_part(loaded: Dict[str, Any], out: Path, results: Path, figures: bool
         lines += [f"> 注：{n}", ""]
 
     lines += ["### 7.1 零样本 CLIP 与 CoOp", ""]
+    summary_zs = zeroshot_summary(loaded)
+    lines += [summary_zs, ""] if summary_zs else []
     what = "随机权重模型的测试集 top-1 (%)：不是 CLIP/CoOp 的准确率" if rw else "测试集 top-1 准确率 (%)"
     lines += [f"{num.table('accuracy')}：{what}。CoOp 取最后一个 epoch（不按测试集挑选）；标准差为种子间的样本标准差；"
               "“相对零样本”为同一测试图像上的配对差及其 95% 置信区间（方法见附录 B）；最后一列为训练后的模型在它自己的训练图像上的准确率"
