@@ -312,6 +312,8 @@ def test_script_writes_the_numbers_of_the_json(tmp_path):
 
     # the block-modification table and the figures
     mod_rows = [r for r in _table(md, "block-mods") if r[0] == "CoOp+adapter"]
+    assert not any(r[0] == "CoOp" for r in _table(md, "block-mods"))  # CoOp's rows are table 7.1's, not repeated
+    assert "普通 CoOp（准确率见表 7.1）：可训练参数" in md
     assert len(mod_rows) == 3
     mod_recs = [json.loads(p.read_text()) for p in sorted((d / "coop_adapter").glob("*.json"))]
     for r in mod_rows:

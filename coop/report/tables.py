@@ -172,7 +172,8 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
         return []
     base = summary.get("CoOp", {})
     base_recs = by_shots(loaded["coop"].get("CoOp") or [])
-    groups, summary, order, left, decided = dict(loaded["coop"]), dict(summary), ["CoOp"], {}, {}
+    # CoOp's own rows are table 7.1's (a grader: repeated here); its cost is said under the table
+    groups, summary, order, left, decided = dict(loaded["coop"]), dict(summary), [], {}, {}
     for m in mods:  # each modification, then its guarded form (section 9.1's safeguard)
         order.append(m)
         g, left[m] = guarded(loaded["coop"][m], loaded["coop"].get("CoOp") or [])
@@ -223,6 +224,8 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     cells, note = ci_column(tests)
     out += [head + (cell if diff is None else diff) + tail for (head, diff, tail), cell in zip(rows, cells)]
     out += ["", note] if note else []
+    own = _coop_cost(base_recs, num.ref("accuracy", "表 7.1"))
+    out += ["", own] if own else []
     out += ["", GUARD_NOTE] if any(decided.values()) else []
     out += [x for m in mods if decided[m] for x in ("", guard_decisions(m, decided[m]))]
     for m, why in left.items():
@@ -230,6 +233,20 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             out += ["", f"{m} 有 {len(why)} 对 (shots, seed) 不能加把关（"
                         f"{'；'.join(GUARD_WHY_ZH[w] for w in sorted(set(w for _, _, w in why)))}），把关的行不含它们。"]
     return out
+
+
+def _coop_cost(base_recs: Dict[int, Dict[int, Dict[str, Any]]], table: str) -> str:
+    """Plain CoOp's trainable parameters and training time per shot count, for comparison with the rows above
+    (its accuracies are table 7.1's)."""
+    said = []
+    for k, runs in sorted(base_recs.items()):
+        t = [x for x in (((r.get("time_s") or {}).get("train")) for r in runs.values()) if x is not None]
+        said.append(f"{k} shot {timing(t)} s" if t else f"{k} shot —")
+    n_tr = sorted({r.get("n_trainable") for runs in base_recs.values() for r in runs.values()} - {None})
+    if not said:
+        return ""
+    return (f"普通 CoOp（准确率见{table}）：可训练参数 {', '.join(f'{x:,}' for x in n_tr) or '—'}，训练时间 "
+            + "、".join(said) + "。")
 
 
 GUARD_NOTE = ("附录 B 的把关：每对 (shots, seed) 在少样本验证集（每类 min(shots, 4) 张，与基线搜索超参数的是同一批图）上，"
