@@ -57,7 +57,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
     "random_weights", "demo", "notes": ["CoOp 4 shots: 2 of 3 seeds (no seed 3)", ...]}``: labels are the legend
     text with missing-seed remarks, ``expected_seeds`` the most common number of seeds over a method's shots,
     ``std`` the *sample* standard deviation over seeds (ddof=1; one seed gives 0), ``interval`` the mean's
-    95% interval over the test images and seeds (:func:`coop.report.readings.mean_interval`; None if unknown). With ``only``, the selection's
+    95% interval over the test images and seeds (:func:`coop.report.readings.mean_interval`; computed for a figure
+    of one method only, where it is drawn; else None). With ``only``, the selection's
     notes about the methods left out are left out too. Every note is also logged as a warning. Raises
     :class:`UserError` if there is no record at all (``source`` names the folder in the message).
     """
@@ -86,7 +87,8 @@ def summarize(loaded: Dict[str, Any], source: Optional[str | os.PathLike] = None
         shots_out = shot_stats(coop[method])
         runs = by_shots(coop[method])
         for k, st in shots_out.items():  # the mean's 95% interval (test images and seeds), beside the star's
-            got = mean_interval(list(runs[k].values()))
+            # (it bootstraps: only for a figure of one method, the assignment's, where it is drawn)
+            got = mean_interval(list(runs[k].values())) if len(order) == 1 else None
             st["interval"] = [round(got[0], 4), round(got[1], 4)] if got else None
         seen = set()
         for r in coop[method]:
