@@ -469,3 +469,20 @@ def test_coops_bars_are_the_reports_interval_of_the_mean_over_images_and_seeds()
     assert got[0] < np.mean([r["accuracy"] for r in runs]) < got[1]
     assert got[1] - got[0] > wilson(C.mean() * 400, 400)[1] - wilson(C.mean() * 400, 400)[0]  # wider: the seeds count
     assert mean_interval(runs[:1]) == pytest.approx(wilson(C[0].sum(), 400))
+
+
+def test_the_comparison_figure_names_only_the_bars_it_draws(tmp_path):
+    """A grader: the comparison figure's legend named CoOp's interval bars, which only the assignment's figure
+    draws; there the star's bar is named as zero-shot's alone."""
+    from coop.report.plot import comparison_panels
+
+    _write_fake(tmp_path, np.random.default_rng(6))
+    _write_fake(tmp_path, np.random.default_rng(7), zeroshot=False, block_mod="adapter")
+    loaded = load_results(tmp_path)
+    panels = comparison_panels(loaded)
+    summary = summarize(loaded, only=("CoOp", *[m for p in panels for m in p["methods"]]))
+    summary["panels"] = panels
+    fig = draw_fewshot(summary)
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert "zero-shot's 95% Wilson interval (test images)" in labels and not any("CoOp: test images" in x for x in labels)
+    assert not any(c.get_gid() == "interval:CoOp" for ax in fig.axes for c in ax.collections)

@@ -644,6 +644,7 @@ def test_a_table_says_its_seed_pairs_once_when_every_row_shares_them_else_in_eac
     assert note == "区间跨过 0 的格不标判断（分不出）。" and cells[0].endswith("（3 对种子）") and cells[1].endswith("（2 对种子）")
     assert cells[0] == "+1.00 [-0.50, +2.50]（3 对种子）"  # no verdict word where the interval crosses 0
     assert ci_column([dict(r, ci=(0.5, 1.5))])[0] == ["+1.00 [+0.50, +1.50] 高"]
+    assert ci_column([dict(r, diff=0.0, ci=(0.0, 0.0))])[0] == ["±0（没有一张图的对错改变）"]  # not "a 95% CI [+0.00, +0.00]"
 
 
 def test_section_2s_listing_runs_as_printed_and_gives_clips_own_logits(tiny_clip, tmp_path, monkeypatch):

@@ -64,6 +64,8 @@ def describe(result: Dict[str, Any], lang: str = "zh", pairs: bool = True) -> st
     """"高 2.30 个百分点（95% 置信区间 [+1.10, +3.50]，3 对种子）" / "higher by 2.30 points (95% CI
     [+1.10, +3.50], 3 seed pairs)". ``pairs=False`` leaves the seed pairs out (a single pair of
     unseeded runs, such as two prompt wordings)."""
+    if unchanged(result):
+        return f"{NO_DIFF}：{UNCHANGED}"
     v = verdict(result)
     pct = f"{100 * result.get('level', 0.95):g}%"
     size = num(abs(result["diff"]))
@@ -97,9 +99,20 @@ def ci_cell(res: Optional[Dict[str, Any]], words: Dict[str, str] = VERDICT_ZH, p
     if res is None:
         return "—"
     tail = f"（{pairs_zh(res)}）" if pairs else ""
+    if unchanged(res):
+        return f"{UNCHANGED}{tail}"
     v = verdict(res)
     word = "" if v == "no difference" else f" {words[v]}"
     return f"{num(res['diff'], True)} {interval(res['ci'])}{word}{tail}"
+
+
+UNCHANGED = "±0（没有一张图的对错改变）"  # a difference that is exactly 0 on every resample: no interval to give
+
+
+def unchanged(res: Dict[str, Any]) -> bool:
+    """No test image's right/wrong differs between the two sides: every resample's difference is 0, and a
+    "95% interval" [+0.00, +0.00] would read as a measurement (a grader)."""
+    return res["diff"] == 0 and tuple(res["ci"]) == (0.0, 0.0)
 
 
 UNMARKED = f"区间跨过 0 的格不标判断（{NO_DIFF}）。"  # the note under every table of ci_cell s

@@ -123,6 +123,7 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
     at = shot_positions(ticks)  # 0, 1, 2, 4 (, 8, 16) evenly spaced, as in CoOp's figures
 
     zs = summary["zeroshot"]
+    means_barred = len(shown) == 1 and all(v.get("interval") for v in summary["methods"][shown[0]]["shots"].values())
     if zs is not None:
         ax.plot([at[0]], [zs["accuracy"]], linestyle="none", marker="*", markersize=20, color=ZEROSHOT_COLOR,
                 markeredgecolor=ZEROSHOT_COLOR, label=w(ZEROSHOT_LABEL), gid="zeroshot", zorder=4)
@@ -130,8 +131,9 @@ def _draw_axes(ax, summary: Dict[str, Any], shown: List[str], order: List[str], 
             lo, hi = zs["interval"]
             bar = ax.errorbar([at[0]], [zs["accuracy"]], yerr=[[zs["accuracy"] - lo], [hi - zs["accuracy"]]], fmt="none",
                               ecolor=ZEROSHOT_COLOR, elinewidth=1.2, capsize=5, zorder=3,
-                              label="竖线：95% 区间（星：测试图像；CoOp：测试图像与种子）" if zh else
-                              "bars: 95% intervals (star: test images; CoOp: test images and seeds)")
+                              label=(("竖线：95% 区间（星：测试图像；CoOp：测试图像与种子）" if zh else
+                                      "bars: 95% intervals (star: test images; CoOp: test images and seeds)") if means_barred else
+                                     ("零样本的 95% Wilson 区间（测试图像）" if zh else "zero-shot's 95% Wilson interval (test images)")))
             for artist in (*bar.lines[1], *bar.lines[2]):  # the caps and the bar
                 artist.set_gid("zeroshot-interval")
 

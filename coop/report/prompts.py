@@ -29,7 +29,7 @@ def zeroshot_summary(loaded: Dict[str, Any]) -> str:
         res = compare([dict(rec, seed=0)], [dict(zs, seed=0)])
         if name != "single" and res:
             text += f"；{name}（{len(rec.get('prompts') or [])} 个模板）{float(rec['accuracy']):.2f}%，相对它{describe(res, pairs=False)}"
-    return text + "。措辞的比较在第 7.4 节，逐类在第 7.5 节，与已发表数字的对照在第 8 节。"
+    return text + "。措辞的比较在第 7.4 节，逐类在第 7.5 节，已发表的数字在第 7.3 节。"
 
 
 def prompts_section(loaded: Dict[str, Any], num: Optional[Numbering] = None) -> List[str]:
