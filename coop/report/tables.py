@@ -215,8 +215,7 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
             else:
                 ref, diff = "—", "—"
             n_tr = sorted({r.get("n_trainable") for r in recs[k].values()} - {None})
-            t = [((r.get("time_s") or {}).get("train")) for r in recs[k].values()]
-            t = [x for x in t if x is not None]
+            t = _train_times(recs[k].values())
             tests.append(res if diff is None else None)
             tail = (" | 同所选的运行 | — |" if is_guard else
                     f" | {', '.join(f'{x:,}' for x in n_tr) or '—'} | {timing(t)} |")
@@ -235,12 +234,17 @@ def _block_mod_section(loaded: Dict[str, Any], summary, num: Optional[Numbering]
     return out
 
 
+def _train_times(runs) -> List[float]:
+    """The runs' recorded training times (s), those that have one."""
+    return [x for x in ((r.get("time_s") or {}).get("train") for r in runs) if x is not None]
+
+
 def _coop_cost(base_recs: Dict[int, Dict[int, Dict[str, Any]]], table: str) -> str:
     """Plain CoOp's trainable parameters and training time per shot count, for comparison with the rows above
     (its accuracies are table 7.1's)."""
     said = []
     for k, runs in sorted(base_recs.items()):
-        t = [x for x in (((r.get("time_s") or {}).get("train")) for r in runs.values()) if x is not None]
+        t = _train_times(runs.values())
         said.append(f"{k} shot {timing(t)} s" if t else f"{k} shot —")
     n_tr = sorted({r.get("n_trainable") for runs in base_recs.values() for r in runs.values()} - {None})
     if not said:
